@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * endpoint.c - "wire://wpub1...@host:port" endpoints (PROFILE "endpoint").
+ *
+ * The key is the peer's identity and the host:port only a hint of where it
+ * is, so the key must be exact (bech32 with its checksum) and the address is
+ * only checked for shape: a host name is resolved later, by whoever dials.
+ * The URI carries no path, query, user info or percent-escapes; anything
+ * like that is an error rather than silently dropped, because a URI that
+ * parses "mostly" is a URI the user mistyped.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bech32.h"
+#include "encoding.h"
+#include "ringwire.h"
+
+#define SCHEME "wire://"
+#define FORM "wire://wpub1...@host:port"
+
+__attribute__((format(printf, 4, 5)))
+static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+static int is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* Characters of a host name or IPv4 address (RFC 3986 reg-name, less escapes). */
+static int is_host_char(char c)
+{
+	return is_alnum(c) || c == '-' || c == '.' || c == '_';
+}
+
+/* A character for a message: printable as is, anything else in hex. */
+static const char *show_char(char buf[8], char c)
+{
+	if (c > ' ' && c < 0x7f)
+		snprintf(buf, 8, "'%c'", c);
+	else
+		snprintf(buf, 8, "0x%02x", (unsigned int)(uint8_t)c);
+	return buf;
+}
+
+/* Port: 1 to 5 decimal digits, 1..65535, nothing else. */
+static int parse_port(const char *p, uint16_t *port, char *err, size_t errlen)
+{
+	unsigned long v = 0;
+	size_t i;
+
+	if (!*p)
+		return errf(err, errlen, -EINVAL, "missing port number after ':'; expected " FORM);
+	for (i = 0; p[i] >= '0' && p[i] <= '9'; i++) {
+		if (i == 5)
+			return errf(err, errlen, -EINVAL, "port must be 1..65535, found more than 5 digits");
+		v = v * 10 + (unsigned long)(p[i] - '0');
+	}
+	if (i == 0)
+		return errf(err, errlen, -EINVAL, "port must be a number 1..65535, found \"%.16s\"", p);
+	if (p[i]) {
+		char c[8];
+
+		return errf(err, errlen, -EINVAL, "unexpected %s after the port (a wire:// URI has no path or "
+			    "query); expected " FORM, show_char(c, p[i]));
+	}
+	if (v < 1 || v > 65535)
+		return errf(err, errlen, -EINVAL, "port must be 1..65535, found %lu", v);
+	*port = (uint16_t)v;
+	return 0;
+}
+
+/* An IPv6 literal, optionally with a zone ("fe80::1%eth0"). */
+static int check_ipv6(const char *host, size_t len, char *err, size_t errlen)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	struct in6_addr a;
+	const char *pct = memchr(host, '%', len);
+	size_t alen = pct ? (size_t)(pct - host) : len, i;
+
+	if (alen >= sizeof(addr))
+		return errf(err, errlen, -EINVAL, "\"[%.*s]\" is not an IPv6 address", (int)len, host);
+	memcpy(addr, host, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET6, addr, &a) != 1)
+		return errf(err, errlen, -EINVAL, "\"[%.*s]\" is not an IPv6 address", (int)len, host);
+	if (pct) {
+		if (pct + 1 == host + len)
+			return errf(err, errlen, -EINVAL, "empty IPv6 zone after '%%' in \"[%.*s]\"", (int)len, host);
+		for (i = alen + 1; i < len; i++)
+			if (!is_host_char(host[i]))
+				return errf(err, errlen, -EINVAL, "bad IPv6 zone in \"[%.*s]\"", (int)len, host);
+	}
+	return 0;
+}
+
+static int check_host(const char *host, size_t len, char *err, size_t errlen)
+{
+	size_t i;
+
+	if (len == 0)
+		return errf(err, errlen, -EINVAL, "empty host; expected " FORM);
+	if (len > RW_HOST_MAX)
+		return errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", len, RW_HOST_MAX);
+	for (i = 0; i < len; i++) {
+		char c[8];
+
+		if (host[i] == ':')
+			return errf(err, errlen, -EINVAL, "an IPv6 address must be in brackets, as in "
+				    "wire://wpub1...@[::1]:9000");
+		if (!is_host_char(host[i]))
+			return errf(err, errlen, -EINVAL, "host contains %s; expected " FORM, show_char(c, host[i]));
+	}
+	return 0;
+}
+
+int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errlen)
+{
+	struct rw_endpoint e;
+	const char *key, *at, *host, *hend, *colon, *s, *why = NULL;
+	size_t hlen;
+	int ret;
+
+	if (!uri || !ep)
+		return errf(err, errlen, -EINVAL, "missing argument");
+	memset(&e, 0, sizeof(e));
+	s = strstr(uri, "://");
+	if (!s)
+		return errf(err, errlen, -EINVAL, "missing scheme; expected " FORM);
+	if ((size_t)(s - uri) != strlen(SCHEME) - 3 || strncasecmp(uri, SCHEME, strlen(SCHEME)) != 0)
+		return errf(err, errlen, -EINVAL, "unsupported scheme \"%.*s://\"; expected " FORM,
+			    (int)(s - uri < 16 ? s - uri : 16), uri);
+	key = uri + strlen(SCHEME);
+	at = strchr(key, '@');
+	if (!at)
+		return errf(err, errlen, -EINVAL, "missing '@' between key and host; expected " FORM);
+	if (at == key)
+		return errf(err, errlen, -EINVAL, "missing key before '@'; expected " FORM);
+
+	/*
+	 * wpub only: base64's '/', '+' and '=' do not belong in a URI, and one
+	 * spelling per key keeps URIs comparable.
+	 */
+	if ((size_t)(at - key) < strlen(RW_WPUB_HRP "1") || strncasecmp(key, RW_WPUB_HRP "1", 5) != 0) {
+		size_t klen = (size_t)(at - key);
+		uint8_t k[RW_KEY_SIZE];
+
+		if ((klen == RW_KEY_HEX_LEN && !rw__hex_decode(k, sizeof(k), key, klen)) ||
+		    (klen == RW_KEY_B64_LEN && !rw__base64_decode(k, sizeof(k), key, klen))) {
+			char wpub[RW_WPUB_LEN + 1];
+
+			if (rw__wpub_encode(wpub, k) == 0)
+				return errf(err, errlen, -EINVAL, "key in a URI must be written as wpub1...; "
+					    "this one is %s", wpub);
+		}
+		return errf(err, errlen, -EINVAL, "key must start with wpub1 (print it with: ringwire-key pubkey "
+			    "< server.key); expected " FORM);
+	}
+	ret = rw__wpub_decode(e.pubkey, key, (size_t)(at - key), &why);
+	if (ret)
+		return errf(err, errlen, ret, "key %s", why ? why : "is not valid");
+
+	host = at + 1;
+	if (*host == '[') {
+		hend = strchr(host, ']');
+		if (!hend)
+			return errf(err, errlen, -EINVAL, "missing ']' after the IPv6 address");
+		host++;
+		hlen = (size_t)(hend - host);
+		if (hlen == 0)
+			return errf(err, errlen, -EINVAL, "empty host \"[]\"; expected " FORM);
+		ret = check_ipv6(host, hlen, err, errlen);
+		if (ret)
+			return ret;
+		colon = hend + 1;
+		if (*colon != ':') {
+			char c[8];
+
+			if (!*colon)
+				return errf(err, errlen, -EINVAL, "missing port; expected wire://wpub1...@[addr]:port");
+			return errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected "
+				    "wire://wpub1...@[addr]:port", show_char(c, *colon));
+		}
+	} else {
+		colon = strrchr(host, ':');
+		if (!colon) {
+			hlen = strlen(host);
+			ret = check_host(host, hlen, err, errlen);
+			if (ret)
+				return ret;
+			return errf(err, errlen, -EINVAL, "missing port; expected " FORM);
+		}
+		hlen = (size_t)(colon - host);
+		ret = check_host(host, hlen, err, errlen);
+		if (ret)
+			return ret;
+	}
+	ret = parse_port(colon + 1, &e.port, err, errlen);
+	if (ret)
+		return ret;
+	if (hlen > RW_HOST_MAX)
+		return errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", hlen, RW_HOST_MAX);
+	memcpy(e.host, host, hlen);
+	e.host[hlen] = '\0';
+	*ep = e;
+	return 0;
+}
+
+int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host, uint16_t port)
+{
+	char wpub[RW_WPUB_LEN + 1];
+	size_t hlen;
+	int v6, n, ret;
+
+	if (!out || !pub || !host || port == 0)
+		return -EINVAL;
+	hlen = strlen(host);
+	if (hlen == 0 || hlen > RW_HOST_MAX)
+		return -EINVAL;
+	ret = rw__wpub_encode(wpub, pub);
+	if (ret)
+		return ret;
+	v6 = strchr(host, ':') != NULL;
+	/* Only write what rw_uri_parse() reads back. */
+	if (v6 ? check_ipv6(host, hlen, NULL, 0) : check_host(host, hlen, NULL, 0))
+		return -EINVAL;
+	n = snprintf(out, outlen, SCHEME "%s@%s%s%s:%u", wpub, v6 ? "[" : "", host, v6 ? "]" : "",
+		     (unsigned int)port);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= outlen) {
+		if (outlen)
+			out[0] = '\0';
+		return -ENOSPC;
+	}
+	return n;
+}

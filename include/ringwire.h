@@ -1,0 +1,370 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire.h - the one header a ringwire user includes.
+ *
+ * ringwire builds servers and clients that speak wiresocket v1: an encrypted,
+ * multiplexed UDP event-stream protocol in the style of WireGuard. Endpoints
+ * are identified by X25519 public keys written as "wpub1..." and reached at
+ * "wire://wpub1...@host:port".
+ *
+ * Conventions: functions return 0 (or a length) on success and a negative
+ * errno on failure; nothing here sets errno. Names are rw_<object>_<verb>.
+ */
+#ifndef RINGWIRE_H
+#define RINGWIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define RW_EXTERN __attribute__((visibility("default")))
+#else
+#define RW_EXTERN
+#endif
+
+/* ---- Keys and endpoints ------------------------------------------------ */
+
+enum {
+	RW_KEY_SIZE = 32,	/* X25519 private and public keys */
+	RW_WPUB_LEN = 63,	/* "wpub1" + 52 data + 6 checksum characters */
+	RW_KEY_B64_LEN = 44,	/* base64 of 32 bytes, with one '=' */
+	RW_KEY_HEX_LEN = 64,
+	RW_ERRBUF_SIZE = 256,	/* size for the err buffers below */
+	RW_HOST_MAX = 255,
+};
+
+/** Generate a new clamped X25519 private key. */
+RW_EXTERN int rw_key_generate(uint8_t priv[RW_KEY_SIZE]);
+
+/**
+ * Derive the public key of a private key. The key is clamped on a copy first,
+ * so an unclamped key (from another tool) gives the same public key as its
+ * clamped form; priv itself is not changed.
+ */
+RW_EXTERN int rw_key_public(uint8_t pub[RW_KEY_SIZE], const uint8_t priv[RW_KEY_SIZE]);
+
+/**
+ * Parse a private key given as text: base64 (44 characters, as WireGuard's)
+ * or hex (64 characters); surrounding white space is ignored. On failure err
+ * (if not NULL) gets a one-line message naming the problem and the fix; the
+ * message never quotes the key text. An all-zero key is refused. priv is
+ * unchanged on failure.
+ */
+RW_EXTERN int rw_key_parse_private(const char *text, size_t len, uint8_t priv[RW_KEY_SIZE], char *err,
+				   size_t errlen);
+
+/**
+ * Read a private key file. Refuses (-EPERM) a file readable or writable by
+ * group or others, with a message saying to run chmod 600. Also -ENOENT for
+ * a missing file, -EINVAL for something not a regular file or not a key,
+ * -EFBIG for a file over 1 KiB (never read past that). err as above.
+ */
+RW_EXTERN int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, size_t errlen);
+
+/** Format a key as base64: out gets RW_KEY_B64_LEN characters and a NUL. */
+RW_EXTERN int rw_key_to_base64(char out[RW_KEY_B64_LEN + 1], const uint8_t key[RW_KEY_SIZE]);
+
+/** Format a public key as bech32 "wpub1...": out gets RW_WPUB_LEN characters and a NUL. */
+RW_EXTERN int rw_pubkey_to_wpub(char out[RW_WPUB_LEN + 1], const uint8_t pub[RW_KEY_SIZE]);
+
+/**
+ * Parse a public key written as wpub1 bech32 (either case), base64 or hex;
+ * surrounding white space is ignored and an all-zero key refused. err as
+ * above.
+ */
+RW_EXTERN int rw_pubkey_parse(const char *text, uint8_t pub[RW_KEY_SIZE], char *err, size_t errlen);
+
+/** A parsed "wire://wpub1...@host:port" endpoint. host has no brackets. */
+struct rw_endpoint {
+	uint8_t pubkey[RW_KEY_SIZE];
+	char host[RW_HOST_MAX + 1];
+	uint16_t port;
+};
+
+/**
+ * Parse a wire:// URI; IPv6 hosts are written in brackets. The key must be
+ * wpub1 (base64 has '/' and '='). Host names are not resolved here. ep is
+ * unchanged on failure. err as above.
+ */
+RW_EXTERN int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errlen);
+
+/**
+ * Format a wire:// URI (brackets added around an IPv6 host). Returns the
+ * length written (without NUL), -ENOSPC, or -EINVAL for port 0 or a host that
+ * rw_uri_parse() would refuse.
+ */
+RW_EXTERN int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host,
+			    uint16_t port);
+
+/* ---- Drop reasons --------------------------------------------------------- */
+
+/**
+ * Why a datagram was dropped. Every dropped datagram is counted under exactly
+ * one reason; rw_drop_reason_name() gives a short stable name for logs.
+ */
+enum rw_drop_reason {
+	RW_DROP_NONE = 0,
+	RW_DROP_EMPTY,			/* zero-length datagram */
+	RW_DROP_UNKNOWN_TYPE,		/* first byte is not a v1 packet type */
+	RW_DROP_BAD_SIZE,		/* wrong length for its type */
+	RW_DROP_BAD_MAC1,
+	RW_DROP_BAD_MAC2,		/* under load, MAC2 missing or wrong */
+	RW_DROP_UNDER_LOAD,		/* answered with a CookieReply instead */
+	RW_DROP_RATE_LIMITED,		/* per-source handshake rate limit */
+	RW_DROP_UNKNOWN_INDEX,		/* no session has that receiver index */
+	RW_DROP_DECRYPT,		/* AEAD authentication failed */
+	RW_DROP_REPLAY,			/* counter seen before or too old */
+	RW_DROP_STALE_TIMESTAMP,	/* handshake timestamp skewed or not newer */
+	RW_DROP_REJECTED_KEY,		/* client key not allowed */
+	RW_DROP_HANDSHAKE,		/* handshake failed (AEAD or low-order key) */
+	RW_DROP_BAD_COOKIE,		/* CookieReply that does not open */
+	RW_DROP_BAD_FRAME,		/* decrypted frame is malformed */
+	RW_DROP_BAD_FRAGMENT,		/* fragment header invalid or inconsistent */
+	RW_DROP_FRAGMENT_LIMIT,		/* reassembly limits reached */
+	RW_DROP_NO_BUFFER,		/* out of buffers: backpressure */
+	RW_DROP_LIMIT,			/* counter exhausted: session must rekey */
+	RW_DROP__COUNT
+};
+
+RW_EXTERN const char *rw_drop_reason_name(enum rw_drop_reason r);
+
+/* ---- Start-up self-test -------------------------------------------------- */
+
+/**
+ * Run the compiled-in known-answer tests of X25519, ChaCha20-Poly1305,
+ * BLAKE2s and the protocol's KDF once per process. Returns 0, or -EIO (with a
+ * message in err) if this CPU or emulator computes a wrong result: nothing in
+ * ringwire serves or dials after that.
+ */
+RW_EXTERN int rw_selftest(char *err, size_t errlen);
+
+/* ---- Engine: servers, clients and sessions ------------------------------ */
+
+/*
+ * A server and a client both run the same engine: one io_uring reactor thread
+ * per core (configurable). A session is one authenticated peer (one peer
+ * public key); it survives rekeys and roaming. Every session belongs to one
+ * reactor, and every callback about it runs on that reactor's thread, so a
+ * handler needs no locks. The session pointer handed to a callback is valid
+ * until on_close returns; other threads refer to a session by its id.
+ */
+struct rw_server;
+struct rw_client;
+struct rw_session;
+
+/** Matches any channel that has no handler of its own (rw_server_on). */
+#define RW_CHANNEL_ANY (-1)
+
+/** Why a session closed. */
+enum rw_close_reason {
+	RW_CLOSE_NONE = 0,
+	RW_CLOSE_LOCAL,			/* the application closed it */
+	RW_CLOSE_PEER,			/* the peer sent Disconnect */
+	RW_CLOSE_TIMEOUT,		/* nothing received for the session timeout */
+	RW_CLOSE_SHUTDOWN,		/* the server or client is shutting down */
+	RW_CLOSE_REJECTED,		/* the key is not allowed (allow-list or authenticate) */
+	RW_CLOSE_RETRIES,		/* handshake retries exhausted */
+	RW_CLOSE_RELIABLE,		/* a reliable channel gave up retransmitting */
+	RW_CLOSE_PROTOCOL,		/* counters exhausted or unrecoverable state */
+	RW_CLOSE__COUNT
+};
+
+RW_EXTERN const char *rw_close_reason_name(enum rw_close_reason r);
+
+/**
+ * What on_close reports. by_peer: the peer closed it, and reason is what the
+ * peer said (a ringwire peer sends its reason before Disconnect; a plain v1
+ * peer gives none, reported as RW_CLOSE_PEER). message: text, never NULL.
+ */
+struct rw_close_info {
+	enum rw_close_reason reason;
+	int by_peer;
+	const char *message;
+};
+
+/** Channel options (rw_handler.flags). */
+enum {
+	RW_CHANNEL_RELIABLE = 1 << 0,	/* sequence, ACK and retransmit (spec §11) */
+};
+
+/**
+ * Callbacks for one channel (or RW_CHANNEL_ANY). Every member is optional.
+ * payload is valid only during on_event: copy what you keep.
+ */
+struct rw_handler {
+	void (*on_open)(struct rw_session *s, void *user);
+	void (*on_event)(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *payload, size_t len,
+			 void *user);
+	void (*on_close)(struct rw_session *s, const struct rw_close_info *why, void *user);
+	/* A send on channel returned -EAGAIN earlier and there is room now. */
+	void (*on_writable)(struct rw_session *s, uint8_t channel, void *user);
+	void *user;
+	unsigned flags;			/* RW_CHANNEL_* */
+	uint32_t window;		/* reliable: frames in flight, default 256 */
+	uint32_t base_rto_ms;		/* reliable: default 200 */
+	uint32_t max_retries;		/* reliable: default 10 */
+};
+
+/** Timers; 0 takes the default shown. Tests shorten them. */
+struct rw_timers {
+	uint32_t keepalive_ms;		/* 10000: send a keepalive after this long with nothing sent */
+	uint32_t session_timeout_ms;	/* 180000: close after this long with nothing received */
+	uint32_t rekey_after_ms;	/* 180000: the initiator rekeys a session this old */
+	uint64_t rekey_after_messages;	/* 2^60 packets sent */
+	uint32_t rekey_drain_ms;	/* 10000: old keys still decrypt this long after a rekey */
+	uint32_t handshake_retry_ms;	/* 1000: first retry; doubles per attempt, capped at 8 s */
+	uint32_t handshake_attempts;	/* 10: then the dial fails (RW_CLOSE_RETRIES) */
+	uint32_t cookie_rotation_ms;	/* 120000 */
+	uint32_t fragment_timeout_ms;	/* 20000: partial frames older than this are dropped */
+	uint32_t ack_delay_ms;		/* 20: standalone ACK after this long */
+};
+
+/** Counters, summed over reactors. */
+struct rw_stats {
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_errors;
+	uint64_t handshakes_completed;	/* sessions established or rekeyed, either role */
+	uint64_t handshakes_initiated;
+	uint64_t cookies_sent;
+	uint64_t rekeys;
+	uint64_t sessions_open;		/* now */
+	uint64_t sessions_opened, sessions_closed;
+	uint64_t events_in, events_out;
+	uint64_t retransmits;
+	uint64_t handoffs;		/* packets that reached a reactor not owning their session */
+	uint64_t drops[RW_DROP__COUNT];
+};
+
+struct rw_server_config {
+	const char *listen;		/* "127.0.0.1:9000", "[::]:9000", "0.0.0.0:0" */
+	uint8_t private_key[RW_KEY_SIZE];
+	unsigned reactors;		/* 0: one per online CPU */
+	unsigned max_sessions;		/* 0: 131072 in all */
+	unsigned max_packet;		/* 0: 1232 (IPv6 minimum MTU minus headers) */
+	unsigned max_incomplete_frames;	/* 0: 64 partial frames per session */
+	size_t max_frame_bytes;		/* 0: 16 MiB largest reassembled frame */
+	struct rw_timers timers;
+	/* Handshakes per second per reactor above which the server is "under
+	 * load" and demands cookies (MAC2). 0: 2000. */
+	unsigned load_handshakes_per_s;
+	int force_cookies;		/* always under load (testing the cookie path) */
+	/* Under load, per source IP: rate and burst of handshakes. 0: 20/s, burst 5. */
+	unsigned source_rate, source_burst;
+	/* Who may connect: a key in allowed_keys, or for which authenticate
+	 * returns 0. Neither set: everyone. */
+	const uint8_t (*allowed_keys)[RW_KEY_SIZE];
+	size_t allowed_count;
+	int (*authenticate)(const uint8_t peer_key[RW_KEY_SIZE], void *user);
+	void *auth_user;
+	int reject_silently;		/* rejected keys get no reason, WireGuard-style */
+	int quiet;			/* no log lines on stderr */
+};
+
+/** Fill cfg with the defaults (and listen "0.0.0.0:0"). */
+RW_EXTERN void rw_server_config_init(struct rw_server_config *cfg);
+/** Create a server (binds its sockets; nothing runs yet). err as above. */
+RW_EXTERN int rw_server_create(struct rw_server **srv, const struct rw_server_config *cfg, char *err, size_t errlen);
+/** Register callbacks for a channel (0-254) or RW_CHANNEL_ANY. Before start only. */
+RW_EXTERN int rw_server_on(struct rw_server *srv, int channel, const struct rw_handler *h);
+/** Start the reactor threads. */
+RW_EXTERN int rw_server_start(struct rw_server *srv);
+/**
+ * Start, then block until SIGINT or SIGTERM (or rw_server_stop from another
+ * thread), then shut down gracefully: Disconnect to every session, flush.
+ */
+RW_EXTERN int rw_server_run(struct rw_server *srv);
+/** Graceful stop; thread-safe, async-signal-safe. */
+RW_EXTERN int rw_server_stop(struct rw_server *srv);
+/** Wait for the threads after a stop. */
+RW_EXTERN int rw_server_wait(struct rw_server *srv);
+RW_EXTERN void rw_server_destroy(struct rw_server *srv);
+/** "wire://wpub1...@host:port" of the bound address (host as given to listen). */
+RW_EXTERN int rw_server_uri(const struct rw_server *srv, char *out, size_t outlen);
+RW_EXTERN uint16_t rw_server_port(const struct rw_server *srv);
+RW_EXTERN void rw_server_stats(const struct rw_server *srv, struct rw_stats *st);
+/** Send to a session by id from any thread (copied). -ENOENT if it is gone. */
+RW_EXTERN int rw_server_send(struct rw_server *srv, uint64_t session_id, uint8_t channel, uint8_t type,
+			     const void *payload, size_t len);
+/** Send to every session subscribed to channel, across all reactors; any thread. */
+RW_EXTERN int rw_server_broadcast(struct rw_server *srv, uint8_t channel, uint8_t type, const void *payload,
+				  size_t len);
+
+struct rw_client_config {
+	uint8_t private_key[RW_KEY_SIZE];
+	int has_private_key;		/* 0: a fresh key per session */
+	unsigned reactors;		/* 0: 1 */
+	const char *bind;		/* local address, default "0.0.0.0:0" (or "[::]:0" for IPv6 peers) */
+	unsigned max_sessions;		/* 0: 131072 */
+	unsigned max_packet, max_incomplete_frames;
+	size_t max_frame_bytes;
+	struct rw_timers timers;
+	int reconnect;			/* re-handshake (re-resolving the host) after a timeout; default on */
+	int quiet;
+};
+
+RW_EXTERN void rw_client_config_init(struct rw_client_config *cfg);
+RW_EXTERN int rw_client_create(struct rw_client **cli, const struct rw_client_config *cfg, char *err, size_t errlen);
+RW_EXTERN int rw_client_on(struct rw_client *cli, int channel, const struct rw_handler *h);
+RW_EXTERN int rw_client_start(struct rw_client *cli);
+/**
+ * Open a session to a wire:// URI; thread-safe, returns at once. The
+ * handshake runs on a reactor; on_open or on_close (RW_CLOSE_RETRIES) tells
+ * how it went. user is the session's user pointer from the start. *id (may
+ * be NULL) gets the session id.
+ */
+RW_EXTERN int rw_client_dial(struct rw_client *cli, const char *uri, void *user, uint64_t *id, char *err,
+			     size_t errlen);
+RW_EXTERN int rw_client_stop(struct rw_client *cli);
+RW_EXTERN int rw_client_wait(struct rw_client *cli);
+RW_EXTERN void rw_client_destroy(struct rw_client *cli);
+RW_EXTERN void rw_client_stats(const struct rw_client *cli, struct rw_stats *st);
+RW_EXTERN int rw_client_send(struct rw_client *cli, uint64_t session_id, uint8_t channel, uint8_t type,
+			     const void *payload, size_t len);
+
+/**
+ * One-call client: create, register h for every channel, start, dial uri.
+ * The session id goes to *id.
+ */
+RW_EXTERN int rw_dial(struct rw_client **cli, const char *uri, const struct rw_client_config *cfg,
+		      const struct rw_handler *h, uint64_t *id, char *err, size_t errlen);
+
+/* Sessions: only on the thread that runs its callbacks. */
+
+/**
+ * Queue an event (type 0-254) on a channel; events queued in one reactor
+ * iteration are packed into as few packets as fit, and flushed at its end.
+ * Large events are fragmented. The payload is copied. -EAGAIN when a reliable
+ * channel's window is full (on_writable follows), -EMSGSIZE when too large,
+ * -EPERM from a thread that does not own the session, -ENOTCONN if closing.
+ */
+RW_EXTERN int rw_session_send(struct rw_session *s, uint8_t channel, uint8_t type, const void *payload,
+			      size_t len);
+/** Close: sends the reason (an internal event v1 peers ignore), then Disconnect. */
+RW_EXTERN int rw_session_close(struct rw_session *s, enum rw_close_reason reason, const char *message);
+/** Broadcast filter: deliver rw_server_broadcast on channel to this session. */
+RW_EXTERN int rw_session_subscribe(struct rw_session *s, uint8_t channel);
+RW_EXTERN int rw_session_unsubscribe(struct rw_session *s, uint8_t channel);
+RW_EXTERN int rw_session_subscribed(const struct rw_session *s, uint8_t channel);
+RW_EXTERN uint64_t rw_session_id(const struct rw_session *s);
+RW_EXTERN void rw_session_set_user(struct rw_session *s, void *user);
+RW_EXTERN void *rw_session_user(const struct rw_session *s);
+RW_EXTERN void rw_session_peer_key(const struct rw_session *s, uint8_t key[RW_KEY_SIZE]);
+RW_EXTERN void rw_session_peer_wpub(const struct rw_session *s, char out[RW_WPUB_LEN + 1]);
+/** The peer's current address (it changes when the peer roams); returns its length. */
+RW_EXTERN int rw_session_peer_addr(const struct rw_session *s, void *sockaddr_out, size_t cap);
+/** "ip:port" of the peer. */
+RW_EXTERN int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap);
+/** Per-session counters: packets, bytes, events in and out, rekeys. */
+struct rw_session_stats {
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, events_in, events_out, rekeys, retransmits;
+};
+RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
