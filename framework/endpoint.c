@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -58,7 +59,7 @@ static const char *show_char(char buf[8], char c)
 }
 
 /* Port: 1 to 5 decimal digits, 1..65535, nothing else. */
-static int parse_port(const char *p, uint16_t *port, char *err, size_t errlen)
+static int parse_port(const char *p, uint16_t *port, bool allow_zero, char *err, size_t errlen)
 {
 	unsigned long v = 0;
 	size_t i;
@@ -78,7 +79,7 @@ static int parse_port(const char *p, uint16_t *port, char *err, size_t errlen)
 		return errf(err, errlen, -EINVAL, "unexpected %s after the port (a wire:// URI has no path or "
 			    "query); expected " FORM, show_char(c, p[i]));
 	}
-	if (v < 1 || v > 65535)
+	if ((v < 1 && !allow_zero) || v > 65535)
 		return errf(err, errlen, -EINVAL, "port must be 1..65535, found %lu", v);
 	*port = (uint16_t)v;
 	return 0;
@@ -128,11 +129,77 @@ static int check_host(const char *host, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
+/* "host:port" or "[v6]:port" into e->host / e->port. */
+static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_zero, char *err, size_t errlen)
+{
+	const char *hend, *colon;
+	size_t hlen;
+	int ret;
+
+	if (*host == '[') {
+		hend = strchr(host, ']');
+		if (!hend)
+			return errf(err, errlen, -EINVAL, "missing ']' after the IPv6 address");
+		host++;
+		hlen = (size_t)(hend - host);
+		if (hlen == 0)
+			return errf(err, errlen, -EINVAL, "empty host \"[]\"; expected " FORM);
+		ret = check_ipv6(host, hlen, err, errlen);
+		if (ret)
+			return ret;
+		colon = hend + 1;
+		if (*colon != ':') {
+			char c[8];
+
+			if (!*colon)
+				return errf(err, errlen, -EINVAL, "missing port; expected wire://wpub1...@[addr]:port");
+			return errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected "
+				    "wire://wpub1...@[addr]:port", show_char(c, *colon));
+		}
+	} else {
+		colon = strrchr(host, ':');
+		if (!colon) {
+			hlen = strlen(host);
+			ret = check_host(host, hlen, err, errlen);
+			if (ret)
+				return ret;
+			return errf(err, errlen, -EINVAL, "missing port; expected " FORM);
+		}
+		hlen = (size_t)(colon - host);
+		ret = check_host(host, hlen, err, errlen);
+		if (ret)
+			return ret;
+	}
+	ret = parse_port(colon + 1, &e->port, allow_zero, err, errlen);
+	if (ret)
+		return ret;
+	if (hlen > RW_HOST_MAX)
+		return errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", hlen, RW_HOST_MAX);
+	memcpy(e->host, host, hlen);
+	e->host[hlen] = '\0';
+	return 0;
+}
+
+int rw_hostport_parse(const char *s, char host[RW_HOST_MAX + 1], uint16_t *port, char *err, size_t errlen)
+{
+	struct rw_endpoint e;
+	int ret;
+
+	if (!s || !host || !port)
+		return errf(err, errlen, -EINVAL, "missing argument");
+	memset(&e, 0, sizeof(e));
+	ret = parse_hostport(s, &e, true, err, errlen);
+	if (ret)
+		return ret;
+	memcpy(host, e.host, sizeof(e.host));
+	*port = e.port;
+	return 0;
+}
+
 int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errlen)
 {
 	struct rw_endpoint e;
-	const char *key, *at, *host, *hend, *colon, *s, *why = NULL;
-	size_t hlen;
+	const char *key, *at, *s, *why = NULL;
 	int ret;
 
 	if (!uri || !ep)
@@ -174,48 +241,9 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 	if (ret)
 		return errf(err, errlen, ret, "key %s", why ? why : "is not valid");
 
-	host = at + 1;
-	if (*host == '[') {
-		hend = strchr(host, ']');
-		if (!hend)
-			return errf(err, errlen, -EINVAL, "missing ']' after the IPv6 address");
-		host++;
-		hlen = (size_t)(hend - host);
-		if (hlen == 0)
-			return errf(err, errlen, -EINVAL, "empty host \"[]\"; expected " FORM);
-		ret = check_ipv6(host, hlen, err, errlen);
-		if (ret)
-			return ret;
-		colon = hend + 1;
-		if (*colon != ':') {
-			char c[8];
-
-			if (!*colon)
-				return errf(err, errlen, -EINVAL, "missing port; expected wire://wpub1...@[addr]:port");
-			return errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected "
-				    "wire://wpub1...@[addr]:port", show_char(c, *colon));
-		}
-	} else {
-		colon = strrchr(host, ':');
-		if (!colon) {
-			hlen = strlen(host);
-			ret = check_host(host, hlen, err, errlen);
-			if (ret)
-				return ret;
-			return errf(err, errlen, -EINVAL, "missing port; expected " FORM);
-		}
-		hlen = (size_t)(colon - host);
-		ret = check_host(host, hlen, err, errlen);
-		if (ret)
-			return ret;
-	}
-	ret = parse_port(colon + 1, &e.port, err, errlen);
+	ret = parse_hostport(at + 1, &e, false, err, errlen);
 	if (ret)
 		return ret;
-	if (hlen > RW_HOST_MAX)
-		return errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", hlen, RW_HOST_MAX);
-	memcpy(e.host, host, hlen);
-	e.host[hlen] = '\0';
 	*ep = e;
 	return 0;
 }

@@ -93,6 +93,13 @@ struct rw_endpoint {
 RW_EXTERN int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errlen);
 
 /**
+ * Parse "host:port" or "[ipv6]:port" (a listen or bind address; port 0 is
+ * allowed and means "pick one"). host gets the host without brackets.
+ */
+RW_EXTERN int rw_hostport_parse(const char *s, char host[RW_HOST_MAX + 1], uint16_t *port, char *err,
+				size_t errlen);
+
+/**
  * Format a wire:// URI (brackets added around an IPv6 host). Returns the
  * length written (without NUL), -ENOSPC, or -EINVAL for port 0 or a host that
  * rw_uri_parse() would refuse.
@@ -202,6 +209,8 @@ struct rw_handler {
 	void (*on_close)(struct rw_session *s, const struct rw_close_info *why, void *user);
 	/* A send on channel returned -EAGAIN earlier and there is room now. */
 	void (*on_writable)(struct rw_session *s, uint8_t channel, void *user);
+	/* Every interval set with rw_session_set_tick, on the session's thread. */
+	void (*on_tick)(struct rw_session *s, void *user);
 	void *user;
 	unsigned flags;			/* RW_CHANNEL_* */
 	uint32_t window;		/* reliable: frames in flight, default 256 */
@@ -357,6 +366,13 @@ RW_EXTERN void rw_session_peer_wpub(const struct rw_session *s, char out[RW_WPUB
 RW_EXTERN int rw_session_peer_addr(const struct rw_session *s, void *sockaddr_out, size_t cap);
 /** "ip:port" of the peer. */
 RW_EXTERN int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap);
+/**
+ * Call every handler's on_tick for this session every interval_ms (0 stops
+ * it), on the session's own thread: the way to pace sends without a thread
+ * of your own. One timer per session on the reactor's wheel.
+ */
+RW_EXTERN int rw_session_set_tick(struct rw_session *s, uint32_t interval_ms);
+
 /** Per-session counters: packets, bytes, events in and out, rekeys. */
 struct rw_session_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, events_in, events_out, rekeys, retransmits;

@@ -221,7 +221,7 @@ out:
 
 int main(int argc, char **argv)
 {
-	char err[RW_ERRBUF_SIZE], msg[RW_ERRBUF_SIZE + 32];
+	char err[RW_ERRBUF_SIZE], msg[RW_ERRBUF_SIZE + 64];
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	/* A miscomputing CPU must not mint keys: refuse before anything else. */

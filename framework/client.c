@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/* client.c - the public client API: the same engine, in the initiator role. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+
+struct rw_client {
+	struct rw_engine e;
+};
+
+void rw_client_config_init(struct rw_client_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->reactors = 1;
+	cfg->reconnect = 1;
+}
+
+int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg, char *err, size_t errlen)
+{
+	struct rw_client *cli;
+	int ret;
+
+	if (!out || !cfg)
+		return -EINVAL;
+	cli = calloc(1, sizeof(*cli));
+	if (!cli)
+		return -ENOMEM;
+	ret = rw__engine_init(&cli->e, false, cfg->bind ? cfg->bind : "0.0.0.0:0", cfg->reactors ? cfg->reactors : 1,
+			      &cfg->timers, cfg->max_packet, cfg->max_sessions, cfg->max_incomplete_frames,
+			      cfg->max_frame_bytes, cfg->quiet, err, errlen);
+	if (ret) {
+		free(cli);
+		return ret;
+	}
+	cli->e.reconnect = cfg->reconnect;
+	if (cfg->has_private_key) {
+		ret = rw__noise_identity_init(&cli->e.id, cfg->private_key);
+		if (ret || rw__is_zero(cfg->private_key, RW_KEY_SIZE)) {
+			if (err && errlen)
+				snprintf(err, errlen, "invalid private key; generate one with: ringwire-key genkey");
+			rw__engine_destroy(&cli->e);
+			free(cli);
+			return -EINVAL;
+		}
+		cli->e.has_id = true;
+	}
+	*out = cli;
+	return 0;
+}
+
+int rw_client_on(struct rw_client *cli, int channel, const struct rw_handler *h)
+{
+	return rw__engine_on(&cli->e, channel, h);
+}
+
+int rw_client_start(struct rw_client *cli)
+{
+	return rw__engine_start(&cli->e);
+}
+
+int rw_client_dial(struct rw_client *cli, const char *uri, void *user, uint64_t *id, char *err, size_t errlen)
+{
+	if (!atomic_load(&cli->e.started)) {
+		if (err && errlen)
+			snprintf(err, errlen, "start the client before dialling");
+		return -ENOTCONN;
+	}
+	return rw__engine_dial(&cli->e, uri, user, id, err, errlen);
+}
+
+int rw_client_stop(struct rw_client *cli)
+{
+	return rw__engine_stop(&cli->e);
+}
+
+int rw_client_wait(struct rw_client *cli)
+{
+	return rw__engine_wait(&cli->e);
+}
+
+void rw_client_destroy(struct rw_client *cli)
+{
+	if (!cli)
+		return;
+	rw__engine_destroy(&cli->e);
+	free(cli);
+}
+
+void rw_client_stats(const struct rw_client *cli, struct rw_stats *st)
+{
+	rw__engine_stats(&cli->e, st);
+}
+
+int rw_client_send(struct rw_client *cli, uint64_t id, uint8_t channel, uint8_t type, const void *payload,
+		   size_t len)
+{
+	if (channel == RW_CHANNEL_INTERNAL || type == RW_EVENT_CHANNEL_CLOSE)
+		return -EINVAL;
+	return rw__engine_send(&cli->e, id, channel, type, payload, len);
+}
+
+int rw_dial(struct rw_client **out, const char *uri, const struct rw_client_config *cfg, const struct rw_handler *h,
+	    uint64_t *id, char *err, size_t errlen)
+{
+	struct rw_client_config def;
+	struct rw_client *cli;
+	int ret;
+
+	if (!cfg) {
+		rw_client_config_init(&def);
+		cfg = &def;
+	}
+	ret = rw_client_create(&cli, cfg, err, errlen);
+	if (ret)
+		return ret;
+	if (h && (ret = rw_client_on(cli, RW_CHANNEL_ANY, h)))
+		goto fail;
+	ret = rw_client_start(cli);
+	if (ret) {
+		if (err && errlen)
+			snprintf(err, errlen, "cannot start the client: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = rw_client_dial(cli, uri, NULL, id, err, errlen);
+	if (ret)
+		goto fail;
+	*out = cli;
+	return 0;
+fail:
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_destroy(cli);
+	return ret;
+}

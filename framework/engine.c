@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine.c - the glue between the reactors and the protocol: the packet
+ * dispatch table, commands from other threads (sends, broadcasts, dials,
+ * handshake hand-overs), per-shard housekeeping, counters, start and stop.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "reliable.h"
+
+_Thread_local struct rw_shard *rw__current_shard;
+
+/* One table, indexed by the type byte (spec §3). */
+static const rw_packet_handler dispatch[RW_MSG_TYPE_MAX + 1] = {
+	[RW_MSG_HANDSHAKE_INIT] = rw__handle_handshake_init,
+	[RW_MSG_HANDSHAKE_RESP] = rw__handle_handshake_resp,
+	[RW_MSG_COOKIE_REPLY] = rw__handle_cookie_reply,
+	[RW_MSG_DATA] = rw__handle_data,
+	[RW_MSG_DISCONNECT] = rw__handle_disconnect,
+	[RW_MSG_KEEPALIVE] = rw__handle_keepalive,
+	[RW_MSG_DATA_FRAGMENT] = rw__handle_fragment,
+};
+
+#define cmd rw_cmd
+
+struct cmd_send {
+	struct cmd c;
+	uint64_t id;
+	uint8_t channel, type;
+	size_t len;
+	uint8_t payload[];
+};
+
+struct bcast {
+	atomic_uint refs;
+	uint8_t channel, type;
+	size_t len;
+	uint8_t payload[];
+};
+
+struct cmd_bcast {
+	struct cmd c;
+	struct bcast *b;
+};
+
+struct cmd_dial {
+	struct cmd c;
+	uint64_t id;
+	struct rw_endpoint ep;
+	struct sockaddr_storage addr;
+	socklen_t addrlen;
+	void *user;
+};
+
+struct cmd_close {
+	struct cmd c;
+	uint64_t id;
+	enum rw_close_reason reason;
+};
+
+uint64_t rw__now_ms(const struct rw_shard *sh)
+{
+	return rw__reactor_now_ms(sh->r);
+}
+
+void rw__log(const struct rw_engine *e, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (e->quiet)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ringwire: %s\n", line);
+}
+
+void rw__drop(struct rw_shard *sh, enum rw_drop_reason why, const struct sockaddr *from, socklen_t fromlen)
+{
+	uint64_t now = rw__now_ms(sh);
+
+	RW_STAT_INC(sh->st.drops[why]);
+	/* one line a second per shard at most: a flood must not become a log flood */
+	if (now - sh->drop_log_ms < 1000) {
+		sh->drop_log_suppressed++;
+		return;
+	}
+	if (!sh->e->quiet) {
+		char a[RW_ADDR_STR_MAX] = "?";
+
+		if (from)
+			rw__addr_to_string(a, from, fromlen);
+		if (sh->drop_log_suppressed)
+			rw__log(sh->e, "dropped a packet from %s: %s (and %u more in the last second)", a,
+				rw_drop_reason_name(why), sh->drop_log_suppressed);
+		else
+			rw__log(sh->e, "dropped a packet from %s: %s", a, rw_drop_reason_name(why));
+	}
+	sh->drop_log_ms = now;
+	sh->drop_log_suppressed = 0;
+}
+
+const struct rw_handler *rw__engine_handler(const struct rw_engine *e, uint8_t channel)
+{
+	if (e->has_handler[channel])
+		return &e->handlers[channel];
+	return e->has_any ? &e->any : NULL;
+}
+
+/* ---- reactor callbacks ---------------------------------------------------------- */
+
+static void on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
+			socklen_t fromlen)
+{
+	struct rw_shard *sh = rw__shard_of(r);
+	enum rw_drop_reason why;
+	struct rw_packet p;
+
+	if (rw_unlikely(rw__packet_decode(&p, data, len, rw__reactor_send_buf_size(r), &why))) {
+		rw__drop(sh, why, from, fromlen);
+		return;
+	}
+	dispatch[p.type](sh, &p, data, from, fromlen);
+}
+
+static void set_cookie_epoch(struct rw_shard *sh)
+{
+	struct rw_engine *e = sh->e;
+	uint64_t epoch = (uint64_t)time(NULL) * 1000 / e->t.cookie_rotation_ms;
+	uint8_t secret[RW_KEY_LEN], in[8];
+
+	if (epoch == sh->cookie_epoch)
+		return;
+	/*
+	 * Every shard derives the same secret for the same epoch from one
+	 * master key: a cookie handed out by one shard is honoured by all,
+	 * and rotation needs no coordination between threads.
+	 */
+	rw_put_le64(in, epoch);
+	if (!rw__mac(secret, e->cookie_master, RW_KEY_LEN, in, sizeof(in), NULL, 0) &&
+	    !rw__cookie_checker_set_secret(&sh->cookies, secret, rw__now_ms(sh)))
+		sh->cookie_epoch = epoch;
+	rw__memzero(secret, sizeof(secret));
+}
+
+static void on_housekeeping(struct rw_timer *t, uint64_t now)
+{
+	struct rw_shard *sh = rw_container_of(t, struct rw_shard, t_housekeeping);
+
+	set_cookie_epoch(sh);
+	rw__timer_add(rw__reactor_timers(sh->r), t, now + 1000);
+}
+
+static void on_start(struct rw_reactor *r)
+{
+	struct rw_shard *sh = rw__shard_of(r);
+	struct rw_engine *e = sh->e;
+
+	rw__current_shard = sh;
+	if (rw__cookie_checker_init(&sh->cookies, e->id.pub, rw__now_ms(sh), e->t.cookie_rotation_ms,
+				    e->t.cookie_rotation_ms / 12))
+		rw__log(e, "cannot initialise cookies on shard %u", sh->id);
+	sh->cookie_epoch = 0;
+	set_cookie_epoch(sh);
+	sh->hs_window_ms = rw__now_ms(sh);
+	rw__timer_init(&sh->t_housekeeping, on_housekeeping);
+	rw__timer_add(rw__reactor_timers(r), &sh->t_housekeeping, rw__now_ms(sh) + 1000);
+}
+
+static void on_stop(struct rw_reactor *r)
+{
+	struct rw_shard *sh = rw__shard_of(r);
+
+	rw__timer_cancel(rw__reactor_timers(r), &sh->t_housekeeping);
+	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
+	rw__shard_flush_all(sh);
+	rw__shard_reap(sh);
+	rw__cookie_checker_wipe(&sh->cookies);
+	rw__crypto_thread_release();
+	rw__current_shard = NULL;
+}
+
+static void on_batch_end(struct rw_reactor *r)
+{
+	struct rw_shard *sh = rw__shard_of(r);
+
+	rw__shard_flush_all(sh);
+	rw__shard_reap(sh);
+}
+
+static void run_send(struct rw_shard *sh, struct cmd_send *c)
+{
+	struct rw_session *s = rw__session_by_id(sh, c->id);
+
+	if (s)
+		rw__session_send_event(s, c->channel, c->type, c->payload, c->len);
+}
+
+static void run_broadcast(struct rw_shard *sh, struct bcast *b)
+{
+	for (struct rw_session *s = sh->sessions, *next; s; s = next) {
+		next = s->list_next;
+		if (s->state == RW_SS_ESTABLISHED && (s->subs[b->channel >> 6] >> (b->channel & 63) & 1))
+			rw__session_send_event(s, b->channel, b->type, b->payload, b->len);
+	}
+	if (atomic_fetch_sub(&b->refs, 1) == 1)
+		free(b);
+}
+
+static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
+{
+	struct rw_engine *e = sh->e;
+	struct rw_session *s = rw__session_new(sh, c->ep.pubkey, c->id);
+	int ret;
+
+	if (!s) {
+		rw__log(e, "dial %s:%u: session limit reached", c->ep.host, c->ep.port);
+		return;
+	}
+	s->initiator = true;
+	s->state = RW_SS_CONNECTING;
+	s->user = c->user;
+	memcpy(s->host, c->ep.host, sizeof(s->host));
+	s->port = c->ep.port;
+	rw__session_set_addr(s, (struct sockaddr *)&c->addr, c->addrlen);
+	if (!e->has_id) {
+		/* no key configured: this session gets its own identity */
+		uint8_t priv[RW_KEY_LEN], pub[RW_KEY_LEN];
+
+		ret = rw__x25519_generate(priv, pub);
+		if (!ret)
+			ret = rw__noise_identity_init(&s->own_local, priv);
+		rw__memzero(priv, sizeof(priv));
+		if (ret)
+			goto fail;
+		s->local = &s->own_local;
+	}
+	ret = rw__noise_remote_init(&s->remote, s->local, c->ep.pubkey);
+	if (ret)
+		goto fail;
+	ret = rw__session_handshake_start(s);
+	if (ret && ret != -EAGAIN)
+		rw__log(e, "dial %s:%u: first handshake send failed: %s", c->ep.host, c->ep.port, strerror(-ret));
+	return;
+fail:
+	rw__session_close(s, RW_CLOSE_PROTOCOL, false, "cannot set up keys for this server key", false);
+}
+
+static void on_command(struct rw_reactor *r, struct rw_cmd_node *node)
+{
+	struct cmd *c = rw_container_of(node, struct cmd, node);
+	struct rw_shard *sh = rw__shard_of(r);
+
+	switch (c->type) {
+	case CMD_SEND:
+		run_send(sh, (struct cmd_send *)c);
+		break;
+	case CMD_BROADCAST:
+		run_broadcast(sh, ((struct cmd_bcast *)c)->b);
+		break;
+	case CMD_DIAL:
+		run_dial(sh, (struct cmd_dial *)c);
+		break;
+	case CMD_HANDSHAKE:
+		rw__handshake_finish_cmd(sh, (struct rw_hs_cmd *)c);
+		return;	/* it wipes and frees the command itself */
+	case CMD_CLOSE: {
+		struct cmd_close *cc = (struct cmd_close *)c;
+		struct rw_session *s = rw__session_by_id(sh, cc->id);
+
+		if (s)
+			rw__session_close(s, cc->reason, false, "superseded by a new session of the same key", true);
+		break;
+	}
+	}
+	free(c);
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+static int resolve(const char *host, uint16_t port, bool passive, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV }, *res = NULL;
+	char service[8];
+	int ret;
+
+	if (passive)
+		hints.ai_flags |= AI_PASSIVE;
+	snprintf(service, sizeof(service), "%u", port);
+	ret = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
+	if (ret || !res)
+		return -EHOSTUNREACH;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int rw__session_reresolve(struct rw_session *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	/* host names can move; literals resolve without any lookup */
+	if (resolve(s->host, s->port, false, &ss, &len) == 0 && ss.ss_family == s->addr.ss_family)
+		rw__session_set_addr(s, (struct sockaddr *)&ss, len);
+	return 0;
+}
+
+static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
+{
+	*t = in ? *in : (struct rw_timers){ 0 };
+#define DEF(f, v) \
+	if (!t->f) \
+		t->f = v
+	DEF(keepalive_ms, RW_KEEPALIVE_INTERVAL_S * 1000u);
+	DEF(session_timeout_ms, RW_SESSION_TIMEOUT_S * 1000u);
+	DEF(rekey_after_ms, RW_REKEY_AFTER_TIME_S * 1000u);
+	DEF(rekey_after_messages, RW_REKEY_AFTER_MESSAGES);
+	DEF(rekey_drain_ms, 10000);
+	DEF(handshake_retry_ms, 1000);
+	DEF(handshake_attempts, 10);
+	DEF(cookie_rotation_ms, RW_COOKIE_ROTATION_S * 1000u);
+	DEF(fragment_timeout_ms, 2 * RW_KEEPALIVE_INTERVAL_S * 1000u);
+	DEF(ack_delay_ms, RW_DEFAULT_ACK_DELAY_MS);
+#undef DEF
+}
+
+static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsigned reactors,
+		    const struct rw_timers *t, unsigned max_packet, unsigned max_sessions, unsigned max_incomplete,
+		    size_t max_frame, bool quiet, char *err, size_t errlen)
+{
+	struct rw_reactor_config rc = { 0 };
+	char host[RW_HOST_MAX + 1];
+	uint16_t port;
+	int ret;
+
+	ret = rw_selftest(err, errlen);
+	if (ret)
+		return ret;
+	e->server = server;
+	e->quiet = quiet;
+	e->stop_fd = -1;
+	resolve_timers(&e->t, t);
+	e->max_packet = max_packet ? max_packet : RW_DEFAULT_MAX_PACKET;
+	if (e->max_packet < 128 || e->max_packet > 9000)
+		return errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
+	e->max_sessions = max_sessions ? max_sessions : RW_DEFAULT_MAX_SESSIONS;
+	e->max_incomplete = max_incomplete ? max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
+	e->max_frame_bytes = max_frame ? max_frame : RW_DEFAULT_MAX_FRAME_BYTES;
+	e->reconnect = true;
+
+	ret = rw_hostport_parse(listen, host, &port, err, errlen);
+	if (ret)
+		return ret;
+	if (resolve(host, port, true, &rc.listen, &rc.listen_len))
+		return errf(err, errlen, -EHOSTUNREACH, "cannot resolve listen address \"%s\"", listen);
+	snprintf(e->host, sizeof(e->host), "%s", host[0] ? host : "0.0.0.0");
+	if (rw__random(e->cookie_master, sizeof(e->cookie_master)))
+		return errf(err, errlen, -EIO, "no randomness available");
+	ret = rw__peers_init(&e->peers, e->max_sessions);
+	if (ret)
+		return errf(err, errlen, ret, "out of memory for the peer table");
+
+	rc.n_reactors = reactors;
+	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
+	rc.send_buf_count = 2048;
+	rc.buf_count = 2048;
+	rc.handoff_slots = 1024;
+	rc.ops = (struct rw_reactor_ops){
+		.on_datagram = on_datagram,
+		.on_handoff = on_datagram,	/* the owner handles it like its own */
+		.on_batch_end = on_batch_end,
+		.on_command = on_command,
+		.on_start = on_start,
+		.on_stop = on_stop,
+	};
+	rc.user = e;
+	ret = rw__reactor_group_create(&e->group, &rc);
+	if (ret) {
+		rw__peers_destroy(&e->peers);
+		return errf(err, errlen, ret, "cannot listen on %s: %s", listen, strerror(-ret));
+	}
+	e->nshards = rw__reactor_count(e->group);
+	if (e->nshards > RW_MAX_REACTORS) {
+		rw__reactor_group_destroy(e->group);
+		rw__peers_destroy(&e->peers);
+		return errf(err, errlen, -EINVAL, "at most %d reactors", RW_MAX_REACTORS);
+	}
+	while ((1u << e->shard_bits) < e->nshards)
+		e->shard_bits++;
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct rw_shard *sh = &e->shards[i];
+
+		sh->e = e;
+		sh->id = i;
+		sh->r = rw__reactor_get(e->group, i);
+		rw__reactor_set_ctx(sh->r, sh);
+		sh->big_cap = 4096;
+		sh->big = malloc(sh->big_cap);
+		ret = sh->big ? rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1) : -ENOMEM;
+		if (!ret)
+			ret = rw__ratelimit_init(&sh->limiter, 8192, 1, 1);
+		if (ret) {
+			rw__engine_destroy(e);
+			return errf(err, errlen, ret, "out of memory");
+		}
+	}
+	{
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		rw__reactor_local_addr(e->group, &ss, &len);
+		e->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							  : ((struct sockaddr_in *)&ss)->sin_port);
+	}
+	e->stop_fd = eventfd(0, EFD_CLOEXEC);
+	return 0;
+}
+
+/* Set the per-source limiter once the server config is known (engine_init runs first). */
+int rw__engine_set_limits(struct rw_engine *e)
+{
+	unsigned n = e->nshards ? e->nshards : 1;
+
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct rw_shard *sh = &e->shards[i];
+
+		rw__ratelimit_destroy(&sh->limiter);
+		/* the kernel spreads one source's ports over shards: share the budget */
+		int ret = rw__ratelimit_init(&sh->limiter, 8192, (e->source_rate + n - 1) / n,
+					     (e->source_burst + n - 1) / n);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+int rw__engine_on(struct rw_engine *e, int channel, const struct rw_handler *h)
+{
+	if (atomic_load(&e->started))
+		return -EBUSY;
+	if (!h)
+		return -EINVAL;
+	if (channel == RW_CHANNEL_ANY) {
+		e->any = *h;
+		e->has_any = true;
+		return 0;
+	}
+	if (channel < 0 || channel >= RW_CHANNEL_INTERNAL)
+		return -EINVAL;
+	e->handlers[channel] = *h;
+	e->has_handler[channel] = true;
+	return 0;
+}
+
+int rw__engine_start(struct rw_engine *e)
+{
+	bool no = false;
+
+	if (!atomic_compare_exchange_strong(&e->started, &no, true))
+		return -EALREADY;
+	return rw__reactor_group_start(e->group);
+}
+
+int rw__engine_stop(struct rw_engine *e)
+{
+	uint64_t one = 1;
+
+	atomic_store(&e->stopping, true);
+	if (e->stop_fd >= 0 && write(e->stop_fd, &one, sizeof(one)) < 0) {
+		/* the counter is saturated: a stop is already pending */
+	}
+	return e->group ? rw__reactor_group_stop(e->group) : 0;
+}
+
+int rw__engine_wait(struct rw_engine *e)
+{
+	return e->group ? rw__reactor_group_join(e->group) : 0;
+}
+
+void rw__engine_destroy(struct rw_engine *e)
+{
+	if (e->group) {
+		rw__reactor_group_destroy(e->group);
+		e->group = NULL;
+	}
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct rw_shard *sh = &e->shards[i];
+
+		/* sessions still there (never started): free them quietly */
+		while (sh->sessions) {
+			struct rw_session *s = sh->sessions;
+
+			s->opened = false;
+			s->initiator = false;
+			e->has_any = false;
+			memset(e->has_handler, 0, sizeof(e->has_handler));
+			rw__session_close(s, RW_CLOSE_SHUTDOWN, true, NULL, false);
+		}
+		rw__shard_reap(sh);
+		rw__shard_free_tables(sh);
+		rw__ratelimit_destroy(&sh->limiter);
+		free(sh->big);
+		sh->big = NULL;
+	}
+	rw__peers_destroy(&e->peers);
+	free(e->allowed);
+	e->allowed = NULL;
+	if (e->stop_fd >= 0)
+		close(e->stop_fd);
+	e->stop_fd = -1;
+	rw__memzero(&e->id, sizeof(e->id));
+	rw__memzero(e->cookie_master, sizeof(e->cookie_master));
+}
+
+void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < e->nshards; i++) {
+		const struct rw_shard *sh = &e->shards[i];
+		struct rw_reactor_stats rs;
+
+		rw__reactor_stats(sh->r, &rs);
+		st->rx_packets += rs.rx_packets;
+		st->rx_bytes += rs.rx_bytes;
+		st->tx_packets += rs.tx_packets + RW_STAT_GET(sh->st.tx_packets);
+		st->tx_bytes += rs.tx_bytes + RW_STAT_GET(sh->st.tx_bytes);
+		st->tx_errors += rs.tx_errors + RW_STAT_GET(sh->st.tx_errors);
+		st->handoffs += rs.handoffs_out;
+		st->handshakes_completed += RW_STAT_GET(sh->st.handshakes_completed);
+		st->handshakes_initiated += RW_STAT_GET(sh->st.handshakes_initiated);
+		st->cookies_sent += RW_STAT_GET(sh->st.cookies_sent);
+		st->rekeys += RW_STAT_GET(sh->st.rekeys);
+		st->sessions_open += RW_STAT_GET(sh->st.sessions_open);
+		st->sessions_opened += RW_STAT_GET(sh->st.sessions_opened);
+		st->sessions_closed += RW_STAT_GET(sh->st.sessions_closed);
+		st->events_in += RW_STAT_GET(sh->st.events_in);
+		st->events_out += RW_STAT_GET(sh->st.events_out);
+		st->retransmits += RW_STAT_GET(sh->st.retransmits);
+		for (int d = 0; d < RW_DROP__COUNT; d++)
+			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
+		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;
+	}
+}
+
+/* Shard of a session id: its low byte. */
+static struct rw_shard *shard_of_id(struct rw_engine *e, uint64_t id)
+{
+	unsigned s = (unsigned)(id & 0xff);
+
+	return s < e->nshards ? &e->shards[s] : NULL;
+}
+
+int rw__engine_send(struct rw_engine *e, uint64_t id, uint8_t channel, uint8_t type, const void *payload,
+		    size_t len)
+{
+	struct rw_shard *sh = shard_of_id(e, id);
+	struct cmd_send *c;
+	int ret;
+
+	if (!sh)
+		return -ENOENT;
+	if (rw__current_shard == sh) {
+		/* already on the owner thread: no copy, no queue */
+		struct rw_session *s = rw__session_by_id(sh, id);
+
+		return s ? rw__session_send_event(s, channel, type, payload, len) : -ENOENT;
+	}
+	if (len > e->max_frame_bytes)
+		return -EMSGSIZE;
+	c = malloc(sizeof(*c) + len);
+	if (!c)
+		return -ENOMEM;
+	c->c.type = CMD_SEND;
+	c->id = id;
+	c->channel = channel;
+	c->type = type;
+	c->len = len;
+	if (len)
+		memcpy(c->payload, payload, len);
+	ret = rw__reactor_post(sh->r, &c->c.node);
+	if (ret)
+		free(c);
+	return ret;
+}
+
+int rw__engine_broadcast(struct rw_engine *e, uint8_t channel, uint8_t type, const void *payload, size_t len)
+{
+	struct bcast *b;
+	int ret = 0;
+
+	if (len > e->max_frame_bytes)
+		return -EMSGSIZE;
+	b = malloc(sizeof(*b) + len);
+	if (!b)
+		return -ENOMEM;
+	atomic_init(&b->refs, e->nshards);
+	b->channel = channel;
+	b->type = type;
+	b->len = len;
+	if (len)
+		memcpy(b->payload, payload, len);
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct cmd_bcast *c;
+
+		if (rw__current_shard == &e->shards[i]) {
+			run_broadcast(&e->shards[i], b);
+			continue;
+		}
+		c = malloc(sizeof(*c));
+		if (c) {
+			c->c.type = CMD_BROADCAST;
+			c->b = b;
+			if (rw__reactor_post(e->shards[i].r, &c->c.node) == 0)
+				continue;
+			free(c);
+		}
+		ret = -ENOMEM;
+		if (atomic_fetch_sub(&b->refs, 1) == 1)
+			free(b);
+	}
+	return ret;
+}
+
+int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *id_out, char *err, size_t errlen)
+{
+	struct cmd_dial *c;
+	unsigned shard;
+	int ret;
+
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return errf(err, errlen, -ENOMEM, "out of memory");
+	c->c.type = CMD_DIAL;
+	ret = rw_uri_parse(uri, &c->ep, err, errlen);
+	if (ret)
+		goto fail;
+	if (resolve(c->ep.host, c->ep.port, false, &c->addr, &c->addrlen)) {
+		ret = errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"", c->ep.host);
+		goto fail;
+	}
+	{
+		uint64_t seq = atomic_fetch_add(&e->dial_seq, 1) + 1;
+
+		shard = (unsigned)(seq % e->nshards);
+		/* dialled ids live in their own space (top bit) so the caller knows it now */
+		c->id = (UINT64_C(1) << 63) | (seq << 8) | shard;
+	}
+	c->user = user;
+	if (id_out)
+		*id_out = c->id;
+	ret = rw__reactor_post(e->shards[shard].r, &c->c.node);
+	if (ret) {
+		errf(err, errlen, ret, "client is not running");
+		goto fail;
+	}
+	return 0;
+fail:
+	free(c);
+	return ret;
+}
+
+int rw__engine_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason)
+{
+	struct rw_shard *sh = shard_of_id(e, id);
+	struct cmd_close *c;
+	int ret;
+
+	if (!sh)
+		return -ENOENT;
+	c = malloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->c.type = CMD_CLOSE;
+	c->id = id;
+	c->reason = reason;
+	ret = rw__reactor_post(sh->r, &c->c.node);
+	if (ret)
+		free(c);
+	return ret;
+}
+
+int rw__engine_post_handshake(struct rw_engine *e, unsigned shard, struct rw_cmd_node *node)
+{
+	rw_container_of(node, struct cmd, node)->type = CMD_HANDSHAKE;
+	return rw__reactor_post(e->shards[shard].r, node);
+}

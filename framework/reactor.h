@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * reactor.h - the protocol-agnostic I/O substrate: one io_uring reactor thread
+ * per core, each owning its own SO_REUSEPORT UDP socket on the shared listen
+ * address. Nothing here knows about wiresocket; sessions and handshakes are
+ * built on top through the callbacks below.
+ *
+ * Per reactor:
+ *  - an io_uring set up with SINGLE_ISSUER | DEFER_TASKRUN | SUBMIT_ALL (the
+ *    kernel refusing them is handled by retrying with fewer flags);
+ *  - one multishot recvmsg fed by a hand-mapped provided-buffer ring: each
+ *    datagram is one completion, its buffer goes back to the ring when the
+ *    on_datagram callback returns; running out of buffers (-ENOBUFS) is
+ *    backpressure, counted, and the multishot is re-armed;
+ *  - a pool of send buffers (registered with the ring when the send mode
+ *    uses fixed buffers); every send completes on its own, so one failed
+ *    destination costs that one buffer an error count and nothing else;
+ *  - bounded lock-free SPSC rings from every reactor for handing datagrams
+ *    over (wake-up by IORING_OP_MSG_RING, at most once per batch per target);
+ *  - an intrusive lock-free MPSC queue of commands that any thread may post
+ *    (wake-up through an eventfd polled by the ring);
+ *  - a timer wheel (timer.h); the ring wait is bounded by its next expiry.
+ *
+ * Threading: every rw__reactor_* call taking a struct rw_reactor is for the
+ * owner thread only (from inside a callback), except rw__reactor_post,
+ * rw__reactor_stats, rw__reactor_id, rw__reactor_user, the getters of
+ * immutable state, and the group calls, which say so. Callbacks run on the
+ * owner thread, never concurrently for one reactor.
+ *
+ * Errors: 0 or a negative errno; nothing here leaves a meaning in errno.
+ */
+#ifndef RW_REACTOR_H
+#define RW_REACTOR_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "timer.h"
+
+struct rw_reactor;
+struct rw_reactor_group;
+
+/**
+ * Link for rw__reactor_post. Embed it in the command object and recover the
+ * object in on_command with rw_container_of. The reactor owns the node from
+ * a successful post until on_command returns (which may free it).
+ */
+struct rw_cmd_node {
+	_Atomic(struct rw_cmd_node *) next;
+};
+
+/** Callbacks; every one is optional. All run on the reactor's own thread. */
+struct rw_reactor_ops {
+	/**
+	 * One received datagram. data, len and from are valid only during the
+	 * call: the buffer goes back to the receive ring afterwards. data is
+	 * writable (decrypt in place).
+	 */
+	void (*on_datagram)(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
+			    socklen_t fromlen);
+	/** A datagram another reactor handed over with rw__reactor_handoff; same lifetime rules. */
+	void (*on_handoff)(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
+			   socklen_t fromlen);
+	/**
+	 * End of one batch of completions (timers fire at its start): the
+	 * place to flush coalesced sends. Whatever was queued is submitted
+	 * right after, in the same io_uring_enter as the next wait.
+	 */
+	void (*on_batch_end)(struct rw_reactor *r);
+	/** A command posted with rw__reactor_post. */
+	void (*on_command)(struct rw_reactor *r, struct rw_cmd_node *cmd);
+	/** Once on the thread before the first wait; may send, arm timers. */
+	void (*on_start)(struct rw_reactor *r);
+	/** Once when the group stops; sends queued here are still flushed. */
+	void (*on_stop)(struct rw_reactor *r);
+};
+
+/** How sends are issued (see reactor.c for the measurements). */
+enum rw_send_mode {
+	RW_SEND_AUTO = 0,	/* the fastest mode the kernel accepts (probed once) */
+	RW_SEND_PLAIN,		/* IORING_OP_SEND with a destination address (sendto) */
+	RW_SEND_ZC_FIXED,	/* IORING_OP_SEND_ZC from the registered send buffers */
+	RW_SEND_MSG,		/* IORING_OP_SENDMSG: the fallback any io_uring kernel has */
+};
+
+/** Group configuration. Zero fields take the defaults noted. */
+struct rw_reactor_config {
+	struct sockaddr_storage listen;	/* AF_INET or AF_INET6; port 0 picks one */
+	socklen_t listen_len;
+	unsigned n_reactors;		/* default: CPUs this process may run on */
+	unsigned ring_entries;		/* SQ size, default 256 (CQ gets more) */
+	unsigned buf_count;		/* receive buffers per reactor, default 1024, rounded up to 2^n */
+	/*
+	 * Bytes per receive / send / handoff buffer, >= 2048, default 2048. A
+	 * receive buffer also holds a 48-byte header, so datagrams above
+	 * buf_size - 48 are dropped (rx_truncated). Payloads are 16-byte aligned.
+	 */
+	unsigned buf_size;
+	unsigned send_buf_count;	/* send buffers per reactor, default 512 */
+	unsigned handoff_slots;		/* per (from, to) pair, default 256, rounded up to 2^n */
+	int rcvbuf, sndbuf;		/* socket buffers, default 4 MiB (FORCE, then plain) */
+	/*
+	 * Under load, let completions gather for up to this many µs before a
+	 * sleeping reactor wakes (needs kernel 6.12+, ignored before): fewer
+	 * wake-ups, at most this much added latency. 0: wake on each one.
+	 */
+	unsigned batch_wait_us;
+	bool pin_cpus;			/* reactor i on the i-th allowed CPU */
+	bool compat_ring;		/* skip the optional ring flags (tests the fallback) */
+	enum rw_send_mode send_mode;
+	struct rw_reactor_ops ops;
+	void *user;
+};
+
+/** Counters of one reactor; a snapshot, read from any thread. */
+struct rw_reactor_stats {
+	uint64_t rx_packets, rx_bytes;
+	uint64_t tx_packets, tx_bytes;
+	uint64_t tx_errors;		/* sends that completed with an error, each counted once */
+	uint64_t rx_nobufs;		/* -ENOBUFS: the receive ring ran dry */
+	uint64_t rx_errors;		/* other receive errors */
+	uint64_t rx_truncated;		/* datagrams larger than a buffer, dropped */
+	uint64_t rearms;		/* multishot receives re-armed after ending */
+	uint64_t handoffs_out, handoffs_in, handoff_full;
+	uint64_t send_buf_exhausted;	/* rw__reactor_send_buf found no free buffer */
+	uint64_t send_queued;		/* sends parked in user space while the SQ was full */
+	uint64_t commands;
+	uint64_t wake_errors;		/* failed msg_ring / eventfd wakes (retried) */
+	int tx_last_error;		/* the last send error (negative errno), 0 if none */
+};
+
+/* ---- group lifetime (any one thread; stop from anywhere) ---------------- */
+
+/**
+ * Create n reactors: bind one SO_REUSEPORT socket each (with port 0, the
+ * first picks the port and the others bind it), set up the rings and buffers.
+ * No thread runs yet.
+ */
+int rw__reactor_group_create(struct rw_reactor_group **g, const struct rw_reactor_config *cfg);
+
+/**
+ * Spawn one thread per reactor (signals blocked in them). Returns once every
+ * ring is live, or the error of the first reactor that failed (then the
+ * threads that did start are stopped and joined).
+ */
+int rw__reactor_group_start(struct rw_reactor_group *g);
+
+/**
+ * Ask every reactor to finish: each wakes (even if blocked in io_uring_enter),
+ * runs on_stop, flushes its sends and exits. Thread-safe and async-signal-
+ * safe (an atomic store and write(2)s). Idempotent. Commands posted after
+ * this are refused; ones already queued may not run.
+ */
+int rw__reactor_group_stop(struct rw_reactor_group *g);
+
+/**
+ * Wait for the threads. Returns 0, or the error that made a reactor leave its
+ * loop early (a failed io_uring_enter).
+ */
+int rw__reactor_group_join(struct rw_reactor_group *g);
+
+/** Free everything (stops and joins first if still running). NULL is fine. */
+void rw__reactor_group_destroy(struct rw_reactor_group *g);
+
+unsigned rw__reactor_count(const struct rw_reactor_group *g);
+struct rw_reactor *rw__reactor_get(struct rw_reactor_group *g, unsigned id);
+/** The bound address (with the picked port). */
+int rw__reactor_local_addr(const struct rw_reactor_group *g, struct sockaddr_storage *ss, socklen_t *len);
+
+/* ---- per-reactor state -------------------------------------------------- */
+
+unsigned rw__reactor_id(const struct rw_reactor *r);
+struct rw_reactor_group *rw__reactor_group(struct rw_reactor *r);
+/** cfg->user, shared by the group. */
+void *rw__reactor_user(const struct rw_reactor *r);
+/** Per-reactor user state (owner thread, or before start). */
+void rw__reactor_set_ctx(struct rw_reactor *r, void *ctx);
+void *rw__reactor_get_ctx(const struct rw_reactor *r);
+/** CLOCK_MONOTONIC in ms, read once per batch. */
+uint64_t rw__reactor_now_ms(const struct rw_reactor *r);
+/**
+ * The reactor's timer wheel (owner thread, or before start). Due timers fire
+ * at the start of each batch; the wheel's current time is rw__reactor_now_ms,
+ * so rw__timer_add_in delays count from the batch start.
+ */
+struct rw_timer_wheel *rw__reactor_timers(struct rw_reactor *r);
+/** Snapshot of the counters; any thread. */
+void rw__reactor_stats(const struct rw_reactor *r, struct rw_reactor_stats *st);
+/** The send mode in use and the io_uring setup flags the kernel accepted. */
+enum rw_send_mode rw__reactor_send_mode(const struct rw_reactor *r);
+unsigned rw__reactor_ring_flags(const struct rw_reactor *r);
+/** The UDP socket (e.g. for getsockopt); do not read from it. */
+int rw__reactor_fd(const struct rw_reactor *r);
+
+/* ---- send path (owner thread) -------------------------------------------- */
+
+/**
+ * Take a free send buffer of rw__reactor_send_buf_size bytes. NULL when all
+ * are in flight (counted in send_buf_exhausted): drop or retry later.
+ */
+uint8_t *rw__reactor_send_buf(struct rw_reactor *r, unsigned *idx);
+size_t rw__reactor_send_buf_size(const struct rw_reactor *r);
+/** Give back a buffer taken but not sent. */
+void rw__reactor_send_buf_put(struct rw_reactor *r, unsigned idx);
+
+/**
+ * Queue len bytes of buffer idx to `to`. The SQE is submitted at the end of
+ * the batch (earlier if the SQ fills; if even that fails it waits in user
+ * space: never dropped). The buffer returns to the pool when the send
+ * completes, and that completion alone counts as a packet or an error. An
+ * AF_INET destination on an AF_INET6 socket is sent v4-mapped. On error
+ * (-EINVAL, -EMSGSIZE, -EAFNOSUPPORT) the buffer stays with the caller.
+ */
+int rw__reactor_send(struct rw_reactor *r, unsigned idx, size_t len, const struct sockaddr *to, socklen_t tolen);
+
+/* ---- between threads ------------------------------------------------------- */
+
+/**
+ * Copy a datagram into the bounded SPSC ring from `from` to reactor to_id
+ * (which may be `from` itself); to_id gets it in on_handoff. The target is
+ * woken by one IORING_OP_MSG_RING per batch, not per datagram. Owner thread
+ * of `from` only. -ENOBUFS when the ring is full (counted in handoff_full),
+ * -EMSGSIZE above buf_size, -EINVAL for a bad id or address.
+ */
+int rw__reactor_handoff(struct rw_reactor *from, unsigned to_id, const uint8_t *data, size_t len,
+			const struct sockaddr *src, socklen_t srclen);
+
+/**
+ * Post a command from any thread (a reactor or not). Lock-free; the target is
+ * woken through its eventfd only if it is not already due to drain. The node
+ * belongs to the reactor until on_command runs. -ESHUTDOWN once the group is
+ * stopping.
+ */
+int rw__reactor_post(struct rw_reactor *target, struct rw_cmd_node *cmd);
+
+#endif

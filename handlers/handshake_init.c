@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * handshake_init.c - type 1: a client wants a session (responder side).
+ *
+ * The order of checks is the point (WireGuard's, plus PROFILE's rules):
+ * MAC1 before anything costs a DH; under load, MAC2 before anything costs a
+ * DH, a CookieReply (smaller than the init: no amplification) otherwise;
+ * then the per-source rate limit; then the Noise work; then the clock, the
+ * key policy and the replay rule. No state is kept for a packet that fails
+ * any of them.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engine.h"
+#include "reliable.h"
+#include "tai64n.h"
+
+/* A consumed HandshakeInit travelling to the shard that owns the peer's session. */
+struct rw_hs_cmd {
+	struct rw_cmd c;
+	uint64_t session_id;
+	struct rw_handshake hs;
+	uint8_t mac1[RW_MAC_LEN];
+	struct sockaddr_storage from;
+	socklen_t fromlen;
+};
+
+static bool under_load(struct rw_shard *sh)
+{
+	struct rw_engine *e = sh->e;
+	uint64_t now = rw__now_ms(sh);
+
+	if (now - sh->hs_window_ms >= 1000) {
+		sh->hs_window_ms = now;
+		sh->hs_in_window = 0;
+	}
+	sh->hs_in_window++;
+	/* the budget is per shard: each computes its own handshakes */
+	return e->force_cookies || sh->hs_in_window > e->load_hps;
+}
+
+static bool allowed(const struct rw_engine *e, const uint8_t key[RW_KEY_LEN])
+{
+	bool any_rule = e->nallowed || e->authenticate;
+
+	if (!any_rule)
+		return true;
+	for (size_t i = 0; i < e->nallowed; i++)
+		if (rw__memeq(e->allowed[i], key, RW_KEY_LEN))
+			return true;
+	return e->authenticate && e->authenticate(key, e->auth_user) == 0;
+}
+
+/* Complete the handshake only to tell a rejected client why, then forget it. */
+static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, const struct sockaddr *from,
+			       socklen_t fromlen)
+{
+	static const char msg[] = "key not allowed by this server";
+	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], pkt[128], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	struct rw_frame_builder b;
+	struct rw_aead a = { 0 };
+	uint8_t ev[1 + sizeof(msg) - 1];
+	uint32_t remote_index = hs->remote_index;	/* split wipes hs */
+	int n;
+
+	if (rw__noise_resp_create(hs, resp, 0, NULL) || rw__noise_split(hs, false, tx, rx))
+		goto out;
+	rw__shard_send_raw(sh, resp, sizeof(resp), from, fromlen);
+	if (rw__aead_init(&a, tx, 1))
+		goto out;
+	ev[0] = RW_CLOSE_REJECTED;
+	memcpy(ev + 1, msg, sizeof(msg) - 1);
+	if (rw__frame_begin(&b, pkt + RW_DATA_OFF_PAYLOAD, sizeof(pkt) - 32, RW_CHANNEL_INTERNAL, 0) ||
+	    rw__frame_add_event(&b, RW_INTERNAL_CLOSE_REASON, ev, sizeof(ev)))
+		goto out;
+	n = rw__frame_finish(&b, NULL);
+	if (n > 0 && (n = rw__packet_seal(&a, pkt, RW_MSG_DATA, remote_index, 0, (size_t)n)) > 0)
+		rw__shard_send_raw(sh, pkt, (size_t)n, from, fromlen);
+	if ((n = rw__packet_seal(&a, pkt, RW_MSG_DISCONNECT, remote_index, 1, 0)) > 0)
+		rw__shard_send_raw(sh, pkt, (size_t)n, from, fromlen);
+out:
+	rw__aead_free(&a);
+	rw__memzero(tx, sizeof(tx));
+	rw__memzero(rx, sizeof(rx));
+	rw__noise_handshake_clear(hs);
+}
+
+/*
+ * Finish on the owning shard: respond, install the keys as next (or as the
+ * first keys of a new session), remember the response for retransmits.
+ */
+static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshake *hs, const uint8_t mac1[RW_MAC_LEN],
+		   const struct sockaddr *from, socklen_t fromlen)
+{
+	struct rw_engine *e = sh->e;
+	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	struct rw_keypair *kp = NULL;
+	bool fresh = false;
+	uint32_t remote_index = hs->remote_index;
+	int64_t old;
+
+	if (!s) {
+		s = rw__session_new(sh, hs->remote_static, 0);
+		if (!s) {
+			rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
+			goto out;
+		}
+		fresh = true;
+		rw__session_set_addr(s, from, fromlen);
+	}
+	kp = rw__keypair_new(s, false);
+	if (!kp)
+		goto fail;
+	if (rw__noise_resp_create(hs, resp, kp->local_index, NULL) || rw__noise_split(hs, false, tx, rx) ||
+	    rw__keypair_install(kp, tx, rx, remote_index))
+		goto fail;
+	old = rw__peers_bind(&e->peers, s->peer_key, s->id, mac1, resp);
+	if (old < 0)
+		goto fail;
+	if (old > 0 && (uint64_t)old != s->id)
+		rw__engine_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL);
+	/* a handshake is proof of the address: the session follows it */
+	rw__session_set_addr(s, from, fromlen);
+	rw__shard_send_raw(sh, resp, sizeof(resp), from, fromlen);
+	rw__session_keys_established(s, kp);
+	if (fresh)
+		rw__session_opened(s);
+	else
+		rw__reliable_on_rekey(s);
+	goto out;
+fail:
+	rw__keypair_free(kp);
+	rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+	if (fresh)
+		rw__session_close(s, RW_CLOSE_PROTOCOL, true, NULL, false);
+out:
+	rw__memzero(tx, sizeof(tx));
+	rw__memzero(rx, sizeof(rx));
+	rw__noise_handshake_clear(hs);
+}
+
+void rw__handshake_finish_cmd(struct rw_shard *sh, struct rw_hs_cmd *c)
+{
+	struct rw_session *s = rw__session_by_id(sh, c->session_id);
+
+	/* the session may have closed meanwhile: then this starts a new one */
+	finish(sh, s, &c->hs, c->mac1, (struct sockaddr *)&c->from, c->fromlen);
+	rw__memzero(c, sizeof(*c));
+	free(c);
+}
+
+void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
+			       socklen_t fromlen)
+{
+	struct rw_engine *e = sh->e;
+	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], mac1[RW_MAC_LEN];
+	struct rw_handshake hs;
+	uint64_t sid = 0;
+	struct rw_session *s = NULL;
+
+	if (!e->server) {
+		rw__drop(sh, RW_DROP_UNKNOWN_TYPE, from, fromlen);
+		return;
+	}
+	if (!rw__noise_mac1_ok(data, RW_INIT_OFF_MAC1, e->id.mac1_key)) {
+		rw__drop(sh, RW_DROP_BAD_MAC1, from, fromlen);
+		return;
+	}
+	if (under_load(sh)) {
+		char addr[RW_ADDR_STR_MAX];
+
+		if (rw__addr_to_string(addr, from, fromlen)) {
+			rw__drop(sh, RW_DROP_BAD_MAC2, from, fromlen);
+			return;
+		}
+		if (!rw__cookie_mac2_ok(&sh->cookies, data, addr, rw__now_ms(sh))) {
+			uint8_t reply[RW_SIZE_COOKIE_REPLY];
+
+			/* zero MAC2: no cookie yet, send one; a wrong one: count it */
+			if (!rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN))
+				RW_STAT_INC(sh->st.drops[RW_DROP_BAD_MAC2]);
+			if (!rw__cookie_reply_create(&sh->cookies, reply, data, addr, NULL) &&
+			    !rw__shard_send_raw(sh, reply, sizeof(reply), from, fromlen))
+				RW_STAT_INC(sh->st.cookies_sent);
+			RW_STAT_INC(sh->st.drops[RW_DROP_UNDER_LOAD]);
+			return;
+		}
+		if (!rw__ratelimit_allow(&sh->limiter, from, rw__now_ms(sh))) {
+			rw__drop(sh, RW_DROP_RATE_LIMITED, from, fromlen);
+			return;
+		}
+	}
+	if (rw__noise_init_consume(&hs, data, &e->id)) {
+		rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+		return;
+	}
+	if (rw__tai64n_check_skew(hs.timestamp, (uint64_t)time(NULL), RW_MAX_TIMESTAMP_SKEW_S)) {
+		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from, fromlen);
+		goto out;
+	}
+	if (!allowed(e, hs.remote_static)) {
+		rw__drop(sh, RW_DROP_REJECTED_KEY, from, fromlen);
+		if (!e->reject_silently)
+			reject_with_reason(sh, &hs, from, fromlen);
+		goto out;
+	}
+	memcpy(mac1, data + RW_INIT_OFF_MAC1, RW_MAC_LEN);
+	switch (rw__peers_admit(&e->peers, hs.remote_static, hs.timestamp, mac1, (uint64_t)time(NULL), &sid, resp)) {
+	case RW_PEER_RETRANSMIT:
+		/* our response was lost: the same answer again, no second session */
+		rw__shard_send_raw(sh, resp, sizeof(resp), from, fromlen);
+		goto out;
+	case RW_PEER_STALE:
+		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from, fromlen);
+		goto out;
+	case RW_PEER_FULL:
+		rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
+		goto out;
+	case RW_PEER_EXISTING:
+		if ((sid & 0xff) != sh->id) {
+			struct rw_hs_cmd *c = malloc(sizeof(*c));
+
+			if (!c) {
+				rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
+				goto out;
+			}
+			c->session_id = sid;
+			c->hs = hs;
+			memcpy(c->mac1, mac1, RW_MAC_LEN);
+			memcpy(&c->from, from, fromlen);
+			c->fromlen = fromlen;
+			if (rw__engine_post_handshake(e, (unsigned)(sid & 0xff), &c->c.node)) {
+				rw__memzero(c, sizeof(*c));
+				free(c);
+			}
+			goto out;
+		}
+		s = rw__session_by_id(sh, sid);
+		break;
+	case RW_PEER_NEW:
+		break;
+	}
+	finish(sh, s, &hs, mac1, from, fromlen);
+out:
+	rw__noise_handshake_clear(&hs);
+}

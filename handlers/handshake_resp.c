@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* handshake_resp.c - type 2: the server answered our HandshakeInit (initiator side). */
+#include <string.h>
+
+#include "engine.h"
+#include "reliable.h"
+
+void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
+			       socklen_t fromlen)
+{
+	uint8_t tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	unsigned owner = rw__index_shard(sh->e, p->receiver_index);
+	struct rw_keypair *kp;
+	struct rw_session *s;
+	bool first;
+
+	if (owner != sh->id) {
+		if (owner < sh->e->nshards && !rw__reactor_handoff(sh->r, owner, data, p->len, from, fromlen))
+			return;
+		rw__drop(sh, owner < sh->e->nshards ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX, from, fromlen);
+		return;
+	}
+	kp = rw__index_lookup(sh, p->receiver_index);
+	if (!kp || kp->s->hs_kp != kp) {
+		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from, fromlen);
+		return;
+	}
+	s = kp->s;
+	if (!rw__noise_mac1_ok(data, RW_RESP_OFF_MAC1, s->local->mac1_key)) {
+		rw__drop(sh, RW_DROP_BAD_MAC1, from, fromlen);
+		return;
+	}
+	/* consume on a copy: a forged response must not spoil the real one to come */
+	struct rw_handshake hs = s->hs;
+
+	if (rw__noise_resp_consume(&hs, data, s->local)) {
+		rw__noise_handshake_clear(&hs);
+		rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+		return;
+	}
+	uint32_t remote_index = hs.remote_index;	/* split wipes hs */
+
+	if (rw__noise_split(&hs, true, tx, rx) || rw__keypair_install(kp, tx, rx, remote_index)) {
+		rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+		goto out;
+	}
+	rw__noise_handshake_clear(&s->hs);
+	s->hs_kp = NULL;
+	rw__timer_cancel(rw__reactor_timers(sh->r), &s->t_handshake);
+	first = !s->opened;
+	rw__session_set_addr(s, from, fromlen);
+	rw__session_keys_established(s, kp);
+	if (first)
+		rw__session_opened(s);
+	else
+		rw__reliable_on_rekey(s);
+	/* confirm the keys to the responder now, even with nothing to say */
+	if (s->state == RW_SS_ESTABLISHED)
+		rw__session_send_keepalive(s);
+out:
+	rw__memzero(tx, sizeof(tx));
+	rw__memzero(rx, sizeof(rx));
+	rw__noise_handshake_clear(&hs);
+}

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keepalive.c - type 6: the peer is alive. Opening it (replay window and
+ * AEAD) is all there is: that refreshes the receive time and confirms new
+ * keys; it does not reset our own keepalive clock (PROFILE §11).
+ */
+#include "engine.h"
+
+void rw__handle_keepalive(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
+			  socklen_t fromlen)
+{
+	struct rw_keypair *kp;
+
+	(void)rw__transport_open(sh, p, data, from, fromlen, &kp);
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-echo - echoes every event back on the same channel with the same
+ * event type. A channel the peer uses reliably is answered reliably (the
+ * engine does that by itself, PROFILE §10).
+ *
+ *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N]
+ *
+ * One-way measurements (ringwire-load --mode oneway): an event of type 253
+ * is counted, not echoed; an event of type 252 is answered with type 252 and
+ * 16 bytes, the little-endian count and byte total of the type-253 events
+ * this session sent. Any server can implement that to be measured one-way.
+ *
+ * The first line on stdout is the server's wire:// URI. SIGINT or SIGTERM
+ * stops it gracefully (every session gets a Disconnect); then it prints its
+ * counters.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ringwire.h>
+
+enum { EV_REPORT = 252, EV_SINK = 253 };
+
+struct sink {
+	uint64_t events, bytes;
+};
+
+static _Atomic uint64_t backpressured;
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void on_open(struct rw_session *s, void *user)
+{
+	(void)user;
+	rw_session_set_user(s, calloc(1, sizeof(struct sink)));
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	(void)why;
+	(void)user;
+	free(rw_session_user(s));
+	rw_session_set_user(s, NULL);
+}
+
+static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *payload, size_t len,
+		     void *user)
+{
+	struct sink *k = rw_session_user(s);
+	uint8_t report[16];
+
+	(void)user;
+	if (type == EV_SINK && k) {
+		k->events++;
+		k->bytes += len;
+		return;
+	}
+	if (type == EV_REPORT && k) {
+		put_le64(report, k->events);
+		put_le64(report + 8, k->bytes);
+		payload = report;
+		len = sizeof(report);
+	}
+	if (rw_session_send(s, channel, type, payload, len) == -EAGAIN)
+		backpressured++;	/* the peer's window is full: it will retransmit */
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--quiet]\n"
+		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
+		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
+		   "  --reactors N        reactor threads (default: one per CPU)\n"
+		   "  --quiet             no log lines on stderr\n");
+}
+
+static void print_stats(const struct rw_stats *st)
+{
+	printf("packets in %" PRIu64 " out %" PRIu64 ", bytes in %" PRIu64 " out %" PRIu64 "\n", st->rx_packets,
+	       st->tx_packets, st->rx_bytes, st->tx_bytes);
+	printf("events in %" PRIu64 " out %" PRIu64 ", handshakes %" PRIu64 ", cookies %" PRIu64
+	       ", sessions opened %" PRIu64 " closed %" PRIu64 ", retransmits %" PRIu64 "\n",
+	       st->events_in, st->events_out, st->handshakes_completed, st->cookies_sent, st->sessions_opened,
+	       st->sessions_closed, st->retransmits);
+	for (int r = 1; r < RW_DROP__COUNT; r++)
+		if (st->drops[r])
+			printf("dropped %s: %" PRIu64 "\n", rw_drop_reason_name((enum rw_drop_reason)r), st->drops[r]);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
+		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct rw_server_config cfg;
+	struct rw_handler h = { .on_event = on_event, .on_open = on_open, .on_close = on_close };
+	struct rw_server *srv;
+	struct rw_stats st;
+	char err[RW_ERRBUF_SIZE], uri[512];
+	const char *key = NULL;
+	int c, ret;
+
+	rw_server_config_init(&cfg);
+	cfg.listen = NULL;
+	while ((c = getopt_long(argc, argv, "l:k:r:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			cfg.listen = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'r': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || n < 1 || n > 64) {
+				fprintf(stderr, "ringwire-echo: --reactors: \"%s\" is not a number from 1 to 64\n", optarg);
+				return 2;
+			}
+			cfg.reactors = (unsigned)n;
+			break;
+		}
+		case 'q':
+			cfg.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "ringwire-echo: unexpected argument \"%s\"; see --help\n", argv[optind]);
+		return 2;
+	}
+	if (!cfg.listen) {
+		fprintf(stderr, "ringwire-echo: missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
+		return 2;
+	}
+	if (!key) {
+		fprintf(stderr, "ringwire-echo: missing --key FILE; create one with: ringwire-key genkey > server.key\n");
+		return 2;
+	}
+	ret = rw_key_load_private(key, cfg.private_key, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "ringwire-echo: %s\n", err);
+		return 1;
+	}
+	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
+	memset(cfg.private_key, 0, sizeof(cfg.private_key));
+	if (ret) {
+		fprintf(stderr, "ringwire-echo: %s\n", err);
+		return 1;
+	}
+	rw_server_on(srv, RW_CHANNEL_ANY, &h);
+	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
+		printf("%s\n", uri);
+		fflush(stdout);
+	}
+	ret = rw_server_run(srv);
+	if (ret)
+		fprintf(stderr, "ringwire-echo: %s\n", strerror(-ret));
+	rw_server_stats(srv, &st);
+	print_stats(&st);
+	if (backpressured)
+		printf("echoes refused by a full window: %" PRIu64 "\n", (uint64_t)backpressured);
+	rw_server_destroy(srv);
+	return ret ? 1 : 0;
+}
