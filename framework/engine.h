@@ -84,6 +84,7 @@ struct rw_session {
 	bool initiator;		/* we dialled it: we rekey and reconnect */
 	bool opened;		/* on_open delivered */
 	bool dirty;		/* on the shard's flush list */
+	bool doomed;		/* a reliable frame could not be kept: close at the next flush */
 
 	uint8_t peer_key[RW_KEY_SIZE];
 	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */

@@ -230,8 +230,24 @@ static struct rw_reasm_slot *slot_new(struct rw_reasm *r, uint32_t frame_id, uin
 		}
 	}
 	if (r->used == r->nslots && !reclaim(r, now_ms, r->max_age_ms)) {
-		*why = RW_REASM_TABLE_FULL;
-		return NULL;
+		/*
+		 * Full of partial frames: give up the one idle longest. v1 never
+		 * resends a single fragment, only whole frames under a new id
+		 * (reliable retransmission), so under loss the oldest partials
+		 * are the ones that can no longer complete; refusing the newest
+		 * instead would stall every large frame until the age limit.
+		 */
+		struct rw_reasm_slot *lru = NULL;
+
+		for (unsigned i = 0; i < r->nslots; i++)
+			if (r->slots[i].state != SLOT_FREE && (!lru || r->slots[i].touched_ms < lru->touched_ms))
+				lru = &r->slots[i];
+		if (!lru) {
+			*why = RW_REASM_TABLE_FULL;
+			return NULL;
+		}
+		slot_clear(r, lru);
+		r->evicted++;
 	}
 	for (unsigned i = 0; i < r->nslots; i++) {
 		if (r->slots[i].state == SLOT_FREE) {

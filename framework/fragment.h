@@ -132,6 +132,7 @@ struct rw_reasm {
 	uint8_t *done;			/* the frame handed out by the last call */
 	size_t done_size;
 	enum rw_reasm_err err;		/* reason of the last rejection */
+	uint64_t evicted;		/* partial frames given up to make room for newer ones */
 };
 
 /* -EINVAL for limits out of range (max_memory < max_frame, too many slots). */

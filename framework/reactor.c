@@ -17,12 +17,17 @@
  * reactor, target reactor) in the low 32 bits; liburing's own internal
  * timeouts use all-ones, an op we do not know and skip.
  *
- * Send mode, measured with tools/bench-udp (kernel 6.18, 2 vCPUs, loopback,
- * one sender core to one receiver core, medians of the quiet runs):
- *                      64 B            1232 B
- *   SEND + address     ~225 k pps      ~225 k pps
- *   SEND_ZC fixed      ~180 k pps      ~165 k pps
- *   SENDMSG            ~210 k pps      ~200 k pps
+ * Send mode, measured with tools/bench-udp (kernel 6.18, 2 vCPUs shared with
+ * other work, loopback, one sender core to one receiver core; datagrams/s
+ * received, two quietest of five interleaved 3 s runs):
+ *                      64 B                1232 B
+ *   SEND + address     265-270 k pps       235-245 k pps
+ *   SENDMSG            190-235 k pps       225-235 k pps
+ *   SEND_ZC fixed      185-215 k pps       200 k pps
+ * (with batch_wait_us = 20: SEND 287 k / 275-297 k, SENDMSG 273-290 k /
+ * 252 k, SEND_ZC 235-239 k / 215-228 k). The sender is the bound: on
+ * loopback it runs the receive stack too, as a blocking sendto/recvmmsg pair
+ * does (270-290 k pps on the same machine).
  * Loopback copies the pages at delivery anyway, so zero-copy only adds a
  * notification CQE and page pinning per send; sendmsg adds a msghdr copy.
  * IORING_OP_SEND with IORING_RECVSEND_FIXED_BUF is refused (-EINVAL) by 6.18
@@ -1181,8 +1186,9 @@ static int run_loop(struct rw_reactor *r)
 
 		if (atomic_load_explicit(&r->g->stopping, memory_order_acquire))
 			return 0;
-		if (r->park_head != NIL || r->wake_n) {
-			ms = 0;		/* owed work that needs SQ space: poll, do not sleep */
+		if (r->park_head != NIL || r->wake_n || io_uring_cq_ready(&r->ring)) {
+			/* Owed work that needs SQ space, or CQEs already posted: poll. */
+			ms = 0;
 		} else {
 			ms = rw__timer_wheel_next_ms(&r->wheel);
 			if (ms > 0) {

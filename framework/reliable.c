@@ -156,12 +156,14 @@ void rw__reliable_stamp(struct rw_session *s, uint8_t channel, struct rw_frame_r
 	rw__timer_cancel(wheel(r), &r->t_ack);
 }
 
-void rw__reliable_sent(struct rw_session *s, uint8_t channel, uint32_t seq, const uint8_t *frame, size_t len)
+int rw__reliable_sent(struct rw_session *s, uint8_t channel, uint32_t seq, const uint8_t *frame, size_t len)
 {
 	struct rw_reliable *r = s->rel[channel];
+	int ret = rw__rel_tx_store(&r->tx, seq, frame, len, now(r));
 
-	if (rw__rel_tx_store(&r->tx, seq, frame, len, now(r)) == 0 && !rw__timer_pending(&r->t_rto))
+	if (ret == 0)
 		arm_rto(r);
+	return ret;
 }
 
 static void deliver_cb(void *ctx, const uint8_t *frame, size_t len)
@@ -180,6 +182,7 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 {
 	struct rw_reliable *r = s->rel[f->channel];
 	uint64_t due;
+	int v;
 
 	if (!r) {
 		/* PROFILE §10: reliable frames from the peer make the channel reliable here too */
@@ -192,18 +195,20 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 		r = s->rel[f->channel];
 	}
 	if (f->rel.ack_seq || f->rel.ack_bitmap || f->rel.window) {
-		if (rw__rel_tx_on_ack(&r->tx, &f->rel, now(r)) > 0 || f->rel.window) {
-			rw__rel_tx_fast_retransmit(&r->tx, now(r), emit, r);
-			arm_rto(r);
-			if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
-				const struct rw_handler *h = rw__engine_handler(s->e, f->channel);
+		/* a pure duplicate ACK may be the third that triggers a fast retransmit */
+		rw__rel_tx_on_ack(&r->tx, &f->rel, now(r));
+		rw__rel_tx_fast_retransmit(&r->tx, now(r), emit, r);
+		if (s->state != RW_SS_ESTABLISHED)
+			return;
+		arm_rto(r);
+		if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
+			const struct rw_handler *h = rw__engine_handler(s->e, f->channel);
 
-				r->want_writable = false;
-				if (h && h->on_writable)
-					h->on_writable(s, f->channel, h->user);
-				if (s->state != RW_SS_ESTABLISHED)
-					return;
-			}
+			r->want_writable = false;
+			if (h && h->on_writable)
+				h->on_writable(s, f->channel, h->user);
+			if (s->state != RW_SS_ESTABLISHED)
+				return;
 		}
 	}
 	if (!f->rel.seq) {
@@ -213,9 +218,19 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 		return;
 	}
 	r->deliver = deliver;
-	rw__rel_rx_frame(&r->rx, f->rel.seq, f->buf, f->len, now(r), deliver_cb, r);
+	v = rw__rel_rx_frame(&r->rx, f->rel.seq, f->buf, f->len, now(r), deliver_cb, r);
 	if (s->state != RW_SS_ESTABLISHED)
 		return;
+	if (v == RW_REL_BUFFERED || v == RW_REL_DUPLICATE || v == RW_REL_TOO_FAR) {
+		/*
+		 * A hole, or a retransmission we already had: ACK at once, as TCP
+		 * does. A sender whose window is full sends nothing new, so a
+		 * delayed ACK would leave it waiting for its retransmit timer.
+		 */
+		send_ack(r);
+		rw__timer_cancel(wheel(r), &r->t_ack);
+		return;
+	}
 	if (rw__rel_rx_ack_pending(&r->rx, &due) && !rw__timer_pending(&r->t_ack))
 		rw__timer_add(wheel(r), &r->t_ack, now(r) + s->e->t.ack_delay_ms);
 }

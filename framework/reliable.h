@@ -27,8 +27,8 @@ int rw__reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_h
 bool rw__reliable_can_send(struct rw_session *s, uint8_t channel, size_t len);
 /* Fill the Seq of the frame about to be sent and the ACK state to piggyback. */
 void rw__reliable_stamp(struct rw_session *s, uint8_t channel, struct rw_frame_rel *rel);
-/* Keep a copy of a sent reliable frame for retransmission. */
-void rw__reliable_sent(struct rw_session *s, uint8_t channel, uint32_t seq, const uint8_t *frame, size_t len);
+/* Keep a copy of a reliable frame about to be sent (before sealing). 0 or -errno. */
+int rw__reliable_sent(struct rw_session *s, uint8_t channel, uint32_t seq, const uint8_t *frame, size_t len);
 /* A received frame with reliability fields: ACKs, then in-order delivery. */
 void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_deliver_fn deliver);
 /* The peer closed the channel (event type 255): forget its state. */

@@ -171,15 +171,18 @@ int rw__rel_rx_frame(struct rw_rel_rx *rx, uint32_t seq, const uint8_t *frame, s
 	deliver(ctx, frame, len);
 	if (!running)
 		return RW_REL_DELIVERED;	/* reset or destroyed: rx is not ours any more */
-	/*
-	 * Every frame buffered so far was within 64 of an older expect, so the
-	 * slot of the new expect can only hold expect itself (ext says so).
-	 */
-	while ((rx->present & rx_bit(rx->expect)) && rx->slot[rx->expect % RW_REL_OOO_SLOTS].ext == rx->expect) {
+	for (;;) {
 		struct rw_rel_rxslot *sl = &rx->slot[rx->expect % RW_REL_OOO_SLOTS];
 		uint8_t *buf = sl->buf;
 		size_t blen = sl->len;
 
+		/*
+		 * Every frame buffered so far was within 64 of an older
+		 * expect, so the slot of the new expect can only hold expect
+		 * itself; ext says so all the same.
+		 */
+		if (!(rx->present & rx_bit(rx->expect)) || sl->ext != rx->expect)
+			break;
 		/* taken out of the buffer before deliver: a reset cannot free it */
 		sl->buf = NULL;
 		sl->len = 0;
@@ -479,7 +482,7 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 	ack_ext = tx->una + d;
 	for (e = tx->una; e < ack_ext; e++)
 		freed += tx_free(tx, e, &a);
-	for (unsigned i = 0; i < 64; i++) {
+	for (unsigned i = 0; i < RW_REL_OOO_SLOTS; i++) {
 		if (!(ack->ack_bitmap >> i & 1))
 			continue;
 		e = ack_ext + i + 1;
@@ -499,8 +502,11 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 	if (a.rtt_xmit && a.rtt_xmit == a.top[0])
 		tx_rtt(tx, now_ms > a.rtt_sent_ms ? now_ms - a.rtt_sent_ms : 0);
 	/* out of recovery, every frame ACKed widens the reach (up to window) */
-	if (freed && tx->una >= tx->recover)
-		tx->reach = tx->reach + (uint64_t)freed > tx->window ? tx->window : tx->reach + (uint32_t)freed;
+	if (freed && tx->una >= tx->recover) {
+		uint64_t r = (uint64_t)tx->reach + (uint64_t)freed;
+
+		tx->reach = r > tx->window ? tx->window : (uint32_t)r;
+	}
 
 	/*
 	 * Loss detection, dup-ACK style: a pending frame whose latest
@@ -518,7 +524,7 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 			continue;
 		for (unsigned i = 0; i < RW_REL_DUPACK_THRESHOLD; i++)
 			later += a.top[i] > sl->xmit;
-		sl->dupacks += (uint8_t)(later ? later : 1);
+		sl->dupacks = (uint8_t)(sl->dupacks + (later ? later : 1));
 		if (sl->dupacks >= RW_REL_DUPACK_THRESHOLD)
 			sl->lost = loss = true;
 	}

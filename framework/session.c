@@ -498,16 +498,20 @@ void rw__session_flush(struct rw_session *s)
 	if (s->rel[s->tx_channel])
 		rw__reliable_stamp(s, (uint8_t)s->tx_channel, &rel);
 	n = rw__frame_finish(&s->txb, &rel);
-	if (n > 0) {
-		if (rel.seq)
-			rw__reliable_sent(s, (uint8_t)s->tx_channel, rel.seq, s->tx_buf + RW_DATA_OFF_PAYLOAD,
-					  (size_t)n);
+	if (n > 0 && (!rel.seq || rw__reliable_sent(s, (uint8_t)s->tx_channel, rel.seq,
+						      s->tx_buf + RW_DATA_OFF_PAYLOAD, (size_t)n) == 0)) {
 		seal_send(s, s->tx_idx, s->tx_buf, RW_MSG_DATA, (size_t)n);
 	} else {
 		rw__reactor_send_buf_put(s->sh->r, s->tx_idx);
+		if (n > 0)
+			s->doomed = true;	/* a reliable frame we cannot keep: the channel is broken */
 	}
 	s->tx_buf = NULL;
 	s->tx_channel = -1;
+	if (rw_unlikely(s->doomed) && s->state != RW_SS_CLOSED) {
+		s->doomed = false;
+		rw__session_close(s, RW_CLOSE_RELIABLE, false, "out of memory for a reliable frame", true);
+	}
 }
 
 void rw__shard_flush_all(struct rw_shard *sh)
@@ -558,8 +562,11 @@ static int send_fragmented(struct rw_session *s, uint8_t channel, uint8_t type, 
 		ret = n;
 		goto out;
 	}
-	if (rel.seq)
-		rw__reliable_sent(s, channel, rel.seq, frame, (size_t)n);
+	if (rel.seq && rw__reliable_sent(s, channel, rel.seq, frame, (size_t)n)) {
+		ret = -ENOMEM;
+		s->doomed = true;
+		goto out;
+	}
 	ret = rw__session_send_frame(s, frame, (size_t)n);
 	(void)frame_id;
 	(void)plan;
@@ -627,17 +634,24 @@ int rw__session_send_event(struct rw_session *s, uint8_t channel, uint8_t type, 
 	if (len > s->e->max_frame_bytes)
 		return -EMSGSIZE;
 	reliable = s->rel[channel] != NULL;
+
+	/* 1. fits beside what is already queued on this channel (already admitted) */
+	if (s->tx_buf && s->tx_channel == channel && rw__frame_add_event(&s->txb, type, payload, len) == 0)
+		goto counted;
+	/* 2. a new frame: flush the open one first (order on the wire = order of calls) */
+	if (s->tx_buf)
+		rw__session_flush(s);
+	if (s->state != RW_SS_ESTABLISHED)
+		return -ENOTCONN;
+	/*
+	 * Admission after the flush: the frame just flushed took its window
+	 * slot, and a frame sent beyond the window would carry a sequence
+	 * number the sender cannot keep for retransmission.
+	 */
 	if (reliable && !rw__reliable_can_send(s, channel, len))
 		return -EAGAIN;
 	s->st.events_out++;
 	RW_STAT_INC(sh->st.events_out);
-
-	/* 1. fits beside what is already queued on this channel */
-	if (s->tx_buf && s->tx_channel == channel && rw__frame_add_event(&s->txb, type, payload, len) == 0)
-		return 0;
-	/* 2. a new frame: flush the open one first (order on the wire = order of calls) */
-	if (s->tx_buf)
-		rw__session_flush(s);
 	if (1 + esz + (reliable ? RW_FRAME_REL_MAX : 0) > frame_cap(s))
 		return send_fragmented(s, channel, type, payload, len);
 	s->tx_buf = rw__reactor_send_buf(sh->r, &s->tx_idx);
@@ -656,6 +670,10 @@ int rw__session_send_event(struct rw_session *s, uint8_t channel, uint8_t type, 
 	}
 	s->tx_channel = channel;
 	mark_dirty(s);
+	return 0;
+counted:
+	s->st.events_out++;
+	RW_STAT_INC(sh->st.events_out);
 	return 0;
 }
 

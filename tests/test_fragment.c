@@ -429,21 +429,25 @@ static void test_table_full(void **state)
 	for (uint32_t id = 1; id <= 64; id++)
 		assert_int_equal(feed1(&r, mk(id, 0, 2, 100, (uint8_t)id), 0), 0);
 	assert_int_equal(rw__reasm_pending(&r), 64);
-	/* the 65th frame is dropped, however often it tries */
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(feed1(&r, mk(65, 0, 2, 100, 0), 10), -ENOBUFS);
-		assert_int_equal(r.err, RW_REASM_TABLE_FULL);
-		assert_int_equal(feed1(&r, mk(65, 0, 1, 100, 0), 10), 1);	/* unless it needs no slot */
-	}
+	/* the 65th frame takes the slot of the one idle longest (frame 1) */
+	assert_int_equal(feed1(&r, mk(65, 0, 2, 100, 0), 10), 0);
+	assert_int_equal(r.evicted, 1);
+	assert_int_equal(rw__reasm_pending(&r), 64);
+	assert_int_equal(feed1(&r, mk(67, 0, 1, 100, 0), 10), 1);	/* a frame needing no slot never evicts */
+	assert_int_equal(r.evicted, 1);
+	/* frame 1's second half no longer completes anything: it opens a new partial, evicting frame 2 */
+	assert_int_equal(feed1(&r, mk(1, 1, 2, 100, 1), 11), 0);
+	assert_int_equal(r.evicted, 2);
 	assert_string_equal(rw__reasm_err_str(RW_REASM_TABLE_FULL), "too many partial frames");
-	/* frames already held still progress, and a completion frees a slot */
+	/* frames still held progress, and a completion frees a slot */
 	struct frag f = mk(30, 1, 2, 5, 30);
-	assert_int_equal(feed(&r, f, 10, &out, &olen), 1);
+	assert_int_equal(feed(&r, f, 12, &out, &olen), 1);
 	free(f.p);
 	assert_int_equal(olen, 105);
 	assert_int_equal(rw__reasm_pending(&r), 63);
-	assert_int_equal(feed1(&r, mk(65, 0, 2, 100, 0), 10), 0);
-	assert_int_equal(feed1(&r, mk(66, 0, 2, 100, 0), 10), -ENOBUFS);
+	assert_int_equal(feed1(&r, mk(66, 0, 2, 100, 0), 12), 0);
+	assert_int_equal(r.evicted, 2);
+	assert_int_equal(rw__reasm_pending(&r), 64);
 	rw__reasm_destroy(&r);
 
 	/* configurable */
@@ -451,13 +455,15 @@ static void test_table_full(void **state)
 	assert_int_equal(rw__reasm_init(&r, &cfg), 0);
 	for (uint32_t id = 1; id <= 4; id++)
 		assert_int_equal(feed1(&r, mk(id, 1, 3, 100, 0), 0), 0);
-	assert_int_equal(feed1(&r, mk(5, 1, 3, 100, 0), 0), -ENOBUFS);
-	assert_int_equal(r.err, RW_REASM_TABLE_FULL);
-	/* ... unless some partial has been idle past max_age: it is reclaimed */
+	/* full: the least recently touched partial (id 1) gives way, never more than 4 held */
+	assert_int_equal(feed1(&r, mk(5, 1, 3, 100, 0), 1), 0);
+	assert_int_equal(rw__reasm_pending(&r), 4);
+	assert_int_equal(r.evicted, 1);
+	/* partials idle past max_age are reclaimed without counting as evictions */
 	assert_int_equal(feed1(&r, mk(2, 2, 3, 100, 0), 15000), 0);
-	assert_int_equal(feed1(&r, mk(5, 1, 3, 100, 0), 20000), -ENOBUFS);	/* 20 s is not more than 20 s */
-	assert_int_equal(feed1(&r, mk(5, 1, 3, 100, 0), 20001), 0);
-	assert_int_equal(rw__reasm_pending(&r), 2);	/* id 2 and id 5 */
+	assert_int_equal(rw__reasm_expire(&r, 20001, 20000), 2);	/* 3 and 4: idle since 0 */
+	assert_int_equal(rw__reasm_pending(&r), 2);	/* id 2, and id 5 (20 s is not more than 20 s) */
+	assert_int_equal(r.evicted, 1);
 	assert_int_equal(feed1(&r, mk(2, 0, 3, 100, 0), 20001), 1);
 	rw__reasm_destroy(&r);
 }

@@ -716,6 +716,37 @@ static void test_nobufs(void **state)
 	assert_int_equal(atomic_load(&f->wrong_thread), 0);
 }
 
+/* Larger than a receive buffer can hold: dropped and counted, the next one is fine. */
+static void test_truncated(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_config c;
+	struct rw_reactor_stats st;
+	struct sockaddr_storage srv;
+	socklen_t srvlen;
+	static uint8_t big[2048 - 48 + 1];
+	unsigned long deadline;
+	int cl;
+
+	base_cfg(f, &c, AF_INET, 1);
+	start_group(f, &c);
+	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
+	cl = client_open(AF_INET);
+	memset(big, 0x77, sizeof(big));
+	assert_int_equal(sendto(cl, big, sizeof(big), 0, (struct sockaddr *)&srv, srvlen), sizeof(big));
+	deadline = now_ms() + 2000;
+	do {
+		rw__reactor_stats(rw__reactor_get(f->g, 0), &st);
+	} while (!st.rx_truncated && now_ms() < deadline && !usleep(1000));
+	assert_int_equal(st.rx_truncated, 1);
+	assert_int_equal(st.rx_packets, 0);
+	/* The largest that fits still makes the round trip. */
+	assert_int_equal(roundtrip(&cl, 1, &srv, srvlen, 20, sizeof(big) - 1, 4, 3000), 20);
+	close(cl);
+	stop_join(f);
+	assert_int_equal(atomic_load(&f->misaligned), 0);
+}
+
 /* ---- (6) stop while idle; timers drive the wait -------------------------------- */
 
 static struct rw_timer once_timer, tick_timer;
@@ -838,6 +869,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nobufs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_unstarted, setup, teardown),

@@ -449,7 +449,8 @@ struct ack_step {
 	uint32_t pending[8];	/* 0-terminated: exactly these stay */
 };
 
-static void run_acks(struct rw_rel_tx *tx, uint32_t first, uint32_t stored, const struct ack_step *t, size_t n)
+static void run_acks(struct rw_rel_tx *tx, uint32_t first, uint32_t stored, const struct ack_step *t,
+		     size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		int freed = tx_ack(tx, t[i].ack_seq, t[i].bitmap, 0, 100);
@@ -881,6 +882,137 @@ static void test_tx_fast_retransmit(void **state)
 	assert_null(e.tx);
 }
 
+/* The RTT estimate and the loss probe that uses it. */
+static void test_tx_probe(void **state)
+{
+	(void)state;
+	/* the script of expiries once frame 1 is ACKed at 40 ms (pto 120 ms) */
+	static const struct {
+		uint64_t at;
+		char kind;	/* 'P'robe or 'R'TO */
+		uint32_t rto;
+	} t[] = {
+		{ 160, 'P', 200 }, { 240, 'R', 400 }, { 360, 'P', 400 }, { 480, 'P', 400 },
+		{ 600, 'P', 400 }, { 640, 'R', 800 }, { 760, 'P', 800 }, { 880, 'P', 800 },
+		/* 6 probes: the RTO alone from here */
+		{ 1440, 'R', 1600 }, { 3040, 'R', 3200 },
+	};
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+
+	assert_int_equal(rw__rel_tx_init(&tx, 8, 200, 30000, 10, 0), 0);
+	tx_put(&tx, 10, 0);
+	tx_put(&tx, 10, 0);
+	tx_put(&tx, 10, 0);
+	/* no RTT sample yet: the spec's timer alone */
+	assert_int_equal(rw__rel_tx_deadline(&tx), 200);
+	assert_int_equal(tx_ack(&tx, 2, 0, 0, 40), 1);
+	assert_int_equal(tx.srtt_ms, 40);
+	assert_int_equal(tx.rttvar_ms, 20);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 160);	/* 40 + 40 + 4 * 20 */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 159, log_emit, &e), 0);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint64_t p = tx.probes_sent, r = tx.retransmits;
+
+		if (rw__rel_tx_deadline(&tx) != t[i].at)
+			fail_msg("step %zu: deadline %llu, want %llu", i, (unsigned long long)rw__rel_tx_deadline(&tx),
+				 (unsigned long long)t[i].at);
+		assert_int_equal(rw__rel_tx_timeout(&tx, t[i].at, log_emit, &e), 1);
+		assert_int_equal(tx.probes_sent - p, t[i].kind == 'P');
+		assert_int_equal(tx.retransmits - r, t[i].kind == 'R');
+		assert_int_equal(tx.rto_ms, t[i].rto);
+		assert_int_equal(e.seq[e.n - 1], 2);	/* always the oldest */
+	}
+	assert_int_equal(tx.retries, 4);	/* probes are not retries */
+	/* an ACK of a retransmitted frame: progress, but no RTT sample (Karn) */
+	assert_int_equal(tx_ack(&tx, 3, 0, 0, 3100), 1);
+	assert_int_equal(tx.srtt_ms, 40);
+	assert_int_equal(tx.retries, 0);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 3220);	/* probes again */
+	/* 4 first sent at 3150, then 3 probed at 3220: an ACK of both is no sample */
+	tx_put(&tx, 10, 3150);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 3220, log_emit, &e), 1);
+	assert_int_equal(e.seq[e.n - 1], 3);
+	assert_int_equal(tx_ack(&tx, 5, 0, 0, 3300), 2);
+	assert_int_equal(tx.srtt_ms, 40);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 0);
+	/* a clean one moves the estimate */
+	tx_put(&tx, 10, 4000);
+	assert_int_equal(tx_ack(&tx, 6, 0, 0, 4060), 1);
+	assert_int_equal(tx.srtt_ms, (7 * 40 + 60) / 8);
+	assert_int_equal(tx.rttvar_ms, (3 * 20 + 20) / 4);
+	/* reset forgets the path */
+	rw__rel_tx_reset(&tx);
+	assert_int_equal(tx.srtt_ms, 0);
+	rw__rel_tx_destroy(&tx);
+
+	/* a probe that would not come before the base RTO is not armed */
+	assert_int_equal(rw__rel_tx_init(&tx, 8, 100, 30000, 10, 0), 0);
+	tx_put(&tx, 10, 0);
+	tx_put(&tx, 10, 0);
+	assert_int_equal(tx_ack(&tx, 2, 0, 0, 40), 1);	/* pto 120 >= 100 */
+	assert_int_equal(tx.probe_ms, 0);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 140);
+	rw__rel_tx_destroy(&tx);
+}
+
+/* A loss narrows the reach (span past the oldest pending) once per episode. */
+static void test_tx_reach(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	assert_int_equal(tx.reach, 256);
+	for (int i = 0; i < 200; i++)
+		tx_put(&tx, 10, 0);
+	/* 1 lost, 2..65 SACKed, 66..200 dropped as too far by the receiver */
+	assert_int_equal(tx_ack(&tx, 1, UINT64_MAX, 0, 40), 64);
+	assert_int_equal(tx.recoveries, 1);
+	assert_int_equal(tx.reach, 128);
+	assert_int_equal(tx.in_flight, 136);
+	assert_false(rw__rel_tx_can_send(&tx, 1));	/* span 200 >= 128 */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 40, log_emit, &e), 1);
+	assert_int_equal(tx_ack(&tx, 66, 0, 0, 80), 1);
+	assert_false(rw__rel_tx_can_send(&tx, 1));	/* span 135 */
+	/* more losses in the same episode do not narrow it again */
+	tx_ack(&tx, 66, 0, 0, 81);
+	tx_ack(&tx, 66, 0, 0, 82);
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 82, log_emit, &e), 64);
+	assert_int_equal(tx.recoveries, 1);
+	assert_int_equal(tx.reach, 128);
+	/* the episode ends when everything sent before it is ACKed: it grows */
+	assert_int_equal(tx_ack(&tx, 150, 0, 0, 120), 84);
+	assert_int_equal(tx.reach, 128);
+	assert_int_equal(tx_ack(&tx, 201, 0, 0, 121), 51);
+	assert_int_equal(tx.reach, 179);
+	for (int i = 0; i < 100; i++)
+		tx_put(&tx, 10, 200);
+	assert_int_equal(tx_ack(&tx, 301, 0, 0, 240), 100);
+	assert_int_equal(tx.reach, 256);	/* capped at the window */
+	/* an RTO is a loss too; the floor is the receiver's reach, 65 */
+	tx_put(&tx, 10, 300);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 1000, log_emit, &e), 1);
+	assert_int_equal(tx.reach, 128);
+	assert_int_equal(tx.recoveries, 2);
+	assert_int_equal(tx_ack(&tx, 302, 0, 0, 1100), 1);
+	tx.reach = 100;
+	tx_put(&tx, 10, 1200);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 1400, log_emit, &e), 1);
+	assert_int_equal(tx.reach, 65);
+	rw__rel_tx_reset(&tx);
+	assert_int_equal(tx.reach, 256);
+	rw__rel_tx_destroy(&tx);
+
+	/* a window within the receiver's reach is never narrowed */
+	assert_int_equal(rw__rel_tx_init(&tx, 32, 200, 30000, 10, 0), 0);
+	tx_put(&tx, 10, 0);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 200, log_emit, &e), 1);
+	assert_int_equal(tx.reach, 32);
+	rw__rel_tx_destroy(&tx);
+}
+
 /* ---- simulation --------------------------------------------------------- */
 
 static uint64_t rnd(uint64_t *s)
@@ -1137,6 +1269,31 @@ static void test_simulation(void **state)
 		run_sim(&cfgs[i]);
 }
 
+/* More seeds, shorter runs, the path drawn from the seed. */
+static void test_simulation_seeds(void **state)
+{
+	(void)state;
+	static const unsigned loss[] = { 0, 10, 30 };
+	static const uint32_t win[] = { 16, 64, 256 };
+
+	for (uint64_t seed = 100; seed < 136; seed++) {
+		uint64_t r = seed * UINT64_C(0x9e3779b97f4a7c15);
+		struct sim_cfg c = {
+			.seed = seed,
+			.loss_pct = loss[seed % 3],
+			.dup_pct = (unsigned)(r >> 8) % 15,
+			.jitter_ms = (unsigned)(r >> 16) % 30,
+			.window = win[(seed / 3) % 3],
+			.rx_budget = (r >> 24) % 2 ? 16 * 1024 : 0,
+			.tx_budget = (r >> 25) % 2 ? 48 * 1024 : 0,
+			.first_seq = (r >> 26) % 2 ? UINT32_MAX - (uint32_t)((r >> 32) % 600) : 1,
+			.frames = 600,
+		};
+
+		run_sim(&c);
+	}
+}
+
 static void test_verdict_str(void **state)
 {
 	(void)state;
@@ -1166,7 +1323,10 @@ int main(void)
 		cmocka_unit_test(test_tx_wrap),
 		cmocka_unit_test(test_tx_retransmit_timing),
 		cmocka_unit_test(test_tx_fast_retransmit),
+		cmocka_unit_test(test_tx_probe),
+		cmocka_unit_test(test_tx_reach),
 		cmocka_unit_test(test_simulation),
+		cmocka_unit_test(test_simulation_seeds),
 		cmocka_unit_test(test_verdict_str),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,7 +11,7 @@
 # build failed).
 #
 # A crash (also a leak, timeout or out-of-memory) is saved as
-# tests/fuzz/regressions/<name>/<kind>-<sha1>, where the unit suite's
+# tests/fuzz/regressions/<name>/regress-<kind>-<sha1>, where the unit suite's
 # fuzz-replay-<name> test replays it from then on: commit it, fix the bug.
 # The libFuzzer artifact and log stay in BUILD_DIR (artifacts-<name>/,
 # fuzz-<name>.log).
@@ -119,11 +119,12 @@ for h in "${all[@]}"; do
 	for a in "$arts"/crash-* "$arts"/leak-* "$arts"/timeout-* "$arts"/oom-* "$arts"/slow-unit-*; do
 		[ -f "$a" ] || continue
 		if [ "${RW_FUZZ_SAVE:-1}" != 0 ]; then
+			# not crash-*: .gitignore hides libFuzzer's artifact names
+			keep=regress-$(basename "$a")
 			mkdir -p "$fuzz_dir/regressions/$name"
-			cp "$a" "$fuzz_dir/regressions/$name/"
-			echo "    saved tests/fuzz/regressions/$name/$(basename "$a") (commit it)"
-		else
-			echo "    artifact $a"
+			cp "$a" "$fuzz_dir/regressions/$name/$keep"
+			a=$fuzz_dir/regressions/$name/$keep
+			echo "    saved tests/fuzz/regressions/$name/$keep (commit it)"
 		fi
 		echo "    reproduce: $build/fuzz_$name $a"
 	done
