@@ -36,6 +36,7 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 		return ret;
 	}
 	cli->e.reconnect = cfg->reconnect;
+	cli->e.send_rate = cfg->send_rate_bps;
 	if (cfg->has_private_key) {
 		ret = rw__noise_identity_init(&cli->e.id, cfg->private_key);
 		if (ret || rw__is_zero(cfg->private_key, RW_KEY_SIZE)) {

@@ -24,6 +24,7 @@
 #include "fragment.h"
 #include "frame.h"
 #include "noise.h"
+#include "pacer.h"
 #include "packet.h"
 #include "peers.h"
 #include "ratelimit.h"
@@ -106,7 +107,10 @@ struct rw_session {
 	uint64_t hs_started_ms;
 
 	/* timers (lazy: re-armed from last_rx/last_tx when they fire) */
-	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick;
+	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace;
+	struct rw_pacer pacer;
+	uint64_t pace_blocked[4];	/* channels told -EAGAIN by the pacer */
+	bool pacing;			/* draining the pacer: do not queue again */
 	uint32_t tick_ms;
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t aead_failures;
@@ -212,6 +216,7 @@ struct rw_engine {
 	bool reject_silently;
 	bool quiet;
 	bool reconnect;
+	uint64_t send_rate;		/* bytes/s per session, 0: unlimited */
 
 	struct rw_peers peers;
 

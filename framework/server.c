@@ -54,6 +54,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.authenticate = cfg->authenticate;
 	srv->e.auth_user = cfg->auth_user;
 	srv->e.reject_silently = cfg->reject_silently;
+	srv->e.send_rate = cfg->send_rate_bps;
 	if (cfg->allowed_count) {
 		srv->e.allowed = malloc(cfg->allowed_count * RW_KEY_SIZE);
 		if (!srv->e.allowed) {

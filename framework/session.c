@@ -225,6 +225,7 @@ static void on_handshake_retry(struct rw_timer *t, uint64_t now);
 static void on_drain(struct rw_timer *t, uint64_t now);
 static void on_frag(struct rw_timer *t, uint64_t now);
 static void on_tick(struct rw_timer *t, uint64_t now);
+static void on_pace(struct rw_timer *t, uint64_t now);
 
 static struct rw_timer_wheel *wheel(struct rw_session *s)
 {
@@ -272,6 +273,8 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
 	rw__timer_init(&s->t_drain, on_drain);
 	rw__timer_init(&s->t_frag, on_frag);
 	rw__timer_init(&s->t_tick, on_tick);
+	rw__timer_init(&s->t_pace, on_pace);
+	rw__pacer_init(&s->pacer, e->send_rate, rw__now_ms(sh));
 	rw__reliable_timers_init(s);
 	s->last_rx_ms = s->last_tx_ms = rw__now_ms(sh);
 	id_insert(sh, s);
@@ -317,6 +320,7 @@ static void detach(struct rw_session *s)
 	rw__timer_cancel(w, &s->t_drain);
 	rw__timer_cancel(w, &s->t_frag);
 	rw__timer_cancel(w, &s->t_tick);
+	rw__timer_cancel(w, &s->t_pace);
 	rw__reliable_session_stop(s);
 	if (s->tx_buf && s->tx_idx != IDX_STAGING)
 		rw__reactor_send_buf_put(sh->r, s->tx_idx);
@@ -368,6 +372,7 @@ void rw__shard_reap(struct rw_shard *sh)
 
 		sh->graveyard = s->list_next;
 		rw__reliable_session_free(s);
+		rw__pacer_destroy(&s->pacer);
 		keypair_release(s->prev);
 		keypair_release(s->cur);
 		keypair_release(s->next);
@@ -455,6 +460,17 @@ static int seal_send(struct rw_session *s, unsigned idx, uint8_t *buf, uint8_t t
 		if (idx != IDX_STAGING)
 			rw__reactor_send_buf_put(sh->r, idx);
 		return -EKEYEXPIRED;
+	}
+	if (rw_unlikely(s->pacer.rate) && !s->pacing && (type == RW_MSG_DATA || type == RW_MSG_DATA_FRAGMENT) &&
+	    !rw__pacer_admit(&s->pacer, plain_len + RW_SIZE_DATA_MIN, rw__now_ms(sh))) {
+		/* over the rate: wait as plaintext, sealed when it leaves (counters stay in order) */
+		n = rw__pacer_enqueue(&s->pacer, type, buf + RW_DATA_OFF_PAYLOAD, plain_len,
+				      plain_len + RW_SIZE_DATA_MIN);
+		if (idx != IDX_STAGING)
+			rw__reactor_send_buf_put(sh->r, idx);
+		if (!n && !rw__timer_pending(&s->t_pace))
+			arm(s, &s->t_pace, rw__now_ms(sh) + rw__pacer_wait_ms(&s->pacer, rw__now_ms(sh)));
+		return n;
 	}
 	n = rw__packet_seal(&kp->tx, buf, type, kp->remote_index, kp->tx_counter++, plain_len);
 	if (n < 0) {
@@ -634,6 +650,10 @@ int rw__session_send_event(struct rw_session *s, uint8_t channel, uint8_t type, 
 	if (len > s->e->max_frame_bytes)
 		return -EMSGSIZE;
 	reliable = s->rel[channel] != NULL;
+	if (rw_unlikely(s->pacer.rate) && rw__pacer_full(&s->pacer)) {
+		s->pace_blocked[channel >> 6] |= UINT64_C(1) << (channel & 63);
+		return -EAGAIN;
+	}
 
 	/* 1. fits beside what is already queued on this channel (already admitted) */
 	if (s->tx_buf && s->tx_channel == channel && rw__frame_add_event(&s->txb, type, payload, len) == 0)
@@ -1053,6 +1073,41 @@ static void on_tick(struct rw_timer *t, uint64_t now)
 			e->handlers[ch].on_tick(s, e->handlers[ch].user);
 	if (s->state == RW_SS_ESTABLISHED && e->has_any && e->any.on_tick)
 		e->any.on_tick(s, e->any.user);
+}
+
+static void on_pace(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_pace);
+	struct rw_engine *e = s->e;
+	struct rw_pacer_pkt *k;
+
+	if (s->state != RW_SS_ESTABLISHED)
+		return;
+	s->pacing = true;
+	while ((k = rw__pacer_pop(&s->pacer, now))) {
+		unsigned idx;
+		uint8_t *b = buf_get(s->sh, &idx);
+
+		memcpy(b + RW_DATA_OFF_PAYLOAD, k->plain, k->len);
+		seal_send(s, idx, b, k->type, k->len);
+		free(k);
+	}
+	s->pacing = false;
+	if (s->pacer.head)
+		arm(s, t, now + rw__pacer_wait_ms(&s->pacer, now));
+	/* room again: the channels that were told -EAGAIN hear so */
+	if (!rw__pacer_full(&s->pacer)) {
+		for (int ch = 0; ch < RW_MAX_CHANNELS && s->state == RW_SS_ESTABLISHED; ch++) {
+			const struct rw_handler *h;
+
+			if (!(s->pace_blocked[ch >> 6] >> (ch & 63) & 1))
+				continue;
+			s->pace_blocked[ch >> 6] &= ~(UINT64_C(1) << (ch & 63));
+			h = rw__engine_handler(e, (uint8_t)ch);
+			if (h && h->on_writable)
+				h->on_writable(s, (uint8_t)ch, h->user);
+		}
+	}
 }
 
 void rw__session_frag_timer(struct rw_session *s)

@@ -269,6 +269,9 @@ struct rw_server_config {
 	int (*authenticate)(const uint8_t peer_key[RW_KEY_SIZE], void *user);
 	void *auth_user;
 	int reject_silently;		/* rejected keys get no reason, WireGuard-style */
+	/* Per-session send limit in bytes/s (burst of twice that); 0: none.
+	 * Excess waits in a bounded queue; beyond it sends return -EAGAIN. */
+	uint64_t send_rate_bps;
 	int quiet;			/* no log lines on stderr */
 };
 
@@ -311,6 +314,7 @@ struct rw_client_config {
 	size_t max_frame_bytes;
 	struct rw_timers timers;
 	int reconnect;			/* re-handshake (re-resolving the host) after a timeout; default on */
+	uint64_t send_rate_bps;		/* per-session send limit, as for servers */
 	int quiet;
 };
 

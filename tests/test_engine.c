@@ -620,6 +620,154 @@ static void test_dial_errors(void **state)
 	down(&f);
 }
 
+/* ---- send rate limit --------------------------------------------------------------- */
+
+static struct {
+	uint32_t next, total;
+	atomic_uint eagain, writable;
+} paced;
+
+static void paced_feed(struct rw_session *s)
+{
+	static uint8_t buf[1000];
+
+	while (paced.next < paced.total) {
+		int ret = rw_session_send(s, 1, 1, buf, sizeof(buf));
+
+		if (ret == -EAGAIN) {
+			atomic_fetch_add(&paced.eagain, 1);
+			return;
+		}
+		assert_int_equal(ret, 0);
+		paced.next++;
+	}
+}
+
+static void paced_open(struct rw_session *s, void *user)
+{
+	on_open(s, user);
+	paced_feed(s);
+}
+
+static void paced_writable(struct rw_session *s, uint8_t ch, void *user)
+{
+	(void)ch;
+	(void)user;
+	atomic_fetch_add(&paced.writable, 1);
+	paced_feed(s);
+}
+
+static void test_send_rate_limit(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_client_config cc;
+	struct rw_handler h = { .on_open = paced_open, .on_writable = paced_writable, .on_event = record_event,
+				.user = &cli_rec };
+	char err[RW_ERRBUF_SIZE];
+	uint64_t t0;
+
+	(void)state;
+	memset(&paced, 0, sizeof(paced));
+	paced.total = 300;		/* 300 KB at 100 KB/s with a 200 KB burst: >= 1 s */
+	server_up(&f, NULL);
+	rw_client_config_init(&cc);
+	cc.send_rate_bps = 100000;
+	cc.quiet = 1;
+	assert_int_equal(rw_client_create(&f.cli, &cc, err, sizeof(err)), 0);
+	assert_int_equal(rw_client_on(f.cli, RW_CHANNEL_ANY, &h), 0);
+	assert_int_equal(rw_client_start(f.cli), 0);
+	t0 = now_ms();
+	dial(&f, f.uri);
+	assert_true(wait_for(&srv_rec.events, 300, 10000));
+	/* the limiter delayed the sends (a lower bound only: never a speed assertion) */
+	assert_true(now_ms() - t0 >= 700);
+	/* ... without blocking the reactor: the echoes came back all along */
+	assert_true(wait_for(&cli_rec.events, 300, 10000));
+	/* the queue (100 KB) was full at times: the sender was told, then resumed */
+	assert_true(atomic_load(&paced.eagain) > 0);
+	assert_true(atomic_load(&paced.writable) > 0);
+	assert_int_equal(atomic_load(&srv_rec.bytes), 300 * 1000);
+	down(&f);
+}
+
+/* ---- broadcast across reactors --------------------------------------------------- */
+
+static atomic_uint acks, news, stray;
+
+static void sub_srv_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	(void)p;
+	(void)len;
+	(void)user;
+	if (type == 100 && rw_session_subscribe(s, ch) == 0 && rw_session_subscribed(s, ch))
+		rw_session_send(s, ch, 101, "ok", 2);
+}
+
+static void sub_cli_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	(void)s;
+	(void)user;
+	if (type == 101)
+		atomic_fetch_add(&acks, 1);
+	else if (type == 102 && ch == 5 && len == 4 && !memcmp(p, "news", 4))
+		atomic_fetch_add(&news, 1);
+	else
+		atomic_fetch_add(&stray, 1);
+}
+
+static void test_broadcast(void **state)
+{
+	struct rw_server_config sc;
+	struct rw_client_config cc;
+	struct rw_server *srv;
+	struct rw_client *cli;
+	struct rw_handler hs = { .on_event = sub_srv_event }, hc = { .on_open = on_open, .on_event = sub_cli_event,
+								      .user = &cli_rec };
+	char err[RW_ERRBUF_SIZE], uri[256];
+	uint64_t ids[20];
+
+	(void)state;
+	atomic_store(&acks, 0);
+	atomic_store(&news, 0);
+	atomic_store(&stray, 0);
+	rw_server_config_init(&sc);
+	sc.listen = "127.0.0.1:0";
+	sc.reactors = 2;
+	sc.quiet = 1;
+	assert_int_equal(rw_key_generate(sc.private_key), 0);
+	assert_int_equal(rw_server_create(&srv, &sc, err, sizeof(err)), 0);
+	assert_int_equal(rw_server_on(srv, RW_CHANNEL_ANY, &hs), 0);
+	assert_int_equal(rw_server_start(srv), 0);
+	assert_true(rw_server_uri(srv, uri, sizeof(uri)) > 0);
+	rw_client_config_init(&cc);
+	cc.reactors = 2;
+	cc.quiet = 1;
+	assert_int_equal(rw_client_create(&cli, &cc, err, sizeof(err)), 0);
+	assert_int_equal(rw_client_on(cli, RW_CHANNEL_ANY, &hc), 0);
+	assert_int_equal(rw_client_start(cli), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(rw_client_dial(cli, uri, NULL, &ids[i], err, sizeof(err)), 0);
+	assert_true(wait_for(&cli_rec.opened, 20, 10000));
+	/* half subscribe to channel 5 */
+	for (int i = 0; i < 20; i += 2)
+		assert_int_equal(rw_client_send(cli, ids[i], 5, 100, NULL, 0), 0);
+	assert_true(wait_for(&acks, 10, 5000));
+	/* from a foreign thread: reaches the subscribers on both server reactors, and only them */
+	assert_int_equal(rw_server_broadcast(srv, 5, 102, "news", 4), 0);
+	assert_int_equal(rw_server_broadcast(srv, 6, 102, "none", 4), 0);
+	assert_true(wait_for(&news, 10, 5000));
+	usleep(100 * 1000);
+	assert_int_equal(atomic_load(&news), 10);
+	assert_int_equal(atomic_load(&stray), 0);
+	assert_int_equal(rw_server_broadcast(srv, 255, 1, "x", 1), -EINVAL);
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_destroy(cli);
+	rw_server_stop(srv);
+	rw_server_wait(srv);
+	rw_server_destroy(srv);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -634,6 +782,8 @@ int main(void)
 		cmocka_unit_test_setup(test_malformed_barrage, reset),
 		cmocka_unit_test_setup(test_graceful_shutdown, reset),
 		cmocka_unit_test_setup(test_dial_errors, reset),
+		cmocka_unit_test_setup(test_send_rate_limit, reset),
+		cmocka_unit_test_setup(test_broadcast, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
