@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Runs every ringwire test: installs what is missing, builds with warnings as
 # errors, runs the whole suite, then runs it again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, and prints one line "N passed, N failed".
+# UndefinedBehaviorSanitizer, runs every fuzz harness briefly (clang +
+# libFuzzer), and prints one line "N passed, N failed" for all of it.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 bash scripts/install-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
 
 shared=${RW_SHARED_DIR:-$top/../shared}
+# a checkout without the shared folder beside it uses its copy of the vectors
+[ -f "$shared/vectors/wiresocket-v1-kat.txt" ] || shared=$top/tests
 status=0
 logs=()
 run_suite() { # name, meson options...
@@ -24,5 +27,17 @@ run_suite() { # name, meson options...
 }
 run_suite build-test -Dbuildtype=debugoptimized
 run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
-python3 tests/summarize.py "${logs[@]}" || status=1
+# every libFuzzer harness briefly (tests/fuzz/run.sh 3600 runs them for hours)
+extra=()
+fuzz_out=$(RW_SHARED_DIR=$shared bash tests/fuzz/run.sh "${RW_FUZZ_SECONDS:-10}" build-fuzz 2>&1)
+fuzz_rc=$?
+echo "$fuzz_out" | grep -E "^fuzz_|passed, .* failed|error" || true
+counts=$(echo "$fuzz_out" | grep -Eo "^[0-9]+ passed, [0-9]+ failed" | tail -1)
+if [ -n "$counts" ]; then
+	extra=(--extra "$(echo "$counts" | awk '{print $1}')" "$(echo "$counts" | awk '{print $3}')")
+else
+	extra=(--extra 0 1)
+fi
+[ $fuzz_rc -eq 0 ] || status=1
+python3 tests/summarize.py "${extra[@]}" "${logs[@]}" || status=1
 exit $status

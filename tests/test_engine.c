@@ -768,6 +768,56 @@ static void test_broadcast(void **state)
 	rw_server_destroy(srv);
 }
 
+/* ---- persistent connection: reconnect after an outage ------------------------------- */
+
+static void test_reconnect_after_outage(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_server_config sc;
+	struct rw_client_config cc;
+	struct rw_stats st;
+	struct relay r;
+	char uri[256];
+
+	(void)state;
+	rw_server_config_init(&sc);
+	sc.timers.keepalive_ms = 100;
+	sc.timers.session_timeout_ms = 400;
+	server_up(&f, &sc);
+	rw_client_config_init(&cc);
+	cc.timers.keepalive_ms = 100;
+	cc.timers.session_timeout_ms = 400;
+	cc.timers.handshake_retry_ms = 100;
+	cc.timers.handshake_attempts = 50;
+	client_up(&f, &cc);	/* reconnect is on by default */
+	assert_int_equal(relay_start(&r, rw_server_port(f.srv)), 0);
+	snprintf(uri, sizeof(uri), "%.*s127.0.0.1:%u", (int)(strrchr(f.uri, '@') - f.uri + 1), f.uri,
+		 relay_front_port(&r));
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.opened, 1, 5000));
+	assert_int_equal(rw_client_send(f.cli, f.id, 1, 1, "a", 1), 0);
+	assert_true(wait_for(&cli_rec.events, 1, 5000));
+	/* an outage longer than both timeouts: the server forgets the session */
+	atomic_store(&r.silent, true);
+	assert_true(wait_for(&srv_rec.closed, 1, 3000));
+	usleep(300 * 1000);
+	atomic_store(&r.silent, false);
+	/* the client handshakes again by itself; the same session id keeps working */
+	assert_true(wait_for(&srv_rec.opened, 2, 5000));
+	unsigned e = atomic_load(&cli_rec.events);
+	uint64_t t0 = now_ms();
+	while (atomic_load(&cli_rec.events) == e && now_ms() - t0 < 5000) {
+		rw_client_send(f.cli, f.id, 1, 1, "b", 1);
+		usleep(20 * 1000);
+	}
+	assert_true(atomic_load(&cli_rec.events) > e);
+	assert_int_equal(atomic_load(&cli_rec.closed), 0);
+	rw_client_stats(f.cli, &st);
+	assert_true(st.handshakes_completed >= 2);
+	relay_stop(&r);
+	down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -784,6 +834,7 @@ int main(void)
 		cmocka_unit_test_setup(test_dial_errors, reset),
 		cmocka_unit_test_setup(test_send_rate_limit, reset),
 		cmocka_unit_test_setup(test_broadcast, reset),
+		cmocka_unit_test_setup(test_reconnect_after_outage, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,450 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-chat - terminal client of ringwire-chat-server.
+ *
+ *   ringwire-chat URI [--nick NAME] [--linger MS] [--quiet]
+ *
+ * Reads lines from stdin: commands (/join ROOM, /leave, /who, /nick NAME,
+ * /rooms, /help; /quit ends the client) or text for the current room. It
+ * prints what arrives on stdout, one line each:
+ *
+ *   [room] nick: text     a message in a room
+ *   [room] * text         a notice in a room (joins, leaves, renames)
+ *   * text                the server's answer to a command
+ *   ! text                the server's refusal of a command, and why
+ *
+ * Works the same interactively and scripted: at the end of stdin (or /quit)
+ * it sends what is left, listens --linger milliseconds more (default 300)
+ * and disconnects. If the server closes the session, the reason is printed
+ * on stderr and the exit status is 1.
+ *
+ * Lines are not sent from the reading thread: they wait in a queue that the
+ * session's own tick drains with rw_session_send, so a full window makes
+ * them wait for on_writable instead of being lost.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringwire.h>
+
+#define PROG "ringwire-chat"
+
+enum {
+	CH_CTL = 0, CH_ROOM_FIRST = 1, CH_ROOM_LAST = 200,
+	EV_LINE = 1, EV_INFO = 2, EV_JOINED = 3, EV_LEFT = 4, EV_ERROR = 5,
+	EV_READY = 1, EV_MSG = 1, EV_NOTICE = 2,
+	LINE_MAX_ = 4096, TICK_MS = 10,
+	DRAIN_MS = 5000,	/* at most this long to get queued lines out at the end */
+	JOIN_WAIT_MS = 3000,	/* at most this long for the answer to a /join */
+};
+
+struct line {
+	struct line *next;
+	size_t len;
+	char text[];
+};
+
+/* lines read, waiting for the session thread */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct line *q_head, **q_tail = &q_head;
+static atomic_uint q_len;
+
+static atomic_bool opened, closed;
+static char close_text[RW_ERRBUF_SIZE];	/* written before closed is set */
+
+/* on the session's thread only: room names by channel, and a /join in flight */
+static char *room_name[CH_ROOM_LAST + 1];
+static uint64_t join_sent_ms;
+
+/* ---- the queue of lines -------------------------------------------------------- */
+
+static int enqueue(const char *text, size_t len)
+{
+	struct line *l = malloc(sizeof(*l) + len);
+
+	if (!l)
+		return -ENOMEM;
+	l->next = NULL;
+	l->len = len;
+	memcpy(l->text, text, len);
+	pthread_mutex_lock(&q_lock);
+	*q_tail = l;
+	q_tail = &l->next;
+	q_len++;
+	pthread_mutex_unlock(&q_lock);
+	return 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int is_join(const struct line *l)
+{
+	return l->len >= 5 && !memcmp(l->text, "/join", 5) && (l->len == 5 || l->text[5] == ' ');
+}
+
+/* Send queued lines until the window is full; on the session's thread. */
+static void drain(struct rw_session *s)
+{
+	for (;;) {
+		struct line *l;
+		int ret;
+
+		/*
+		 * After a /join, hold the next lines until the server answers
+		 * (JOINED or ERROR): text typed right after it then goes to
+		 * the new room once we are subscribed to it, and after our
+		 * own "joined" notice.
+		 */
+		if (join_sent_ms && now_ms() - join_sent_ms < JOIN_WAIT_MS)
+			return;
+		join_sent_ms = 0;
+		pthread_mutex_lock(&q_lock);
+		l = q_head;
+		pthread_mutex_unlock(&q_lock);
+		if (!l)
+			return;
+		ret = rw_session_send(s, CH_CTL, EV_LINE, l->text, l->len);
+		if (ret == -EAGAIN)
+			return;	/* on_writable or the next tick resumes */
+		if (ret)
+			fprintf(stderr, PROG ": a line could not be sent: %s\n", strerror(-ret));
+		else if (is_join(l))
+			join_sent_ms = now_ms();
+		pthread_mutex_lock(&q_lock);
+		q_head = l->next;
+		if (!q_head)
+			q_tail = &q_head;
+		q_len--;
+		pthread_mutex_unlock(&q_lock);
+		free(l);
+	}
+}
+
+static void free_queue(void)
+{
+	while (q_head) {
+		struct line *l = q_head;
+
+		q_head = l->next;
+		free(l);
+	}
+	q_tail = &q_head;
+}
+
+/* ---- callbacks ------------------------------------------------------------------------ */
+
+static void show(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void show(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	/* one line at a time, even into a pipe: a script sees each as it comes */
+	fflush(stdout);
+}
+
+static void on_open(struct rw_session *s, void *user)
+{
+	(void)user;
+	rw_session_set_tick(s, TICK_MS);
+	opened = 1;
+	drain(s);
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	(void)s;
+	(void)user;
+	if (why->by_peer)
+		snprintf(close_text, sizeof(close_text), "the server closed the session: %s",
+			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
+	else if (!opened)
+		snprintf(close_text, sizeof(close_text), "cannot reach the chat server: %s",
+			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
+	else if (why->reason != RW_CLOSE_SHUTDOWN)
+		snprintf(close_text, sizeof(close_text), "session closed: %s%s%s", rw_close_reason_name(why->reason),
+			 why->message[0] ? ": " : "", why->message);
+	for (int c = 0; c <= CH_ROOM_LAST; c++) {
+		free(room_name[c]);
+		room_name[c] = NULL;
+	}
+	closed = 1;
+}
+
+static void on_tick(struct rw_session *s, void *user)
+{
+	(void)user;
+	if (q_len)
+		drain(s);
+}
+
+static void on_writable(struct rw_session *s, uint8_t channel, void *user)
+{
+	(void)channel;
+	(void)user;
+	drain(s);
+}
+
+static void on_control(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len,
+		       void *user)
+{
+	const char *name;
+	int n = (int)len;
+
+	(void)channel;
+	(void)user;
+	switch (type) {
+	case EV_INFO:
+		show("* %.*s\n", n, (const char *)p);
+		break;
+	case EV_ERROR:
+		show("! %.*s\n", n, (const char *)p);
+		join_sent_ms = 0;
+		drain(s);
+		break;
+	case EV_JOINED:
+		if (len < 2 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
+			return;
+		free(room_name[p[0]]);
+		room_name[p[0]] = strndup((const char *)p + 1, len - 1);
+		/* a reliable frame on the room makes it reliable at the server too; then it subscribes us */
+		rw_session_send(s, p[0], EV_READY, NULL, 0);
+		join_sent_ms = 0;
+		drain(s);
+		break;
+	case EV_LEFT:
+		if (len < 1 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
+			return;
+		name = room_name[p[0]] ? room_name[p[0]] : "?";
+		show("* you left %s\n", name);
+		free(room_name[p[0]]);
+		room_name[p[0]] = NULL;
+		break;
+	}
+}
+
+static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	const char *room = channel <= CH_ROOM_LAST && room_name[channel] ? room_name[channel] : "?";
+	const char *nul;
+
+	(void)s;
+	(void)user;
+	if (type == EV_MSG && (nul = memchr(p, 0, len)) != NULL) {
+		size_t nl = (size_t)(nul - (const char *)p);
+
+		show("[%s] %s: %.*s\n", room, (const char *)p, (int)(len - nl - 1), nul + 1);
+	} else if (type == EV_NOTICE) {
+		show("[%s] * %.*s\n", room, (int)len, (const char *)p);
+	}
+}
+
+/* ---- main ------------------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--quiet]\n"
+		   "  URI          wire://wpub1...@host:port of ringwire-chat-server\n"
+		   "  --nick NAME  take this nickname at once\n"
+		   "  --linger MS  after the end of stdin, keep listening this long (default 300)\n"
+		   "  --quiet      no engine log lines on stderr\n"
+		   "Type /join ROOM, then text; /who, /rooms, /nick NAME, /leave, /help; /quit.\n");
+}
+
+/* What poll on stdin and the signalfd reported. */
+enum { GOT_NOTHING, GOT_SIGNAL, GOT_EOF, GOT_QUIT };
+
+/* Read what stdin has; queue complete lines. */
+static int read_stdin(char *buf, size_t *have)
+{
+	ssize_t n = read(STDIN_FILENO, buf + *have, LINE_MAX_ - *have);
+	char *nl;
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? GOT_NOTHING : GOT_EOF;
+	*have += (size_t)n;
+	if (n == 0) {
+		/* a last line without its newline still counts */
+		if (*have && !(*have == 5 && !memcmp(buf, "/quit", 5)))
+			enqueue(buf, *have);
+		*have = 0;
+		return GOT_EOF;
+	}
+	while ((nl = memchr(buf, '\n', *have)) != NULL) {
+		size_t len = (size_t)(nl - buf);
+
+		if (len && buf[len - 1] == '\r')
+			len--;
+		if (len == 5 && !memcmp(buf, "/quit", 5))
+			return GOT_QUIT;
+		if (len)
+			enqueue(buf, len);
+		*have -= (size_t)(nl + 1 - buf);
+		memmove(buf, nl + 1, *have);
+	}
+	if (*have == LINE_MAX_) {
+		fprintf(stderr, PROG ": a line of over %d bytes was cut there\n", LINE_MAX_);
+		enqueue(buf, *have);
+		*have = 0;
+	}
+	return GOT_NOTHING;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "nick", required_argument, NULL, 'n' }, { "linger", required_argument, NULL, 'L' },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
+				  .on_writable = on_writable, .on_event = on_control, .flags = RW_CHANNEL_RELIABLE };
+	/* rooms are reliable from the start here: READY is what makes them so at the server */
+	struct rw_handler room = { .on_event = on_room, .flags = RW_CHANNEL_RELIABLE, .window = 32 };
+	struct rw_client_config cfg;
+	struct rw_client *cli;
+	struct rw_endpoint ep;
+	char err[RW_ERRBUF_SIZE], buf[LINE_MAX_];
+	const char *uri = NULL, *nick = NULL;
+	unsigned long linger = 300;
+	size_t have = 0;
+	uint64_t id, t0;
+	int c, ret = 0, state = GOT_NOTHING, sfd;
+	sigset_t sigs;
+
+	rw_client_config_init(&cfg);
+	while ((c = getopt_long(argc, argv, "n:L:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			nick = optarg;
+			break;
+		case 'L': {
+			char *end;
+
+			linger = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || optarg[0] == '-' || linger > 600000) {
+				fprintf(stderr, PROG ": --linger: \"%s\" is not a number of milliseconds from 0 to 600000\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'q':
+			cfg.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, PROG ": see --help for the options\n");
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, PROG ": missing the server URI (the wire:// line ringwire-chat-server prints); see --help\n");
+		return 2;
+	}
+	uri = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
+		return 2;
+	}
+	if (rw_uri_parse(uri, &ep, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 2;
+	}
+	if (nick) {
+		char cmd[64];
+		int n = snprintf(cmd, sizeof(cmd), "/nick %s", nick);
+
+		if (n >= (int)sizeof(cmd) || strchr(nick, '\n')) {
+			fprintf(stderr, PROG ": --nick: \"%s\" is too long for a nickname (at most 16 characters)\n", nick);
+			return 2;
+		}
+		enqueue(cmd, (size_t)n);
+	}
+
+	/* signals come through a signalfd in our poll, so the reactors must not take them */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+
+	cfg.reconnect = 0;	/* a lost server is reported, not silently re-dialled */
+	cfg.timers.handshake_retry_ms = 250;
+	cfg.timers.handshake_attempts = 6;
+	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	rw_client_on(cli, CH_CTL, &ctl);
+	for (int ch = CH_ROOM_FIRST; ch <= CH_ROOM_LAST; ch++)
+		rw_client_on(cli, ch, &room);
+	ret = rw_client_start(cli);
+	if (ret) {
+		fprintf(stderr, PROG ": cannot start the client: %s\n", strerror(-ret));
+		rw_client_destroy(cli);
+		return 1;
+	}
+	if (rw_client_dial(cli, uri, NULL, &id, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		ret = 1;
+		goto out;
+	}
+
+	/* read stdin until it ends, /quit or a signal, while the session lives */
+	while (state == GOT_NOTHING && !closed) {
+		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
+
+		if (poll(p, 2, 100) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN)
+			state = GOT_SIGNAL;
+		else if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
+			state = read_stdin(buf, &have);
+	}
+	/* the end: get the queued lines out (after the handshake, if still going), then listen a little */
+	t0 = now_ms();
+	if (state != GOT_SIGNAL) {
+		while (!closed && (q_len || !opened) && now_ms() - t0 < DRAIN_MS)
+			usleep(5000);
+		t0 = now_ms();
+		while (!closed && now_ms() - t0 < linger)
+			usleep(5000);
+	}
+	if (closed) {
+		if (close_text[0])
+			fprintf(stderr, PROG ": %s\n", close_text);
+		ret = close_text[0] ? 1 : 0;
+	} else if (q_len) {
+		fprintf(stderr, PROG ": %u lines could not be sent within %d ms\n", (unsigned)q_len, DRAIN_MS);
+		ret = 1;
+	}
+out:
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_destroy(cli);
+	free_queue();
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}

@@ -1,0 +1,628 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-chat-server - chat rooms over wiresocket; ringwire-chat is its
+ * terminal client.
+ *
+ *   ringwire-chat-server --listen HOST:PORT --key FILE [--reactors N]
+ *                        [--idle S] [--quiet]
+ *
+ * Every room is a channel: the server gives a room name a channel from 1 to
+ * 200 when someone first joins it, and takes it back when the room empties.
+ * Members of a room are subscribed to its channel, so one
+ * rw_server_broadcast reaches them all, whichever reactor they are on.
+ *
+ * Events (every channel is reliable):
+ *
+ *   channel 0 (control)
+ *     client: 1 LINE    a line typed: "/join ROOM", "/leave", "/who",
+ *                       "/nick NAME", "/rooms", "/help", or text for the room
+ *     server: 2 INFO    text for the user
+ *             3 JOINED  u8 channel, room name: the room's channel; the client
+ *                       answers READY on that channel
+ *             4 LEFT    u8 channel
+ *             5 ERROR   text: what was wrong and how to do it right
+ *   channels 1-200 (rooms)
+ *     client: 1 READY   (empty) the client holds the channel reliably now:
+ *                       subscribe me. Sent reliably, it makes the server's
+ *                       side of the channel reliable too (PROFILE §10), so
+ *                       only the rooms a session uses cost it memory.
+ *     server: 1 MSG     nick, NUL, text
+ *             2 NOTICE  text (joins, leaves, renames)
+ *
+ * Nicknames: 1-16 letters, digits, '-' or '_', starting with a letter,
+ * unique regardless of case. A session that breaks these rules three times
+ * is closed, and so is one idle for --idle seconds; it is told why.
+ *
+ * The first line on stdout is the server's URI; joins and leaves are logged
+ * on stderr. SIGINT or SIGTERM stops it gracefully.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <ringwire.h>
+
+#define PROG "ringwire-chat-server"
+
+enum {
+	CH_CTL = 0, CH_ROOM_FIRST = 1, CH_ROOM_LAST = 200,
+	EV_LINE = 1, EV_INFO = 2, EV_JOINED = 3, EV_LEFT = 4, EV_ERROR = 5,
+	EV_READY = 1, EV_MSG = 1, EV_NOTICE = 2,
+	NICK_MAX = 16, ROOM_MAX = 32, TEXT_MAX = 1000, STRIKES = 3,
+	SHORT_WPUB = 13,
+};
+
+struct member {
+	uint64_t id;
+	char nick[NICK_MAX + 1];
+	char wpub[SHORT_WPUB + 1];
+	int room;		/* channel of the room, 0: none */
+	int ready;		/* subscribed to it */
+	unsigned strikes;
+	uint64_t last_ms;	/* last line from the user */
+	struct member *next, *prev;
+};
+
+struct room {
+	char name[ROOM_MAX + 1];	/* "": channel free */
+	unsigned members;
+};
+
+/*
+ * One lock over names: nicknames, the member list, the room table. A member's
+ * own fields change only on its session's thread, under the lock; that
+ * thread reads them without it. Messages take no lock at all.
+ */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct member *members;
+static struct room rooms[CH_ROOM_LAST + 1];
+static unsigned guests, online;
+
+static struct rw_server *srv;
+static unsigned idle_s = 600;
+static int quiet;
+static _Atomic uint64_t messages, kicked;
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void logf_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void logf_(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	if (quiet)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "chat: %s\n", line);
+}
+
+static void say(struct rw_session *s, uint8_t type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct rw_session *s, uint8_t type, const char *fmt, ...)
+{
+	char text[TEXT_MAX + 200];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(text) - 1)
+		n = (int)sizeof(text) - 1;
+	/* a client that does not ACK its control channel misses its notices; nothing to queue for */
+	rw_session_send(s, CH_CTL, type, text, (size_t)n);
+}
+
+static void notice(int ch, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notice(int ch, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(text) - 1)
+		n = (int)sizeof(text) - 1;
+	rw_server_broadcast(srv, (uint8_t)ch, EV_NOTICE, text, (size_t)n);
+}
+
+/* ---- names ------------------------------------------------------------------- */
+
+/* NULL if name is a valid nickname, else the rule it breaks. */
+static const char *nick_rule(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > NICK_MAX)
+		return "a nickname is 1 to 16 characters";
+	if (!isalpha((unsigned char)name[0]))
+		return "a nickname starts with a letter";
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-' && name[i] != '_')
+			return "a nickname has only letters, digits, '-' and '_'";
+	return NULL;
+}
+
+/* Called with lock held. */
+static int nick_taken(const char *name, const struct member *self)
+{
+	for (struct member *m = members; m; m = m->next)
+		if (m != self && !strcasecmp(m->nick, name))
+			return 1;
+	return !strcasecmp(name, "server");
+}
+
+static int room_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n < 1 || n > ROOM_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && !strchr("-_.", name[i]))
+			return 0;
+	return 1;
+}
+
+/* ---- rooms -------------------------------------------------------------------- */
+
+static void leave(struct rw_session *s, struct member *m, const char *why, int tell)
+{
+	int ch = m->room;
+	char name[ROOM_MAX + 1];
+
+	if (!ch)
+		return;
+	rw_session_unsubscribe(s, (uint8_t)ch);
+	pthread_mutex_lock(&lock);
+	memcpy(name, rooms[ch].name, sizeof(name));
+	m->room = 0;
+	m->ready = 0;
+	/* an empty room gives its channel back; its members are all unsubscribed */
+	if (--rooms[ch].members == 0)
+		rooms[ch].name[0] = 0;
+	pthread_mutex_unlock(&lock);
+	if (tell) {
+		uint8_t c = (uint8_t)ch;
+
+		rw_session_send(s, CH_CTL, EV_LEFT, &c, 1);
+	}
+	notice(ch, "%s left%s%s", m->nick, why ? ": " : "", why ? why : "");
+	logf_("%s left #%s%s%s", m->nick, name, why ? ": " : "", why ? why : "");
+}
+
+static void join(struct rw_session *s, struct member *m, const char *name)
+{
+	uint8_t buf[1 + ROOM_MAX];
+	int ch = 0, free_ch = 0;
+
+	if (!room_valid(name)) {
+		say(s, EV_ERROR, "a room name is 1 to %d letters, digits, '-', '_' or '.': /join lobby", ROOM_MAX);
+		return;
+	}
+	if (m->room && !strcmp(rooms[m->room].name, name)) {
+		/* JOINED again all the same: a client may be waiting for it */
+		say(s, EV_INFO, "you are in %s already", rooms[m->room].name);
+		buf[0] = (uint8_t)m->room;
+		memcpy(buf + 1, name, strlen(name));
+		rw_session_send(s, CH_CTL, EV_JOINED, buf, 1 + strlen(name));
+		return;
+	}
+	leave(s, m, NULL, 1);
+	pthread_mutex_lock(&lock);
+	for (int c = CH_ROOM_FIRST; c <= CH_ROOM_LAST && !ch; c++) {
+		if (!strcmp(rooms[c].name, name))
+			ch = c;
+		else if (!rooms[c].name[0] && !free_ch)
+			free_ch = c;
+	}
+	if (!ch && free_ch) {
+		ch = free_ch;
+		snprintf(rooms[ch].name, sizeof(rooms[ch].name), "%s", name);
+	}
+	if (ch) {
+		rooms[ch].members++;
+		m->room = ch;
+		m->ready = 0;
+	}
+	pthread_mutex_unlock(&lock);
+	if (!ch) {
+		say(s, EV_ERROR, "all %d rooms are in use; /rooms lists them, join one of those", CH_ROOM_LAST);
+		return;
+	}
+	/* subscribed when READY comes back: the channel is reliable both ways by then */
+	buf[0] = (uint8_t)ch;
+	memcpy(buf + 1, name, strlen(name));
+	rw_session_send(s, CH_CTL, EV_JOINED, buf, 1 + strlen(name));
+	logf_("%s joined #%s (channel %d)", m->nick, name, ch);
+}
+
+/* ---- commands ------------------------------------------------------------------ */
+
+static void who(struct rw_session *s, struct member *m)
+{
+	char list[TEXT_MAX];
+	size_t len = 0;
+	unsigned n = 0, more = 0;
+
+	pthread_mutex_lock(&lock);
+	for (struct member *x = members; x; x = x->next) {
+		if (m->room && x->room != m->room)
+			continue;
+		if (len + strlen(x->nick) + 2 < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len, " %s", x->nick);
+		else
+			more++;
+		n++;
+	}
+	pthread_mutex_unlock(&lock);
+	list[len] = 0;
+	if (m->room)
+		say(s, EV_INFO, "in %s (%u):%s%s", rooms[m->room].name, n, list, more ? " ..." : "");
+	else
+		say(s, EV_INFO, "online (%u):%s%s", n, list, more ? " ..." : "");
+}
+
+static void list_rooms(struct rw_session *s)
+{
+	char list[TEXT_MAX];
+	size_t len = 0;
+
+	pthread_mutex_lock(&lock);
+	for (int c = CH_ROOM_FIRST; c <= CH_ROOM_LAST; c++)
+		if (rooms[c].name[0] && len + ROOM_MAX + 16 < sizeof(list))
+			len += (size_t)snprintf(list + len, sizeof(list) - len, " %s (%u)", rooms[c].name,
+						rooms[c].members);
+	pthread_mutex_unlock(&lock);
+	list[len] = 0;
+	if (len)
+		say(s, EV_INFO, "rooms:%s", list);
+	else
+		say(s, EV_INFO, "no rooms yet; /join NAME makes one");
+}
+
+static void nick(struct rw_session *s, struct member *m, const char *name)
+{
+	const char *rule = nick_rule(name);
+	char old[NICK_MAX + 1];
+
+	if (!rule) {
+		pthread_mutex_lock(&lock);
+		if (nick_taken(name, m)) {
+			rule = "that nickname is taken";
+		} else {
+			memcpy(old, m->nick, sizeof(old));
+			snprintf(m->nick, sizeof(m->nick), "%s", name);
+		}
+		pthread_mutex_unlock(&lock);
+	}
+	if (rule) {
+		if (++m->strikes >= STRIKES) {
+			char why[128];
+
+			snprintf(why, sizeof(why), "nickname rules violated %u times (last: %s)", m->strikes, rule);
+			logf_("closing %s (%s): %s", m->nick, m->wpub, why);
+			kicked++;
+			rw_session_close(s, RW_CLOSE_LOCAL, why);
+			return;
+		}
+		say(s, EV_ERROR, "/nick %s: %s (warning %u of %d)", name, rule, m->strikes, STRIKES - 1);
+		return;
+	}
+	say(s, EV_INFO, "you are now %s", m->nick);
+	if (m->ready)
+		notice(m->room, "%s is now known as %s", old, m->nick);
+	logf_("%s is now known as %s", old, m->nick);
+}
+
+static void help(struct rw_session *s)
+{
+	say(s, EV_INFO, "commands: /join ROOM, /leave, /who, /nick NAME, /rooms, /help; "
+			"anything else is said in your room");
+}
+
+/* Make a line safe to show on a terminal: control characters become '?'. */
+static void sanitize(char *t)
+{
+	for (; *t; t++)
+		if ((unsigned char)*t < 0x20 || *t == 0x7f)
+			*t = '?';
+}
+
+static void on_line(struct rw_session *s, struct member *m, char *line)
+{
+	char *cmd, *arg;
+
+	m->last_ms = now_ms();
+	if (line[0] != '/') {
+		uint8_t buf[NICK_MAX + 1 + TEXT_MAX];
+		size_t nl = strlen(m->nick), tl = strlen(line);
+
+		if (!tl)
+			return;
+		if (!m->room) {
+			say(s, EV_ERROR, "you are in no room: /join ROOM first (/rooms lists them)");
+			return;
+		}
+		if (tl > TEXT_MAX) {
+			say(s, EV_ERROR, "that line is %zu bytes; at most %d fit in a message", tl, TEXT_MAX);
+			return;
+		}
+		memcpy(buf, m->nick, nl + 1);
+		memcpy(buf + nl + 1, line, tl);
+		rw_server_broadcast(srv, (uint8_t)m->room, EV_MSG, buf, nl + 1 + tl);
+		messages++;
+		return;
+	}
+	/* the command, then the whole rest of the line: "/nick a b" is a bad name, not "a" */
+	cmd = line;
+	arg = line + strcspn(line, " \t");
+	if (*arg)
+		*arg++ = 0;
+	arg += strspn(arg, " \t");
+	for (size_t n = strlen(arg); n && (arg[n - 1] == ' ' || arg[n - 1] == '\t'); n--)
+		arg[n - 1] = 0;
+	if (!strcmp(cmd, "/join") && *arg)
+		join(s, m, arg[0] == '#' ? arg + 1 : arg);
+	else if (!strcmp(cmd, "/join"))
+		say(s, EV_ERROR, "/join needs a room name: /join lobby");
+	else if (!strcmp(cmd, "/leave") && m->room)
+		leave(s, m, NULL, 1);
+	else if (!strcmp(cmd, "/leave"))
+		say(s, EV_ERROR, "you are in no room to leave");
+	else if (!strcmp(cmd, "/who"))
+		who(s, m);
+	else if (!strcmp(cmd, "/nick") && *arg)
+		nick(s, m, arg);
+	else if (!strcmp(cmd, "/nick"))
+		say(s, EV_ERROR, "/nick needs a name: /nick alice");
+	else if (!strcmp(cmd, "/rooms"))
+		list_rooms(s);
+	else if (!strcmp(cmd, "/help"))
+		help(s);
+	else
+		say(s, EV_ERROR, "unknown command %s; /help lists them", cmd);
+}
+
+/* ---- callbacks -------------------------------------------------------------------- */
+
+static void on_open(struct rw_session *s, void *user)
+{
+	struct member *m = calloc(1, sizeof(*m));
+	char wpub[RW_WPUB_LEN + 1], addr[64] = "?";
+
+	(void)user;
+	if (!m) {
+		rw_session_close(s, RW_CLOSE_LOCAL, "server out of memory");
+		return;
+	}
+	m->id = rw_session_id(s);
+	rw_session_peer_wpub(s, wpub);
+	snprintf(m->wpub, sizeof(m->wpub), "%.*s", SHORT_WPUB, wpub);
+	rw_session_peer_addr_str(s, addr, sizeof(addr));
+	m->last_ms = now_ms();
+	pthread_mutex_lock(&lock);
+	do
+		snprintf(m->nick, sizeof(m->nick), "guest%u", ++guests);
+	while (nick_taken(m->nick, m));
+	m->next = members;
+	if (members)
+		members->prev = m;
+	members = m;
+	online++;
+	pthread_mutex_unlock(&lock);
+	rw_session_set_user(s, m);
+	if (idle_s)
+		rw_session_set_tick(s, idle_s < 4 ? 250 : 1000);
+	logf_("%s connected (%s from %s)", m->nick, m->wpub, addr);
+	say(s, EV_INFO, "welcome, you are %s; /help lists the commands", m->nick);
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	struct member *m = rw_session_user(s);
+
+	(void)user;
+	if (!m)
+		return;
+	/* at shutdown the other reactors are stopping too: no farewells to broadcast */
+	if (!(why->reason == RW_CLOSE_SHUTDOWN && !why->by_peer))
+		leave(s, m, why->message[0] ? why->message : rw_close_reason_name(why->reason), 0);
+	pthread_mutex_lock(&lock);
+	if (m->prev)
+		m->prev->next = m->next;
+	else
+		members = m->next;
+	if (m->next)
+		m->next->prev = m->prev;
+	online--;
+	pthread_mutex_unlock(&lock);
+	logf_("%s disconnected (%s%s)", m->nick, why->by_peer ? "by the client: " : "",
+	      why->message[0] ? why->message : rw_close_reason_name(why->reason));
+	rw_session_set_user(s, NULL);
+	free(m);
+}
+
+static void on_tick(struct rw_session *s, void *user)
+{
+	struct member *m = rw_session_user(s);
+	char why[64];
+
+	(void)user;
+	if (!m || now_ms() - m->last_ms < idle_s * 1000ull)
+		return;
+	snprintf(why, sizeof(why), "idle for more than %u s", idle_s);
+	logf_("closing %s (%s): %s", m->nick, m->wpub, why);
+	kicked++;
+	rw_session_close(s, RW_CLOSE_LOCAL, why);
+}
+
+static void on_control(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len,
+		       void *user)
+{
+	struct member *m = rw_session_user(s);
+	char line[TEXT_MAX + 64];
+
+	(void)channel;
+	(void)user;
+	if (!m || type != EV_LINE)
+		return;
+	if (len >= sizeof(line)) {
+		say(s, EV_ERROR, "that line is %zu bytes; at most %d fit in a message", len, TEXT_MAX);
+		return;
+	}
+	memcpy(line, p, len);
+	line[len] = 0;
+	line[strcspn(line, "\r\n")] = 0;
+	sanitize(line);
+	on_line(s, m, line);
+}
+
+static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	struct member *m = rw_session_user(s);
+
+	(void)p;
+	(void)len;
+	(void)user;
+	/* a READY for a room left meanwhile is stale: ignore it */
+	if (!m || type != EV_READY || channel != m->room || m->ready)
+		return;
+	rw_session_subscribe(s, channel);
+	m->ready = 1;
+	notice(channel, "%s joined", m->nick);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--idle S] [--quiet]\n"
+		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
+		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
+		   "  --reactors N        reactor threads (default: one per CPU)\n"
+		   "  --idle S            close sessions silent for S seconds (default 600, 0: never)\n"
+		   "  --quiet             no log lines on stderr\n"
+		   "Connect with: ringwire-chat URI --nick NAME\n");
+}
+
+static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
+		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
+		{ "reactors", required_argument, NULL, 'r' }, { "idle", required_argument, NULL, 'i' },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
+				  .on_event = on_control, .flags = RW_CHANNEL_RELIABLE };
+	/* no flags: a room channel turns reliable when the client's READY does */
+	struct rw_handler room = { .on_event = on_room, .window = 128 };
+	struct rw_server_config cfg;
+	struct rw_stats st;
+	char err[RW_ERRBUF_SIZE], uri[512];
+	const char *key = NULL;
+	int c, ret;
+
+	rw_server_config_init(&cfg);
+	cfg.listen = NULL;
+	while ((c = getopt_long(argc, argv, "l:k:r:i:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			cfg.listen = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'r':
+			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
+				return 2;
+			break;
+		case 'i':
+			if (number("--idle", optarg, 0, 86400 * 7, &idle_s))
+				return 2;
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, PROG ": see --help for the options\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
+		return 2;
+	}
+	if (!cfg.listen) {
+		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
+		return 2;
+	}
+	if (!key) {
+		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
+		return 2;
+	}
+	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
+	memset(cfg.private_key, 0, sizeof(cfg.private_key));
+	if (ret) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	rw_server_on(srv, CH_CTL, &ctl);
+	rw_server_on(srv, RW_CHANNEL_ANY, &room);
+	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
+		printf("%s\n", uri);
+		fflush(stdout);
+	}
+	ret = rw_server_run(srv);
+	if (ret)
+		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	rw_server_stats(srv, &st);
+	printf("sessions opened %" PRIu64 ", messages %" PRIu64 ", sessions closed by the server %" PRIu64
+	       ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",
+	       st.sessions_opened, (uint64_t)messages, (uint64_t)kicked, st.events_in, st.events_out,
+	       st.retransmits);
+	rw_server_destroy(srv);
+	return ret ? 1 : 0;
+}

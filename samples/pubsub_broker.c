@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-pubsub-broker - topics, subscribers and fan-out across reactors;
+ * ringwire-pubsub is its client.
+ *
+ *   ringwire-pubsub-broker --listen HOST:PORT --key FILE [--reactors N]
+ *                          [--queue N] [--flush-ms MS] [--quiet]
+ *
+ * Everything goes over channel 1, reliable both ways:
+ *
+ *   client: 1 SUB    topic
+ *           2 UNSUB  topic
+ *           3 PUB    topic, NUL, message
+ *           5 PING   anything; answered by PONG with the same bytes once
+ *                    everything sent before it has been handled (a
+ *                    publisher knows its messages are in, a subscriber
+ *                    that its subscriptions are)
+ *   broker: 4 DELIVER topic, NUL, message
+ *           6 PONG
+ *           7 ERROR  text
+ *
+ * Backpressure, not unbounded queues: a delivery that meets a full window
+ * (rw_session_send says -EAGAIN) waits in that subscriber's queue of at most
+ * --queue messages (default 1024), flushed from on_writable; beyond that the
+ * oldest is dropped and counted. Each subscriber's counts are logged when it
+ * leaves, and the totals when the broker stops.
+ *
+ * Fan-out: the publisher's reactor walks the topic's subscribers. One on the
+ * same reactor gets the message at once; one on another reactor finds it in
+ * its queue, which its own session tick flushes every --flush-ms (default
+ * 2), because a session can only be sent to from its own thread and the
+ * engine has no way to wake another reactor for us. (rw_server_send would
+ * cross over, but it cannot tell us about -EAGAIN there: the message would
+ * be lost uncounted.) So between two ticks a subscriber on another reactor
+ * takes at most --queue messages; a publisher faster than that sees the
+ * oldest dropped. A message is stored once and shared by reference between
+ * the queues.
+ *
+ * The first line on stdout is the broker's URI. SIGINT or SIGTERM stops it
+ * gracefully.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ringwire.h>
+
+#define PROG "ringwire-pubsub-broker"
+
+enum {
+	CH = 1,
+	EV_SUB = 1, EV_UNSUB = 2, EV_PUB = 3, EV_DELIVER = 4, EV_PING = 5, EV_PONG = 6, EV_ERROR = 7,
+	TOPIC_MAX = 255, NBUCKETS = 1024, SHORT_WPUB = 13,
+};
+
+/* A published message, shared by every queue it waits in. */
+struct msg {
+	atomic_uint refs;
+	size_t len;
+	uint8_t data[];		/* topic, NUL, message: the PUB payload as is */
+};
+
+struct sub {
+	struct rw_session *s;	/* used on its own thread only (owner) */
+	pthread_t owner;
+	char wpub[SHORT_WPUB + 1];
+	unsigned ntopics;	/* owner only */
+	/* the queue and the counts; publishers on any thread push */
+	pthread_mutex_t lock;
+	struct msg **q;
+	unsigned head, count;
+	uint64_t delivered, stalls, dropped;
+};
+
+struct topic {
+	struct topic *next;
+	struct sub **subs;
+	unsigned n, cap;
+	char name[];
+};
+
+/* Topics: publishers read (any number at once), SUB and UNSUB write. */
+static pthread_rwlock_t topics_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct topic *buckets[NBUCKETS];
+
+static unsigned qcap = 1024, flush_ms = 2;
+static int quiet;
+static _Atomic uint64_t published, unrouted, t_delivered, t_stalls, t_dropped;
+
+/* ---- messages and queues ---------------------------------------------------------- */
+
+static void msg_put(struct msg *m)
+{
+	if (atomic_fetch_sub(&m->refs, 1) == 1)
+		free(m);
+}
+
+/* Called with the sub's lock held: append, dropping the oldest if full. */
+static void push(struct sub *b, struct msg *m)
+{
+	if (b->count == qcap) {
+		msg_put(b->q[b->head]);
+		b->head = (b->head + 1) % qcap;
+		b->count--;
+		b->dropped++;
+	}
+	atomic_fetch_add(&m->refs, 1);
+	b->q[(b->head + b->count) % qcap] = m;
+	b->count++;
+}
+
+/* On the subscriber's thread: send what waits, until the window is full. */
+static void drain(struct sub *b)
+{
+	pthread_mutex_lock(&b->lock);
+	while (b->count) {
+		struct msg *m = b->q[b->head];
+		int ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+
+		if (ret == -EAGAIN) {
+			b->stalls++;
+			break;	/* on_writable comes back here */
+		}
+		if (ret)
+			b->dropped++;
+		else
+			b->delivered++;
+		b->head = (b->head + 1) % qcap;
+		b->count--;
+		msg_put(m);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* On the publisher's thread: hand m to one subscriber. */
+static void deliver(struct sub *b, struct msg *m)
+{
+	pthread_mutex_lock(&b->lock);
+	/* same reactor and nothing ahead of it: straight out (its pointer is valid on this thread) */
+	if (!b->count && pthread_equal(b->owner, pthread_self())) {
+		int ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+
+		if (ret != -EAGAIN) {
+			if (ret)
+				b->dropped++;
+			else
+				b->delivered++;
+			pthread_mutex_unlock(&b->lock);
+			return;
+		}
+		b->stalls++;
+	}
+	push(b, m);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- topics ------------------------------------------------------------------------- */
+
+static unsigned hash(const char *s)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h % NBUCKETS;
+}
+
+static struct topic *topic_find(const char *name, struct topic ***link)
+{
+	struct topic **pp = &buckets[hash(name)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if (!strcmp((*pp)->name, name))
+			break;
+	if (link)
+		*link = pp;
+	return *pp;
+}
+
+/* 1 added, 0 already there, -ENOMEM. */
+static int topic_add(const char *name, struct sub *b)
+{
+	struct topic **link, *t;
+	int ret = 1;
+
+	pthread_rwlock_wrlock(&topics_lock);
+	t = topic_find(name, &link);
+	if (!t) {
+		t = calloc(1, sizeof(*t) + strlen(name) + 1);
+		if (!t) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		strcpy(t->name, name);
+		*link = t;
+	}
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->subs[i] == b) {
+			ret = 0;
+			goto out;
+		}
+	if (t->n == t->cap) {
+		unsigned cap = t->cap ? t->cap * 2 : 4;
+		struct sub **ns = realloc(t->subs, cap * sizeof(*ns));
+
+		if (!ns) {
+			ret = -ENOMEM;
+			goto out;
+		}
+		t->subs = ns;
+		t->cap = cap;
+	}
+	t->subs[t->n++] = b;
+out:
+	pthread_rwlock_unlock(&topics_lock);
+	return ret;
+}
+
+/* Remove b from t; called with the write lock. Frees an emptied topic. 1 if b was there. */
+static int topic_drop(struct topic **link, struct sub *b)
+{
+	struct topic *t = *link;
+	int found = 0;
+
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->subs[i] == b) {
+			t->subs[i] = t->subs[--t->n];
+			found = 1;
+			break;
+		}
+	if (!t->n) {
+		*link = t->next;
+		free(t->subs);
+		free(t);
+	}
+	return found;
+}
+
+static int topic_remove(const char *name, struct sub *b)
+{
+	struct topic **link;
+	int found = 0;
+
+	pthread_rwlock_wrlock(&topics_lock);
+	if (topic_find(name, &link))
+		found = topic_drop(link, b);
+	pthread_rwlock_unlock(&topics_lock);
+	return found;
+}
+
+static void topic_remove_all(struct sub *b)
+{
+	pthread_rwlock_wrlock(&topics_lock);
+	for (unsigned i = 0; i < NBUCKETS; i++) {
+		struct topic **link = &buckets[i];
+
+		while (*link) {
+			struct topic *t = *link;
+
+			topic_drop(link, b);
+			if (*link == t)
+				link = &t->next;	/* still there: next one */
+		}
+	}
+	pthread_rwlock_unlock(&topics_lock);
+}
+
+/* ---- callbacks ---------------------------------------------------------------------------- */
+
+static void refuse(struct rw_session *s, const char *text)
+{
+	rw_session_send(s, CH, EV_ERROR, text, strlen(text));
+}
+
+static void on_open(struct rw_session *s, void *user)
+{
+	struct sub *b = calloc(1, sizeof(*b));
+	char wpub[RW_WPUB_LEN + 1];
+
+	(void)user;
+	if (!b || !(b->q = calloc(qcap, sizeof(*b->q)))) {
+		free(b);
+		rw_session_close(s, RW_CLOSE_LOCAL, "broker out of memory");
+		return;
+	}
+	b->s = s;
+	b->owner = pthread_self();
+	pthread_mutex_init(&b->lock, NULL);
+	rw_session_peer_wpub(s, wpub);
+	snprintf(b->wpub, sizeof(b->wpub), "%.*s", SHORT_WPUB, wpub);
+	rw_session_set_user(s, b);
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	struct sub *b = rw_session_user(s);
+
+	(void)why;
+	(void)user;
+	if (!b)
+		return;
+	/* once out of every topic no publisher can reach b: the write lock waits for them */
+	topic_remove_all(b);
+	pthread_mutex_lock(&b->lock);
+	while (b->count) {
+		msg_put(b->q[b->head]);
+		b->head = (b->head + 1) % qcap;
+		b->count--;
+	}
+	pthread_mutex_unlock(&b->lock);
+	t_delivered += b->delivered;
+	t_stalls += b->stalls;
+	t_dropped += b->dropped;
+	if (!quiet && (b->delivered || b->dropped))
+		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " times, dropped %" PRIu64
+				"\n",
+			b->wpub, b->delivered, b->stalls, b->dropped);
+	pthread_mutex_destroy(&b->lock);
+	free(b->q);
+	free(b);
+	rw_session_set_user(s, NULL);
+}
+
+static void on_tick(struct rw_session *s, void *user)
+{
+	struct sub *b = rw_session_user(s);
+
+	(void)user;
+	if (!b)
+		return;
+	drain(b);
+	if (!b->ntopics && !b->count)
+		rw_session_set_tick(s, 0);	/* unsubscribed from everything, and flushed */
+}
+
+static void on_writable(struct rw_session *s, uint8_t channel, void *user)
+{
+	struct sub *b = rw_session_user(s);
+
+	(void)channel;
+	(void)user;
+	if (b)
+		drain(b);
+}
+
+static void publish(struct rw_session *s, const uint8_t *p, size_t len)
+{
+	const uint8_t *nul = memchr(p, 0, len);
+	struct topic *t;
+	struct msg *m;
+
+	if (!nul || nul == p || nul - p > TOPIC_MAX) {
+		refuse(s, "PUB payload is topic (1-255 bytes), NUL, message");
+		return;
+	}
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		refuse(s, "broker out of memory: message dropped");
+		return;
+	}
+	atomic_init(&m->refs, 1);
+	m->len = len;
+	memcpy(m->data, p, len);
+	published++;
+	pthread_rwlock_rdlock(&topics_lock);
+	t = topic_find((const char *)m->data, NULL);
+	if (t)
+		for (unsigned i = 0; i < t->n; i++)
+			deliver(t->subs[i], m);
+	else
+		unrouted++;
+	pthread_rwlock_unlock(&topics_lock);
+	msg_put(m);
+}
+
+static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	struct sub *b = rw_session_user(s);
+	char topic[TOPIC_MAX + 1];
+
+	(void)channel;
+	(void)user;
+	if (!b)
+		return;
+	switch (type) {
+	case EV_PUB:
+		publish(s, p, len);
+		return;
+	case EV_PING:
+		/* the channel is in order: whatever came before is handled */
+		rw_session_send(s, CH, EV_PONG, p, len);
+		return;
+	case EV_SUB:
+	case EV_UNSUB:
+		if (!len || len > TOPIC_MAX || memchr(p, 0, len)) {
+			refuse(s, "a topic is 1 to 255 bytes, without NUL");
+			return;
+		}
+		memcpy(topic, p, len);
+		topic[len] = 0;
+		break;
+	default:
+		refuse(s, "unknown event type: 1 SUB, 2 UNSUB, 3 PUB, 5 PING");
+		return;
+	}
+	if (type == EV_SUB) {
+		int ret = topic_add(topic, b);
+
+		if (ret < 0)
+			refuse(s, "broker out of memory: not subscribed");
+		else if (ret && ++b->ntopics == 1)
+			rw_session_set_tick(s, flush_ms);	/* a subscriber: flush deliveries from other reactors */
+	} else if (topic_remove(topic, b)) {
+		b->ntopics--;	/* the tick stops once the queue is empty too */
+	}
+}
+
+/* ---- main ---------------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--queue N] [--flush-ms MS] [--quiet]\n"
+		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
+		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
+		   "  --reactors N        reactor threads (default: one per CPU)\n"
+		   "  --queue N           deliveries waiting per subscriber before the oldest is dropped (default 1024)\n"
+		   "  --flush-ms MS       how often a subscriber collects deliveries from other reactors (default 2)\n"
+		   "  --quiet             no log lines on stderr\n"
+		   "Clients: ringwire-pubsub URI sub TOPIC... | ringwire-pubsub URI pub TOPIC MESSAGE\n");
+}
+
+static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
+		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
+		{ "reactors", required_argument, NULL, 'r' }, { "queue", required_argument, NULL, 'Q' },
+		{ "flush-ms", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
+				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
+	struct rw_server_config cfg;
+	struct rw_server *srv;
+	struct rw_stats st;
+	char err[RW_ERRBUF_SIZE], uri[512];
+	const char *key = NULL;
+	int c, ret;
+
+	rw_server_config_init(&cfg);
+	cfg.listen = NULL;
+	while ((c = getopt_long(argc, argv, "l:k:r:Q:f:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l':
+			cfg.listen = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'r':
+			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
+				return 2;
+			break;
+		case 'Q':
+			if (number("--queue", optarg, 1, 1 << 20, &qcap))
+				return 2;
+			break;
+		case 'f':
+			if (number("--flush-ms", optarg, 1, 10000, &flush_ms))
+				return 2;
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, PROG ": see --help for the options\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
+		return 2;
+	}
+	if (!cfg.listen) {
+		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
+		return 2;
+	}
+	if (!key) {
+		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
+		return 2;
+	}
+	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
+	memset(cfg.private_key, 0, sizeof(cfg.private_key));
+	if (ret) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	rw_server_on(srv, CH, &h);
+	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
+		printf("%s\n", uri);
+		fflush(stdout);
+	}
+	ret = rw_server_run(srv);
+	if (ret)
+		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	rw_server_stats(srv, &st);
+	printf("published %" PRIu64 " (%" PRIu64 " to no subscriber), delivered %" PRIu64 ", window full %" PRIu64
+	       " times, dropped %" PRIu64 "\n",
+	       (uint64_t)published, (uint64_t)unrouted, (uint64_t)t_delivered, (uint64_t)t_stalls,
+	       (uint64_t)t_dropped);
+	printf("sessions opened %" PRIu64 ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",
+	       st.sessions_opened, st.events_in, st.events_out, st.retransmits);
+	rw_server_destroy(srv);
+	return ret ? 1 : 0;
+}

@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-pubsub - client of ringwire-pubsub-broker.
+ *
+ *   ringwire-pubsub URI sub TOPIC... [--count N]
+ *   ringwire-pubsub URI pub TOPIC MESSAGE [--count N]
+ *
+ * sub: subscribes to every TOPIC, says "subscribed" on stderr once the
+ * broker has them all, then prints each message as "topic: message" on
+ * stdout, until N messages (with --count) or SIGINT.
+ *
+ * pub: publishes MESSAGE N times (default once); with N > 1 each copy ends
+ * in its sequence number, "MESSAGE 1" to "MESSAGE N", so a subscriber can
+ * check order and loss. It finishes once the broker confirms it has them
+ * all (a PING answered after them).
+ *
+ * Everything is sent from the session's own thread, as fast as the reliable
+ * window allows: -EAGAIN stops the pump, on_writable restarts it.
+ *
+ * Exit status: 0 done, 1 the broker could not be reached, closed the session
+ * or went silent for --timeout ms, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ringwire.h>
+
+#define PROG "ringwire-pubsub"
+
+enum {
+	CH = 1,
+	EV_SUB = 1, EV_UNSUB = 2, EV_PUB = 3, EV_DELIVER = 4, EV_PING = 5, EV_PONG = 6, EV_ERROR = 7,
+	TOPIC_MAX = 255, MSG_MAX = 60000,
+};
+
+/* The plan, fixed before the client starts. */
+static int publisher;
+static char **topics;
+static unsigned ntopics;
+static const char *message;
+static unsigned long count;
+
+/* Progress: on the session's thread, except the atomics main watches. */
+static unsigned long next;	/* topics subscribed or messages sent so far */
+static int pinged;
+static uint8_t *buf;
+static atomic_bool opened, subscribed, done, closed;
+static atomic_ulong received;
+static _Atomic uint64_t progress_ms;
+static char close_text[RW_ERRBUF_SIZE];
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Send until the plan is done or the window is full. */
+static void pump(struct rw_session *s)
+{
+	size_t tl = strlen(publisher ? topics[0] : ""), ml = message ? strlen(message) : 0;
+	int ret = 0;
+
+	while (!pinged) {
+		if (publisher && next < count) {
+			size_t len = tl + 1 + ml;
+
+			memcpy(buf, topics[0], tl + 1);
+			memcpy(buf + tl + 1, message, ml);
+			if (count > 1)
+				len += (size_t)snprintf((char *)buf + len, 24, " %lu", next + 1);
+			ret = rw_session_send(s, CH, EV_PUB, buf, len);
+		} else if (!publisher && next < ntopics) {
+			ret = rw_session_send(s, CH, EV_SUB, topics[next], strlen(topics[next]));
+		} else {
+			/* PING after everything: its PONG says the broker has handled all of it */
+			ret = rw_session_send(s, CH, EV_PING, "done", 4);
+			if (!ret)
+				pinged = 1;
+			break;
+		}
+		if (ret)
+			break;
+		next++;
+	}
+	if (ret && ret != -EAGAIN)
+		fprintf(stderr, PROG ": cannot send: %s\n", strerror(-ret));
+	progress_ms = now_ms();
+}
+
+static void on_open(struct rw_session *s, void *user)
+{
+	(void)user;
+	opened = 1;
+	pump(s);
+}
+
+static void on_writable(struct rw_session *s, uint8_t channel, void *user)
+{
+	(void)channel;
+	(void)user;
+	pump(s);
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	(void)s;
+	(void)user;
+	if (why->by_peer)
+		snprintf(close_text, sizeof(close_text), "the broker closed the session: %s",
+			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
+	else if (!opened)
+		snprintf(close_text, sizeof(close_text), "cannot reach the broker: %s",
+			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
+	else if (why->reason != RW_CLOSE_SHUTDOWN)
+		snprintf(close_text, sizeof(close_text), "session closed: %s%s%s", rw_close_reason_name(why->reason),
+			 why->message[0] ? ": " : "", why->message);
+	closed = 1;
+}
+
+static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	const uint8_t *nul;
+
+	(void)s;
+	(void)channel;
+	(void)user;
+	switch (type) {
+	case EV_DELIVER:
+		nul = memchr(p, 0, len);
+		if (!nul || done)
+			return;
+		printf("%s: %.*s\n", (const char *)p, (int)(len - (size_t)(nul - p) - 1), (const char *)nul + 1);
+		fflush(stdout);
+		if (++received == count)
+			done = 1;
+		break;
+	case EV_PONG:
+		progress_ms = now_ms();
+		if (publisher) {
+			done = 1;
+		} else {
+			fprintf(stderr, PROG ": subscribed to %u topic%s\n", ntopics, ntopics > 1 ? "s" : "");
+			subscribed = 1;
+		}
+		break;
+	case EV_ERROR:
+		fprintf(stderr, PROG ": the broker says: %.*s\n", (int)len, (const char *)p);
+		break;
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " URI sub TOPIC... [--count N]\n"
+		   "       " PROG " URI pub TOPIC MESSAGE [--count N]\n"
+		   "  URI          wire://wpub1...@host:port of ringwire-pubsub-broker\n"
+		   "  --count N    sub: exit after N messages (default: run until Ctrl-C)\n"
+		   "               pub: publish N times, numbered \"MESSAGE 1\".. \"MESSAGE N\" (default 1)\n"
+		   "  --timeout MS give up after MS ms without progress (default 5000; sub: until subscribed)\n"
+		   "  --quiet      no engine log lines on stderr\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "count", required_argument, NULL, 'c' }, { "timeout", required_argument, NULL, 'T' },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event,
+				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
+	struct rw_client_config cfg;
+	struct rw_client *cli;
+	struct rw_endpoint ep;
+	char err[RW_ERRBUF_SIZE], *end;
+	const char *uri, *mode;
+	unsigned long timeout_ms = 5000;
+	int c, ret = 0, have_count = 0;
+	sigset_t sigs;
+	struct timespec tick = { 0, 20 * 1000000 };
+
+	rw_client_config_init(&cfg);
+	while ((c = getopt_long(argc, argv, "c:T:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			count = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || optarg[0] == '-' || count < 1 || count > 1000000000) {
+				fprintf(stderr, PROG ": --count: \"%s\" is not a number from 1 to 1000000000\n", optarg);
+				return 2;
+			}
+			have_count = 1;
+			break;
+		case 'T':
+			timeout_ms = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || optarg[0] == '-' || timeout_ms < 1 || timeout_ms > 3600000) {
+				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of ms from 1 to 3600000\n", optarg);
+				return 2;
+			}
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, PROG ": see --help for the options\n");
+			return 2;
+		}
+	}
+	if (argc - optind < 3) {
+		fprintf(stderr, PROG ": expected URI sub TOPIC... or URI pub TOPIC MESSAGE; see --help\n");
+		return 2;
+	}
+	uri = argv[optind];
+	mode = argv[optind + 1];
+	topics = argv + optind + 2;
+	ntopics = (unsigned)(argc - optind - 2);
+	if (!strcmp(mode, "pub")) {
+		if (ntopics != 2) {
+			fprintf(stderr, PROG ": pub takes a TOPIC and a MESSAGE (quote a message with spaces)\n");
+			return 2;
+		}
+		publisher = 1;
+		message = topics[1];
+		ntopics = 1;
+		if (!have_count)
+			count = 1;
+	} else if (strcmp(mode, "sub")) {
+		fprintf(stderr, PROG ": \"%s\" is not a mode: use sub or pub\n", mode);
+		return 2;
+	}
+	for (unsigned i = 0; i < ntopics; i++)
+		if (!topics[i][0] || strlen(topics[i]) > TOPIC_MAX) {
+			fprintf(stderr, PROG ": topic \"%s\": a topic is 1 to %d bytes\n", topics[i], TOPIC_MAX);
+			return 2;
+		}
+	if (message && strlen(message) > MSG_MAX) {
+		fprintf(stderr, PROG ": the message is %zu bytes; at most %d\n", strlen(message), MSG_MAX);
+		return 2;
+	}
+	if (rw_uri_parse(uri, &ep, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 2;
+	}
+	buf = malloc(TOPIC_MAX + 1 + MSG_MAX + 24);
+	if (!buf) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return 1;
+	}
+
+	/* the reactor threads inherit this mask: SIGINT comes to us in sigtimedwait */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	cfg.reconnect = 0;
+	cfg.timers.handshake_retry_ms = 250;
+	cfg.timers.handshake_attempts = 6;
+	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		free(buf);
+		return 1;
+	}
+	rw_client_on(cli, CH, &h);
+	ret = rw_client_start(cli);
+	if (ret) {
+		fprintf(stderr, PROG ": cannot start the client: %s\n", strerror(-ret));
+		goto out;
+	}
+	progress_ms = now_ms();
+	if (rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		ret = 1;
+		goto out;
+	}
+	while (!done && !closed) {
+		if (sigtimedwait(&sigs, NULL, &tick) > 0)
+			break;
+		/* a subscriber waits for messages as long as it takes, once subscribed */
+		if ((publisher || !subscribed) && !done && now_ms() - progress_ms > timeout_ms +
+		    (opened ? 0 : 8000u)) {
+			fprintf(stderr, PROG ": no progress for %lu ms; %s\n", timeout_ms,
+				opened ? "the broker stopped answering" : "cannot reach the broker");
+			ret = 1;
+			break;
+		}
+	}
+	if (closed && close_text[0]) {
+		fprintf(stderr, PROG ": %s\n", close_text);
+		ret = 1;
+	}
+	if (publisher && done)
+		fprintf(stderr, PROG ": published %lu message%s to %s\n", count, count > 1 ? "s" : "", topics[0]);
+	else if (!publisher)
+		fprintf(stderr, PROG ": received %lu message%s\n", (unsigned long)received, received == 1 ? "" : "s");
+out:
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_destroy(cli);
+	free(buf);
+	return ret;
+}

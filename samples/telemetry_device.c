@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-telemetry-device - simulates sensor devices for
+ * ringwire-telemetry-server: N sessions, each with its own fresh key (so each
+ * is a device of its own), sending readings at R per second per device.
+ *
+ *   ringwire-telemetry-device --server URI --devices N --rate R
+ *                             [--duration S] [--query[=PREFIX]] [--reactors N]
+ *
+ * Each device takes turns over temperature, humidity, GPS and battery, each
+ * a random walk from a random starting point, paced by the session's own
+ * tick (no thread of ours per device). After --duration seconds (or SIGINT)
+ * it stops sending; with --query it then asks the server for the totals
+ * (or for the device whose wpub starts with PREFIX) and prints the answer.
+ *
+ * Exit status: 0 ok, 1 no device could connect or the query failed, 2 usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ringwire.h>
+
+#define PROG "ringwire-telemetry-device"
+
+enum {
+	CH_TEMP = 1, CH_HUM = 2, CH_GPS = 3, CH_BATT = 4, CH_QUERY = 10,
+	EV_READING = 1, EV_QUERY = 1, EV_REPLY = 2,
+	MAX_PER_TICK = 1000,	/* a late tick catches up at most this much */
+};
+
+struct device {
+	uint64_t id;
+	uint64_t rng;
+	double temp, hum, lat, lon, batt;
+	uint64_t t0_ms, sent;
+	unsigned turn;
+	int open;		/* on the session's thread only */
+	atomic_bool up;		/* open, as main sees it */
+};
+
+static struct device *devs;
+static double rate;
+static atomic_uint opened, failed, closed_by_peer;
+static atomic_bool stop_sending;
+static _Atomic uint64_t send_errors, total_sent;
+static char close_msg[RW_ERRBUF_SIZE];	/* the first reason a device could not connect or was closed */
+static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* the query: one at a time, answered on a reactor thread */
+static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t q_cond;
+static uint32_t q_corr;
+static int q_done, q_status;
+static char q_text[8192];
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void put_f32(uint8_t *p, double v)
+{
+	float f = (float)v;
+	uint32_t u;
+
+	memcpy(&u, &f, sizeof(u));
+	put_le32(p, u);
+}
+
+static void put_f64(uint8_t *p, double v)
+{
+	uint64_t u;
+
+	memcpy(&u, &v, sizeof(u));
+	put_le32(p, (uint32_t)u);
+	put_le32(p + 4, (uint32_t)(u >> 32));
+}
+
+/* xorshift64*: plausible noise, not cryptography */
+static double rnd(struct device *d)
+{
+	d->rng ^= d->rng >> 12;
+	d->rng ^= d->rng << 25;
+	d->rng ^= d->rng >> 27;
+	return (double)((d->rng * 0x2545f4914f6cdd1dull) >> 11) / 9007199254740992.0;
+}
+
+/* A step of a random walk kept inside [lo, hi]. */
+static double walk(struct device *d, double v, double step, double lo, double hi)
+{
+	v += (rnd(d) * 2 - 1) * step;
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void device_init(struct device *d, uint64_t seed)
+{
+	d->rng = seed | 1;
+	d->temp = 15 + 10 * rnd(d);
+	d->hum = 30 + 40 * rnd(d);
+	d->lat = -60 + 120 * rnd(d);
+	d->lon = -180 + 360 * rnd(d);
+	d->batt = 60 + 40 * rnd(d);
+}
+
+static void send_reading(struct rw_session *s, struct device *d)
+{
+	uint8_t p[16];
+	int ch, ret;
+
+	switch (d->turn++ % 4) {
+	case 0:
+		d->temp = walk(d, d->temp, 0.1, -20, 45);
+		put_f32(p, d->temp);
+		ch = CH_TEMP;
+		break;
+	case 1:
+		d->hum = walk(d, d->hum, 0.5, 5, 95);
+		put_f32(p, d->hum);
+		ch = CH_HUM;
+		break;
+	case 2:
+		d->lat = walk(d, d->lat, 0.0001, -89, 89);
+		d->lon = walk(d, d->lon, 0.0001, -179, 179);
+		put_f64(p, d->lat);
+		put_f64(p + 8, d->lon);
+		ch = CH_GPS;
+		break;
+	default:
+		/* drains slowly, and is recharged when nearly flat */
+		d->batt -= 0.01 * rnd(d);
+		if (d->batt < 5)
+			d->batt = 100;
+		put_f32(p, d->batt);
+		ch = CH_BATT;
+		break;
+	}
+	ret = rw_session_send(s, (uint8_t)ch, EV_READING, p, ch == CH_GPS ? 16 : 4);
+	if (ret)
+		send_errors++;
+	d->sent++;
+}
+
+static void note_close(const char *what, const struct rw_close_info *why)
+{
+	pthread_mutex_lock(&msg_lock);
+	if (!close_msg[0])
+		snprintf(close_msg, sizeof(close_msg), "%s: %s%s%s", what, rw_close_reason_name(why->reason),
+			 why->message[0] ? ": " : "", why->message);
+	pthread_mutex_unlock(&msg_lock);
+}
+
+static void on_open(struct rw_session *s, void *user)
+{
+	struct device *d = rw_session_user(s);
+	uint32_t every;
+
+	(void)user;
+	d->open = 1;
+	d->up = 1;
+	d->t0_ms = now_ms();
+	/* pace with the session's tick: one reading per tick up to 100/s, then batches */
+	every = rate >= 100 ? 10 : (uint32_t)(1000 / rate);
+	rw_session_set_tick(s, every ? every : 1);
+	opened++;
+}
+
+static void on_tick(struct rw_session *s, void *user)
+{
+	struct device *d = rw_session_user(s);
+	uint64_t due;
+	unsigned n;
+
+	(void)user;
+	if (stop_sending) {
+		rw_session_set_tick(s, 0);
+		return;
+	}
+	due = (uint64_t)(rate * (double)(now_ms() - d->t0_ms) / 1000.0);
+	for (n = 0; d->sent < due && n < MAX_PER_TICK; n++)
+		send_reading(s, d);
+	total_sent += n;	/* once per tick, not per reading: one shared counter for all reactors */
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	struct device *d = rw_session_user(s);
+
+	(void)user;
+	if (!d->open) {
+		failed++;
+		note_close("cannot connect", why);
+		return;
+	}
+	d->open = 0;
+	d->up = 0;
+	if (why->by_peer) {
+		closed_by_peer++;
+		note_close("the server closed the session", why);
+	}
+}
+
+static void on_reply(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	(void)s;
+	(void)channel;
+	(void)user;
+	if (type != EV_REPLY || len < 5)
+		return;
+	pthread_mutex_lock(&q_lock);
+	if (get_le32(p) == q_corr && !q_done) {
+		size_t n = len - 5 < sizeof(q_text) - 1 ? len - 5 : sizeof(q_text) - 1;
+
+		memcpy(q_text, p + 5, n);
+		q_text[n] = 0;
+		q_status = p[4];
+		q_done = 1;
+		pthread_cond_signal(&q_cond);
+	}
+	pthread_mutex_unlock(&q_lock);
+}
+
+/* Ask the server through the first open device; 0 and the text printed, or 1. */
+static int query(struct rw_client *cli, unsigned ndev, const char *prefix, unsigned timeout_ms)
+{
+	uint8_t req[4 + RW_WPUB_LEN];
+	size_t plen = strlen(prefix);
+	struct timespec ts;
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < ndev && !devs[i].up; i++)
+		;
+	if (i == ndev) {
+		fprintf(stderr, PROG ": --query: no device is connected to ask the server\n");
+		return 1;
+	}
+	pthread_mutex_lock(&q_lock);
+	q_corr = (uint32_t)now_ms() | 1;
+	q_done = 0;
+	pthread_mutex_unlock(&q_lock);
+	put_le32(req, q_corr);
+	memcpy(req + 4, prefix, plen);
+	ret = rw_client_send(cli, devs[i].id, CH_QUERY, EV_QUERY, req, 4 + plen);
+	if (ret) {
+		fprintf(stderr, PROG ": --query: cannot send: %s\n", strerror(-ret));
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&q_lock);
+	while (!q_done && pthread_cond_timedwait(&q_cond, &q_lock, &ts) != ETIMEDOUT)
+		;
+	if (!q_done) {
+		fprintf(stderr, PROG ": --query: no answer from the server within %u ms\n", timeout_ms);
+		ret = 1;
+	} else if (q_status) {
+		fprintf(stderr, PROG ": --query: %s\n", q_text);
+		ret = 1;
+	} else {
+		fputs(q_text, stdout);
+	}
+	pthread_mutex_unlock(&q_lock);
+	return ret;
+}
+
+/* Sleep up to ms, or until SIGINT/SIGTERM (blocked, so taken here): 1 if interrupted. */
+static int wait_signal(const sigset_t *sigs, unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	return sigtimedwait(sigs, NULL, &ts) > 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: " PROG " --server URI --devices N --rate R [--duration S] [--query[=PREFIX]]\n"
+		   "  --server URI      wire://wpub1...@host:port of ringwire-telemetry-server\n"
+		   "  --devices N       simulated devices, one session and one key each (default 1)\n"
+		   "  --rate R          readings per second per device (default 10; may be fractional)\n"
+		   "  --duration S      seconds to send (default 10; 0: until Ctrl-C)\n"
+		   "  --query[=PREFIX]  then ask the server for totals (or the device whose wpub\n"
+		   "                    starts with PREFIX) and print the answer\n"
+		   "  --timeout MS      connect and query time limit (default 5000)\n"
+		   "  --reactors N      client reactor threads (default 1)\n"
+		   "  --quiet           no engine log lines on stderr\n");
+}
+
+static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(s, &end, 10);
+	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
+		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
+		return -1;
+	}
+	*out = (unsigned)n;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "server", required_argument, NULL, 's' }, { "devices", required_argument, NULL, 'n' },
+		{ "rate", required_argument, NULL, 'R' }, { "duration", required_argument, NULL, 'd' },
+		{ "query", optional_argument, NULL, 'Q' }, { "timeout", required_argument, NULL, 'T' },
+		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct rw_handler any = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick };
+	struct rw_handler qh = { .on_event = on_reply, .flags = RW_CHANNEL_RELIABLE };
+	struct rw_client_config cfg;
+	struct rw_client *cli;
+	struct rw_endpoint ep;
+	char err[RW_ERRBUF_SIZE];
+	const char *uri = NULL, *prefix = NULL;
+	unsigned ndev = 1, duration = 10, timeout_ms = 5000;
+	uint64_t t0, t1;
+	int c, ret = 0, interrupted = 0, do_query = 0;
+	pthread_condattr_t ca;
+	sigset_t sigs;
+
+	rate = 10;
+	rw_client_config_init(&cfg);
+	while ((c = getopt_long(argc, argv, "s:n:R:d:T:r:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			uri = optarg;
+			break;
+		case 'n':
+			if (number("--devices", optarg, 1, 100000, &ndev))
+				return 2;
+			break;
+		case 'R': {
+			char *end;
+
+			rate = strtod(optarg, &end);
+			if (end == optarg || *end || !(rate >= 0.01 && rate <= 1e6)) {
+				fprintf(stderr, PROG ": --rate: \"%s\" is not a rate from 0.01 to 1000000 per second\n",
+					optarg);
+				return 2;
+			}
+			break;
+		}
+		case 'd':
+			if (number("--duration", optarg, 0, 1000000, &duration))
+				return 2;
+			break;
+		case 'Q':
+			do_query = 1;
+			prefix = optarg ? optarg : "";
+			break;
+		case 'T':
+			if (number("--timeout", optarg, 1, 3600000, &timeout_ms))
+				return 2;
+			break;
+		case 'r':
+			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
+				return 2;
+			break;
+		case 'q':
+			cfg.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, PROG ": see --help for the options\n");
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
+		return 2;
+	}
+	if (!uri) {
+		fprintf(stderr, PROG ": missing --server URI (the wire:// line ringwire-telemetry-server prints)\n");
+		return 2;
+	}
+	if (rw_uri_parse(uri, &ep, err, sizeof(err))) {
+		fprintf(stderr, PROG ": --server: %s\n", err);
+		return 2;
+	}
+	if (prefix && strlen(prefix) > RW_WPUB_LEN) {
+		fprintf(stderr, PROG ": --query: a device prefix is at most %d characters of its wpub\n", RW_WPUB_LEN);
+		return 2;
+	}
+	devs = calloc(ndev, sizeof(*devs));
+	if (!devs) {
+		fprintf(stderr, PROG ": out of memory for %u devices\n", ndev);
+		return 1;
+	}
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q_cond, &ca);
+	pthread_condattr_destroy(&ca);
+
+	/* the reactor threads inherit this mask: SIGINT comes to us, in wait_signal */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+
+	cfg.has_private_key = 0;	/* a fresh key per session: each is a device */
+	cfg.reconnect = 0;
+	/*
+	 * Hundreds of handshakes at once keep a server busy for a while: a
+	 * retry sooner than the default second would only replace handshakes
+	 * the server is still answering.
+	 */
+	cfg.timers.handshake_attempts = 5;
+	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		return 1;
+	}
+	rw_client_on(cli, RW_CHANNEL_ANY, &any);
+	rw_client_on(cli, CH_QUERY, &qh);
+	ret = rw_client_start(cli);
+	if (ret) {
+		fprintf(stderr, PROG ": cannot start the client: %s\n", strerror(-ret));
+		rw_client_destroy(cli);
+		return 1;
+	}
+	for (unsigned i = 0; i < ndev; i++) {
+		uint8_t rnd32[RW_KEY_SIZE];
+		uint64_t seed = now_ms() * (i + 1);
+
+		/* a fresh key is 32 random bytes: the first 8 seed this device's walks */
+		if (rw_key_generate(rnd32) == 0)
+			memcpy(&seed, rnd32, sizeof(seed));
+		device_init(&devs[i], seed ^ ((uint64_t)i << 32));
+		if (rw_client_dial(cli, uri, &devs[i], &devs[i].id, err, sizeof(err))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			ret = 1;
+			goto out;
+		}
+	}
+	/* everyone up (or given up), within the timeout */
+	t0 = now_ms();
+	while (opened + failed < ndev && now_ms() - t0 < timeout_ms + 8000u)
+		if (wait_signal(&sigs, 10)) {
+			interrupted = 1;
+			break;
+		}
+	if (!opened) {
+		fprintf(stderr, PROG ": no device could connect to %s:%u (%s); is the server running and the key in the URI right?\n",
+			ep.host, ep.port, close_msg[0] ? close_msg : "no answer");
+		ret = 1;
+		goto out;
+	}
+	if (failed)
+		fprintf(stderr, PROG ": %u of %u devices could not connect (%s)\n", (unsigned)failed, ndev, close_msg);
+	fprintf(stderr, PROG ": %u devices connected, %.2f readings/s each\n", (unsigned)opened, rate);
+	t0 = now_ms();
+	while (!interrupted && (!duration || now_ms() - t0 < duration * 1000ull)) {
+		if (closed_by_peer == opened) {
+			fprintf(stderr, PROG ": %s\n", close_msg);
+			ret = 1;
+			break;
+		}
+		interrupted = wait_signal(&sigs, 50);
+	}
+	stop_sending = 1;
+	t1 = now_ms();
+	/* readings are unreliable and may still be in flight: give them a moment before asking */
+	wait_signal(&sigs, 200);
+	printf("sent %" PRIu64 " readings from %u devices in %.1f s\n", (uint64_t)total_sent, (unsigned)opened,
+	       (double)(t1 - t0) / 1000.0);
+	fflush(stdout);
+	if (do_query && !ret)
+		ret = query(cli, ndev, prefix, timeout_ms);
+out:
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	if (send_errors)
+		fprintf(stderr, PROG ": %" PRIu64 " readings could not be sent\n", (uint64_t)send_errors);
+	rw_client_destroy(cli);
+	free(devs);
+	return ret;
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env bash
+# load.sh - ringwire-load against ringwire-echo, as a user runs them.
+# $1: the build directory (ringwire-key, ringwire-echo and ringwire-load in it).
+set -u
+
+BUILD=${1:?usage: load.sh path/to/build-dir}
+KEY=$BUILD/ringwire-key
+ECHO=$BUILD/ringwire-echo
+LOAD=$BUILD/ringwire-load
+pass=0
+fail=0
+tmp=$(mktemp -d /tmp/rw-load-XXXXXX) || exit 1
+srv=
+cleanup() {
+	# only the server this script started, by its pid
+	if [ -n "$srv" ] && kill -0 "$srv" 2>/dev/null; then
+		kill -KILL "$srv" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+ok() { pass=$((pass + 1)); echo "ok   - $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
+check() {	# check "description" command...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else bad "$what"; fi
+}
+# json_ok FILE PYTHON-EXPRESSION: the last line of FILE is JSON and the expression (over j) holds
+json_ok() {
+	tail -n 1 "$1" | python3 -c '
+import json, sys
+j = json.loads(sys.stdin.read())
+keys = ["events_per_s", "payload_gbit_s", "packets_per_s", "sent", "received", "lost", "duplicates",
+        "latency_us", "handshakes_per_s", "handshake_latency_us", "cpu_s", "sessions", "mode", "size",
+        "reliable", "duration_s"]
+missing = [k for k in keys if k not in j]
+missing += ["latency_us." + k for k in ["p50", "p90", "p99", "p999", "max"] if k not in j["latency_us"]]
+missing += ["handshake_latency_us." + k for k in ["p50", "p99", "max"] if k not in j["handshake_latency_us"]]
+if missing:
+    sys.exit("missing keys: " + ", ".join(missing))
+if not (eval(sys.argv[1], {"j": j})):
+    sys.exit("condition failed: " + sys.argv[1] + " in " + json.dumps(j))
+' "$2"
+}
+# load NAME ARGS...: run ringwire-load (bounded), stdout to $tmp/NAME.out, stderr to $tmp/NAME.err
+load() {
+	local name=$1
+	shift
+	timeout 60 "$LOAD" "$uri" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err"
+	rc=$?
+}
+
+for b in "$KEY" "$ECHO" "$LOAD"; do
+	if [ ! -x "$b" ]; then
+		echo "FAIL - $b is not built"
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+# ---- the server ----
+"$KEY" genkey >"$tmp/server.key"
+chmod 600 "$tmp/server.key"
+"$ECHO" --listen 127.0.0.1:0 --key "$tmp/server.key" --reactors 1 >"$tmp/echo.out" 2>"$tmp/echo.err" &
+srv=$!
+uri=
+for _ in $(seq 100); do
+	uri=$(head -n 1 "$tmp/echo.out" 2>/dev/null)
+	[ -n "$uri" ] && break
+	sleep 0.05
+done
+check "ringwire-echo prints its wire:// URI first" grep -Eq '^wire://wpub1[a-z0-9]{58}@127\.0\.0\.1:[0-9]+$' <<<"$uri"
+
+# ---- echo: 10 sessions, 2 s ----
+load echo --sessions 10 --reactors 1 --duration 2 --warmup 0.5 --json
+check "echo: exits 0" test "$rc" -eq 0
+check "echo: a table on stdout" grep -q "events/s" "$tmp/echo.out"
+check "echo: progress lines on stderr" grep -q "ev/s" "$tmp/echo.err"
+check "echo: JSON with every key, 10 sessions connected, echoes received" \
+	json_ok "$tmp/echo.out" 'j["mode"] == "echo" and j["sessions"] == 10 and j["sessions_connected"] == 10 and j["received"] > 0 and j["latency_us"]["p50"] > 0 and j["duplicates"] == 0'
+
+# ---- echo over reliable channels: nothing lost ----
+load reliable --sessions 4 --channels 2 --reliable --reactors 1 --duration 2 --warmup 0.5 --json --quiet
+check "echo --reliable: exits 0" test "$rc" -eq 0
+check "echo --reliable: --quiet prints no progress" test ! -s "$tmp/reliable.err"
+check "echo --reliable: received > 0, lost == 0, no duplicates or reordering" \
+	json_ok "$tmp/reliable.out" 'j["reliable"] is True and j["received"] > 0 and j["lost"] == 0 and j["duplicates"] == 0 and j["reordered"] == 0'
+
+# ---- oneway: the server's own count ----
+load oneway --mode oneway --sessions 2 --reactors 1 --duration 2 --warmup 0.5 --rate 50k --json
+check "oneway: exits 0" test "$rc" -eq 0
+check "oneway: the server counted the events" \
+	json_ok "$tmp/oneway.out" 'j["mode"] == "oneway" and j["received"] > 0 and j["received"] <= j["sent"] and j["events_per_s"] > 0'
+check "oneway: the received count comes from the server" grep -q "counted by the server" "$tmp/oneway.out"
+
+# ---- connect: 200 handshakes ----
+load connect --mode connect --sessions 200 --reactors 1 --connect-rate 0 --duration 20 --json
+check "connect: exits 0" test "$rc" -eq 0
+check "connect: 200 sessions, handshakes/s and handshake latency" \
+	json_ok "$tmp/connect.out" 'j["mode"] == "connect" and j["sessions_connected"] == 200 and j["handshakes_per_s"] > 0 and j["handshake_latency_us"]["p99"] > 0'
+
+# ---- a short soak: reliable events exactly once, memory bounded ----
+load soak --soak --sessions 100 --rate 2000 --reactors 1 --duration 3 --warmup 1 --seed 1 --json --quiet
+check "soak: exits 0 (no reliable event lost or duplicated, RSS within tolerance)" test "$rc" -eq 0
+check "soak: reports resident memory and passes" \
+	json_ok "$tmp/soak.out" 'j["soak"] is True and j["passed"] is True and j["soak_reliable"]["lost"] == 0 and j["rss_end_kib"] > 0 and j["reconnects"] > 0'
+
+# ---- bad flags: exit 2, one line naming the flag ----
+for args in "--size abc" "--sessions 0" "--mode sideways" "--rate fast" "--no-such-flag" "--duration"; do
+	# shellcheck disable=SC2086
+	out=$("$LOAD" "$uri" $args 2>&1 >/dev/null)
+	rc=$?
+	flag=${args%% *}
+	check "bad flag $args: exits 2" test "$rc" -eq 2
+	check "bad flag $args: one line naming $flag" bash -c '[ "$(printf "%s\n" "$1" | wc -l)" -eq 1 ] && grep -q -- "^ringwire-load: .*$2" <<<"$1"' _ "$out" "$flag"
+done
+out=$("$LOAD" "$uri" --size abc 2>&1 >/dev/null)
+check "bad size: says how to fix it" grep -q 'is not a size in bytes (e.g. 64, 1k, 1m)' <<<"$out"
+out=$("$LOAD" 2>&1 >/dev/null)
+rc=$?
+check "no URI: exits 2 with one line" bash -c '[ "$1" -eq 2 ] && [ "$(printf "%s\n" "$2" | wc -l)" -eq 1 ]' _ "$rc" "$out"
+"$LOAD" --help >"$tmp/help.out"
+rc=$?
+check "--help exits 0" test "$rc" -eq 0
+for f in --sessions --connect-rate --reactors --channels --size --rate --duration --warmup --reliable --mode \
+	--window --json --quiet --soak --seed --keep; do
+	check "--help documents $f" grep -q -- "$f" "$tmp/help.out"
+done
+
+# ---- the server stops cleanly on SIGINT and prints its counters ----
+kill -INT "$srv"
+for _ in $(seq 100); do
+	kill -0 "$srv" 2>/dev/null || break
+	sleep 0.05
+done
+wait "$srv"
+rc=$?
+srv=
+check "ringwire-echo exits 0 on SIGINT" test "$rc" -eq 0
+check "ringwire-echo prints its counters" grep -Eq '^events in [1-9][0-9]* out [0-9]+' "$tmp/echo.out"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

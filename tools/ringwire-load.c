@@ -1,0 +1,1849 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ringwire-load - a load generator for any wiresocket v1 server.
+ *
+ *   ringwire-load wire://wpub1...@127.0.0.1:9000 [--mode echo|oneway|connect] [options]
+ *
+ * It is built on the engine itself, through the public header only: one
+ * rw_client with several reactors, every session dialled with a fresh key.
+ * Each session paces its own sends from on_tick (and, in echo mode, from
+ * on_event as echoes come back) on its reactor thread, so the hot path is
+ * rw_session_send with no lock, no allocation and no cross-thread command.
+ *
+ * Counters live in one struct per reactor thread, written by that thread
+ * only (relaxed atomics, so the main thread may read them for the progress
+ * line); latency histograms are per thread too and merged once the threads
+ * have stopped.
+ *
+ * Event payload: bytes 0-7 the little-endian sequence number of the event in
+ * its session (and class, below), with the top bit set when it was sent in
+ * the measured interval; bytes 8-15 the send time, CLOCK_MONOTONIC ns; then
+ * filler. The receiver of an echo therefore knows whether it counts, its
+ * round-trip time, and whether it is new, a duplicate or late, without any
+ * shared state.
+ *
+ * Classes: the soak test mixes a reliable channel (1) and an unreliable one
+ * (2), each with its own sequence space and accounting (class 0 and 1);
+ * otherwise every channel is class 0.
+ *
+ * Timeline: dialling starts at 0; warm-up until --warmup (nothing counted);
+ * the measured interval for --duration; then sending stops and a drain
+ * period of at most 3 s lets answers arrive; then the client stops
+ * gracefully (Disconnect to every session).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ringwire.h>
+
+enum {
+	EV_DATA = 1,		/* echo mode: any type a server echoes */
+	EV_REPORT = 252,	/* sink convention: answered with count and bytes of EV_SINK */
+	EV_SINK = 253,		/* sink convention: counted, not echoed */
+	HDR = 16,
+	MAX_SIZE = 1 << 20,
+	MAX_SESSIONS = 100000,
+	MAX_WINDOW = 65536,
+	EXPIRE_MS = 1000,	/* echo: an unreliable event unanswered this long leaves the window */
+	QUERY_RETRY_MS = 100,	/* oneway: re-ask for the sink count (the query may be dropped) */
+	MIN_DRAIN_MS = 50,	/* a reactor mid-send when sending stops has finished by then */
+	QUERY_AFTER_MS = 200,	/* oneway: let events in flight land before the final count */
+	DRAIN_MAX_MS = 3000,	/* whatever is not back by then is lost */
+	SOAK_SESSIONS = 2000,
+	SOAK_DURATION = 60,
+	SOAK_RATE = 20000,
+	SOAK_REKEY_MS = 2000,
+	RSS_TOL_PCT = 20,	/* soak fails if RSS grew by more than both of these */
+	RSS_TOL_MIB = 50,
+};
+
+#define MEAS_BIT (UINT64_C(1) << 63)
+#define NS 1000000000ull
+
+enum mode { M_ECHO, M_ONEWAY, M_CONNECT };
+static const char *const mode_name[] = { "echo", "oneway", "connect" };
+
+static struct {
+	const char *uri;
+	enum mode mode;
+	unsigned sessions, reactors, channels, window;
+	size_t size;
+	double rate, connect_rate, duration, warmup;
+	unsigned rekey_ms;
+	bool reliable, json, quiet, soak, keep;
+	uint64_t seed;
+} o;
+
+/* ---- derived settings, fixed before the client starts ------------------------ */
+
+static unsigned ncls;		/* 2 in the soak (reliable + unreliable), else 1 */
+static uint32_t ring, ring_mask;	/* echo: sequence window per class (bits, send times) */
+static uint32_t tick_ms;
+static unsigned run_len;	/* events sent on one channel before the next */
+/*
+ * Pacing: a token bucket per session, filled by wall-clock time (a late
+ * reactor may run several ticks back to back). --rate: per_rate events per
+ * second; unlimited oneway: a byte budget per tick; unlimited echo: none.
+ */
+static bool paced;
+static double tok_per_ns, tok_cap;
+static uint64_t t_start;
+static char dial_uri[512];
+
+static bool cls_reliable(unsigned c)
+{
+	return o.soak ? c == 0 : o.reliable;
+}
+
+/* ---- phases -------------------------------------------------------------------- */
+
+enum phase { P_WARMUP, P_MEASURE, P_DRAIN, P_QUERY, P_STOP };
+static _Atomic int phase;
+static volatile sig_atomic_t interrupted;
+
+static int cur_phase(void)
+{
+	return atomic_load_explicit(&phase, memory_order_relaxed);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
+}
+
+/* Milliseconds since start: 32 bits are plenty for a bounded run. */
+static uint32_t ms_of(uint64_t ns)
+{
+	return (uint32_t)((ns - t_start) / 1000000);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- latency histogram ------------------------------------------------------------- */
+
+/*
+ * HDR-style log-linear buckets over microseconds: 1 us wide up to 1024 us,
+ * then 128 sub-buckets per power of two (under 0.8% relative width) up to
+ * 2^27 us (134 s); beyond that the last bucket. 3200 counters, 25 KiB.
+ */
+enum {
+	H_LINEAR = 1024,
+	H_SUB_BITS = 7,
+	H_SUB = 1 << H_SUB_BITS,
+	H_TOP_EXP = 27,
+	H_BUCKETS = H_LINEAR + (H_TOP_EXP - 10) * H_SUB,
+};
+
+struct hist {
+	uint64_t n, max_ns;
+	uint64_t b[H_BUCKETS];
+};
+
+static unsigned h_index(uint64_t us)
+{
+	unsigned e;
+
+	if (us < H_LINEAR)
+		return (unsigned)us;
+	e = 63u - (unsigned)__builtin_clzll(us);
+	if (e >= H_TOP_EXP)
+		return H_BUCKETS - 1;
+	return H_LINEAR + (e - 10) * H_SUB + (unsigned)((us >> (e - H_SUB_BITS)) & (H_SUB - 1));
+}
+
+/* [lo, hi) of bucket i, in microseconds */
+static void h_range(unsigned i, double *lo, double *hi)
+{
+	unsigned k, e;
+	uint64_t w;
+
+	if (i < H_LINEAR) {
+		*lo = i;
+		*hi = i + 1;
+		return;
+	}
+	k = i - H_LINEAR;
+	e = 10 + k / H_SUB;
+	w = UINT64_C(1) << (e - H_SUB_BITS);
+	*lo = (double)((H_SUB + k % H_SUB) * w);
+	*hi = *lo + (double)w;
+}
+
+static void hist_add(struct hist *h, uint64_t ns)
+{
+	h->b[h_index(ns / 1000)]++;
+	h->n++;
+	if (ns > h->max_ns)
+		h->max_ns = ns;
+}
+
+static void hist_merge(struct hist *into, const struct hist *h)
+{
+	for (unsigned i = 0; i < H_BUCKETS; i++)
+		into->b[i] += h->b[i];
+	into->n += h->n;
+	if (h->max_ns > into->max_ns)
+		into->max_ns = h->max_ns;
+}
+
+/* The value at percentile pct, in us: the middle of its bucket, never above the maximum. */
+static double hist_pct(const struct hist *h, double pct)
+{
+	double x = (double)h->n * pct / 100.0, lo, hi, v, max = (double)h->max_ns / 1000.0;
+	uint64_t want = (uint64_t)x, acc = 0;
+
+	if (!h->n)
+		return 0;
+	if ((double)want < x)
+		want++;
+	if (want < 1)
+		want = 1;
+	for (unsigned i = 0; i < H_BUCKETS; i++) {
+		acc += h->b[i];
+		if (acc >= want) {
+			h_range(i, &lo, &hi);
+			v = (lo + hi) / 2;
+			return v < max ? v : max;
+		}
+	}
+	return max;
+}
+
+/* ---- per-thread state ----------------------------------------------------------------- */
+
+enum ctr {
+	C_TX_EV, C_TX_BYTES,		/* events sent, any phase (progress line) */
+	C_RX_EV, C_RX_BYTES,		/* echoes received, any phase (progress line) */
+	C_SENT_M,			/* per class (+1 for class 1): sent in the measured interval */
+	C_SENT_M1,
+	C_RECV_M,			/* per class: first echo of a measured event */
+	C_RECV_M1,
+	C_DUP, C_DUP1,			/* per class: echo of a measured event seen before */
+	C_REORDER, C_REORDER1,		/* per class: reliable echo older than one before it on its channel */
+	C_ABANDON, C_ABANDON1,		/* per class: measured events in flight on sessions closed on purpose */
+	C_UNANSWERED,			/* reliable: measured, past the last echo when the drain ended */
+	C_RECV_BYTES_M,
+	C_LATE,				/* echoes that came after they had left the window */
+	C_EXPIRED,			/* unreliable events given up on after EXPIRE_MS */
+	C_BADLEN,			/* echoes of the wrong size */
+	C_UNKNOWN,			/* echoes of nothing we sent */
+	C_INFLIGHT,
+	C_OPENED, C_OPENED_INIT, C_FAILED, C_ABORTED, C_CLOSED, C_UNEXPECTED, C_DELIBERATE,
+	C_NEED_REPORT,			/* oneway: open sessions whose final count is still to come */
+	C_REPORTED, C_UNREPORTED, C_REP_EVENTS, C_REP_BYTES, C_REP_SENT, C_BAD_REPORT,
+	C_SINK_ECHOED,			/* the server echoed a type-253 event: no sink convention */
+	C_SEND_ERR,
+	C__COUNT
+};
+
+struct worker {
+	struct worker *next;
+	_Atomic uint64_t c[C__COUNT];
+	uint64_t why[RW_CLOSE__COUNT];	/* unexpected closes and failed dials, by reason */
+	uint64_t last_open_ns;		/* the latest on_open of a first-round dial */
+	struct hist lat, hs;
+	uint8_t *buf;			/* the payload, header rewritten for each send */
+};
+
+static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct worker *workers;
+static _Thread_local struct worker *tw;
+
+/* This thread's worker, made on its first callback (once per reactor thread). */
+static struct worker *me(void)
+{
+	struct worker *w = tw;
+	size_t n = o.size > HDR ? o.size : HDR;
+
+	if (w)
+		return w;
+	w = calloc(1, sizeof(*w));
+	if (!w || !(w->buf = malloc(n))) {
+		fprintf(stderr, "ringwire-load: out of memory\n");
+		abort();
+	}
+	for (size_t i = 0; i < n; i++)
+		w->buf[i] = (uint8_t)(i * 7 + 1);
+	pthread_mutex_lock(&workers_lock);
+	w->next = workers;
+	workers = w;
+	pthread_mutex_unlock(&workers_lock);
+	tw = w;
+	return w;
+}
+
+/* Single writer: a plain load and store, no locked instruction on the hot path. */
+static void add(struct worker *w, enum ctr c, uint64_t v)
+{
+	atomic_store_explicit(&w->c[c], atomic_load_explicit(&w->c[c], memory_order_relaxed) + v,
+			      memory_order_relaxed);
+}
+
+static uint64_t total(enum ctr c)
+{
+	uint64_t v = 0;
+
+	pthread_mutex_lock(&workers_lock);
+	for (struct worker *w = workers; w; w = w->next)
+		v += atomic_load_explicit(&w->c[c], memory_order_relaxed);
+	pthread_mutex_unlock(&workers_lock);
+	return v;
+}
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+enum { S_IDLE, S_DIALING, S_OPEN, S_CLOSED };
+enum { Q_NONE, Q_WARM, Q_WARM_DONE, Q_END, Q_END_DONE };
+
+/*
+ * One class's sequence space in a session. Echo mode keeps the sequence
+ * numbers in [oldest, next) that are neither echoed nor given up on counted
+ * in inflight, and never sends more than `ring` past oldest, so a ring of
+ * send times and a ring bitmap of echoed numbers in [top - ring, top) are
+ * enough to tell new from duplicate.
+ */
+struct track {
+	uint64_t next, oldest, top;
+	uint64_t sent_m, recv_m;
+	uint64_t m0, m1;		/* the measured sequence numbers are [m0, m1) */
+	uint32_t inflight;
+	uint64_t *bits;
+	uint32_t *sent_ms;
+};
+
+/*
+ * A session slot. The main thread fills it and dials (state S_DIALING);
+ * from then on only the session's reactor touches it, until on_close sets
+ * S_CLOSED (release), after which the main thread may reuse it.
+ */
+struct slot {
+	_Atomic int state;
+	atomic_bool close_req;		/* soak: asked by the main thread to close itself */
+	bool initial, deliberate;
+	uint8_t q;			/* oneway: where the sink-count queries stand */
+	uint8_t cls_rr;
+	uint16_t rr, run, nblocked;
+	uint32_t q_ms;
+	uint64_t dial_ns, last_ns;
+	double tokens;
+	uint64_t c_warm, b_warm;	/* oneway: the sink's count when the measured interval began */
+	uint64_t blocked[4];		/* reliable channels waiting for on_writable */
+	uint64_t *rx_last;		/* reliable: per channel, the last sequence number echoed + 1 */
+	struct rw_session *s;
+	struct track t[2];
+};
+
+static struct slot *slots;
+
+static bool bit_get(const uint64_t *b, uint64_t seq)
+{
+	seq &= ring_mask;
+	return b[seq >> 6] >> (seq & 63) & 1;
+}
+
+static void bit_put(uint64_t *b, uint64_t seq, bool v)
+{
+	seq &= ring_mask;
+	if (v)
+		b[seq >> 6] |= UINT64_C(1) << (seq & 63);
+	else
+		b[seq >> 6] &= ~(UINT64_C(1) << (seq & 63));
+}
+
+enum { MK_NEW, MK_DUP, MK_OLD };
+
+static int mark(struct track *t, uint64_t seq)
+{
+	if (seq >= t->top) {
+		if (seq - t->top + 1 >= ring) {
+			memset(t->bits, 0, ring / 8);
+		} else {
+			for (uint64_t x = t->top; x < seq; x++)
+				bit_put(t->bits, x, false);
+		}
+		t->top = seq + 1;
+		bit_put(t->bits, seq, true);
+		return MK_NEW;
+	}
+	if (t->top - seq > ring)
+		return MK_OLD;
+	if (bit_get(t->bits, seq))
+		return MK_DUP;
+	bit_put(t->bits, seq, true);
+	return MK_NEW;
+}
+
+static bool is_blocked(const struct slot *sl, uint8_t ch)
+{
+	return sl->blocked[ch >> 6] >> (ch & 63) & 1;
+}
+
+static void set_blocked(struct slot *sl, uint8_t ch, bool v)
+{
+	if (is_blocked(sl, ch) == v)
+		return;
+	sl->blocked[ch >> 6] ^= UINT64_C(1) << (ch & 63);
+	sl->nblocked = (uint16_t)(v ? sl->nblocked + 1 : sl->nblocked - 1);
+}
+
+/*
+ * The next channel of class c to send on; 0: none. Round robin in runs of
+ * run_len events, about a packet's worth: the engine packs consecutive
+ * events of one channel into a frame, and a channel switch per event would
+ * cost a packet per event. Full reliable windows are skipped.
+ */
+static uint8_t pick(struct slot *sl, unsigned c)
+{
+	unsigned cur = sl->rr;
+
+	if (o.soak)
+		return is_blocked(sl, (uint8_t)(c + 1)) ? 0 : (uint8_t)(c + 1);
+	if (sl->nblocked >= o.channels)
+		return 0;
+	if (sl->run < run_len && !is_blocked(sl, (uint8_t)(cur + 1))) {
+		sl->run++;
+		return (uint8_t)(cur + 1);
+	}
+	for (unsigned i = 1; i <= o.channels; i++) {
+		unsigned k = (cur + i) % o.channels;
+
+		if (!is_blocked(sl, (uint8_t)(k + 1))) {
+			sl->rr = (uint16_t)k;
+			sl->run = 1;
+			return (uint8_t)(k + 1);
+		}
+	}
+	return 0;
+}
+
+static unsigned cls_of(uint8_t ch)
+{
+	return o.soak && ch == 2 ? 1 : 0;
+}
+
+static int send_ev(struct slot *sl, struct worker *w, unsigned c, uint8_t ch, uint64_t now, bool meas)
+{
+	struct track *t = &sl->t[c];
+	uint64_t seq = t->next;
+	int ret;
+
+	put64(w->buf, seq | (meas ? MEAS_BIT : 0));
+	put64(w->buf + 8, now);
+	ret = rw_session_send(sl->s, ch, o.mode == M_ONEWAY ? EV_SINK : EV_DATA, w->buf, o.size);
+	if (ret)
+		return ret;
+	t->next++;
+	add(w, C_TX_EV, 1);
+	add(w, C_TX_BYTES, o.size);
+	if (meas) {
+		if (!t->m1)
+			t->m0 = seq;
+		t->m1 = seq + 1;
+		t->sent_m++;
+		add(w, C_SENT_M + c, 1);
+	}
+	if (o.mode == M_ECHO) {
+		t->sent_ms[seq & ring_mask] = ms_of(now);
+		t->inflight++;
+		add(w, C_INFLIGHT, 1);
+	}
+	return 0;
+}
+
+/* Ask the server for its sink count; false if it must wait (a full reliable window). */
+static bool query(struct slot *sl, uint64_t now)
+{
+	if (rw_session_send(sl->s, 1, EV_REPORT, NULL, 0))
+		return false;
+	sl->q_ms = ms_of(now);
+	return true;
+}
+
+/*
+ * Send what this session may send now: up to the echo window, the token
+ * bucket (--rate) or the per-tick budget (unlimited oneway), and until every
+ * reliable channel says -EAGAIN (on_writable resumes it).
+ */
+static void pump(struct slot *sl, uint64_t now)
+{
+	struct worker *w = me();
+	int ph = cur_phase();
+	bool meas = ph == P_MEASURE;
+
+	if (ph >= P_DRAIN || o.mode == M_CONNECT)
+		return;
+	if (o.mode == M_ONEWAY && meas && sl->q == Q_NONE) {
+		/*
+		 * The measured interval begins: ask for the sink's count and
+		 * pause until it comes, so it covers exactly the events sent
+		 * before (a flood may drop the query: it is asked again).
+		 */
+		if (sl->t[0].next == 0) {
+			sl->q = Q_WARM_DONE;	/* nothing sent yet: the count is 0 */
+		} else {
+			if (query(sl, now))
+				sl->q = Q_WARM;
+			return;
+		}
+	}
+	if (sl->q == Q_WARM)
+		return;
+	for (;;) {
+		bool progress = false;
+
+		if (paced && sl->tokens < 1.0)
+			return;
+		for (unsigned k = 0; k < ncls; k++) {
+			unsigned c = (sl->cls_rr + k) % ncls;
+			struct track *t = &sl->t[c];
+			uint8_t ch;
+			int ret;
+
+			if (o.mode == M_ECHO && (t->inflight >= o.window || t->next - t->oldest >= ring))
+				continue;
+			ch = pick(sl, c);
+			if (!ch)
+				continue;
+			ret = send_ev(sl, w, c, ch, now, meas);
+			if (ret == -EAGAIN) {
+				set_blocked(sl, ch, true);
+				progress = true;	/* another channel may still have room */
+				break;
+			}
+			if (ret) {
+				add(w, C_SEND_ERR, 1);
+				return;
+			}
+			if (paced)
+				sl->tokens -= 1.0;
+			sl->cls_rr = (uint8_t)((c + 1) % ncls);
+			progress = true;
+			break;
+		}
+		if (!progress)
+			return;
+	}
+}
+
+/* Echo mode: unreliable events unanswered for EXPIRE_MS leave the window (they count as lost unless they turn up). */
+static void expire(struct slot *sl, struct worker *w, uint64_t now)
+{
+	uint32_t ms = ms_of(now);
+
+	for (unsigned c = 0; c < ncls; c++) {
+		struct track *t = &sl->t[c];
+
+		if (cls_reliable(c))
+			continue;	/* the engine retransmits until it gives up and closes */
+		while (t->oldest < t->next) {
+			if (t->oldest < t->top && bit_get(t->bits, t->oldest)) {
+				t->oldest++;
+				continue;
+			}
+			if (ms - t->sent_ms[t->oldest & ring_mask] < EXPIRE_MS)
+				break;
+			t->oldest++;
+			t->inflight--;
+			add(w, C_INFLIGHT, (uint64_t)-1);
+			add(w, C_EXPIRED, 1);
+		}
+	}
+}
+
+static void free_tracks(struct slot *sl)
+{
+	for (unsigned c = 0; c < 2; c++) {
+		free(sl->t[c].bits);
+		free(sl->t[c].sent_ms);
+		sl->t[c].bits = NULL;
+		sl->t[c].sent_ms = NULL;
+	}
+	free(sl->rx_last);
+	sl->rx_last = NULL;
+}
+
+static int alloc_tracks(struct slot *sl)
+{
+	if (o.mode != M_ECHO)
+		return 0;
+	for (unsigned c = 0; c < ncls; c++) {
+		sl->t[c].bits = calloc(ring / 64, sizeof(uint64_t));
+		sl->t[c].sent_ms = calloc(ring, sizeof(uint32_t));
+		if (!sl->t[c].bits || !sl->t[c].sent_ms)
+			return -ENOMEM;
+	}
+	if (o.reliable || o.soak) {
+		sl->rx_last = calloc((size_t)o.channels + 1, sizeof(uint64_t));
+		if (!sl->rx_last)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- callbacks (reactor threads) ------------------------------------------------------ */
+
+static void on_open(struct rw_session *s, void *user)
+{
+	struct slot *sl = rw_session_user(s);
+	struct worker *w = me();
+	uint64_t now = now_ns();
+	int ph = cur_phase();
+
+	(void)user;
+	if (!sl)
+		return;
+	hist_add(&w->hs, now - sl->dial_ns);
+	add(w, C_OPENED, 1);
+	if (sl->initial) {
+		add(w, C_OPENED_INIT, 1);
+		if (now > w->last_open_ns)
+			w->last_open_ns = now;
+	}
+	sl->s = s;
+	atomic_store_explicit(&sl->state, S_OPEN, memory_order_release);
+	if (o.mode == M_CONNECT) {
+		if (!o.keep) {
+			sl->deliberate = true;
+			rw_session_close(s, RW_CLOSE_LOCAL, "ringwire-load: connect test done");
+		}
+		return;
+	}
+	if (alloc_tracks(sl)) {
+		add(w, C_SEND_ERR, 1);
+		sl->deliberate = true;
+		rw_session_close(s, RW_CLOSE_LOCAL, "ringwire-load: out of memory");
+		return;
+	}
+	if (o.mode == M_ONEWAY) {
+		if (ph >= P_DRAIN) {
+			sl->q = Q_END_DONE;	/* too late to count */
+		} else {
+			sl->q = ph == P_MEASURE ? Q_WARM_DONE : Q_NONE;
+			add(w, C_NEED_REPORT, 1);
+		}
+	}
+	sl->last_ns = now;
+	sl->tokens = tok_cap < 1.0 ? tok_cap : 1.0;	/* start at once rather than a tick later */
+	rw_session_set_tick(s, tick_ms);
+	pump(sl, now);
+}
+
+static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
+{
+	struct slot *sl = rw_session_user(s);
+	struct worker *w = me();
+	int ph = cur_phase();
+
+	(void)user;
+	if (!sl)
+		return;
+	if (atomic_load_explicit(&sl->state, memory_order_relaxed) != S_OPEN) {
+		/* a dial that never opened */
+		if (ph >= P_STOP) {
+			add(w, C_ABORTED, 1);
+		} else {
+			add(w, C_FAILED, 1);
+			w->why[why->reason < RW_CLOSE__COUNT ? why->reason : RW_CLOSE_NONE]++;
+		}
+	} else {
+		add(w, C_CLOSED, 1);
+		for (unsigned c = 0; c < ncls; c++) {
+			struct track *t = &sl->t[c];
+
+			add(w, C_INFLIGHT, (uint64_t)0 - t->inflight);
+			t->inflight = 0;
+			/* in flight when we closed it on purpose: not lost, abandoned */
+			if (sl->deliberate && t->sent_m > t->recv_m)
+				add(w, C_ABANDON + c, t->sent_m - t->recv_m);
+			/*
+			 * A reliable channel echoes in order, so a measured event
+			 * with no echo below the last one echoed is a hole: lost.
+			 * Those past it were still in flight when the bounded
+			 * drain ended: slow or lost, nobody can tell; counted
+			 * apart so an overloaded run is told from a lossy one.
+			 */
+			if (!sl->deliberate && ph >= P_STOP && cls_reliable(c) && t->m1) {
+				uint64_t from = t->top > t->m0 ? t->top : t->m0;
+
+				if (t->m1 > from)
+					add(w, C_UNANSWERED, t->m1 - from);
+			}
+		}
+		if (sl->deliberate) {
+			add(w, C_DELIBERATE, 1);
+		} else if (ph < P_STOP) {
+			add(w, C_UNEXPECTED, 1);
+			w->why[why->reason < RW_CLOSE__COUNT ? why->reason : RW_CLOSE_NONE]++;
+		}
+		if (o.mode == M_ONEWAY && sl->q != Q_END_DONE) {
+			add(w, C_NEED_REPORT, (uint64_t)-1);
+			add(w, C_UNREPORTED, 1);
+			sl->q = Q_END_DONE;
+		}
+		free_tracks(sl);
+	}
+	sl->s = NULL;
+	atomic_store_explicit(&sl->state, S_CLOSED, memory_order_release);
+}
+
+/* oneway: the answer to a type-252 query, LE u64 events and u64 bytes of type 253 */
+static void on_report(struct slot *sl, struct worker *w, const uint8_t *p, size_t len)
+{
+	uint64_t n, b;
+
+	if (len < 16) {
+		add(w, C_BAD_REPORT, 1);
+		return;
+	}
+	n = get64(p);
+	b = get64(p + 8);
+	if (sl->q == Q_WARM) {
+		sl->c_warm = n;
+		sl->b_warm = b;
+		sl->q = Q_WARM_DONE;
+	} else if (sl->q == Q_END) {
+		add(w, C_REP_EVENTS, n > sl->c_warm ? n - sl->c_warm : 0);
+		add(w, C_REP_BYTES, b > sl->b_warm ? b - sl->b_warm : 0);
+		add(w, C_REP_SENT, sl->t[0].sent_m);
+		add(w, C_REPORTED, 1);
+		add(w, C_NEED_REPORT, (uint64_t)-1);
+		sl->q = Q_END_DONE;
+	}
+}
+
+static void on_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8_t *p, size_t len, void *user)
+{
+	struct slot *sl = rw_session_user(s);
+	struct worker *w = me();
+	struct track *t;
+	uint64_t now, raw, seq;
+	unsigned c;
+	bool meas;
+	int r;
+
+	(void)user;
+	if (!sl || !sl->s)
+		return;
+	if (type == EV_REPORT && o.mode == M_ONEWAY) {
+		on_report(sl, w, p, len);
+		return;
+	}
+	if (o.mode != M_ECHO) {
+		if (type == EV_SINK)
+			add(w, C_SINK_ECHOED, 1);
+		return;
+	}
+	add(w, C_RX_EV, 1);
+	add(w, C_RX_BYTES, len);
+	c = cls_of(ch);
+	if (len < HDR || type != EV_DATA || (o.soak && ch > 2)) {
+		add(w, C_UNKNOWN, 1);
+		return;
+	}
+	if (len != o.size)
+		add(w, C_BADLEN, 1);
+	now = now_ns();
+	t = &sl->t[c];
+	raw = get64(p);
+	seq = raw & ~MEAS_BIT;
+	meas = raw & MEAS_BIT;
+	if (seq >= t->next) {
+		add(w, C_UNKNOWN, 1);
+		return;
+	}
+	r = mark(t, seq);
+	if (r == MK_OLD && cls_reliable(c))
+		r = MK_DUP;	/* reliable events never leave the window unanswered: seen before */
+	if (r == MK_DUP) {
+		if (meas)
+			add(w, C_DUP + c, 1);
+	} else {
+		if (seq >= t->oldest) {
+			t->inflight--;
+			add(w, C_INFLIGHT, (uint64_t)-1);
+			while (t->oldest < t->top && bit_get(t->bits, t->oldest))
+				t->oldest++;
+		} else {
+			add(w, C_LATE, 1);
+		}
+		if (cls_reliable(c) && sl->rx_last) {
+			if (seq + 1 <= sl->rx_last[ch])
+				add(w, C_REORDER + c, 1);
+			else
+				sl->rx_last[ch] = seq + 1;
+		}
+		if (meas) {
+			uint64_t ts = get64(p + 8);
+
+			t->recv_m++;
+			add(w, C_RECV_M + c, 1);
+			add(w, C_RECV_BYTES_M, len);
+			hist_add(&w->lat, now > ts ? now - ts : 0);
+		}
+	}
+	pump(sl, now);
+}
+
+static void on_writable(struct rw_session *s, uint8_t ch, void *user)
+{
+	struct slot *sl = rw_session_user(s);
+
+	(void)user;
+	if (!sl || !sl->s)
+		return;
+	set_blocked(sl, ch, false);
+	pump(sl, now_ns());
+}
+
+static void on_tick(struct rw_session *s, void *user)
+{
+	struct slot *sl = rw_session_user(s);
+	uint64_t now = now_ns();
+	int ph = cur_phase();
+
+	(void)user;
+	if (!sl || !sl->s)
+		return;
+	if (atomic_load_explicit(&sl->close_req, memory_order_relaxed)) {
+		sl->deliberate = true;
+		rw_session_close(s, RW_CLOSE_LOCAL, "ringwire-load: soak reconnect");
+		return;
+	}
+	if (paced) {
+		sl->tokens += tok_per_ns * (double)(now - sl->last_ns);
+		if (sl->tokens > tok_cap)
+			sl->tokens = tok_cap;
+	}
+	sl->last_ns = now;
+	if (o.mode == M_ECHO)
+		expire(sl, me(), now);
+	if (o.mode == M_ONEWAY) {
+		uint32_t ms = ms_of(now);
+
+		if (sl->q == Q_WARM && ph == P_MEASURE && ms - sl->q_ms >= QUERY_RETRY_MS)
+			query(sl, now);	/* lost in the flood; the sender is paused now */
+		if (ph == P_QUERY) {
+			if (sl->q == Q_NONE || sl->q == Q_WARM) {
+				/* nothing measured, or the start count never came: nothing to report */
+				if (sl->q == Q_WARM)
+					add(me(), C_UNREPORTED, 1);
+				sl->q = Q_END_DONE;
+				add(me(), C_NEED_REPORT, (uint64_t)-1);
+			} else if (sl->q == Q_WARM_DONE) {
+				if (query(sl, now))
+					sl->q = Q_END;
+			} else if (sl->q == Q_END && ms - sl->q_ms >= QUERY_RETRY_MS) {
+				query(sl, now);
+			}
+		}
+	}
+	pump(sl, now);
+}
+
+/* ---- flags -------------------------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: ringwire-load wire://wpub1...@HOST:PORT [options]\n"
+		"\n"
+		"Load generator for any wiresocket v1 server, built on the ringwire engine.\n"
+		"Sessions are dialled with a fresh key each and send from their own reactor\n"
+		"thread. After a warm-up (not counted) it measures for --duration, stops\n"
+		"sending, drains for at most 3 s, and prints a table (and --json a JSON line).\n"
+		"\n"
+		"modes (--mode):\n"
+		"  echo      events go out, the server echoes them (ringwire-echo does);\n"
+		"            measures events/s, round-trip latency, loss and duplicates.\n"
+		"            At most --window events are in flight per session.\n"
+		"  oneway    type-253 events the server counts without answering (the sink\n"
+		"            convention of ringwire-echo); a type-252 query at the start of\n"
+		"            the measured interval and one after it return the server's count,\n"
+		"            and their difference is \"received\": the warm-up is excluded.\n"
+		"  connect   dial --sessions sessions at --connect-rate and close each once\n"
+		"            open (keep them with --keep); measures handshakes/s and handshake\n"
+		"            latency (dial to on_open). --duration bounds it; no warm-up.\n"
+		"\n"
+		"options (units in brackets; k = x1000 for rates, x1024 for sizes):\n"
+		"  --mode echo|oneway|connect  what to measure (default echo)\n"
+		"  --sessions N          sessions, 1 to 100000 (default 1; soak 2000)\n"
+		"  --connect-rate R      dials per second, 0 = as fast as possible (default 2000)\n"
+		"  --reactors N          reactor threads, 1 to 64 (default: online CPUs)\n"
+		"  --channels N          spread events over channels 1..N, 1 to 254 (default 1)\n"
+		"  --size BYTES          event payload size, 16 to 1m in echo mode, 0 to 1m\n"
+		"                        otherwise; large events are fragmented (default 64)\n"
+		"  --rate EVENTS_PER_S   target rate over all sessions, 0 = unlimited (default 0;\n"
+		"                        soak 20000)\n"
+		"  --duration S          measured interval in seconds, e.g. 10, 2.5, 500ms\n"
+		"                        (default 10; soak 60)\n"
+		"  --warmup S            warm-up before it, not counted (default 2)\n"
+		"  --reliable            register the channels RW_CHANNEL_RELIABLE (sequenced,\n"
+		"                        acknowledged, retransmitted by the engine)\n"
+		"  --window N            echo mode: events in flight per session, 1 to 65536\n"
+		"                        (default 32)\n"
+		"  --keep                connect mode: keep sessions open until --duration ends\n"
+		"  --soak                hardening run: echo mode, channel 1 reliable and channel\n"
+		"                        2 unreliable, client rekey every 2 s (--rekey), 1%% of the\n"
+		"                        sessions closed and re-dialled every second; fails\n"
+		"                        (exit 1) if a reliable event was lost, duplicated or\n"
+		"                        reordered on a session not closed on purpose, or the\n"
+		"                        resident memory (after warm-up to the end) grew by more\n"
+		"                        than %d%% and more than %d MiB\n"
+		"  --rekey MS            client rekey interval in ms, 100 to 3600000 (default:\n"
+		"                        the engine's 180 s; soak 2000); every rekey is a\n"
+		"                        handshake, so sessions / MS * 1000 handshakes per second\n"
+		"  --seed N              seed for the soak's random choices (default: the time)\n"
+		"  --json                also print one JSON line at the end (the last line)\n"
+		"  --quiet               no progress line each second on stderr\n"
+		"  --help                this text\n"
+		"\n"
+		"Rates: events/s and payload Gbit/s count delivered payload only (echo: echoes\n"
+		"received; oneway: what the server counted); packets/s counts the client's\n"
+		"datagrams sent and received. Latency is in microseconds.\n"
+		"\n"
+		"exit status: 0 ok; 1 soak criteria failed, or no session could connect;\n"
+		"2 bad flags.\n"
+		"\n"
+		"examples:\n"
+		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --sessions 10 --duration 5\n"
+		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --mode oneway --size 1k --rate 100k\n"
+		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --mode connect --sessions 10000 \\\n"
+		"      --connect-rate 0 --json\n"
+		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --reliable --window 64 --channels 4\n"
+		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --soak --duration 300\n",
+		RSS_TOL_PCT, RSS_TOL_MIB);
+}
+
+static _Noreturn void bad_flag(const char *flag, const char *val, const char *what)
+{
+	fprintf(stderr, "ringwire-load: %s: \"%s\" is not %s\n", flag, val, what);
+	exit(2);
+}
+
+static unsigned long long parse_num(const char *s, bool *ok)
+{
+	char *end;
+	unsigned long long v;
+
+	*ok = false;
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return 0;
+	*ok = true;
+	return v;
+}
+
+static unsigned parse_uint(const char *flag, const char *s, unsigned lo, unsigned hi)
+{
+	char what[64];
+	bool ok;
+	unsigned long long v = parse_num(s, &ok);
+
+	if (!ok || v < lo || v > hi) {
+		snprintf(what, sizeof(what), "a number from %u to %u", lo, hi);
+		bad_flag(flag, s, what);
+	}
+	return (unsigned)v;
+}
+
+/* A decimal with an optional suffix: its multiplier, or 0 if the suffix is unknown. */
+static bool parse_scaled(const char *s, double *out, const char *const sfx[], const double mul[], size_t n)
+{
+	char *end;
+	double v;
+
+	if ((*s < '0' || *s > '9') && *s != '.')
+		return false;
+	v = strtod(s, &end);
+	if (end == s || v < 0)
+		return false;
+	if (*end) {
+		size_t i;
+
+		for (i = 0; i < n; i++)
+			if (!strcmp(end, sfx[i]))
+				break;
+		if (i == n)
+			return false;
+		v *= mul[i];
+	}
+	*out = v;
+	return true;
+}
+
+static size_t parse_size(const char *s)
+{
+	static const char *const sfx[] = { "b", "k", "K", "kb", "KB", "KiB", "m", "M", "mb", "MB", "MiB" };
+	static const double mul[] = { 1, 1024, 1024, 1024, 1024, 1024, 1 << 20, 1 << 20, 1 << 20, 1 << 20, 1 << 20 };
+	double v;
+
+	if (!parse_scaled(s, &v, sfx, mul, sizeof(mul) / sizeof(mul[0])) || v != (double)(size_t)v)
+		bad_flag("--size", s, "a size in bytes (e.g. 64, 1k, 1m)");
+	if (v > MAX_SIZE) {
+		fprintf(stderr, "ringwire-load: --size: \"%s\" is too large; at most 1m (1048576 bytes)\n", s);
+		exit(2);
+	}
+	return (size_t)v;
+}
+
+static double parse_rate(const char *flag, const char *s)
+{
+	static const char *const sfx[] = { "k", "K", "m", "M" };
+	static const double mul[] = { 1e3, 1e3, 1e6, 1e6 };
+	double v;
+
+	if (!parse_scaled(s, &v, sfx, mul, 4) || v > 1e12)
+		bad_flag(flag, s, "a rate per second (e.g. 0 for unlimited, 5000, 100k, 1m)");
+	return v;
+}
+
+static double parse_secs(const char *flag, const char *s, bool zero_ok)
+{
+	static const char *const sfx[] = { "s", "ms" };
+	static const double mul[] = { 1, 1e-3 };
+	double v;
+
+	if (!parse_scaled(s, &v, sfx, mul, 2) || v > 86400 * 7 || (!zero_ok && v <= 0))
+		bad_flag(flag, s, zero_ok ? "a time in seconds (e.g. 0, 2, 0.5, 500ms)"
+					  : "a time in seconds above 0 (e.g. 10, 2.5, 500ms)");
+	return v;
+}
+
+enum {
+	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY,
+};
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "mode", required_argument, NULL, O_MODE },
+		{ "sessions", required_argument, NULL, O_SESSIONS },
+		{ "connect-rate", required_argument, NULL, O_CRATE },
+		{ "reactors", required_argument, NULL, O_REACTORS },
+		{ "channels", required_argument, NULL, O_CHANNELS },
+		{ "size", required_argument, NULL, O_SIZE },
+		{ "rate", required_argument, NULL, O_RATE },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "warmup", required_argument, NULL, O_WARMUP },
+		{ "reliable", no_argument, NULL, O_RELIABLE },
+		{ "window", required_argument, NULL, O_WINDOW },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "soak", no_argument, NULL, O_SOAK },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "keep", no_argument, NULL, O_KEEP },
+		{ "rekey", required_argument, NULL, O_REKEY },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
+	bool set_seed = false;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int c;
+
+	o.mode = M_ECHO;
+	o.sessions = 1;
+	o.connect_rate = 2000;
+	o.reactors = cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned)cpus;
+	o.channels = 1;
+	o.size = 64;
+	o.duration = 10;
+	o.warmup = 2;
+	o.window = 32;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_MODE:
+			if (!strcmp(optarg, "echo"))
+				o.mode = M_ECHO;
+			else if (!strcmp(optarg, "oneway"))
+				o.mode = M_ONEWAY;
+			else if (!strcmp(optarg, "connect"))
+				o.mode = M_CONNECT;
+			else
+				bad_flag("--mode", optarg, "a mode; use echo, oneway or connect");
+			set_mode = true;
+			break;
+		case O_SESSIONS:
+			o.sessions = parse_uint("--sessions", optarg, 1, MAX_SESSIONS);
+			set_sessions = true;
+			break;
+		case O_CRATE:
+			o.connect_rate = parse_rate("--connect-rate", optarg);
+			break;
+		case O_REACTORS:
+			o.reactors = parse_uint("--reactors", optarg, 1, 64);
+			break;
+		case O_CHANNELS:
+			o.channels = parse_uint("--channels", optarg, 1, 254);
+			set_channels = true;
+			break;
+		case O_SIZE:
+			o.size = parse_size(optarg);
+			break;
+		case O_RATE:
+			o.rate = parse_rate("--rate", optarg);
+			set_rate = true;
+			break;
+		case O_DURATION:
+			o.duration = parse_secs("--duration", optarg, false);
+			set_duration = true;
+			break;
+		case O_WARMUP:
+			o.warmup = parse_secs("--warmup", optarg, true);
+			break;
+		case O_RELIABLE:
+			o.reliable = true;
+			break;
+		case O_WINDOW:
+			o.window = parse_uint("--window", optarg, 1, MAX_WINDOW);
+			break;
+		case O_JSON:
+			o.json = true;
+			break;
+		case O_QUIET:
+			o.quiet = true;
+			break;
+		case O_SOAK:
+			o.soak = true;
+			break;
+		case O_SEED: {
+			bool ok;
+
+			o.seed = parse_num(optarg, &ok);
+			if (!ok)
+				bad_flag("--seed", optarg, "a number (e.g. 42)");
+			set_seed = true;
+			break;
+		}
+		case O_KEEP:
+			o.keep = true;
+			break;
+		case O_REKEY:
+			o.rekey_ms = parse_uint("--rekey", optarg, 100, 3600000);
+			break;
+		case 'h':
+		case O_HELP:
+			usage(stdout);
+			exit(0);
+		case ':':
+			fprintf(stderr, "ringwire-load: %s needs a value; see --help\n", argv[optind - 1]);
+			exit(2);
+		default:
+			fprintf(stderr, "ringwire-load: unknown flag \"%s\"; see --help\n", argv[optind - 1]);
+			exit(2);
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "ringwire-load: missing the server URI, e.g. ringwire-load "
+				"wire://wpub1...@127.0.0.1:9000; see --help\n");
+		exit(2);
+	}
+	if (optind + 1 < argc) {
+		fprintf(stderr, "ringwire-load: unexpected argument \"%s\" after the URI; see --help\n", argv[optind + 1]);
+		exit(2);
+	}
+	o.uri = argv[optind];
+	if (o.soak) {
+		if (set_mode && o.mode != M_ECHO) {
+			fprintf(stderr, "ringwire-load: --soak: runs in echo mode; drop --mode %s\n", mode_name[o.mode]);
+			exit(2);
+		}
+		if (set_channels && o.channels != 2) {
+			fprintf(stderr, "ringwire-load: --channels: --soak uses channel 1 (reliable) and 2 "
+					"(unreliable); drop --channels\n");
+			exit(2);
+		}
+		o.channels = 2;
+		if (!set_sessions)
+			o.sessions = SOAK_SESSIONS;
+		if (!set_duration)
+			o.duration = SOAK_DURATION;
+		if (!set_rate)
+			o.rate = SOAK_RATE;
+		if (!o.rekey_ms)
+			o.rekey_ms = SOAK_REKEY_MS;
+	}
+	if (o.mode == M_ECHO && o.size < HDR) {
+		fprintf(stderr, "ringwire-load: --size: %zu is too small for echo mode: events carry a %d-byte "
+				"header; use --size %d or more, or --mode oneway\n",
+			o.size, HDR, HDR);
+		exit(2);
+	}
+	if (!set_seed)
+		o.seed = now_ns() ^ (uint64_t)getpid() << 32;
+}
+
+/* ---- main thread -------------------------------------------------------------------- */
+
+static struct rw_client *cli;
+
+static uint64_t rng_state;
+
+static uint64_t rng(void)
+{
+	/* xorshift64*: reproducible from --seed */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static long rss_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+static uint64_t drops_of(const struct rw_stats *st)
+{
+	uint64_t d = 0;
+
+	for (int i = 1; i < RW_DROP__COUNT; i++)
+		d += st->drops[i];
+	return d;
+}
+
+/*
+ * Resolve the host once and dial a literal address: every rw_client_dial
+ * resolves its host, and a name lookup per session would slow the dialling.
+ */
+static int resolve_uri(char *err, size_t errlen)
+{
+	struct rw_endpoint ep;
+	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *res = NULL;
+	char host[RW_HOST_MAX + 1];
+	int ret;
+
+	ret = rw_uri_parse(o.uri, &ep, err, errlen);
+	if (ret)
+		return 2;
+	ret = getaddrinfo(ep.host, NULL, &hints, &res);
+	if (ret || !res) {
+		snprintf(err, errlen, "cannot resolve host \"%.100s\": %s", ep.host, gai_strerror(ret));
+		return 1;
+	}
+	ret = getnameinfo(res->ai_addr, res->ai_addrlen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (ret || rw_uri_format(dial_uri, sizeof(dial_uri), ep.pubkey, host, ep.port) < 0) {
+		snprintf(err, errlen, "cannot use the address of \"%.100s\"", ep.host);
+		return 1;
+	}
+	return 0;
+}
+
+static int dial(unsigned i, bool initial)
+{
+	struct slot *sl = &slots[i];
+	char err[RW_ERRBUF_SIZE];
+	int ret;
+
+	/* the slot is ours: never dialled, or closed (acquire in the caller) */
+	free_tracks(sl);
+	memset((char *)sl + offsetof(struct slot, initial), 0, sizeof(*sl) - offsetof(struct slot, initial));
+	atomic_store_explicit(&sl->close_req, false, memory_order_relaxed);
+	sl->initial = initial;
+	sl->dial_ns = now_ns();
+	atomic_store_explicit(&sl->state, S_DIALING, memory_order_release);
+	ret = rw_client_dial(cli, dial_uri, sl, NULL, err, sizeof(err));
+	if (ret) {
+		atomic_store_explicit(&sl->state, S_CLOSED, memory_order_relaxed);
+		fprintf(stderr, "ringwire-load: dial: %s\n", err);
+	}
+	return ret;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted++;
+}
+
+static void fmt_rate(char *out, size_t n, double v)
+{
+	if (v >= 1e6)
+		snprintf(out, n, "%.2fM", v / 1e6);
+	else if (v >= 1e3)
+		snprintf(out, n, "%.1fk", v / 1e3);
+	else
+		snprintf(out, n, "%.0f", v);
+}
+
+struct snap {
+	uint64_t ns, tx_ev, tx_bytes, rx_ev, rx_bytes, opened;
+};
+
+static void take_snap(struct snap *s)
+{
+	s->ns = now_ns();
+	s->tx_ev = total(C_TX_EV);
+	s->tx_bytes = total(C_TX_BYTES);
+	s->rx_ev = total(C_RX_EV);
+	s->rx_bytes = total(C_RX_BYTES);
+	s->opened = total(C_OPENED);
+}
+
+static void progress(struct snap *prev)
+{
+	static const char *const tag[] = { "warm-up", "", "drain", "drain", "stop" };
+	struct snap cur;
+	struct rw_stats st;
+	double dt, ev, bytes;
+	char r[32];
+	int ph = cur_phase();
+
+	take_snap(&cur);
+	dt = (double)(cur.ns - prev->ns) / 1e9;
+	if (dt <= 0)
+		return;
+	rw_client_stats(cli, &st);
+	if (o.mode == M_CONNECT) {
+		fmt_rate(r, sizeof(r), (double)(cur.opened - prev->opened) / dt);
+		fprintf(stderr, "ringwire-load: %6.1fs  %s handshakes/s  sessions up %" PRIu64 "  opened %" PRIu64
+				"  drops %" PRIu64 "\n",
+			(double)(cur.ns - t_start) / 1e9, r, st.sessions_open, cur.opened, drops_of(&st));
+	} else {
+		bool echo = o.mode == M_ECHO;
+
+		ev = (double)(echo ? cur.rx_ev - prev->rx_ev : cur.tx_ev - prev->tx_ev) / dt;
+		bytes = (double)(echo ? cur.rx_bytes - prev->rx_bytes : cur.tx_bytes - prev->tx_bytes) / dt;
+		fmt_rate(r, sizeof(r), ev);
+		fprintf(stderr, "ringwire-load: %6.1fs  %s %s ev/s  %.3f Gbit/s  sessions up %" PRIu64
+				"  retransmits %" PRIu64 "  drops %" PRIu64 "%s%s\n",
+			(double)(cur.ns - t_start) / 1e9, echo ? "echoed" : "sent", r, bytes * 8 / 1e9,
+			st.sessions_open, st.retransmits, drops_of(&st), tag[ph][0] ? "  " : "", tag[ph]);
+	}
+	*prev = cur;
+}
+
+/* Soak: ask 1% of the open sessions (at least one) to close themselves. */
+static void soak_close_some(void)
+{
+	unsigned want = o.sessions / 100 ? o.sessions / 100 : 1, done = 0;
+
+	for (unsigned tries = 0; done < want && tries < want * 8; tries++) {
+		struct slot *sl = &slots[rng() % o.sessions];
+
+		if (atomic_load_explicit(&sl->state, memory_order_acquire) == S_OPEN &&
+		    !atomic_load_explicit(&sl->close_req, memory_order_relaxed)) {
+			atomic_store_explicit(&sl->close_req, true, memory_order_relaxed);
+			done++;
+		}
+	}
+}
+
+struct result {
+	double interval_s, cpu_total, cpu_meas, hs_per_s;
+	uint64_t c[C__COUNT];
+	uint64_t why[RW_CLOSE__COUNT];
+	uint64_t last_open_ns, first_dial_ns;
+	struct hist lat, hs;
+	struct rw_stats st0, st1, st_end;
+	long rss0, rss1;
+	uint64_t dials;
+};
+
+static void collect(struct result *r)
+{
+	for (struct worker *w = workers; w; w = w->next) {
+		for (int i = 0; i < C__COUNT; i++)
+			r->c[i] += atomic_load(&w->c[i]);
+		for (int i = 0; i < RW_CLOSE__COUNT; i++)
+			r->why[i] += w->why[i];
+		if (w->last_open_ns > r->last_open_ns)
+			r->last_open_ns = w->last_open_ns;
+		hist_merge(&r->lat, &w->lat);
+		hist_merge(&r->hs, &w->hs);
+	}
+}
+
+static void print_reasons(const char *what, const struct result *r, uint64_t n)
+{
+	if (!n)
+		return;
+	printf("  %-18s%" PRIu64 " (", what, n);
+	for (int i = 0, first = 1; i < RW_CLOSE__COUNT; i++)
+		if (r->why[i]) {
+			printf("%s%s %" PRIu64, first ? "" : ", ", rw_close_reason_name((enum rw_close_reason)i), r->why[i]);
+			first = 0;
+		}
+	printf(")\n");
+}
+
+static void json_num(const char *key, double v, bool valid, bool comma)
+{
+	if (valid)
+		printf("\"%s\":%.3f%s", key, v, comma ? "," : "");
+	else
+		printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
+int main(int argc, char **argv)
+{
+	struct rw_client_config cfg;
+	struct rw_handler any = { .on_open = on_open, .on_event = on_event, .on_close = on_close,
+				  .on_writable = on_writable, .on_tick = on_tick };
+	struct rw_handler rel = { .on_event = on_event, .on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
+	static struct result res;
+	struct result *r = &res;
+	struct snap prev;
+	struct sigaction sa = { .sa_handler = on_signal };
+	char err[RW_ERRBUF_SIZE];
+	uint64_t warm_ns, end_ns, t_meas0 = 0, t_meas1 = 0, next_progress, next_soak, next_scan;
+	unsigned dialled = 0, spr;
+	double dial_tokens = 0, cpu0 = 0, cpu1 = 0;
+	uint64_t last_dial_ns;
+	bool failed = false;
+	int ret, ph;
+
+	parse_args(argc, argv);
+	ret = resolve_uri(err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "ringwire-load: %s\n", err);
+		return ret;
+	}
+	rng_state = o.seed ? o.seed : 0x9e3779b97f4a7c15ull;
+
+	/* derived settings */
+	ncls = o.soak ? 2 : 1;
+	ring = 64;
+	while (ring < 2 * o.window)
+		ring <<= 1;
+	ring_mask = ring - 1;
+	run_len = (unsigned)(1100 / (o.size + 8));
+	if (run_len < 1)
+		run_len = 1;
+	/* ticks per second per reactor stay around 16k/tick_ms-sessions: cheap, yet fine-grained when few */
+	spr = (o.sessions + o.reactors - 1) / o.reactors;
+	tick_ms = spr / 16;
+	tick_ms = tick_ms < 1 ? 1 : tick_ms > 250 ? 250 : tick_ms;
+	if (o.rate > 0) {
+		paced = true;
+		tok_per_ns = o.rate / o.sessions / 1e9;
+		/* absorb a few late ticks, no more: a stalled session must not burst later */
+		tok_cap = tok_per_ns * 1e6 * tick_ms * 4;
+		if (tok_cap < 2)
+			tok_cap = 2;
+	} else if (o.mode == M_ONEWAY) {
+		/*
+		 * Unlimited one-way has no feedback on unreliable channels: send
+		 * 256 KiB per reactor per millisecond (2 GB/s, more than one
+		 * core seals), at most one tick's worth at a time, which the
+		 * engine's 2048 send buffers hold.
+		 */
+		uint64_t bytes = (uint64_t)256 * 1024 * tick_ms;
+
+		if (bytes > 1536 * 1024)
+			bytes = 1536 * 1024;
+		bytes /= (uint64_t)spr * (o.size + 32);
+		paced = true;
+		tok_cap = bytes ? (double)bytes : 1.0;
+		tok_per_ns = tok_cap / (tick_ms * 1e6);
+	}
+
+	slots = calloc(o.sessions, sizeof(*slots));
+	if (!slots) {
+		fprintf(stderr, "ringwire-load: out of memory for %u sessions\n", o.sessions);
+		return 1;
+	}
+	rw_client_config_init(&cfg);
+	cfg.has_private_key = 0;
+	cfg.reactors = o.reactors;
+	cfg.quiet = o.quiet;
+	if (o.sessions + o.sessions / 4 + 1024 > 131072)
+		cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
+	/* the server's timers are its own: this only makes our side rekey sooner */
+	cfg.timers.rekey_after_ms = o.rekey_ms;
+	ret = rw_client_create(&cli, &cfg, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "ringwire-load: %s\n", err);
+		return 1;
+	}
+	rw_client_on(cli, RW_CHANNEL_ANY, &any);
+	if (o.soak)
+		rw_client_on(cli, 1, &rel);
+	else if (o.reliable)
+		for (unsigned ch = 1; ch <= o.channels; ch++)
+			rw_client_on(cli, (int)ch, &rel);
+	ret = rw_client_start(cli);
+	if (ret) {
+		fprintf(stderr, "ringwire-load: cannot start the client: %s\n", strerror(-ret));
+		rw_client_destroy(cli);
+		return 1;
+	}
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	t_start = now_ns();
+	r->first_dial_ns = t_start;
+	last_dial_ns = t_start;
+	warm_ns = o.mode == M_CONNECT ? 0 : (uint64_t)(o.warmup * 1e9);
+	end_ns = warm_ns + (uint64_t)(o.duration * 1e9);
+	next_progress = t_start + NS;
+	next_soak = t_start + NS;
+	next_scan = t_start;
+	take_snap(&prev);
+	if (!o.quiet)
+		fprintf(stderr, "ringwire-load: %s%s, sessions %u, reactors %u, event size %zu, to %s\n",
+			mode_name[o.mode], o.soak ? " (soak)" : "", o.sessions, o.reactors, o.size, o.uri);
+	for (;;) {
+		uint64_t now = now_ns(), el = now - t_start;
+
+		ph = cur_phase();
+		if (interrupted && ph < P_DRAIN) {
+			/* ^C: end the measured interval now, report what we have */
+			if (warm_ns > el)
+				warm_ns = el;
+			end_ns = el;
+		}
+		if (ph == P_WARMUP && el >= warm_ns) {
+			rw_client_stats(cli, &r->st0);
+			cpu0 = cpu_s();
+			r->rss0 = rss_kib();
+			t_meas0 = now_ns();
+			atomic_store(&phase, P_MEASURE);
+			ph = P_MEASURE;
+		}
+		if (ph == P_MEASURE && el >= end_ns) {
+			t_meas1 = now_ns();
+			rw_client_stats(cli, &r->st1);
+			cpu1 = cpu_s();
+			atomic_store(&phase, P_DRAIN);
+			ph = P_DRAIN;
+			if (o.mode == M_CONNECT)
+				break;
+		}
+		if (ph == P_MEASURE && o.mode == M_CONNECT && !o.keep &&
+		    total(C_OPENED) + total(C_FAILED) >= o.sessions) {
+			/* every dial is resolved: the connect test is over */
+			end_ns = el;
+			continue;
+		}
+		if (ph <= P_MEASURE && !o.soak && dialled == o.sessions && total(C_FAILED) >= o.sessions) {
+			/* every dial failed: nothing to wait for */
+			end_ns = el;
+			interrupted = 1;
+		}
+		if (ph == P_DRAIN) {
+			uint64_t d = now > t_meas1 ? (now - t_meas1) / 1000000 : 0;
+
+			if (o.mode == M_ECHO && ((d >= MIN_DRAIN_MS && total(C_INFLIGHT) == 0) || d >= DRAIN_MAX_MS))
+				break;
+			if (o.mode == M_ONEWAY && d >= QUERY_AFTER_MS) {
+				atomic_store(&phase, P_QUERY);
+				ph = P_QUERY;
+			}
+		}
+		if (ph == P_QUERY) {
+			uint64_t d = now > t_meas1 ? (now - t_meas1) / 1000000 : 0;
+
+			if ((d >= QUERY_AFTER_MS + MIN_DRAIN_MS && total(C_NEED_REPORT) == 0) || d >= DRAIN_MAX_MS)
+				break;
+		}
+		/* dialling, paced by a token bucket (replacements in the soak too) */
+		if (ph <= P_MEASURE) {
+			if (o.connect_rate > 0) {
+				dial_tokens += o.connect_rate * (double)(now - last_dial_ns) / 1e9;
+				if (dial_tokens > o.connect_rate / 100 + 1)
+					dial_tokens = o.connect_rate / 100 + 1;	/* at most 10 ms of burst */
+			} else {
+				dial_tokens = 1e18;
+			}
+			last_dial_ns = now;
+			while (dialled < o.sessions && dial_tokens >= 1) {
+				if (dial(dialled, true) && dialled == 0) {
+					failed = true;
+					break;
+				}
+				dialled++;
+				r->dials++;
+				dial_tokens -= 1;
+			}
+			if (failed)
+				break;
+			if (o.soak && now >= next_scan) {
+				/* re-dial every slot whose session closed */
+				for (unsigned i = 0; i < dialled && dial_tokens >= 1; i++) {
+					if (atomic_load_explicit(&slots[i].state, memory_order_acquire) == S_CLOSED) {
+						dial(i, false);
+						r->dials++;
+						dial_tokens -= 1;
+					}
+				}
+				next_scan = now + 50 * 1000000ull;
+			}
+			if (o.soak && ph == P_MEASURE && now >= next_soak) {
+				soak_close_some();
+				next_soak = now + NS;
+			}
+		}
+		if (!o.quiet && now >= next_progress) {
+			progress(&prev);
+			next_progress += NS;
+		}
+		nanosleep(&(struct timespec){ .tv_nsec = 1000000 }, NULL);
+	}
+	if (!t_meas1) {
+		t_meas1 = now_ns();
+		rw_client_stats(cli, &r->st1);
+		cpu1 = cpu_s();
+	}
+	if (!t_meas0)
+		t_meas0 = t_meas1;
+	r->rss1 = rss_kib();
+	atomic_store(&phase, P_STOP);
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_stats(cli, &r->st_end);
+	r->cpu_total = cpu_s();
+	r->cpu_meas = cpu1 - cpu0;
+	r->interval_s = (double)(t_meas1 - t_meas0) / 1e9;
+	collect(r);
+	rw_client_destroy(cli);
+
+	/* ---- results ---- */
+	uint64_t *c = r->c;
+	double iv = r->interval_s > 0 ? r->interval_s : 1e-9;
+	uint64_t sent, recv, lost, dups = 0, reorder = 0, bytes, rel_sent = 0, rel_recv = 0, rel_lost = 0,
+						    rel_dups = 0, rel_abandon = 0, abandon = 0, rel_holes = 0;
+	bool lat_valid = o.mode == M_ECHO && r->lat.n > 0, hs_valid = r->hs.n > 0;
+	double hs_span = r->last_open_ns > r->first_dial_ns ? (double)(r->last_open_ns - r->first_dial_ns) / 1e9 : 0;
+	double pkts = (double)((r->st1.tx_packets + r->st1.rx_packets) - (r->st0.tx_packets + r->st0.rx_packets)) / iv;
+	const char *exit_reason = NULL;
+	char why_buf[256];
+
+	if (o.mode == M_ONEWAY) {
+		sent = c[C_REP_SENT];
+		recv = c[C_REP_EVENTS];
+		bytes = c[C_REP_BYTES];
+	} else {
+		sent = c[C_SENT_M] + c[C_SENT_M1];
+		recv = c[C_RECV_M] + c[C_RECV_M1];
+		dups = c[C_DUP] + c[C_DUP1];
+		reorder = c[C_REORDER] + c[C_REORDER1];
+		abandon = c[C_ABANDON] + c[C_ABANDON1];
+		bytes = c[C_RECV_BYTES_M];
+		for (unsigned k = 0; k < ncls; k++) {
+			if (!cls_reliable(k))
+				continue;
+			rel_sent += c[C_SENT_M + k];
+			rel_recv += c[C_RECV_M + k];
+			rel_dups += c[C_DUP + k];
+			rel_abandon += c[C_ABANDON + k];
+		}
+		rel_lost = rel_sent > rel_recv + rel_abandon ? rel_sent - rel_recv - rel_abandon : 0;
+		rel_holes = rel_lost > c[C_UNANSWERED] ? rel_lost - c[C_UNANSWERED] : 0;
+	}
+	lost = sent > recv + abandon ? sent - recv - abandon : 0;
+	r->hs_per_s = hs_span > 0 ? (double)c[C_OPENED_INIT] / hs_span : 0;
+	if (c[C_OPENED] == 0) {
+		exit_reason = c[C_FAILED] ? "no session could connect (see \"dials failed\" above)"
+					  : "no session could connect: no handshake answer in time (is the server up, and is "
+					    "the key in the URI its key?)";
+		failed = true;
+	}
+	if (o.soak) {
+		long grow = r->rss1 - r->rss0;
+
+		if (rel_holes || rel_dups || c[C_REORDER]) {
+			snprintf(why_buf, sizeof(why_buf),
+				 "soak failed: reliable events lost %" PRIu64 ", duplicated %" PRIu64
+				 ", out of order %" PRIu64 " (all must be 0)",
+				 rel_holes, rel_dups, c[C_REORDER]);
+			exit_reason = why_buf;
+			failed = true;
+		} else if (rel_lost) {
+			snprintf(why_buf, sizeof(why_buf),
+				 "soak failed: %" PRIu64 " reliable events still unanswered when the drain ended: "
+				 "overloaded (see the latencies); try fewer --sessions or a longer --rekey",
+				 rel_lost);
+			exit_reason = why_buf;
+			failed = true;
+		} else if (r->rss0 > 0 && grow > r->rss0 * RSS_TOL_PCT / 100 && grow > (long)RSS_TOL_MIB * 1024) {
+			snprintf(why_buf, sizeof(why_buf),
+				 "soak failed: resident memory grew from %ld to %ld KiB (tolerance +%d%% and +%d MiB)",
+				 r->rss0, r->rss1, RSS_TOL_PCT, RSS_TOL_MIB);
+			exit_reason = why_buf;
+			failed = true;
+		}
+	}
+
+	printf("ringwire-load: %s%s against %s\n", mode_name[o.mode], o.soak ? " (soak)" : "", o.uri);
+	printf("  %-18s%u requested, %" PRIu64 " connected; reactors %u\n", "sessions", o.sessions,
+	       c[C_OPENED_INIT], o.reactors);
+	if (o.mode != M_CONNECT) {
+		printf("  %-18s%zu bytes, %u channel%s, %s", "events", o.size, o.channels, o.channels > 1 ? "s" : "",
+		       o.soak ? "channel 1 reliable, 2 unreliable" : o.reliable ? "reliable" : "unreliable");
+		if (o.mode == M_ECHO)
+			printf(", window %u", o.window);
+		if (o.rate > 0)
+			printf(", target %.0f/s", o.rate);
+		printf("\n");
+		printf("  %-18s%.2f s (after %.2f s warm-up)\n", "measured", r->interval_s, o.warmup);
+		printf("  %-18s%.0f\n", "events/s", (double)recv / iv);
+		printf("  %-18s%.3f Gbit/s\n", "payload", (double)bytes * 8 / iv / 1e9);
+		printf("  %-18s%.0f\n", "packets/s", pkts);
+		printf("  %-18s%" PRIu64 "\n", "sent", sent);
+		printf("  %-18s%" PRIu64 "%s\n", "received", recv,
+		       o.mode == M_ONEWAY ? " (counted by the server)" : "");
+		printf("  %-18s%" PRIu64 " (%.4f%%)\n", "lost", lost, sent ? 100.0 * (double)lost / (double)sent : 0.0);
+		if (o.mode == M_ECHO) {
+			printf("  %-18s%" PRIu64 "\n", "duplicates", dups);
+			if (o.reliable || o.soak)
+				printf("  %-18s%" PRIu64 "\n", "out of order", reorder);
+			if (rel_lost)
+				printf("  %-18s%" PRIu64 " of the reliable events lost were still in flight when the "
+				       "drain ended\n", "unanswered", rel_lost - rel_holes);
+			if (c[C_LATE] || c[C_EXPIRED])
+				printf("  %-18s%" PRIu64 " given up after %d ms, %" PRIu64 " of them came later\n",
+				       "expired", c[C_EXPIRED], EXPIRE_MS, c[C_LATE]);
+		}
+		if (lat_valid)
+			printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", "latency (us)",
+			       hist_pct(&r->lat, 50), hist_pct(&r->lat, 90), hist_pct(&r->lat, 99),
+			       hist_pct(&r->lat, 99.9), (double)r->lat.max_ns / 1000);
+	}
+	if (hs_valid)
+		printf("  %-18s%" PRIu64 " in %.3f s: %.0f/s; latency (us) p50 %.1f  p99 %.1f  max %.1f\n", "handshakes",
+		       c[C_OPENED_INIT], hs_span, r->hs_per_s, hist_pct(&r->hs, 50), hist_pct(&r->hs, 99),
+		       (double)r->hs.max_ns / 1000);
+	print_reasons("dials failed", r, c[C_FAILED]);
+	if (!c[C_FAILED])
+		print_reasons("closed unexpectedly", r, c[C_UNEXPECTED]);
+	else if (c[C_UNEXPECTED])
+		printf("  %-18s%" PRIu64 "\n", "closed unexpectedly", c[C_UNEXPECTED]);
+	printf("  %-18s%" PRIu64 " retransmits, %" PRIu64 " drops, %" PRIu64 " rekeys\n", "engine",
+	       r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
+	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval\n", "cpu", r->cpu_total, r->cpu_meas);
+	if (o.mode == M_ONEWAY && (c[C_UNREPORTED] || c[C_BAD_REPORT] || c[C_SINK_ECHOED]))
+		printf("  %-18s%" PRIu64 " sessions without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
+		       c[C_SINK_ECHOED] || c[C_BAD_REPORT]
+			       ? "; the server echoes type 253/252: it does not follow the sink convention" : "");
+	if (c[C_BADLEN] || c[C_UNKNOWN] || c[C_SEND_ERR])
+		printf("  %-18s%" PRIu64 " echoes of the wrong size, %" PRIu64 " unknown, %" PRIu64 " send errors\n",
+		       "warning", c[C_BADLEN], c[C_UNKNOWN], c[C_SEND_ERR]);
+	if (o.soak) {
+		printf("  %-18s%" PRIu64 " sent, %" PRIu64 " received, %" PRIu64 " lost (%" PRIu64
+		       " still in flight when the drain ended), %" PRIu64 " duplicated, %" PRIu64 " out of order, %" PRIu64
+		       " in flight on sessions closed on purpose\n",
+		       "reliable (ch 1)", rel_sent, rel_recv, rel_lost, rel_lost - rel_holes, rel_dups, c[C_REORDER],
+		       rel_abandon);
+		printf("  %-18s%" PRIu64 " sent, %" PRIu64 " received, %" PRIu64 " duplicated\n", "unreliable (ch 2)",
+		       c[C_SENT_M1], c[C_RECV_M1], c[C_DUP1]);
+		printf("  %-18s%" PRIu64 " closed on purpose and re-dialled, %" PRIu64 " dials in all\n", "reconnects",
+		       c[C_DELIBERATE], r->dials);
+		printf("  %-18s%ld KiB after warm-up, %ld KiB at the end (tolerance +%d%% and +%d MiB)\n", "resident memory",
+		       r->rss0, r->rss1, RSS_TOL_PCT, RSS_TOL_MIB);
+		printf("  %-18s%s\n", "soak", failed ? "FAILED" : "passed");
+	}
+	if (o.json) {
+		printf("{\"mode\":\"%s\",\"sessions\":%u,\"sessions_connected\":%" PRIu64 ",\"reactors\":%u,"
+		       "\"size\":%zu,\"channels\":%u,\"reliable\":%s,\"soak\":%s,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+		       "\"rate_target\":%.0f,",
+		       mode_name[o.mode], o.sessions, c[C_OPENED_INIT], o.reactors, o.size, o.channels,
+		       o.reliable || o.soak ? "true" : "false", o.soak ? "true" : "false", r->interval_s, o.warmup,
+		       o.rate);
+		json_num("events_per_s", (double)recv / iv, o.mode != M_CONNECT, true);
+		json_num("payload_gbit_s", (double)bytes * 8 / iv / 1e9, o.mode != M_CONNECT, true);
+		json_num("packets_per_s", pkts, true, true);
+		printf("\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64 ",", sent, recv, lost);
+		if (o.mode == M_ECHO)
+			printf("\"duplicates\":%" PRIu64 ",\"reordered\":%" PRIu64 ",\"expired\":%" PRIu64
+			       ",\"unanswered\":%" PRIu64 ",", dups, reorder, c[C_EXPIRED], rel_lost - rel_holes);
+		else
+			printf("\"duplicates\":null,\"reordered\":null,\"expired\":null,");
+		printf("\"latency_us\":{");
+		json_num("p50", hist_pct(&r->lat, 50), lat_valid, true);
+		json_num("p90", hist_pct(&r->lat, 90), lat_valid, true);
+		json_num("p99", hist_pct(&r->lat, 99), lat_valid, true);
+		json_num("p999", hist_pct(&r->lat, 99.9), lat_valid, true);
+		json_num("max", (double)r->lat.max_ns / 1000, lat_valid, false);
+		printf("},");
+		json_num("handshakes_per_s", r->hs_per_s, hs_valid, true);
+		printf("\"handshake_latency_us\":{");
+		json_num("p50", hist_pct(&r->hs, 50), hs_valid, true);
+		json_num("p99", hist_pct(&r->hs, 99), hs_valid, true);
+		json_num("max", (double)r->hs.max_ns / 1000, hs_valid, false);
+		printf("},\"dials_failed\":%" PRIu64 ",\"closed_unexpectedly\":%" PRIu64 ",\"retransmits\":%" PRIu64
+		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",",
+		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
+		json_num("cpu_s", r->cpu_total, true, true);
+		json_num("cpu_measured_s", r->cpu_meas, true, o.soak);
+		if (o.soak)
+			printf("\"soak_reliable\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
+			       ",\"unanswered\":%" PRIu64 ",\"duplicates\":%" PRIu64 ",\"reordered\":%" PRIu64
+			       ",\"abandoned\":%" PRIu64
+			       "},\"reconnects\":%" PRIu64 ",\"rss_start_kib\":%ld,\"rss_end_kib\":%ld,\"passed\":%s",
+			       rel_sent, rel_recv, rel_lost, rel_lost - rel_holes, rel_dups, c[C_REORDER], rel_abandon,
+			       c[C_DELIBERATE],
+			       r->rss0, r->rss1, failed ? "false" : "true");
+		printf("}\n");
+	}
+	fflush(stdout);
+	if (exit_reason)
+		fprintf(stderr, "ringwire-load: %s\n", exit_reason);
+
+	while (workers) {
+		struct worker *w = workers;
+
+		workers = w->next;
+		free(w->buf);
+		free(w);
+	}
+	for (unsigned i = 0; i < o.sessions; i++)
+		free_tracks(&slots[i]);
+	free(slots);
+	return failed ? 1 : 0;
+}
