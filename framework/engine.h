@@ -35,6 +35,7 @@
 
 enum {
 	RW_MAX_REACTORS = 64,
+	RW_MAX_STAGING = 9216,		/* >= the largest max_packet (9000) */
 	RW_SHARD_BITS_MAX = 6,
 	RW_DEFAULT_MAX_SESSIONS = 131072,
 	RW_DEFAULT_MAX_FRAME_BYTES = 16 << 20,
@@ -174,9 +175,10 @@ struct rw_shard {
 	uint64_t cookie_epoch;
 	struct rw_ratelimit limiter;
 
-	/* scratch for large frames */
+	/* scratch for large frames, and one packet sent synchronously when every send buffer is in flight */
 	uint8_t *big;
 	size_t big_cap;
+	uint8_t staging[RW_MAX_STAGING];
 
 	struct rw_stats st;
 	uint64_t drop_log_ms;		/* rate limit of drop log lines */

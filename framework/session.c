@@ -396,7 +396,7 @@ static uint8_t *buf_get(struct rw_shard *sh, unsigned *idx)
 	 * from the staging buffer rather than drop it or block the ring.
 	 */
 	*idx = IDX_STAGING;
-	return sh->big;
+	return sh->staging;
 }
 
 static int buf_send(struct rw_shard *sh, unsigned idx, uint8_t *buf, size_t len, const struct sockaddr *to,
@@ -547,13 +547,12 @@ static int send_fragmented(struct rw_session *s, uint8_t channel, uint8_t type, 
 	struct rw_shard *sh = s->sh;
 	struct rw_frame_builder b;
 	struct rw_frame_rel rel = { 0 };
-	struct rw_frag_plan plan;
 	size_t need = len + 32 + RW_FRAME_REL_MAX;
 	bool reliable = s->rel[channel] != NULL;
-	uint32_t frame_id;
 	uint8_t *frame;
 	int n, ret;
 
+	/* one scratch buffer per shard, grown to the largest frame sent: no allocation per event */
 	if (need > sh->big_cap) {
 		uint8_t *nb = realloc(sh->big, need);
 
@@ -562,10 +561,7 @@ static int send_fragmented(struct rw_session *s, uint8_t channel, uint8_t type, 
 		sh->big = nb;
 		sh->big_cap = need;
 	}
-	/* the staging buffer doubles as the frame: fragments go out through registered buffers only */
-	frame = malloc(need);
-	if (!frame)
-		return -ENOMEM;
+	frame = sh->big;
 	ret = rw__frame_begin(&b, frame, need, channel, reliable ? RW_FRAME_REL_MAX : 0);
 	if (!ret)
 		ret = rw__frame_add_event(&b, type, payload, len);
@@ -584,10 +580,7 @@ static int send_fragmented(struct rw_session *s, uint8_t channel, uint8_t type, 
 		goto out;
 	}
 	ret = rw__session_send_frame(s, frame, (size_t)n);
-	(void)frame_id;
-	(void)plan;
 out:
-	free(frame);
 	return ret;
 }
 
@@ -615,14 +608,11 @@ int rw__session_send_frame(struct rw_session *s, const uint8_t *frame, size_t le
 		int n;
 
 		if (idx == IDX_STAGING) {
-			/* big holds the frame's copy only when fragments run dry; use a stack packet */
-			uint8_t pkt[2048];
-
-			n = rw__frag_write(&plan, frame, frame_id, i, pkt + RW_DATA_OFF_PAYLOAD,
-					   sizeof(pkt) - RW_DATA_OFF_PAYLOAD - RW_TAG_LEN);
+			n = rw__frag_write(&plan, frame, frame_id, i, b + RW_DATA_OFF_PAYLOAD,
+					   sizeof(sh->staging) - RW_DATA_OFF_PAYLOAD - RW_TAG_LEN);
 			if (n < 0)
 				return n;
-			ret = seal_send(s, IDX_STAGING, pkt, RW_MSG_DATA_FRAGMENT, (size_t)n);
+			ret = seal_send(s, IDX_STAGING, b, RW_MSG_DATA_FRAGMENT, (size_t)n);
 		} else {
 			n = rw__frag_write(&plan, frame, frame_id, i, b + RW_DATA_OFF_PAYLOAD,
 					   rw__reactor_send_buf_size(sh->r) - RW_DATA_OFF_PAYLOAD - RW_TAG_LEN);
