@@ -77,7 +77,13 @@ static struct scratch *scratch_get(void)
 	s->md = EVP_MD_CTX_new();
 	s->mac = EVP_MAC_CTX_new(algs.blake2smac);
 	s->aead = EVP_CIPHER_CTX_new();
-	if (!s->md || !s->mac || !s->aead || pthread_setspecific(scratch_key, s)) {
+	/*
+	 * Bind the cipher once: passing it again on every init makes OpenSSL
+	 * rebuild its provider context (an allocation per handshake message or
+	 * cookie); with NULL it only re-keys.
+	 */
+	if (!s->md || !s->mac || !s->aead || !EVP_CipherInit_ex2(s->aead, algs.chacha, NULL, NULL, 1, NULL) ||
+	    pthread_setspecific(scratch_key, s)) {
 		scratch_free(s);
 		return NULL;
 	}
@@ -363,7 +369,7 @@ int rw__aead_seal_key(const uint8_t key[RW_KEY_LEN], uint64_t counter, const voi
 
 	if (rw_unlikely(!s))
 		return -ENOMEM;
-	if (!EVP_EncryptInit_ex2(s->aead, algs.chacha, key, NULL, NULL))
+	if (!EVP_EncryptInit_ex2(s->aead, NULL, key, NULL, NULL))
 		return -EIO;
 	return seal(s->aead, counter, aad, aadlen, in, len, out);
 }
@@ -375,7 +381,7 @@ int rw__aead_open_key(const uint8_t key[RW_KEY_LEN], uint64_t counter, const voi
 
 	if (rw_unlikely(!s))
 		return -ENOMEM;
-	if (!EVP_DecryptInit_ex2(s->aead, algs.chacha, key, NULL, NULL))
+	if (!EVP_DecryptInit_ex2(s->aead, NULL, key, NULL, NULL))
 		return -EIO;
 	return open_(s->aead, counter, aad, aadlen, in, len, out);
 }

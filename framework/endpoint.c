@@ -240,6 +240,14 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 	ret = rw__wpub_decode(e.pubkey, key, (size_t)(at - key), &why);
 	if (ret)
 		return errf(err, errlen, ret, "key %s", why ? why : "is not valid");
+	{
+		uint8_t acc = 0;
+
+		for (int i = 0; i < RW_KEY_SIZE; i++)
+			acc |= e.pubkey[i];
+		if (!acc)	/* as rw_pubkey_parse: all zeros is never a key */
+			return errf(err, errlen, -EINVAL, "key is all zeros, which is never a valid key");
+	}
 
 	ret = parse_hostport(at + 1, &e, false, err, errlen);
 	if (ret)

@@ -208,10 +208,23 @@ static void run_send(struct rw_shard *sh, struct cmd_send *c)
 
 static void run_broadcast(struct rw_shard *sh, struct bcast *b)
 {
-	for (struct rw_session *s = sh->sessions, *next; s; s = next) {
-		next = s->list_next;
+	uint64_t seq = ++sh->walk_seq, closes;
+
+	/*
+	 * A send may close sessions (a reliable channel that gives up), which
+	 * moves them off the list under our feet: then walk again from the
+	 * head, skipping the sessions this broadcast already visited.
+	 */
+restart:
+	closes = sh->closes;
+	for (struct rw_session *s = sh->sessions; s; s = s->list_next) {
+		if (s->walk_seq == seq)
+			continue;
+		s->walk_seq = seq;
 		if (s->state == RW_SS_ESTABLISHED && (s->subs[b->channel >> 6] >> (b->channel & 63) & 1))
 			rw__session_send_event(s, b->channel, b->type, b->payload, b->len);
+		if (sh->closes != closes)
+			goto restart;
 	}
 	if (atomic_fetch_sub(&b->refs, 1) == 1)
 		free(b);
@@ -386,7 +399,7 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 
 	rc.n_reactors = reactors;
 	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
-	rc.send_buf_count = 2048;
+	rc.send_buf_count = 4096;
 	rc.buf_count = 2048;
 	rc.handoff_slots = 1024;
 	rc.ops = (struct rw_reactor_ops){
@@ -563,6 +576,8 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;
+		/* larger than any v1 packet we accept: the kernel truncated it */
+		st->drops[RW_DROP_BAD_SIZE] += rs.rx_truncated;
 	}
 }
 

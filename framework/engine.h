@@ -142,6 +142,7 @@ struct rw_session {
 	uint16_t port;
 
 	struct rw_session *list_next, *list_prev;	/* the shard's session list */
+	uint64_t walk_seq;				/* last broadcast that visited it */
 };
 
 /* One entry of a shard's receiver-index table. */
@@ -167,6 +168,8 @@ struct rw_shard {
 	uint32_t nsessions;
 	struct rw_session *dirty;	/* sessions with a frame to flush */
 	struct rw_session *graveyard;	/* closed, freed at the end of the batch */
+	uint64_t closes;		/* sessions closed: a walk of the list restarts when it moves */
+	uint64_t walk_seq;
 
 	/* handshake load */
 	uint64_t hs_window_ms;

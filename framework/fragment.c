@@ -216,6 +216,31 @@ static unsigned reclaim(struct rw_reasm *r, uint64_t now_ms, uint64_t max_age_ms
 	return n;
 }
 
+/*
+ * Free the partial frames idle longest (never keep) until n more bytes fit
+ * the budget. As with a full table: under loss the old partials are the
+ * ones that can no longer complete, and a peer can only evict its own.
+ */
+static void make_room(struct rw_reasm *r, const struct rw_reasm_slot *keep, size_t n, uint64_t now_ms)
+{
+	while (r->slots && n > r->max_memory - r->memory) {
+		struct rw_reasm_slot *lru = NULL;
+
+		/* only stalled partials: two live frames must not evict each other in turn */
+		for (unsigned i = 0; i < r->nslots; i++) {
+			struct rw_reasm_slot *x = &r->slots[i];
+
+			if (x != keep && x->state == SLOT_OPEN && now_ms >= x->touched_ms + RW_REASM_STALL_MS &&
+			    (!lru || x->touched_ms < lru->touched_ms))
+				lru = x;
+		}
+		if (!lru)
+			return;
+		slot_clear(r, lru);
+		r->evicted++;
+	}
+}
+
 static struct rw_reasm_slot *slot_new(struct rw_reasm *r, uint32_t frame_id, uint16_t count, uint64_t now_ms,
 				      enum rw_reasm_err *why)
 {
@@ -255,6 +280,7 @@ static struct rw_reasm_slot *slot_new(struct rw_reasm *r, uint32_t frame_id, uin
 			break;
 		}
 	}
+	make_room(r, NULL, seen_bytes(count), now_ms);
 	if (!charge(r, seen_bytes(count))) {
 		*why = RW_REASM_NO_MEMORY;
 		return NULL;
@@ -274,7 +300,7 @@ static struct rw_reasm_slot *slot_new(struct rw_reasm *r, uint32_t frame_id, uin
 }
 
 /* Grow s->data to hold need bytes, doubling so in-order arrival reallocates rarely. */
-static bool slot_reserve(struct rw_reasm *r, struct rw_reasm_slot *s, size_t need)
+static bool slot_reserve(struct rw_reasm *r, struct rw_reasm_slot *s, size_t need, uint64_t now_ms)
 {
 	if (need <= s->cap)
 		return true;
@@ -288,6 +314,8 @@ static bool slot_reserve(struct rw_reasm *r, struct rw_reasm_slot *s, size_t nee
 		want = (size_t)bound;
 	if (want - s->cap > r->max_memory - r->memory)
 		want = need;
+	if (want - s->cap > r->max_memory - r->memory)
+		make_room(r, s, want - s->cap, now_ms);
 	if (want - s->cap > r->max_memory - r->memory)
 		return false;
 
@@ -352,7 +380,7 @@ static int learn_chunk(struct rw_reasm *r, struct rw_reasm_slot *s, size_t dlen)
 	if (s->stash) {
 		size_t total = (size_t)(s->count - 1) * dlen + s->stash_len;
 
-		if (!slot_reserve(r, s, total))
+		if (!slot_reserve(r, s, total, s->touched_ms))
 			return slot_discard(r, s, RW_REASM_NO_MEMORY);
 		memcpy(s->data + (total - s->stash_len), s->stash, s->stash_len);
 		free(s->stash);
@@ -426,10 +454,11 @@ int rw__reasm_add(struct rw_reasm *r, const uint8_t *plain, size_t len, uint64_t
 			return reject(r, RW_REASM_LENGTH_MISMATCH);
 		}
 		off = (size_t)index * s->chunk;
-		if (!slot_reserve(r, s, off + dlen))
+		if (!slot_reserve(r, s, off + dlen, now_ms))
 			return slot_discard(r, s, RW_REASM_NO_MEMORY);
 	} else if (!s->chunk) {
 		/* where the last chunk goes depends on a chunk size not yet seen */
+		make_room(r, s, dlen, now_ms);
 		if (!charge(r, dlen))
 			return slot_discard(r, s, RW_REASM_NO_MEMORY);
 		s->stash = malloc(dlen);
@@ -447,7 +476,7 @@ int rw__reasm_add(struct rw_reasm *r, const uint8_t *plain, size_t len, uint64_t
 		if ((uint64_t)off + dlen > r->max_frame)
 			return slot_discard(r, s, RW_REASM_TOO_BIG);
 		s->total = off + dlen;
-		if (!slot_reserve(r, s, s->total))
+		if (!slot_reserve(r, s, s->total, now_ms))
 			return slot_discard(r, s, RW_REASM_NO_MEMORY);
 	}
 

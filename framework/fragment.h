@@ -26,8 +26,12 @@
  *   complete, since v1 does not resend single fragments: it is freed and its
  *   frame_id remembered as discarded until it ages out, so that its remaining
  *   fragments are dropped cheaply and do not compete with healthy frames.
- * - With the table full, fragments of new frame_ids are dropped (spec §9.2),
- *   after reclaiming any partial idle for longer than max_age_ms.
+ * - With the table full, any partial idle for longer than max_age_ms is
+ *   reclaimed; failing that, the partial idle longest gives way to the new
+ *   frame_id (counted in evicted). The spec (§9.2) drops the newcomer instead,
+ *   but v1 resends only whole frames under new ids, so under loss it is the
+ *   old partials that can never complete: keeping them stalls every large
+ *   frame until they age out. Either way at most max_incomplete are held.
  * - A fragment that arrives after its frame completed opens a new partial
  *   that will age out: the replay window stops replayed packets, and the
  *   reference never sends a fragment twice, so this is not worth a history.
@@ -118,6 +122,9 @@ struct rw_reasm_cfg {
 	size_t max_memory;		/* bytes held in all; >= max_frame */
 	uint64_t max_age_ms;		/* idle partials reclaimed when the table is full */
 };
+
+/* A partial frame with no fragment for this long may give way when memory is short. */
+enum { RW_REASM_STALL_MS = 200 };
 
 struct rw_reasm_slot;
 

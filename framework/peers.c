@@ -113,6 +113,17 @@ int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64
 	return old;
 }
 
+int rw__peers_note_ts(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
+		      uint64_t now_unix_s)
+{
+	int ret;
+
+	pthread_mutex_lock(&p->lock);
+	ret = rw__tsguard_accept(&p->ts, key, ts, now_unix_s);
+	pthread_mutex_unlock(&p->lock);
+	return ret;
+}
+
 void rw__peers_unbind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id)
 {
 	struct rw_peer_entry *e;

@@ -56,6 +56,9 @@ enum rw_peer_verdict rw__peers_admit(struct rw_peers *p, const uint8_t key[RW_KE
  */
 int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id,
 		       const uint8_t mac1[RW_MAC_LEN], const uint8_t resp[RW_SIZE_HANDSHAKE_RESP]);
+/* Record a timestamp for a key that gets no session (refused): -EALREADY if not newer. */
+int rw__peers_note_ts(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
+		      uint64_t now_unix_s);
 /* Forget key if it still points at session_id. */
 void rw__peers_unbind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id);
 

@@ -944,6 +944,12 @@ static void flush_parked(struct rw_reactor *r)
 	}
 }
 
+int rw__reactor_submit(struct rw_reactor *r)
+{
+	flush_parked(r);
+	return io_uring_submit(&r->ring) < 0 ? -EIO : 0;
+}
+
 /*
  * Drain the handoff ring from reactor `from`. The wake flag is cleared
  * (acq_rel) before tail is read: a producer that found the flag still set

@@ -216,6 +216,12 @@ void rw__reactor_send_buf_put(struct rw_reactor *r, unsigned idx);
  */
 int rw__reactor_send(struct rw_reactor *r, unsigned idx, size_t len, const struct sockaddr *to, socklen_t tolen);
 
+/**
+ * Hand the kernel every send queued so far, now (UDP sends are issued inline,
+ * so they leave before anything the caller then sends with a plain syscall).
+ */
+int rw__reactor_submit(struct rw_reactor *r);
+
 /* ---- between threads ------------------------------------------------------- */
 
 /**

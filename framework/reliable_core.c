@@ -354,7 +354,13 @@ int rw__rel_tx_store(struct rw_rel_tx *tx, uint32_t seq, const uint8_t *frame, s
 
 	if (seq != rw__rel_seq_wire(tx->next))
 		return -EINVAL;
-	if (!rw__rel_tx_can_send(tx, len))
+	/*
+	 * Admission (rw__rel_tx_can_send) happened when the frame was opened;
+	 * an ACK processed since may have narrowed the reach or the peer
+	 * window, but a frame already admitted and numbered must be kept.
+	 * Only the ring's own capacity is a hard limit here.
+	 */
+	if (tx->next - tx->una >= tx->window)
 		return -ENOBUFS;
 	buf = malloc(len ? len : 1);
 	if (!buf)

@@ -351,6 +351,7 @@ static void detach(struct rw_session *s)
 	s->list_prev = NULL;
 	s->list_next = sh->graveyard;
 	sh->graveyard = s;
+	sh->closes++;
 }
 
 static void keypair_release(struct rw_keypair *kp)
@@ -404,6 +405,12 @@ static int buf_send(struct rw_shard *sh, unsigned idx, uint8_t *buf, size_t len,
 {
 	if (rw_likely(idx != IDX_STAGING))
 		return rw__reactor_send(sh->r, idx, len, to, tolen);
+	/*
+	 * Whatever waits in the ring goes first: a packet sent past queued
+	 * ones would reach the peer with a counter far ahead of theirs, and
+	 * theirs would then fall out of its replay window.
+	 */
+	rw__reactor_submit(sh->r);
 	for (int tries = 0; tries < 100; tries++) {
 		ssize_t n = sendto(rw__reactor_fd(sh->r), buf, len, MSG_DONTWAIT, to, tolen);
 		struct pollfd pfd = { .fd = rw__reactor_fd(sh->r), .events = POLLOUT };
@@ -1056,8 +1063,12 @@ static void on_tick(struct rw_timer *t, uint64_t now)
 
 	if (s->state != RW_SS_ESTABLISHED || !s->tick_ms)
 		return;
-	/* re-arm first: the callback may change or stop the interval */
-	arm(s, t, now + s->tick_ms);
+	/*
+	 * Re-arm from the time it really is, not the tick due: a reactor that
+	 * ran late calls on_tick once, not once per missed interval.
+	 */
+	(void)now;
+	arm(s, t, rw__now_ms(s->sh) + s->tick_ms);
 	for (int ch = 0; ch < RW_MAX_CHANNELS && s->state == RW_SS_ESTABLISHED; ch++)
 		if (e->has_handler[ch] && e->handlers[ch].on_tick)
 			e->handlers[ch].on_tick(s, e->handlers[ch].user);

@@ -42,6 +42,16 @@ static bool under_load(struct rw_shard *sh)
 	return e->force_cookies || sh->hs_in_window > e->load_hps;
 }
 
+static void send_cookie(struct rw_shard *sh, const uint8_t *init, const char *addr, const struct sockaddr *from,
+			socklen_t fromlen)
+{
+	uint8_t reply[RW_SIZE_COOKIE_REPLY];
+
+	if (!rw__cookie_reply_create(&sh->cookies, reply, init, addr, NULL) &&
+	    !rw__shard_send_raw(sh, reply, sizeof(reply), from, fromlen))
+		RW_STAT_INC(sh->st.cookies_sent);
+}
+
 static bool allowed(const struct rw_engine *e, const uint8_t key[RW_KEY_LEN])
 {
 	bool any_rule = e->nallowed || e->authenticate;
@@ -177,15 +187,13 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 			return;
 		}
 		if (!rw__cookie_mac2_ok(&sh->cookies, data, addr, rw__now_ms(sh))) {
-			uint8_t reply[RW_SIZE_COOKIE_REPLY];
-
-			/* zero MAC2: no cookie yet, send one; a wrong one: count it */
-			if (!rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN))
-				RW_STAT_INC(sh->st.drops[RW_DROP_BAD_MAC2]);
-			if (!rw__cookie_reply_create(&sh->cookies, reply, data, addr, NULL) &&
-			    !rw__shard_send_raw(sh, reply, sizeof(reply), from, fromlen))
-				RW_STAT_INC(sh->st.cookies_sent);
-			RW_STAT_INC(sh->st.drops[RW_DROP_UNDER_LOAD]);
+			/*
+			 * One reason per datagram: no MAC2 yet is "under load", a
+			 * wrong one is "bad MAC2"; both get a (smaller) CookieReply.
+			 */
+			send_cookie(sh, data, addr, from, fromlen);
+			RW_STAT_INC(sh->st.drops[rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN) ? RW_DROP_UNDER_LOAD
+												   : RW_DROP_BAD_MAC2]);
 			return;
 		}
 		if (!rw__ratelimit_allow(&sh->limiter, from, rw__now_ms(sh))) {
@@ -202,8 +210,20 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 		goto out;
 	}
 	if (!allowed(e, hs.remote_static)) {
+		char addr[RW_ADDR_STR_MAX];
+
 		rw__drop(sh, RW_DROP_REJECTED_KEY, from, fromlen);
-		if (!e->reject_silently)
+		if (e->reject_silently || rw__addr_to_string(addr, from, fromlen))
+			goto out;
+		/*
+		 * The reason costs three packets (191 bytes): only for an address
+		 * that proved itself with a cookie, never more than it sent us
+		 * otherwise. Then the timestamp is recorded, so a replay of the
+		 * same init is stale and costs nothing more.
+		 */
+		if (!rw__cookie_mac2_ok(&sh->cookies, data, addr, rw__now_ms(sh)))
+			send_cookie(sh, data, addr, from, fromlen);
+		else if (rw__peers_note_ts(&e->peers, hs.remote_static, hs.timestamp, (uint64_t)time(NULL)) == 0)
 			reject_with_reason(sh, &hs, from, fromlen);
 		goto out;
 	}

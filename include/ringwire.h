@@ -200,7 +200,12 @@ enum {
 
 /**
  * Callbacks for one channel (or RW_CHANNEL_ANY). Every member is optional.
- * payload is valid only during on_event: copy what you keep.
+ * payload is valid only during on_event: copy what you keep. on_open,
+ * on_close and on_tick are session-wide: they run once for every registered
+ * handler that has them, so keep per-session setup in one of them.
+ * RW_CHANNEL_RELIABLE on a channel's own handler makes it reliable from the
+ * start; on RW_CHANNEL_ANY it only sets the window/RTO/retries used when a
+ * peer's reliable frames switch a channel to reliable (PROFILE §10).
  */
 struct rw_handler {
 	void (*on_open)(struct rw_session *s, void *user);
@@ -297,7 +302,14 @@ RW_EXTERN void rw_server_destroy(struct rw_server *srv);
 RW_EXTERN int rw_server_uri(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN uint16_t rw_server_port(const struct rw_server *srv);
 RW_EXTERN void rw_server_stats(const struct rw_server *srv, struct rw_stats *st);
-/** Send to a session by id from any thread (copied). -ENOENT if it is gone. */
+/**
+ * Send to a session by id from any thread: the event is copied and handed to
+ * the session's reactor, and 0 means it was queued there. What happens then
+ * is not reported back: it is dropped if the session is gone or, on a
+ * reliable channel, if the window is full. To see -EAGAIN and get
+ * on_writable, send from the session's own thread (on_event, on_tick).
+ * -ENOENT for an id no reactor owns.
+ */
 RW_EXTERN int rw_server_send(struct rw_server *srv, uint64_t session_id, uint8_t channel, uint8_t type,
 			     const void *payload, size_t len);
 /** Send to every session subscribed to channel, across all reactors; any thread. */
@@ -352,6 +364,10 @@ RW_EXTERN int rw_dial(struct rw_client **cli, const char *uri, const struct rw_c
  * Large events are fragmented. The payload is copied. -EAGAIN when a reliable
  * channel's window is full (on_writable follows), -EMSGSIZE when too large,
  * -EPERM from a thread that does not own the session, -ENOTCONN if closing.
+ * A send can close the session (a reliable frame that cannot be kept): then
+ * on_close runs before it returns, so hold no lock across a send that
+ * on_close would take. The session's memory stays valid until the callback
+ * that called it returns.
  */
 RW_EXTERN int rw_session_send(struct rw_session *s, uint8_t channel, uint8_t type, const void *payload,
 			      size_t len);

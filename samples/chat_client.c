@@ -121,8 +121,8 @@ static void drain(struct rw_session *s)
 		if (!l)
 			return;
 		ret = rw_session_send(s, CH_CTL, EV_LINE, l->text, l->len);
-		if (ret == -EAGAIN)
-			return;	/* on_writable or the next tick resumes */
+		if (ret == -EAGAIN || ret == -ENOTCONN || closed)
+			return;	/* on_writable or the next tick resumes; or the session is closing */
 		if (ret)
 			fprintf(stderr, PROG ": a line could not be sent: %s\n", strerror(-ret));
 		else if (is_join(l))

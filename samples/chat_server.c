@@ -69,6 +69,7 @@ struct member {
 	int ready;		/* subscribed to it */
 	unsigned strikes;
 	uint64_t last_ms;	/* last line from the user */
+	int closed;		/* on_close ran while a callback of ours was using it */
 	struct member *next, *prev;
 };
 
@@ -86,6 +87,14 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct member *members;
 static struct room rooms[CH_ROOM_LAST + 1];
 static unsigned guests, online;
+
+/*
+ * The member a callback of this thread is working on. A send can close its
+ * session and run on_close right there (a reliable channel that fails does);
+ * on_close then leaves the freeing to that callback, which must check
+ * m->closed after each send it goes on from.
+ */
+static _Thread_local struct member *busy;
 
 static struct rw_server *srv;
 static unsigned idle_s = 600;
@@ -228,6 +237,8 @@ static void join(struct rw_session *s, struct member *m, const char *name)
 		return;
 	}
 	leave(s, m, NULL, 1);
+	if (m->closed)
+		return;
 	pthread_mutex_lock(&lock);
 	for (int c = CH_ROOM_FIRST; c <= CH_ROOM_LAST && !ch; c++) {
 		if (!strcmp(rooms[c].name, name))
@@ -459,7 +470,18 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 	logf_("%s disconnected (%s%s)", m->nick, why->by_peer ? "by the client: " : "",
 	      why->message[0] ? why->message : rw_close_reason_name(why->reason));
 	rw_session_set_user(s, NULL);
-	free(m);
+	if (m == busy)
+		m->closed = 1;	/* the callback under way frees it */
+	else
+		free(m);
+}
+
+/* The end of a callback that used m: free it if its session closed meanwhile. */
+static void done_with(struct member *m)
+{
+	busy = NULL;
+	if (m->closed)
+		free(m);
 }
 
 static void on_tick(struct rw_session *s, void *user)
@@ -494,7 +516,9 @@ static void on_control(struct rw_session *s, uint8_t channel, uint8_t type, cons
 	line[len] = 0;
 	line[strcspn(line, "\r\n")] = 0;
 	sanitize(line);
+	busy = m;
 	on_line(s, m, line);
+	done_with(m);
 }
 
 static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
@@ -509,7 +533,9 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 		return;
 	rw_session_subscribe(s, channel);
 	m->ready = 1;
-	notice(channel, "%s joined", m->nick);
+	busy = m;
+	notice(channel, "%s joined", m->nick);	/* to us as well: a send that may close us */
+	done_with(m);
 }
 
 /* ---- main ------------------------------------------------------------------------------- */

@@ -65,13 +65,22 @@ struct msg {
 	uint8_t data[];		/* topic, NUL, message: the PUB payload as is */
 };
 
+/*
+ * A subscriber (every session has one). Its memory is counted: the session
+ * holds a reference until on_close, and so does every fan-out walking it,
+ * because a fan-out on another reactor may still hold it when it closes.
+ * No lock is ever held across rw_session_send: a send can close the session
+ * and run on_close at once, which takes the locks itself.
+ */
 struct sub {
-	struct rw_session *s;	/* used on its own thread only (owner) */
+	struct rw_session *s;	/* owner thread only; NULL once closed */
 	pthread_t owner;
 	char wpub[SHORT_WPUB + 1];
-	unsigned ntopics;	/* owner only */
-	/* the queue and the counts; publishers on any thread push */
+	unsigned ntopics;	/* owner thread only */
+	atomic_uint refs;
+	/* the queue, dead and the counts: publishers on any thread push */
 	pthread_mutex_t lock;
+	int dead;		/* set on the owner thread only */
 	struct msg **q;
 	unsigned head, count;
 	uint64_t delivered, stalls, dropped;
@@ -100,6 +109,22 @@ static void msg_put(struct msg *m)
 		free(m);
 }
 
+static void sub_put(struct sub *b)
+{
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	t_delivered += b->delivered;
+	t_stalls += b->stalls;
+	t_dropped += b->dropped;
+	if (!quiet && (b->delivered || b->dropped))
+		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " times, dropped %" PRIu64
+				"\n",
+			b->wpub, b->delivered, b->stalls, b->dropped);
+	pthread_mutex_destroy(&b->lock);
+	free(b->q);
+	free(b);
+}
+
 /* Called with the sub's lock held: append, dropping the oldest if full. */
 static void push(struct sub *b, struct msg *m)
 {
@@ -114,48 +139,83 @@ static void push(struct sub *b, struct msg *m)
 	b->count++;
 }
 
-/* On the subscriber's thread: send what waits, until the window is full. */
-static void drain(struct sub *b)
+/*
+ * On the subscriber's thread: send what waits, until the window is full.
+ * Returns what still waits, or -1 if the session closed meanwhile (b may
+ * be gone then).
+ */
+static int drain(struct sub *b)
 {
-	pthread_mutex_lock(&b->lock);
-	while (b->count) {
-		struct msg *m = b->q[b->head];
-		int ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+	int left;
 
-		if (ret == -EAGAIN) {
-			b->stalls++;
-			break;	/* on_writable comes back here */
+	atomic_fetch_add(&b->refs, 1);	/* a send may close the session: b stays ours till the end */
+	for (;;) {
+		struct msg *m;
+		int ret;
+
+		pthread_mutex_lock(&b->lock);
+		if (b->dead || !b->count) {
+			left = b->dead ? -1 : 0;
+			pthread_mutex_unlock(&b->lock);
+			break;
 		}
-		if (ret)
-			b->dropped++;
-		else
-			b->delivered++;
+		m = b->q[b->head];
 		b->head = (b->head + 1) % qcap;
 		b->count--;
+		pthread_mutex_unlock(&b->lock);
+
+		ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+
+		pthread_mutex_lock(&b->lock);
+		if (ret == -EAGAIN && !b->dead && b->count < qcap) {
+			/* back at the head; on_writable comes back for it */
+			b->head = (b->head + qcap - 1) % qcap;
+			b->q[b->head] = m;
+			b->count++;
+			b->stalls++;
+			left = (int)b->count;
+			pthread_mutex_unlock(&b->lock);
+			break;
+		}
+		if (ret)
+			b->dropped++;	/* closed, or the queue refilled while m was out: m is the oldest */
+		else
+			b->delivered++;
+		pthread_mutex_unlock(&b->lock);
 		msg_put(m);
 	}
-	pthread_mutex_unlock(&b->lock);
+	sub_put(b);
+	return left;
 }
 
-/* On the publisher's thread: hand m to one subscriber. */
+/* On the publisher's thread: hand m to one subscriber (the caller holds a reference to b). */
 static void deliver(struct sub *b, struct msg *m)
 {
-	pthread_mutex_lock(&b->lock);
-	/* same reactor and nothing ahead of it: straight out (its pointer is valid on this thread) */
-	if (!b->count && pthread_equal(b->owner, pthread_self())) {
-		int ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+	/* same reactor and nothing ahead of it: straight out (b->s and dead change only on this thread) */
+	if (pthread_equal(b->owner, pthread_self())) {
+		int direct, ret;
 
-		if (ret != -EAGAIN) {
-			if (ret)
+		pthread_mutex_lock(&b->lock);
+		direct = !b->dead && !b->count;
+		pthread_mutex_unlock(&b->lock);
+		if (direct) {
+			ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+			pthread_mutex_lock(&b->lock);
+			if (ret == -EAGAIN && !b->dead) {
+				b->stalls++;
+				push(b, m);
+			} else if (ret) {
 				b->dropped++;
-			else
+			} else {
 				b->delivered++;
+			}
 			pthread_mutex_unlock(&b->lock);
 			return;
 		}
-		b->stalls++;
 	}
-	push(b, m);
+	pthread_mutex_lock(&b->lock);
+	if (!b->dead)
+		push(b, m);
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -290,6 +350,7 @@ static void on_open(struct rw_session *s, void *user)
 	}
 	b->s = s;
 	b->owner = pthread_self();
+	atomic_init(&b->refs, 1);
 	pthread_mutex_init(&b->lock, NULL);
 	rw_session_peer_wpub(s, wpub);
 	snprintf(b->wpub, sizeof(b->wpub), "%.*s", SHORT_WPUB, wpub);
@@ -304,26 +365,20 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 	(void)user;
 	if (!b)
 		return;
-	/* once out of every topic no publisher can reach b: the write lock waits for them */
+	/* out of every topic: no new fan-out finds b; those under way hold references */
 	topic_remove_all(b);
 	pthread_mutex_lock(&b->lock);
+	b->dead = 1;
+	b->s = NULL;
 	while (b->count) {
 		msg_put(b->q[b->head]);
 		b->head = (b->head + 1) % qcap;
 		b->count--;
+		b->dropped++;
 	}
 	pthread_mutex_unlock(&b->lock);
-	t_delivered += b->delivered;
-	t_stalls += b->stalls;
-	t_dropped += b->dropped;
-	if (!quiet && (b->delivered || b->dropped))
-		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " times, dropped %" PRIu64
-				"\n",
-			b->wpub, b->delivered, b->stalls, b->dropped);
-	pthread_mutex_destroy(&b->lock);
-	free(b->q);
-	free(b);
 	rw_session_set_user(s, NULL);
+	sub_put(b);
 }
 
 static void on_tick(struct rw_session *s, void *user)
@@ -333,9 +388,9 @@ static void on_tick(struct rw_session *s, void *user)
 	(void)user;
 	if (!b)
 		return;
-	drain(b);
-	if (!b->ntopics && !b->count)
-		rw_session_set_tick(s, 0);	/* unsubscribed from everything, and flushed */
+	/* unsubscribed from everything, and flushed: the tick has no more to do */
+	if (drain(b) == 0 && !b->ntopics)
+		rw_session_set_tick(s, 0);
 }
 
 static void on_writable(struct rw_session *s, uint8_t channel, void *user)
@@ -351,8 +406,10 @@ static void on_writable(struct rw_session *s, uint8_t channel, void *user)
 static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 {
 	const uint8_t *nul = memchr(p, 0, len);
+	struct sub *local[64], **subs = local;
 	struct topic *t;
 	struct msg *m;
+	unsigned n = 0;
 
 	if (!nul || nul == p || nul - p > TOPIC_MAX) {
 		refuse(s, "PUB payload is topic (1-255 bytes), NUL, message");
@@ -367,14 +424,28 @@ static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 	m->len = len;
 	memcpy(m->data, p, len);
 	published++;
+	/* take the subscribers out under the lock; send after it (a send may close a session) */
 	pthread_rwlock_rdlock(&topics_lock);
 	t = topic_find((const char *)m->data, NULL);
-	if (t)
-		for (unsigned i = 0; i < t->n; i++)
-			deliver(t->subs[i], m);
-	else
-		unrouted++;
+	if (t && t->n > sizeof(local) / sizeof(local[0]))
+		subs = malloc(t->n * sizeof(*subs));
+	if (t && subs) {
+		for (n = 0; n < t->n; n++) {
+			subs[n] = t->subs[n];
+			atomic_fetch_add(&subs[n]->refs, 1);
+		}
+	}
 	pthread_rwlock_unlock(&topics_lock);
+	if (!t)
+		unrouted++;
+	else if (!subs)
+		refuse(s, "broker out of memory: message dropped");
+	for (unsigned i = 0; i < n; i++) {
+		deliver(subs[i], m);
+		sub_put(subs[i]);
+	}
+	if (subs != local)
+		free(subs);
 	msg_put(m);
 }
 

@@ -87,11 +87,11 @@ static void pump(struct rw_session *s)
 				pinged = 1;
 			break;
 		}
-		if (ret)
-			break;
+		if (ret || closed)
+			break;	/* the window is full (on_writable resumes), or the session is closing */
 		next++;
 	}
-	if (ret && ret != -EAGAIN)
+	if (ret && ret != -EAGAIN && ret != -ENOTCONN)
 		fprintf(stderr, PROG ": cannot send: %s\n", strerror(-ret));
 	progress_ms = now_ms();
 }

@@ -146,8 +146,8 @@ static void fill(struct rw_session *s)
 			;
 		put_le32(request, next_id[k]);
 		ret = rw_session_send(s, CH, EV_REQUEST, request, request_len);
-		if (ret == -EAGAIN)
-			return;	/* on_writable resumes */
+		if (ret == -EAGAIN || ret == -ENOTCONN || closed)
+			return;	/* on_writable resumes; or the session is closing (on_close says why) */
 		if (ret) {
 			fprintf(stderr, PROG ": call %lu: cannot send: %s\n", issued + 1, strerror(-ret));
 			issued++;

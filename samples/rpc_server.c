@@ -56,7 +56,15 @@ struct conn {
 	struct waiting *v;
 	unsigned n, cap;
 	uint32_t tick_ms;	/* as set now; 0: none */
+	int closed;		/* on_close ran while a callback was using it */
 };
+
+/*
+ * The conn a callback of this thread is working on. A send can close the
+ * session and run on_close right there (a reliable channel that fails
+ * does): on_close then leaves the freeing to that callback.
+ */
+static _Thread_local struct conn *busy;
 
 static _Atomic uint64_t calls, errors, refused;
 
@@ -147,6 +155,8 @@ static void flush(struct rw_session *s, struct conn *c)
 		}
 		if (rw_session_send(s, CH, EV_REPLY, w->reply, w->len) == -EAGAIN)
 			break;	/* on_writable (or the backstop tick) comes back */
+		if (c->closed)
+			return;
 		free(w->reply);
 		/* order among the waiting does not matter (ids say who is who): fill the hole */
 		*w = c->v[--c->n];
@@ -225,6 +235,14 @@ static void on_open(struct rw_session *s, void *user)
 	rw_session_set_user(s, c);
 }
 
+static void conn_free(struct conn *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		free(c->v[i].reply);
+	free(c->v);
+	free(c);
+}
+
 static void on_close(struct rw_session *s, const struct rw_close_info *why, void *user)
 {
 	struct conn *c = rw_session_user(s);
@@ -233,11 +251,19 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 	(void)user;
 	if (!c)
 		return;
-	for (unsigned i = 0; i < c->n; i++)
-		free(c->v[i].reply);
-	free(c->v);
-	free(c);
 	rw_session_set_user(s, NULL);
+	if (c == busy)
+		c->closed = 1;	/* the callback under way frees it */
+	else
+		conn_free(c);
+}
+
+/* The end of a callback that used c: free it if its session closed meanwhile. */
+static void done_with(struct conn *c)
+{
+	busy = NULL;
+	if (c->closed)
+		conn_free(c);
 }
 
 static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
@@ -274,23 +300,25 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		int ret = rw_session_send(s, CH, EV_REPLY, r, rlen);
 
 		if (ret != -EAGAIN) {
-			free(r);
+			free(r);	/* sent, or the session is closing (then c may be gone) */
 			return;
 		}
 	}
 	if (keep(c, due, r, rlen)) {
-		static const char busy[] = "too many calls outstanding on this session";
-		uint8_t e[5 + sizeof(busy) - 1];
+		static const char full[] = "too many calls outstanding on this session";
+		uint8_t e[5 + sizeof(full) - 1];
 
 		free(r);
 		put_le32(e, id);
 		e[4] = ST_ERROR;
-		memcpy(e + 5, busy, sizeof(busy) - 1);
+		memcpy(e + 5, full, sizeof(full) - 1);
 		rw_session_send(s, CH, EV_REPLY, e, sizeof(e));
 		refused++;
 		return;
 	}
+	busy = c;
 	flush(s, c);
+	done_with(c);
 }
 
 static void on_tick(struct rw_session *s, void *user)
@@ -298,8 +326,11 @@ static void on_tick(struct rw_session *s, void *user)
 	struct conn *c = rw_session_user(s);
 
 	(void)user;
-	if (c)
-		flush(s, c);
+	if (!c)
+		return;
+	busy = c;
+	flush(s, c);
+	done_with(c);
 }
 
 static void on_writable(struct rw_session *s, uint8_t channel, void *user)

@@ -125,7 +125,7 @@ check "no URI: exits 2 with one line" bash -c '[ "$1" -eq 2 ] && [ "$(printf "%s
 rc=$?
 check "--help exits 0" test "$rc" -eq 0
 for f in --sessions --connect-rate --reactors --channels --size --rate --duration --warmup --reliable --mode \
-	--window --json --quiet --soak --seed --keep; do
+	--window --json --quiet --soak --seed --keep --rekey; do
 	check "--help documents $f" grep -q -- "$f" "$tmp/help.out"
 done
 

@@ -20,8 +20,10 @@
  *            connection so that sent == received can be checked.
  *   echo     DEALER -> ROUTER (the ROUTER echoes every message), at most
  *            --window messages in flight, optionally paced to --rate
- *            messages/s; bytes 0-7 carry the send time. The client measures
- *            round-trip latency and echoes/s over --duration after --warmup.
+ *            messages/s the way ringwire-load paces (token bucket, 1 ms
+ *            ticks, sends also as echoes arrive); bytes 0-7 carry the send
+ *            time. The client measures round-trip latency and echoes/s of
+ *            the messages sent in --duration after --warmup.
  *   connect  again and again: a new CURVE DEALER socket, connect, one 64-byte
  *            request, its echo, close (linger 0); --window of them in flight.
  *            Handshake latency = zmq_connect() to the echo received, so it
@@ -32,10 +34,12 @@
  * ringwire-load that apply (packets/s does not: TCP segments are not
  * counted); cpu_s is the client process, cpu_server_s the server process.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE	/* CPU_SET, sched_setaffinity */
+#endif
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -431,16 +435,42 @@ out:
 	free(buf);
 }
 
+/* One echo: count it, and time it if it was sent in the measured interval. */
+static int echo_got(struct result *r, zmq_msg_t *m, uint64_t t_meas, uint64_t t_end)
+{
+	uint64_t ts;
+
+	if (zmq_msg_size(m) != o.size) {
+		r->error = "an echo of the wrong size";
+		return -1;
+	}
+	ts = get_le64(zmq_msg_data(m));
+	r->received++;
+	if (ts >= t_meas && ts < t_end) {
+		r->meas++;
+		sample_add(&r->lat, now_ns() - ts);
+	}
+	return 0;
+}
+
+/*
+ * Paced like ringwire-load: a token bucket filled by wall-clock time (capped
+ * at 4 ticks' worth), spent whenever the client runs: on each 1 ms tick and
+ * whenever echoes arrive. Unpaced: the window refills as echoes arrive.
+ */
 static void run_echo(struct result *r)
 {
+	const uint64_t tick = 1000000;	/* ns: ringwire-load's tick for one session */
 	void *s;
 	uint8_t *buf = calloc(1, o.size);
-	uint64_t sent = 0, recvd = 0, meas = 0, inflight = 0, seq = 0;
-	uint64_t t0, t_meas, t_end, t_drain, next = 0, gap = 0, now;
-	int fd;
-	size_t fdlen = sizeof(fd);
+	uint64_t inflight = 0, seq = 0, t0, t_meas, t_end, t_drain, last, now;
+	bool paced = o.rate > 0;
+	double tokens = 1, tok_per_ns = o.rate / 1e9, tok_cap = o.rate * 4 * (double)tick / 1e9;
+	int n;
 	zmq_msg_t m;
 
+	if (tok_cap < 2)
+		tok_cap = 2;
 	if (!buf) {
 		r->error = "out of memory";
 		return;
@@ -452,10 +482,7 @@ static void run_echo(struct result *r)
 	set_int(s, ZMQ_LINGER, 1000);
 	set_int(s, ZMQ_RCVTIMEO, 100);
 	set_int(s, ZMQ_SNDHWM, 0);
-	if (zmq_getsockopt(s, ZMQ_FD, &fd, &fdlen)) {
-		r->error = zerr("ZMQ_FD");
-		goto out;
-	}
+	zmq_msg_init(&m);
 	/* Wait for the connection (handshake included) with one round trip first. */
 	put_le64(buf, 0);
 	put_le64(buf + 8, 0);
@@ -463,109 +490,82 @@ static void run_echo(struct result *r)
 		r->error = zerr("zmq_send");
 		goto out;
 	}
-	zmq_msg_init(&m);
 	for (int tries = 0; zmq_msg_recv(&m, s, 0) < 0; tries++)
 		if ((zmq_errno() != EAGAIN && zmq_errno() != EINTR) || tries > 50) {
 			r->error = zerr("first echo");
-			zmq_msg_close(&m);
 			goto out;
 		}
-	t0 = now_ns();
+	t0 = last = now_ns();
 	t_meas = t0 + (uint64_t)(o.warmup * 1e9);
 	t_end = t_meas + (uint64_t)(o.duration * 1e9);
 	t_drain = t_end + 2 * NS;
-	if (o.rate > 0) {
-		gap = (uint64_t)(1e9 / o.rate);
-		next = t0;
-	}
 	for (;;) {
+		bool got = false;
+
 		now = now_ns();
 		if (now >= t_drain || (now >= t_end && !inflight))
 			break;
+		if (paced) {
+			tokens += tok_per_ns * (double)(now - last);
+			if (tokens > tok_cap)
+				tokens = tok_cap;
+			last = now;
+		}
 		/* Send what the window and the pace allow. */
-		while (now < t_end && inflight < o.window && (!gap || now >= next)) {
-			put_le64(buf, now);
+		while (now < t_end && inflight < o.window && (!paced || tokens >= 1)) {
+			put_le64(buf, now_ns());
 			put_le64(buf + 8, ++seq);
 			if (zmq_send(s, buf, o.size, ZMQ_DONTWAIT) < 0) {
-				if (zmq_errno() == EAGAIN)
+				if (zmq_errno() == EAGAIN || zmq_errno() == EINTR)
 					break;
 				r->error = zerr("zmq_send");
-				goto done;
+				goto out;
 			}
-			sent++;
+			r->sent++;
 			inflight++;
-			if (gap) {
-				next += gap;
-				/* Behind by more than a window: the pace is beyond us, do not burst. */
-				if (now > next + (uint64_t)o.window * gap)
-					next = now;
-			}
+			tokens -= 1;
 		}
-		/* Take every echo that is there; block for one only when nothing else is due. */
-		for (;;) {
-			int n, flags = ZMQ_DONTWAIT;
-			int ev;
-			size_t evlen = sizeof(ev);
-
-			if (!gap && inflight >= o.window)
-				flags = 0;	/* unpaced and the window is full: block (RCVTIMEO bounds it) */
-			n = zmq_msg_recv(&m, s, flags);
-			if (n < 0) {
-				if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
-					r->error = zerr("zmq_msg_recv");
-					goto done;
-				}
-				if (!flags)
-					break;
-				/* Paced: sleep on the socket's fd until the next send is due. */
-				if (zmq_getsockopt(s, ZMQ_EVENTS, &ev, &evlen) == 0 && (ev & ZMQ_POLLIN))
-					continue;
-				now = now_ns();
-				if (gap || inflight) {
-					uint64_t until = now >= t_end ? t_drain
-						       : (gap && inflight < o.window) ? next
-						       : now + 100 * 1000000ull;
-					struct pollfd pfd = { .fd = fd, .events = POLLIN };
-					struct timespec ts;
-
-					if (until > t_drain)
-						until = t_drain;
-					if (until > now) {
-						ts.tv_sec = (time_t)((until - now) / NS);
-						ts.tv_nsec = (long)((until - now) % NS);
-						ppoll(&pfd, 1, &ts, NULL);
-					}
-				}
-				break;
-			}
-			if ((size_t)n != o.size) {
-				r->error = "an echo of the wrong size";
-				goto done;
-			}
-			now = now_ns();
-			{
-				uint64_t ts = get_le64(zmq_msg_data(&m));
-
-				recvd++;
+		/* Take every echo that is there. */
+		while ((n = zmq_msg_recv(&m, s, ZMQ_DONTWAIT)) >= 0) {
+			if (echo_got(r, &m, t_meas, t_end))
+				goto out;
+			inflight--;
+			got = true;
+		}
+		if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+			r->error = zerr("zmq_msg_recv");
+			goto out;
+		}
+		if (got)
+			continue;
+		if (!paced) {
+			/* The window is full (or sending is over): block for the next echo. */
+			if (zmq_msg_recv(&m, s, 0) >= 0) {
+				if (echo_got(r, &m, t_meas, t_end))
+					goto out;
 				inflight--;
-				if (ts >= t_meas && ts < t_end) {
-					meas++;
-					sample_add(&r->lat, now - ts);
-				}
+			} else if (zmq_errno() != EAGAIN && zmq_errno() != EINTR) {
+				r->error = zerr("zmq_msg_recv");
+				goto out;
 			}
-			if (!gap && inflight < o.window)
-				break;	/* unpaced: refill the window at once */
+			continue;
+		}
+		/* Paced: sleep until an echo comes or the next tick (zmq_poll has 1 ms steps). */
+		{
+			zmq_pollitem_t it = { .socket = s, .events = ZMQ_POLLIN };
+
+			now = now_ns();
+			if (zmq_poll(&it, 1, now >= t_end || inflight >= o.window ? 100 : 1) < 0 && zmq_errno() != EINTR) {
+				r->error = zerr("zmq_poll");
+				goto out;
+			}
 		}
 	}
-done:
-	zmq_msg_close(&m);
-	r->sent = sent;
-	r->received = recvd;
-	r->meas = meas;
 	r->interval_s = o.duration;
-	r->events_per_s = (double)meas / o.duration;
-	r->gbit_s = (double)meas * (double)o.size * 8 / o.duration / 1e9;
+	r->events_per_s = (double)r->meas / o.duration;
+	r->gbit_s = (double)r->meas * (double)o.size * 8 / o.duration / 1e9;
 out:
+	zmq_msg_close(&m);
 	/* End the server: an empty message. */
 	set_int(s, ZMQ_SNDTIMEO, 1000);
 	zmq_send(s, "", 0, 0);
@@ -580,17 +580,19 @@ struct conn {
 
 static void run_connect(struct result *r)
 {
-	unsigned w = o.window, live = 0, i;
+	unsigned w = o.window, live = 0, i, k;
 	struct conn *c = calloc(w, sizeof(*c));
 	zmq_pollitem_t *items = calloc(w, sizeof(*items));
+	unsigned *slot = calloc(w, sizeof(*slot));
 	uint8_t req[64];
 	uint64_t t0, t_end, done = 0, started = 0, target = o.sessions_set ? o.sessions : 0;
 	zmq_msg_t m;
 
-	if (!c || !items) {
+	if (!c || !items || !slot) {
 		r->error = "out of memory";
 		free(c);
 		free(items);
+		free(slot);
 		return;
 	}
 	memset(req, 0x5a, sizeof(req));
@@ -620,13 +622,15 @@ static void run_connect(struct result *r)
 		}
 		if (!live)
 			break;
-		for (i = 0; i < w; i++) {
-			items[i].socket = c[i].s;
-			items[i].fd = -1;	/* a NULL socket with fd -1 is never ready */
-			items[i].events = c[i].s ? ZMQ_POLLIN : 0;
-			items[i].revents = 0;
-		}
-		n = zmq_poll(items, (int)w, 1000);
+		for (i = 0, k = 0; i < w; i++)
+			if (c[i].s) {
+				items[k].socket = c[i].s;
+				items[k].fd = -1;
+				items[k].events = ZMQ_POLLIN;
+				items[k].revents = 0;
+				slot[k++] = i;
+			}
+		n = zmq_poll(items, (int)k, 1000);
 		if (n < 0) {
 			if (zmq_errno() == EINTR)
 				continue;
@@ -637,9 +641,10 @@ static void run_connect(struct result *r)
 			r->hs_failed = live;
 			break;
 		}
-		for (i = 0; i < w; i++) {
-			if (!(items[i].revents & ZMQ_POLLIN))
+		for (unsigned j = 0; j < k; j++) {
+			if (!(items[j].revents & ZMQ_POLLIN))
 				continue;
+			i = slot[j];
 			if (zmq_msg_recv(&m, c[i].s, ZMQ_DONTWAIT) != (int)sizeof(req))
 				continue;
 			sample_add(&r->lat, now_ns() - c[i].t);
@@ -660,6 +665,7 @@ out:
 	zmq_msg_close(&m);
 	free(c);
 	free(items);
+	free(slot);
 	{
 		/* End the server: one more connection with an empty message. */
 		const char *err = NULL;
@@ -688,7 +694,8 @@ static void report(struct result *r, double cpu_client)
 	bool lat = o.mode == M_ECHO && r->lat.n, hs = o.mode == M_CONNECT && r->lat.n;
 	uint64_t lost = r->sent > r->received ? r->sent - r->received : 0;
 
-	qsort(r->lat.v, r->lat.n, sizeof(*r->lat.v), cmp_u64);
+	if (r->lat.n)
+		qsort(r->lat.v, r->lat.n, sizeof(*r->lat.v), cmp_u64);
 	printf("bench-zmq: %s over %s, CURVE on, server CPU %d, client CPU %d (-1: not pinned)\n", mode_name[o.mode],
 	       sh->endpoint, o.server_cpu, o.client_cpu);
 	if (o.mode == M_ONEWAY) {
@@ -722,7 +729,7 @@ static void report(struct result *r, double cpu_client)
 		return;
 	printf("{\"tool\":\"bench-zmq\",\"mode\":\"%s\",\"sessions\":%u,\"size\":%zu,\"window\":%u,\"rate_target\":%.0f,"
 	       "\"duration_s\":%.3f,\"warmup_s\":%.3f,",
-	       mode_name[o.mode], o.mode == M_ECHO ? 1 : o.sessions, o.size, o.window, o.rate, r->interval_s,
+	       mode_name[o.mode], o.mode == M_ECHO ? 1 : o.mode == M_CONNECT ? (unsigned)r->sent : o.sessions, o.size, o.window, o.rate, r->interval_s,
 	       o.mode == M_CONNECT ? 0 : o.warmup);
 	json_num("events_per_s", r->events_per_s, o.mode != M_CONNECT, true);
 	json_num("payload_gbit_s", r->gbit_s, o.mode != M_CONNECT, true);
@@ -788,7 +795,7 @@ static double num(const char *flag, const char *s, double lo, double hi)
 	errno = 0;
 	v = strtod(s, &end);
 	if (end == s || *end || errno || v < lo || v > hi) {
-		fprintf(stderr, "bench-zmq: %s: \"%s\" is not a number from %g to %g\n", flag, s, lo, hi);
+		fprintf(stderr, "bench-zmq: %s: \"%s\" is not a number from %.10g to %.10g\n", flag, s, lo, hi);
 		exit(2);
 	}
 	return v;
@@ -930,7 +937,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	pin(o.client_cpu);
-	prctl(PR_SET_TIMERSLACK, 1000UL);	/* paced echo: wake-ups to the microsecond */
 	memset(&r, 0, sizeof(r));
 	ctx = zmq_ctx_new();
 	if (!ctx) {

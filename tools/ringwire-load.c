@@ -26,6 +26,13 @@
  * (2), each with its own sequence space and accounting (class 0 and 1);
  * otherwise every channel is class 0.
  *
+ * One-way mode counts at the receiver: by the sink convention of
+ * ringwire-echo, a type-252 query is answered with the count and bytes of
+ * the type-253 events the session sent. Each session asks when the measured
+ * interval begins, pausing until the answer comes (so it counts exactly
+ * what was sent before), and again after the drain; the difference is what
+ * the server received in the measured interval.
+ *
  * Timeline: dialling starts at 0; warm-up until --warmup (nothing counted);
  * the measured interval for --duration; then sending stops and a drain
  * period of at most 3 s lets answers arrive; then the client stops
@@ -39,6 +46,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,8 +104,9 @@ static uint32_t tick_ms;
 static unsigned run_len;	/* events sent on one channel before the next */
 /*
  * Pacing: a token bucket per session, filled by wall-clock time (a late
- * reactor may run several ticks back to back). --rate: per_rate events per
- * second; unlimited oneway: a byte budget per tick; unlimited echo: none.
+ * reactor runs several ticks back to back, each told its own due time).
+ * --rate: rate / sessions events per second each; unlimited oneway: a byte
+ * budget per tick; unlimited echo: none, the window is the limit.
  */
 static bool paced;
 static double tok_per_ns, tok_cap;
@@ -894,7 +903,8 @@ static void usage(FILE *f)
 		"            open (keep them with --keep); measures handshakes/s and handshake\n"
 		"            latency (dial to on_open). --duration bounds it; no warm-up.\n"
 		"\n"
-		"options (units in brackets; k = x1000 for rates, x1024 for sizes):\n"
+		"options (suffixes: k = x1000 and m = x1000000 for rates, k = KiB and m = MiB for\n"
+		"sizes, ms for times):\n"
 		"  --mode echo|oneway|connect  what to measure (default echo)\n"
 		"  --sessions N          sessions, 1 to 100000 (default 1; soak 2000)\n"
 		"  --connect-rate R      dials per second, 0 = as fast as possible (default 2000)\n"
@@ -916,12 +926,15 @@ static void usage(FILE *f)
 		"                        2 unreliable, client rekey every 2 s (--rekey), 1%% of the\n"
 		"                        sessions closed and re-dialled every second; fails\n"
 		"                        (exit 1) if a reliable event was lost, duplicated or\n"
-		"                        reordered on a session not closed on purpose, or the\n"
-		"                        resident memory (after warm-up to the end) grew by more\n"
-		"                        than %d%% and more than %d MiB\n"
+		"                        reordered on a session not closed on purpose (or still\n"
+		"                        unanswered when the drain ends: an overloaded run), or\n"
+		"                        the resident memory (after warm-up to the end) grew by\n"
+		"                        more than %d%% and more than %d MiB\n"
 		"  --rekey MS            client rekey interval in ms, 100 to 3600000 (default:\n"
 		"                        the engine's 180 s; soak 2000); every rekey is a\n"
 		"                        handshake, so sessions / MS * 1000 handshakes per second\n"
+		"                        (the soak's 2000 / 2 s is 1000/s: a small machine may\n"
+		"                        need a longer --rekey)\n"
 		"  --seed N              seed for the soak's random choices (default: the time)\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
 		"  --quiet               no progress line each second on stderr\n"
@@ -1286,6 +1299,7 @@ static int resolve_uri(char *err, size_t errlen)
 
 static int dial(unsigned i, bool initial)
 {
+	static bool told;
 	struct slot *sl = &slots[i];
 	char err[RW_ERRBUF_SIZE];
 	int ret;
@@ -1300,7 +1314,9 @@ static int dial(unsigned i, bool initial)
 	ret = rw_client_dial(cli, dial_uri, sl, NULL, err, sizeof(err));
 	if (ret) {
 		atomic_store_explicit(&sl->state, S_CLOSED, memory_order_relaxed);
-		fprintf(stderr, "ringwire-load: dial: %s\n", err);
+		if (!told)
+			fprintf(stderr, "ringwire-load: dial: %s\n", err);
+		told = true;
 	}
 	return ret;
 }
@@ -1308,7 +1324,7 @@ static int dial(unsigned i, bool initial)
 static void on_signal(int sig)
 {
 	(void)sig;
-	interrupted++;
+	interrupted = 1;
 }
 
 static void fmt_rate(char *out, size_t n, double v)

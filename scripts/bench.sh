@@ -1,0 +1,437 @@
+#!/usr/bin/env bash
+# scripts/bench.sh [SECONDS] - every ringwire benchmark on this machine, one table.
+#
+# Not a test (never part of the test suite). Builds what it needs in
+# build-bench/ (release, no tests), makes a throw-away server key, then runs:
+#   1. the raw UDP ceiling (bench-udp, no crypto): 64 and 1232-byte datagrams;
+#   2. ringwire one-way: 64 B, 1 KiB and 64 KiB events, unreliable and reliable,
+#      10 sessions (ringwire-echo --reactors 1 <- ringwire-load --reactors 1);
+#   3. ringwire echo: the maximum 64-byte echo rate, latency at half of it,
+#      and the unloaded round trip (window 1);
+#   4. ringwire connect rate (2000 sessions as fast as possible) and the
+#      unloaded handshake latency;
+#   5. the same workloads on ZeroMQ CURVE (bench-zmq, tcp://127.0.0.1);
+# and prints one table plus the exact commands it ran (each is printed as it
+# starts). Each measurement lasts SECONDS (default 5) after a 1 s warm-up.
+# Server and client are pinned to different CPUs when there are two or more.
+#
+# Environment: ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
+# ringwire's sessions), ZMQ_CONNECT_WINDOW (ZeroMQ connects in flight,
+# default 8), RW_ECHO_PIN=1 (pin the ringwire echo runs too; by default they
+# are left to the scheduler, which measured twice as fast on a 2-vCPU VM:
+# ping-pong on one core saves a cross-CPU wake-up per round trip).
+#
+# Exit status: 0 all ran; 1 a component failed (the reason is printed); 2 usage.
+set -euo pipefail
+
+usage() { echo "usage: scripts/bench.sh [SECONDS]   (seconds per measurement, default 5)"; }
+case "${1:-}" in -h | --help) usage; exit 0 ;; esac
+(($# <= 1)) || { usage >&2; exit 2; }
+DUR=${1:-5}
+# shellcheck disable=SC2015 # the message when either test fails
+[[ $DUR =~ ^[0-9]+([.][0-9]+)?$ ]] && python3 -c "import sys; sys.exit(not 0.5 <= float('$DUR') <= 600)" ||
+	{ echo "bench.sh: SECONDS must be a number from 0.5 to 600, not \"$DUR\"" >&2; exit 2; }
+WARM=1
+ZMQ_SESSIONS=${ZMQ_SESSIONS:-10}
+ZMQ_CONNECT_WINDOW=${ZMQ_CONNECT_WINDOW:-8}
+RW_ECHO_PIN=${RW_ECHO_PIN:-0}
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+B=build-bench
+tmp=$(mktemp -d /tmp/ringwire-bench.XXXXXX)
+server_pid=
+cmdlog=$tmp/commands.txt
+: >"$cmdlog"
+
+cleanup() {
+	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+		kill -INT "$server_pid" 2>/dev/null || true
+		sleep 0.5
+		kill -KILL "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+die() {
+	echo >&2
+	echo "bench.sh: FAILED: $*" >&2
+	exit 1
+}
+
+# Print a command, log it for the summary, run it; stdout to $out, stderr to $out.err.
+# usage: run OUTFILE cmd args...
+run() {
+	local out=$1
+	shift
+	echo "\$ $*" | tee -a "$cmdlog"
+	local rc=0
+	"$@" >"$out" 2>"$out.err" || rc=$?
+	if ((rc)); then
+		echo "--- stdout (last lines):" >&2
+		tail -n 15 "$out" >&2 || true
+		echo "--- stderr (last lines):" >&2
+		tail -n 15 "$out.err" >&2 || true
+		die "\"$*\" exited with status $rc"
+	fi
+}
+
+# The last line of a JSON-printing tool's output must be a JSON object.
+need_json() { # file what
+	tail -n 1 "$1" | python3 -c 'import json,sys; json.loads(sys.stdin.read())' 2>/dev/null ||
+		die "$2 printed no JSON line (see $1)"
+}
+
+jget() { # file key[.sub]  -> value (or "null")
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+d = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
+for k in sys.argv[2].split("."):
+    d = d.get(k) if isinstance(d, dict) else None
+print("null" if d is None else d)
+EOF
+}
+
+echo "== ringwire benchmarks: $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(uname -n), $(nproc) CPUs, kernel $(uname -r)"
+echo "   $DUR s per measurement after a ${WARM} s warm-up; work files in $tmp"
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	echo "   source: commit $(git rev-parse --short HEAD), $(git status --porcelain --untracked-files=no | wc -l) files modified and not committed"
+fi
+read -r load1 load5 _ </proc/loadavg
+echo "   load average at start: $load1 (1 min), $load5 (5 min)"
+if python3 -c "import sys; sys.exit(not float('$load1') > 0.5)"; then
+	echo "   WARNING: the machine is busy (load $load1): the numbers below are shared with whatever else runs:"
+	ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 { printf "     %5s%%  %s\n", $1, $2 }' | head -n 5
+fi
+
+# ---- build ------------------------------------------------------------------------
+echo
+echo "== build ($B/)"
+if [ ! -f "$B/build.ninja" ]; then
+	run "$tmp/setup.log" meson setup "$B" -Dbuildtype=release -Dtests=false
+fi
+run "$tmp/build.log" ninja -C "$B" ringwire-echo ringwire-load ringwire-key bench-udp
+if [ ! -f "$B/build.ninja" ] || ! grep -q 'build bench-zmq:' "$B/build.ninja"; then
+	pkg-config --exists libzmq || die "libzmq (libzmq3-dev) is not installed: run scripts/install-deps.sh"
+	run "$tmp/reconf.log" meson setup --reconfigure "$B"
+fi
+run "$tmp/build-zmq.log" ninja -C "$B" bench-zmq
+for exe in ringwire-echo ringwire-load ringwire-key bench-udp bench-zmq; do
+	[ -x "$B/$exe" ] || die "$B/$exe was not built"
+done
+
+# ---- CPUs -------------------------------------------------------------------------
+read -r SCPU CCPU < <(python3 -c '
+import os
+c = sorted(os.sched_getaffinity(0))
+print(c[0], c[1]) if len(c) >= 2 else print("-", "-")')
+if [ "$SCPU" = - ]; then
+	PINNED_S=() PINNED_C=() ZPIN=()
+	pin_note="nothing pinned (fewer than 2 CPUs)"
+else
+	PINNED_S=(taskset -c "$SCPU") PINNED_C=(taskset -c "$CCPU") ZPIN=(--server-cpu "$SCPU" --client-cpu "$CCPU")
+	pin_note="server on CPU $SCPU, client on CPU $CCPU (taskset; bench-zmq pins its two processes itself,"
+	pin_note+=" bench-udp its two reactors), except ringwire echo"
+	((RW_ECHO_PIN)) && pin_note+=" (pinned too: RW_ECHO_PIN=1)" ||
+		pin_note+=" (unpinned: the scheduler puts the ping-pong on one core, which on this VM doubled"
+	((RW_ECHO_PIN)) || pin_note+=" the echo rate and halved the latency; RW_ECHO_PIN=1 pins it too)"
+fi
+PIN_S=() PIN_C=()
+echo "   pinning: $pin_note"
+
+# ---- key and server ---------------------------------------------------------------
+key=$tmp/server.key
+echo "\$ $B/ringwire-key genkey > $key" | tee -a "$cmdlog"
+(umask 077 && "$B/ringwire-key" genkey >"$key") || die "ringwire-key genkey failed"
+chmod 600 "$key"
+
+start_server() { # section name; pinning from PIN_S
+	section=$1
+	local cmd=("${PIN_S[@]}" "$B/ringwire-echo" --listen 127.0.0.1:0 --key "$key" --reactors 1 --quiet)
+	echo "\$ ${cmd[*]} &" | tee -a "$cmdlog"
+	"${cmd[@]}" >"$tmp/server.out" 2>"$tmp/server.err" &
+	server_pid=$!
+	for _ in $(seq 100); do
+		[ -s "$tmp/server.out" ] && break
+		kill -0 "$server_pid" 2>/dev/null || die "ringwire-echo exited at once: $(cat "$tmp/server.err")"
+		sleep 0.05
+	done
+	URI=$(head -n 1 "$tmp/server.out")
+	[[ $URI == wire://* ]] || die "ringwire-echo printed no wire:// URI"
+	echo "   server URI: $URI"
+}
+
+# SIGINT, not SIGTERM: ringwire-echo stops on either, but leaves the signal
+# pending (rw__engine_run never reads its signalfd) and unblocks it on the way
+# out, so SIGTERM then kills it (status 143) before it prints its counters. A
+# script's background job ignores SIGINT, so a pending SIGINT is discarded.
+server_rc=0
+stop_server() {
+	echo "\$ kill -INT $server_pid   # ringwire-echo prints its counters" | tee -a "$cmdlog"
+	kill -INT "$server_pid" 2>/dev/null || die "ringwire-echo had already exited: $(cat "$tmp/server.err")"
+	set +e
+	wait "$server_pid"
+	server_rc=$?
+	set -e
+	server_pid=
+	cp "$tmp/server.out" "$tmp/server-$section.txt"
+	echo "$server_rc" >"$tmp/server-$section.rc"
+}
+
+server_alive() {
+	kill -0 "$server_pid" 2>/dev/null || die "ringwire-echo died during the run: $(tail -n 5 "$tmp/server.err")"
+}
+
+load() { # name args... : one ringwire-load run, JSON in $tmp/NAME.json
+	local name=$1
+	shift
+	run "$tmp/$name.json" "${PIN_C[@]}" "$B/ringwire-load" "$URI" --reactors 1 --quiet --json "$@"
+	need_json "$tmp/$name.json" "ringwire-load ($name)"
+	server_alive
+}
+
+zmq() { # name args... : one bench-zmq run, JSON in $tmp/NAME.json
+	local name=$1
+	shift
+	run "$tmp/$name.json" "$B/bench-zmq" "${ZPIN[@]}" --json "$@"
+	need_json "$tmp/$name.json" "bench-zmq ($name)"
+}
+
+# ---- 1. raw UDP ceiling -----------------------------------------------------------------
+echo
+echo "== 1. raw UDP ceiling (io_uring, no crypto)"
+for s in 64 1232; do
+	run "$tmp/udp$s.txt" "$B/bench-udp" --size "$s" --seconds "$DUR"
+	grep -q 'received .* packets/s' "$tmp/udp$s.txt" || die "bench-udp --size $s printed no result"
+done
+
+# ---- 2-4. ringwire ------------------------------------------------------------------------
+echo
+echo "== 2. ringwire one-way, 10 sessions"
+PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}")
+start_server oneway
+for s in 64 1k 64k; do
+	load "ow-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM"
+	load "owr-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM" --reliable
+done
+
+echo
+stop_server
+
+echo
+echo "== 3. ringwire echo, 64 B, 1 session"
+if ((RW_ECHO_PIN)); then PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}"); else PIN_S=() PIN_C=(); fi
+start_server echo
+load echo-max --mode echo --sessions 1 --size 64 --window 32 --duration "$DUR" --warmup "$WARM"
+max=$(jget "$tmp/echo-max.json" events_per_s)
+[ "$max" != null ] || die "ringwire echo measured no rate"
+half=$(python3 -c "print(max(1, int(float('$max') / 2)))")
+echo "   maximum $max echoes/s; latency at half of it: --rate $half"
+load echo-half --mode echo --sessions 1 --size 64 --window 32 --rate "$half" --duration "$DUR" --warmup "$WARM"
+load echo-w1 --mode echo --sessions 1 --size 64 --window 1 --duration "$DUR" --warmup "$WARM"
+
+echo
+stop_server
+
+echo
+echo "== 4. ringwire connect"
+PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}")
+start_server connect
+# the unloaded one first: after the burst the server is "under load" for a while and
+# answers with cookies (and rate-limits), which would show in the unloaded latency
+load connect-1 --mode connect --sessions 200 --connect-rate 200 --duration 30
+load connect --mode connect --sessions 2000 --connect-rate 0 --duration 30
+stop_server
+
+# ---- 5. ZeroMQ CURVE ----------------------------------------------------------------------
+echo
+echo "== 5. ZeroMQ CURVE (bench-zmq, tcp://127.0.0.1)"
+for s in 64 1024 65536; do
+	zmq "zmq-ow-$s" --mode oneway --sessions "$ZMQ_SESSIONS" --size "$s" --duration "$DUR" --warmup "$WARM"
+done
+zmq zmq-echo-max --mode echo --size 64 --window 32 --duration "$DUR" --warmup "$WARM"
+zmax=$(jget "$tmp/zmq-echo-max.json" events_per_s)
+zhalf=$(python3 -c "print(max(1, int(float('$zmax') / 2)))")
+echo "   maximum $zmax echoes/s; latency at half of it: --rate $zhalf"
+zmq zmq-echo-half --mode echo --size 64 --window 32 --rate "$zhalf" --duration "$DUR" --warmup "$WARM"
+zmq zmq-echo-w1 --mode echo --size 64 --window 1 --duration "$DUR" --warmup "$WARM"
+zmq zmq-connect-1 --mode connect --sessions 200 --window 1 --duration 30
+zmq zmq-connect --mode connect --sessions 2000 --window "$ZMQ_CONNECT_WINDOW" --duration 30
+
+# ---- table ----------------------------------------------------------------------------------
+read -r load1e _ </proc/loadavg
+python3 - "$tmp" "$pin_note" "$load1" "$load1e" "$ZMQ_SESSIONS" "$ZMQ_CONNECT_WINDOW" <<'EOF'
+import json, re, sys, textwrap
+tmp, pin_note, load0, load1, zsess, zwin = sys.argv[1:7]
+
+def J(name):
+    with open(f"{tmp}/{name}.json") as f:
+        return json.loads(f.read().strip().splitlines()[-1])
+
+def get(d, path):
+    for k in path.split("."):
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+def udp(size):
+    t = open(f"{tmp}/udp{size}.txt").read()
+    m = re.search(r"received ([0-9.]+) packets/s\s+([0-9.]+) Gbit/s", t)
+    return float(m.group(1)), float(m.group(2))
+
+u64, u1232 = udp(64), udp(1232)
+
+def fmt(v, unit):
+    if v is None:
+        return "-"
+    if unit in ("Gbit/s",):
+        return f"{v:.3f}"
+    if unit == "us":
+        return f"{v:,.0f}" if v >= 100 else f"{v:.1f}"
+    return f"{v:,.0f}"
+
+def ratio(a, b):
+    return "-" if a is None or b in (None, 0) else f"{a / b:.2f}"
+
+rows = []   # workload, unit, ringwire, ceiling, zmq ; ratios computed
+def row(w, unit, rw, ceil=None, zq=None):
+    rows.append((w, unit, rw, ceil, zq))
+
+rows.append(("raw UDP, 64 B datagrams", "datagrams/s", None, u64[0], None))
+rows.append(("raw UDP, 1232 B datagrams", "Gbit/s", None, u1232[1], None))
+for s, lab, zs in (("64", "64 B", "64"), ("1k", "1 KiB", "1024"), ("64k", "64 KiB", "65536")):
+    z = J(f"zmq-ow-{zs}")
+    for rel, tag in (("", "unreliable"), ("r", "reliable")):
+        d = J(f"ow{rel}-{s}")
+        if s == "64":
+            row(f"one-way {lab}, {tag}", "events/s", d["events_per_s"], u64[0], z["events_per_s"])
+        else:
+            row(f"one-way {lab}, {tag}", "Gbit/s", d["payload_gbit_s"], u1232[1], z["payload_gbit_s"])
+em, zm = J("echo-max"), J("zmq-echo-max")
+row("echo 64 B, max rate (window 32)", "echoes/s", em["events_per_s"], None, zm["events_per_s"])
+eh, zh = J("echo-half"), J("zmq-echo-half")
+for p, lab in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+    row(f"echo at half max rate, {lab}", "us", get(eh, "latency_us." + p), None, get(zh, "latency_us." + p))
+e1, z1 = J("echo-w1"), J("zmq-echo-w1")
+for p, lab in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+    row(f"echo window 1 (unloaded), {lab}", "us", get(e1, "latency_us." + p), None, get(z1, "latency_us." + p))
+row("echo window 1, rate", "echoes/s", e1["events_per_s"], None, z1["events_per_s"])
+c, zc = J("connect"), J("zmq-connect")
+row("connect, 2000 new sessions", "conn/s", c["handshakes_per_s"], None, zc["handshakes_per_s"])
+c1, zc1 = J("connect-1"), J("zmq-connect-1")
+row("handshake, one at a time, p50", "us", get(c1, "handshake_latency_us.p50"), None, get(zc1, "handshake_latency_us.p50"))
+row("handshake, one at a time, p99", "us", get(c1, "handshake_latency_us.p99"), None, get(zc1, "handshake_latency_us.p99"))
+
+hdr = ("workload", "unit", "ringwire", "ceiling", "ringwire/ceiling", "ZeroMQ CURVE", "ringwire/ZeroMQ")
+tab = [hdr]
+for w, unit, rw, ceil, zq in rows:
+    tab.append((w, unit, fmt(rw, unit), fmt(ceil, unit), ratio(rw, ceil), fmt(zq, unit), ratio(rw, zq)))
+wid = [max(len(r[i]) for r in tab) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(c.ljust(wid[i]) if i < 2 else c.rjust(wid[i]) for i, c in enumerate(r)) + " |"
+sep = "|" + "|".join("-" * (w + 2) for w in wid) + "|"
+print()
+print("== results")
+print(line(tab[0]))
+print(sep)
+for r in tab[1:]:
+    print(line(r))
+print()
+print("Notes")
+print(textwrap.fill(f"- pinning: {pin_note}.", 110, subsequent_indent="  "))
+print(f"- ceiling: bench-udp (io_uring, no crypto, one datagram per send). 64 B rows compare events/s with 64-byte")
+print(f"  datagrams/s; ringwire packs several small events into one datagram, so that ratio can exceed 1.")
+print(f"  1 KiB and 64 KiB rows compare payload Gbit/s with 1232-byte datagrams (64 KiB events are fragmented).")
+print(f"- ZeroMQ: {zsess} PUSH->PULL connections one-way (TCP: always reliable, so the same figure on both rows);")
+print(f"  echo over DEALER->ROUTER, one connection; connect = new CURVE socket + connect + one 64 B request/echo +")
+print(f"  close, {zwin} in flight (one at a time for the unloaded rows): its latency is connect() to echo, so")
+print(f"  it includes a round trip ringwire's (dial to on_open) does not.")
+print("- latency rows: lower is better, so ringwire/ZeroMQ < 1 favours ringwire; elsewhere higher is better.")
+print("- each side's echo latency at half load is at half of ITS OWN maximum rate.")
+print("- connect: ringwire dials all 2000 at once (--connect-rate 0), so its handshake latency in the details")
+print("  below is mostly queueing; the one-at-a-time rows (200 dials at 200/s; ZeroMQ: 200, one at a time)")
+print("  are the handshake cost.")
+print(f"- load average: {load0} at start, {load1} at the end (2-core machine: other work distorts every number).")
+
+print()
+print("Details (ringwire-load: events/s and Gbit/s delivered, datagrams/s sent+received by the client, lost, client CPU)")
+odd = []
+for name in ("ow-64", "owr-64", "ow-1k", "owr-1k", "ow-64k", "owr-64k", "echo-max", "echo-half", "echo-w1"):
+    d = J(name)
+    sent, lost = d.get("sent") or 0, d.get("lost") or 0
+    pct = 100.0 * lost / sent if sent else 0.0
+    lat = d.get("latency_us") or {}
+    ls = "" if lat.get("p50") is None else f", latency p50/p99/p99.9/max {lat['p50']:.0f}/{lat['p99']:.0f}/{lat['p999']:.0f}/{lat['max']:.0f} us"
+    print(f"  {name:10s} {d['events_per_s']:>12,.0f} ev/s {d['payload_gbit_s']:7.3f} Gbit/s {d['packets_per_s']:>10,.0f} dgram/s"
+          f"  lost {lost} of {sent} ({pct:.3f}%), retransmits {d.get('retransmits')}, cpu {d['cpu_s']:.2f} s{ls}")
+    if d.get("reliable") and lost:
+        odd.append(f"{name}: {lost} events lost on a RELIABLE channel")
+    if not d.get("reliable") and pct > 1.0:
+        odd.append(f"{name}: {pct:.2f}% of the unreliable events lost (the server's socket or reactor could not keep up)")
+    if d.get("sessions_connected") != d.get("sessions"):
+        odd.append(f"{name}: {d.get('sessions_connected')} of {d.get('sessions')} sessions connected")
+    if d.get("dials_failed") or d.get("closed_unexpectedly"):
+        why = re.findall(r"^\s*(closed unexpectedly.*|dials failed.*)$", open(f"{tmp}/{name}.json").read(), re.M)
+        odd.append(f"{name}: {d.get('dials_failed')} dials failed, {d.get('closed_unexpectedly')} sessions closed"
+                   f" unexpectedly; ringwire-load says: {'; '.join(w.strip() for w in why) or '?'}"
+                   f" ({d.get('retransmits')} retransmits)")
+for name in ("connect", "connect-1"):
+    d = J(name)
+    h = d["handshake_latency_us"]
+    print(f"  {name:10s} {d['sessions_connected']} of {d['sessions']} sessions, {d['handshakes_per_s']:,.0f}/s, "
+          f"handshake p50/p99/max {h['p50']:.0f}/{h['p99']:.0f}/{h['max']:.0f} us, dials failed {d['dials_failed']}, cpu {d['cpu_s']:.2f} s")
+    if d["sessions_connected"] != d["sessions"] or d["dials_failed"]:
+        odd.append(f"{name}: {d['sessions_connected']} of {d['sessions']} connected, {d['dials_failed']} dials failed")
+for sec in ("oneway", "echo", "connect"):
+    print(f"  ringwire-echo counters after the {sec} runs:")
+    txt = open(f"{tmp}/server-{sec}.txt").read()
+    for l in txt.splitlines()[1:]:
+        print("    " + l)
+    m1, m2 = re.search(r"handshakes (\d+)", txt), re.search(r"sessions opened (\d+)", txt)
+    if m1 and m2 and int(m1.group(1)) > int(m2.group(1)):
+        odd.append(f"server ({sec} runs): {m1.group(1)} handshakes answered for {m2.group(1)} sessions opened:"
+                   " clients re-sent initiations (handshakes slower than the retry timer), extra work under load")
+    m = re.search(r"dropped replay: (\d+)", txt)
+    if m:
+        odd.append(f"server ({sec} runs): {m.group(1)} packets dropped as replays (counter already seen or too old)")
+    rc = int(open(f"{tmp}/server-{sec}.rc").read())
+    if rc:
+        odd.append(f"ringwire-echo ({sec}) exited with status {rc} after SIGINT (expected 0)")
+print("  bench-zmq (client cpu / server cpu):")
+for name in ("zmq-ow-64", "zmq-ow-1024", "zmq-ow-65536", "zmq-echo-max", "zmq-echo-half", "zmq-echo-w1", "zmq-connect", "zmq-connect-1"):
+    d = J(name)
+    extra = ""
+    if d.get("events_per_s") is not None:
+        extra = f"{d['events_per_s']:>12,.0f} ev/s {d['payload_gbit_s']:7.3f} Gbit/s, sent {d['sent']} received {d['received']} lost {d['lost']}"
+    else:
+        h = d["handshake_latency_us"]
+        extra = f"{d['received']} connections, {d['handshakes_per_s']:,.0f}/s, p50/p99/max {h['p50']:.0f}/{h['p99']:.0f}/{h['max']:.0f} us"
+    print(f"  {name:14s} {extra}, cpu {d['cpu_s']:.2f}/{d['cpu_server_s']:.2f} s")
+    if d.get("lost"):
+        odd.append(f"{name}: ZeroMQ lost {d['lost']} messages over TCP")
+for w, unit, rw, ceil, zq in rows:
+    if rw is not None and ceil and rw > ceil and unit == "Gbit/s":
+        odd.append(f"{w}: ringwire {rw:.3f} Gbit/s is ABOVE the raw UDP 'ceiling' {ceil:.3f} Gbit/s; the ceiling"
+                   " run was slowed down (busy machine) or bench-udp is not a true ceiling here")
+for s in ("64", "1k", "64k"):
+    u, r = J(f"ow-{s}"), J(f"owr-{s}")
+    if u["payload_gbit_s"] and r["payload_gbit_s"] and u["payload_gbit_s"] < 0.8 * r["payload_gbit_s"]:
+        odd.append(f"one-way {s}: unreliable ({u['payload_gbit_s']:.3f} Gbit/s, client cpu {u['cpu_s']:.2f} s) slower than"
+                   f" reliable ({r['payload_gbit_s']:.3f} Gbit/s, cpu {r['cpu_s']:.2f} s)")
+for name, z in (("echo-half", False), ("zmq-echo-half", True)):
+    d = J(name)
+    tgt, got = d.get("rate_target") or 0, d.get("events_per_s") or 0
+    if tgt and got < 0.9 * tgt:
+        odd.append(f"{name}: reached {got:,.0f} of the {tgt:,.0f}/s asked: the latency was taken at saturation")
+print()
+if odd:
+    print("Look into:")
+    for o in odd:
+        print("  - " + o)
+else:
+    print("Nothing odd detected by the script's checks (loss, failed dials, server exit).")
+EOF
+
+echo
+echo "== commands run (in $top)"
+cat "$cmdlog"
