@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -122,6 +123,17 @@ int rw__engine_run(struct rw_engine *e)
 		}
 		rw__engine_stop(e);
 		ret = rw__engine_wait(e);
+	}
+	/*
+	 * Consume what was delivered (and a second signal sent during the
+	 * shutdown): restoring the mask with one still pending would let its
+	 * default action kill the process before the counters are printed.
+	 */
+	{
+		const struct timespec zero = { 0, 0 };
+
+		while (sigtimedwait(&set, NULL, &zero) > 0)
+			;
 	}
 	if (sfd >= 0)
 		close(sfd);

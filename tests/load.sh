@@ -141,5 +141,19 @@ srv=
 check "ringwire-echo exits 0 on SIGINT" test "$rc" -eq 0
 check "ringwire-echo prints its counters" grep -Eq '^events in [1-9][0-9]* out [0-9]+' "$tmp/echo.out"
 
+# ---- and on SIGTERM too (a service manager's stop) ----
+"$ECHO" --listen 127.0.0.1:0 --key "$tmp/server.key" --reactors 1 >"$tmp/echo2.out" 2>"$tmp/echo2.err" &
+srv=$!
+for _ in $(seq 100); do
+	[ -s "$tmp/echo2.out" ] && break
+	sleep 0.05
+done
+kill -TERM "$srv"
+wait "$srv"
+rc=$?
+srv=
+check "ringwire-echo exits 0 on SIGTERM" test "$rc" -eq 0
+check "ringwire-echo prints its counters after SIGTERM" grep -Eq '^events in [0-9]+ out [0-9]+' "$tmp/echo2.out"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
