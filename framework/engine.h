@@ -339,6 +339,15 @@ void rw__handle_keepalive(struct rw_shard *sh, struct rw_packet *p, uint8_t *dat
 void rw__handle_fragment(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
 			 socklen_t fromlen);
 /*
+ * A packet whose receiver index names another shard: hand it over (or drop
+ * it, counted). true when the caller must stop.
+ */
+bool rw__route_elsewhere(struct rw_shard *sh, const struct rw_packet *p, const uint8_t *data,
+			 const struct sockaddr *from, socklen_t fromlen);
+/* HandshakeResp and CookieReply: the keypair of our pending handshake, or NULL (counted). */
+struct rw_keypair *rw__pending_handshake(struct rw_shard *sh, const struct rw_packet *p, const uint8_t *data,
+					 const struct sockaddr *from, socklen_t fromlen);
+/*
  * Shared by the four transport handlers: find the keypair (handing the packet
  * to its owner shard if need be), check replay, decrypt in place, update the
  * window. Returns the plaintext length, or -1 when the packet was dropped or

@@ -9,21 +9,12 @@
 void rw__handle_cookie_reply(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
 			     socklen_t fromlen)
 {
-	unsigned owner = rw__index_shard(sh->e, p->receiver_index);
 	struct rw_keypair *kp;
 	struct rw_session *s;
 
-	if (owner != sh->id) {
-		if (owner < sh->e->nshards && !rw__reactor_handoff(sh->r, owner, data, p->len, from, fromlen))
-			return;
-		rw__drop(sh, owner < sh->e->nshards ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX, from, fromlen);
+	kp = rw__pending_handshake(sh, p, data, from, fromlen);
+	if (!kp)
 		return;
-	}
-	kp = rw__index_lookup(sh, p->receiver_index);
-	if (!kp || kp->s->hs_kp != kp) {
-		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from, fromlen);
-		return;
-	}
 	s = kp->s;
 	if (rw__cookie_reply_consume(data, s->hs.mac1, s->cookie)) {
 		rw__drop(sh, RW_DROP_BAD_COOKIE, from, fromlen);

@@ -9,22 +9,13 @@ void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t
 			       socklen_t fromlen)
 {
 	uint8_t tx[RW_KEY_LEN], rx[RW_KEY_LEN];
-	unsigned owner = rw__index_shard(sh->e, p->receiver_index);
 	struct rw_keypair *kp;
 	struct rw_session *s;
 	bool first;
 
-	if (owner != sh->id) {
-		if (owner < sh->e->nshards && !rw__reactor_handoff(sh->r, owner, data, p->len, from, fromlen))
-			return;
-		rw__drop(sh, owner < sh->e->nshards ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX, from, fromlen);
+	kp = rw__pending_handshake(sh, p, data, from, fromlen);
+	if (!kp)
 		return;
-	}
-	kp = rw__index_lookup(sh, p->receiver_index);
-	if (!kp || kp->s->hs_kp != kp) {
-		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from, fromlen);
-		return;
-	}
 	s = kp->s;
 	if (!rw__noise_mac1_ok(data, RW_RESP_OFF_MAC1, s->local->mac1_key)) {
 		rw__drop(sh, RW_DROP_BAD_MAC1, from, fromlen);

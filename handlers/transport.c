@@ -6,20 +6,44 @@
  */
 #include "engine.h"
 
+bool rw__route_elsewhere(struct rw_shard *sh, const struct rw_packet *p, const uint8_t *data,
+			 const struct sockaddr *from, socklen_t fromlen)
+{
+	unsigned owner = rw__index_shard(sh->e, p->receiver_index);
+
+	if (rw_likely(owner == sh->id))
+		return false;
+	/* the kernel's hash picked another shard: hand it to its owner */
+	if (owner < sh->e->nshards && !rw__reactor_handoff(sh->r, owner, data, p->len, from, fromlen))
+		return true;
+	rw__drop(sh, owner < sh->e->nshards ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX, from, fromlen);
+	return true;
+}
+
+struct rw_keypair *rw__pending_handshake(struct rw_shard *sh, const struct rw_packet *p, const uint8_t *data,
+					 const struct sockaddr *from, socklen_t fromlen)
+{
+	struct rw_keypair *kp;
+
+	if (rw__route_elsewhere(sh, p, data, from, fromlen))
+		return NULL;
+	kp = rw__index_lookup(sh, p->receiver_index);
+	/* only the index of a handshake we started and still wait on */
+	if (!kp || kp->s->hs_kp != kp) {
+		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from, fromlen);
+		return NULL;
+	}
+	return kp;
+}
+
 int rw__transport_open(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
 		       socklen_t fromlen, struct rw_keypair **kpp)
 {
-	unsigned owner = rw__index_shard(sh->e, p->receiver_index);
 	struct rw_keypair *kp;
 	int n;
 
-	if (rw_unlikely(owner != sh->id)) {
-		/* the kernel's hash picked another shard: hand it to its owner */
-		if (owner < sh->e->nshards && !rw__reactor_handoff(sh->r, owner, data, p->len, from, fromlen))
-			return -1;
-		rw__drop(sh, owner < sh->e->nshards ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX, from, fromlen);
+	if (rw_unlikely(rw__route_elsewhere(sh, p, data, from, fromlen)))
 		return -1;
-	}
 	kp = rw__index_lookup(sh, p->receiver_index);
 	if (rw_unlikely(!kp || !kp->ready)) {
 		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from, fromlen);
