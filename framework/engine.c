@@ -534,6 +534,7 @@ void rw__engine_destroy(struct rw_engine *e)
 			rw__session_close(s, RW_CLOSE_SHUTDOWN, true, NULL, false);
 		}
 		rw__shard_reap(sh);
+		rw__reliable_pool_free(sh);
 		rw__shard_free_tables(sh);
 		rw__ratelimit_destroy(&sh->limiter);
 		free(sh->big);

@@ -59,6 +59,7 @@ enum {
 struct rw_session;
 struct rw_shard;
 struct rw_reliable;
+struct rw_block;
 
 /* One Noise session's keys: a session has a current, a previous and a next. */
 struct rw_keypair {
@@ -182,6 +183,10 @@ struct rw_shard {
 	uint8_t *big;
 	size_t big_cap;
 	uint8_t staging[RW_MAX_STAGING];
+
+	/* freelist of packet-sized blocks for reliable frames kept for retransmission */
+	struct rw_block *blocks;
+	uint32_t nblocks;
 
 	struct rw_stats st;
 	uint64_t drop_log_ms;		/* rate limit of drop log lines */
@@ -317,6 +322,8 @@ void rw__session_aead_failed(struct rw_session *s);
 void rw__shard_flush_all(struct rw_shard *sh);
 /* Free the sessions closed during this batch. */
 void rw__shard_reap(struct rw_shard *sh);
+/* Free the shard's block pool (engine teardown). */
+void rw__reliable_pool_free(struct rw_shard *sh);
 int rw__shard_init_tables(struct rw_shard *sh, uint32_t max_sessions);
 void rw__shard_free_tables(struct rw_shard *sh);
 void rw__shard_close_all(struct rw_shard *sh, enum rw_close_reason reason, const char *message);

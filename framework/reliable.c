@@ -41,6 +41,58 @@ static uint64_t now(struct rw_reliable *r)
 	return rw__now_ms(r->s->sh);
 }
 
+/*
+ * The shard's pool of blocks for the copies a sender keeps until ACKed:
+ * frames fit a packet (1192 bytes by default), so one block size serves
+ * nearly all of them and storing a frame allocates nothing in steady
+ * state. Larger ones (fragmented events) use malloc. Bounded: beyond
+ * RW_POOL_KEEP blocks, freed blocks go back to the allocator.
+ */
+enum { RW_BLOCK = 2048, RW_POOL_KEEP = 8192 };
+
+struct rw_block {
+	struct rw_block *next;
+};
+
+static void *pool_get(void *ctx, size_t len)
+{
+	struct rw_shard *sh = ctx;
+	struct rw_block *b = sh->blocks;
+
+	if (len > RW_BLOCK)
+		return malloc(len);
+	if (!b)
+		return malloc(RW_BLOCK);
+	sh->blocks = b->next;
+	sh->nblocks--;
+	return b;
+}
+
+static void pool_put(void *ctx, void *p, size_t len)
+{
+	struct rw_shard *sh = ctx;
+	struct rw_block *b = p;
+
+	if (len > RW_BLOCK || sh->nblocks >= RW_POOL_KEEP) {
+		free(p);
+		return;
+	}
+	b->next = sh->blocks;
+	sh->blocks = b;
+	sh->nblocks++;
+}
+
+void rw__reliable_pool_free(struct rw_shard *sh)
+{
+	while (sh->blocks) {
+		struct rw_block *b = sh->blocks;
+
+		sh->blocks = b->next;
+		free(b);
+	}
+	sh->nblocks = 0;
+}
+
 void rw__reliable_timers_init(struct rw_session *s)
 {
 	(void)s;	/* channels get their timers when they become reliable */
@@ -130,6 +182,7 @@ int rw__reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_h
 		free(r);
 		return -ENOMEM;
 	}
+	r->tx.alloc = (struct rw_rel_alloc){ .get = pool_get, .put = pool_put, .ctx = s->sh };
 	rw__timer_init(&r->t_rto, on_rto);
 	rw__timer_init(&r->t_ack, on_ack_timer);
 	s->rel[channel] = r;

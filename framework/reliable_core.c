@@ -235,11 +235,26 @@ static struct rw_rel_txslot *tx_slot(const struct rw_rel_tx *tx, uint64_t ext)
 	return &tx->slot[ext % tx->window];
 }
 
+static void *tx_get(struct rw_rel_tx *tx, size_t len)
+{
+	return tx->alloc.get ? tx->alloc.get(tx->alloc.ctx, len) : malloc(len);
+}
+
+static void tx_put(struct rw_rel_tx *tx, void *p, size_t len)
+{
+	if (!p)
+		return;
+	if (tx->alloc.put)
+		tx->alloc.put(tx->alloc.ctx, p, len);
+	else
+		free(p);
+}
+
 static void tx_purge(struct rw_rel_tx *tx)
 {
 	if (tx->slot) {
 		for (uint32_t i = 0; i < tx->window; i++) {
-			free(tx->slot[i].buf);
+			tx_put(tx, tx->slot[i].buf, tx->slot[i].len ? tx->slot[i].len : 1);
 			memset(&tx->slot[i], 0, sizeof(tx->slot[i]));
 		}
 	}
@@ -362,7 +377,7 @@ int rw__rel_tx_store(struct rw_rel_tx *tx, uint32_t seq, const uint8_t *frame, s
 	 */
 	if (tx->next - tx->una >= tx->window)
 		return -ENOBUFS;
-	buf = malloc(len ? len : 1);
+	buf = tx_get(tx, len ? len : 1);
 	if (!buf)
 		return -ENOMEM;
 	if (len)
@@ -418,7 +433,7 @@ static int tx_free(struct rw_rel_tx *tx, uint64_t ext, struct ack_scan *a)
 			x = t;
 		}
 	}
-	free(sl->buf);
+	tx_put(tx, sl->buf, sl->len ? sl->len : 1);
 	tx->pending_bytes -= sl->len;
 	tx->in_flight--;
 	memset(sl, 0, sizeof(*sl));

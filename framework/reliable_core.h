@@ -236,7 +236,18 @@ struct rw_rel_txslot {
 	bool rtx;		/* sent more than once: no RTT sample from it (Karn) */
 };
 
+/*
+ * Where the sender keeps its copies of frames. NULL members: malloc/free. A
+ * session gives a per-thread pool, so storing a frame allocates nothing.
+ */
+struct rw_rel_alloc {
+	void *(*get)(void *ctx, size_t len);
+	void (*put)(void *ctx, void *p, size_t len);
+	void *ctx;
+};
+
 struct rw_rel_tx {
+	struct rw_rel_alloc alloc;	/* set after init, before the first store */
 	struct rw_rel_txslot *slot;	/* ring of window slots, by ext % window */
 	uint32_t window;	/* own window: ring size */
 	uint32_t peer_window;	/* latest nonzero WindowSize, bound on in_flight */
