@@ -31,10 +31,27 @@ static struct {
 static pthread_once_t algs_once = PTHREAD_ONCE_INIT;
 static pthread_key_t scratch_key;
 
+/*
+ * Private keys this thread used last, with their EVP_PKEY. Building an
+ * EVP_PKEY from raw bytes computes the public key, a scalar multiplication
+ * as costly as the DH itself; a handshake uses the static key twice and the
+ * ephemeral twice, so keeping the last few halves its X25519 work. The
+ * copies are wiped when evicted and when the thread releases its scratch.
+ */
+enum { KEY_CACHE = 4 };
+
+struct cached_key {
+	uint8_t priv[RW_KEY_LEN];
+	EVP_PKEY *pk;
+	uint64_t used;
+};
+
 struct scratch {
 	EVP_MD_CTX *md;
 	EVP_MAC_CTX *mac;
 	EVP_CIPHER_CTX *aead;
+	struct cached_key keys[KEY_CACHE];
+	uint64_t clock;
 };
 
 static void scratch_free(void *p)
@@ -43,6 +60,9 @@ static void scratch_free(void *p)
 
 	if (!s)
 		return;
+	for (int i = 0; i < KEY_CACHE; i++)
+		EVP_PKEY_free(s->keys[i].pk);
+	rw__memzero(s->keys, sizeof(s->keys));
 	EVP_MD_CTX_free(s->md);
 	EVP_MAC_CTX_free(s->mac);
 	EVP_CIPHER_CTX_free(s->aead);
@@ -204,18 +224,46 @@ void rw__x25519_clamp(uint8_t priv[RW_KEY_LEN])
 	priv[31] = (priv[31] & 127) | 64;
 }
 
+/* The EVP_PKEY of priv: from this thread's cache, or built and cached (LRU). */
+static EVP_PKEY *private_key(const uint8_t priv[RW_KEY_LEN])
+{
+	struct scratch *s = scratch_get();
+	struct cached_key *victim;
+	EVP_PKEY *pk;
+
+	if (rw_unlikely(!s))
+		return NULL;
+	victim = &s->keys[0];
+	for (int i = 0; i < KEY_CACHE; i++) {
+		struct cached_key *k = &s->keys[i];
+
+		if (k->pk && rw__memeq(k->priv, priv, RW_KEY_LEN)) {
+			k->used = ++s->clock;
+			return k->pk;
+		}
+		if (!k->pk || k->used < victim->used)
+			victim = k;
+	}
+	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, RW_KEY_LEN);
+	if (!pk)
+		return NULL;
+	EVP_PKEY_free(victim->pk);
+	memcpy(victim->priv, priv, RW_KEY_LEN);
+	victim->pk = pk;
+	victim->used = ++s->clock;
+	return pk;
+}
+
 int rw__x25519_public(uint8_t pub[RW_KEY_LEN], const uint8_t priv[RW_KEY_LEN])
 {
-	EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, RW_KEY_LEN);
+	EVP_PKEY *pk = private_key(priv);
 	size_t len = RW_KEY_LEN;
-	int ret = 0;
 
 	if (!pk)
 		return -EIO;
 	if (!EVP_PKEY_get_raw_public_key(pk, pub, &len) || len != RW_KEY_LEN)
-		ret = -EIO;
-	EVP_PKEY_free(pk);
-	return ret;
+		return -EIO;
+	return 0;
 }
 
 int rw__x25519_generate(uint8_t priv[RW_KEY_LEN], uint8_t pub[RW_KEY_LEN])
@@ -233,12 +281,12 @@ int rw__x25519_generate(uint8_t priv[RW_KEY_LEN], uint8_t pub[RW_KEY_LEN])
 
 int rw__x25519(uint8_t out[RW_KEY_LEN], const uint8_t priv[RW_KEY_LEN], const uint8_t pub[RW_KEY_LEN])
 {
-	EVP_PKEY *mine = NULL, *peer = NULL;
+	EVP_PKEY *mine, *peer = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
 	size_t len = RW_KEY_LEN;
 	int ret = -EIO;
 
-	mine = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, RW_KEY_LEN);
+	mine = private_key(priv);	/* owned by the cache */
 	peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pub, RW_KEY_LEN);
 	if (!mine || !peer)
 		goto out;
@@ -258,7 +306,6 @@ out:
 	if (ret)
 		rw__memzero(out, RW_KEY_LEN);
 	EVP_PKEY_CTX_free(ctx);
-	EVP_PKEY_free(mine);
 	EVP_PKEY_free(peer);
 	return ret;
 }
