@@ -372,3 +372,8 @@ int rw_pubkey_parse(const char *text, uint8_t pub[RW_KEY_SIZE], char *err, size_
 	memcpy(pub, key, sizeof(key));
 	return 0;
 }
+
+void rw_memzero(void *p, size_t n)
+{
+	rw__memzero(p, n);
+}

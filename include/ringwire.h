@@ -65,6 +65,9 @@ RW_EXTERN int rw_key_parse_private(const char *text, size_t len, uint8_t priv[RW
  */
 RW_EXTERN int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, size_t errlen);
 
+/** Wipe a secret (a private key) so that the compiler cannot drop the wipe. */
+RW_EXTERN void rw_memzero(void *p, size_t n);
+
 /** Format a key as base64: out gets RW_KEY_B64_LEN characters and a NUL. */
 RW_EXTERN int rw_key_to_base64(char out[RW_KEY_B64_LEN + 1], const uint8_t key[RW_KEY_SIZE]);
 

@@ -588,7 +588,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
-	memset(cfg.private_key, 0, sizeof(cfg.private_key));
+	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
 	if (ret) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;

@@ -48,13 +48,9 @@ static int fail(const char *msg)
 	return 1;
 }
 
-/* A mini memzero for the tool: the public API has none to offer. */
 static void wipe(void *p, size_t n)
 {
-	volatile unsigned char *v = p;
-
-	while (n--)
-		*v++ = 0;
+	rw_memzero(p, n);
 }
 
 /*
