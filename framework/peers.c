@@ -17,6 +17,8 @@ int rw__peers_init(struct rw_peers *p, uint32_t capacity)
 	p->slots = calloc(cap, sizeof(*p->slots));
 	if (!p->slots)
 		return -ENOMEM;
+	/* committed up front, as the shards' tables: resident memory stays flat */
+	rw__memzero(p->slots, (size_t)cap * sizeof(*p->slots));
 	p->mask = cap - 1;
 	p->capacity = capacity;
 	/* Timestamps of keys without a session are kept too, for the skew window. */

@@ -34,6 +34,13 @@ int rw__shard_init_tables(struct rw_shard *sh, uint32_t max_sessions)
 	sh->ids = calloc(cap / 4, sizeof(*sh->ids));
 	if (!sh->idx || !sh->ids)
 		return -ENOMEM;
+	/*
+	 * Commit the pages now: random indices would otherwise touch a new
+	 * page now and then for as long as the server runs, and memory that
+	 * only ever creeps up hides a real leak. max_sessions sizes it.
+	 */
+	rw__memzero(sh->idx, (size_t)cap * sizeof(*sh->idx));
+	rw__memzero(sh->ids, (size_t)(cap / 4) * sizeof(*sh->ids));
 	sh->idx_mask = cap - 1;
 	sh->ids_mask = cap / 4 - 1;
 	return 0;

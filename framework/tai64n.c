@@ -60,6 +60,8 @@ int rw__tsguard_init(struct rw_tsguard *g, uint32_t capacity)
 	g->slots = calloc(cap, sizeof(*g->slots));
 	if (!g->slots)
 		return -ENOMEM;
+	/* committed up front: new keys land on random slots for as long as the server runs */
+	rw__memzero(g->slots, (size_t)cap * sizeof(*g->slots));
 	g->mask = cap - 1;
 	return 0;
 }

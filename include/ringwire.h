@@ -259,7 +259,7 @@ struct rw_server_config {
 	const char *listen;		/* "127.0.0.1:9000", "[::]:9000", "0.0.0.0:0" */
 	uint8_t private_key[RW_KEY_SIZE];
 	unsigned reactors;		/* 0: one per online CPU */
-	unsigned max_sessions;		/* 0: 131072 in all */
+	unsigned max_sessions;		/* 0: 16384 in all; sizes tables committed at start (~1 KiB a session) */
 	unsigned max_packet;		/* 0: 1232 (IPv6 minimum MTU minus headers) */
 	unsigned max_incomplete_frames;	/* 0: 64 partial frames per session */
 	size_t max_frame_bytes;		/* 0: 16 MiB largest reassembled frame */
@@ -324,7 +324,7 @@ struct rw_client_config {
 	int has_private_key;		/* 0: a fresh key per session */
 	unsigned reactors;		/* 0: 1 */
 	const char *bind;		/* local address, default "0.0.0.0:0" (or "[::]:0" for IPv6 peers) */
-	unsigned max_sessions;		/* 0: 131072 */
+	unsigned max_sessions;		/* 0: 16384 */
 	unsigned max_packet, max_incomplete_frames;
 	size_t max_frame_bytes;
 	struct rw_timers timers;

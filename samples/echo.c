@@ -4,7 +4,7 @@
  * event type. A channel the peer uses reliably is answered reliably (the
  * engine does that by itself, PROFILE §10).
  *
- *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N]
+ *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N] [--max-sessions N]
  *
  * One-way measurements (ringwire-load --mode oneway): an event of type 253
  * is counted, not echoed; an event of type 252 is answered with type 252 and
@@ -150,10 +150,11 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--quiet]\n"
+	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--max-sessions N] [--quiet]\n"
 		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
 		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
 		   "  --reactors N        reactor threads (default: one per CPU)\n"
+		   "  --max-sessions N    sessions at once (default 16384; memory for them is reserved at start)\n"
 		   "  --quiet             no log lines on stderr\n");
 }
 
@@ -175,6 +176,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
 		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
+		{ "max-sessions", required_argument, NULL, 'm' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_server_config cfg;
@@ -188,7 +190,7 @@ int main(int argc, char **argv)
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
-	while ((c = getopt_long(argc, argv, "l:k:r:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "l:k:r:m:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			cfg.listen = optarg;
@@ -205,6 +207,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.reactors = (unsigned)n;
+			break;
+		}
+		case 'm': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || n < 1 || n > 4000000) {
+				fprintf(stderr, "ringwire-echo: --max-sessions: \"%s\" is not a number from 1 to 4000000\n",
+					optarg);
+				return 2;
+			}
+			cfg.max_sessions = (unsigned)n;
 			break;
 		}
 		case 'q':
