@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errmsg.h"
 #include "bech32.h"
 #include "encoding.h"
 #include "ringwire.h"
@@ -24,18 +25,6 @@
 #define SCHEME "wire://"
 #define FORM "wire://wpub1...@host:port"
 
-__attribute__((format(printf, 4, 5)))
-static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 static int is_alnum(char c)
 {
@@ -65,22 +54,22 @@ static int parse_port(const char *p, uint16_t *port, bool allow_zero, char *err,
 	size_t i;
 
 	if (!*p)
-		return errf(err, errlen, -EINVAL, "missing port number after ':'; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "missing port number after ':'; expected " FORM);
 	for (i = 0; p[i] >= '0' && p[i] <= '9'; i++) {
 		if (i == 5)
-			return errf(err, errlen, -EINVAL, "port must be 1..65535, found more than 5 digits");
+			return rw__errf(err, errlen, -EINVAL, "port must be 1..65535, found more than 5 digits");
 		v = v * 10 + (unsigned long)(p[i] - '0');
 	}
 	if (i == 0)
-		return errf(err, errlen, -EINVAL, "port must be a number 1..65535, found \"%.16s\"", p);
+		return rw__errf(err, errlen, -EINVAL, "port must be a number 1..65535, found \"%.16s\"", p);
 	if (p[i]) {
 		char c[8];
 
-		return errf(err, errlen, -EINVAL, "unexpected %s after the port (a wire:// URI has no path or "
+		return rw__errf(err, errlen, -EINVAL, "unexpected %s after the port (a wire:// URI has no path or "
 			    "query); expected " FORM, show_char(c, p[i]));
 	}
 	if ((v < 1 && !allow_zero) || v > 65535)
-		return errf(err, errlen, -EINVAL, "port must be 1..65535, found %lu", v);
+		return rw__errf(err, errlen, -EINVAL, "port must be 1..65535, found %lu", v);
 	*port = (uint16_t)v;
 	return 0;
 }
@@ -94,17 +83,17 @@ static int check_ipv6(const char *host, size_t len, char *err, size_t errlen)
 	size_t alen = pct ? (size_t)(pct - host) : len, i;
 
 	if (alen >= sizeof(addr))
-		return errf(err, errlen, -EINVAL, "\"[%.*s]\" is not an IPv6 address", (int)len, host);
+		return rw__errf(err, errlen, -EINVAL, "\"[%.*s]\" is not an IPv6 address", (int)len, host);
 	memcpy(addr, host, alen);
 	addr[alen] = '\0';
 	if (inet_pton(AF_INET6, addr, &a) != 1)
-		return errf(err, errlen, -EINVAL, "\"[%.*s]\" is not an IPv6 address", (int)len, host);
+		return rw__errf(err, errlen, -EINVAL, "\"[%.*s]\" is not an IPv6 address", (int)len, host);
 	if (pct) {
 		if (pct + 1 == host + len)
-			return errf(err, errlen, -EINVAL, "empty IPv6 zone after '%%' in \"[%.*s]\"", (int)len, host);
+			return rw__errf(err, errlen, -EINVAL, "empty IPv6 zone after '%%' in \"[%.*s]\"", (int)len, host);
 		for (i = alen + 1; i < len; i++)
 			if (!is_host_char(host[i]))
-				return errf(err, errlen, -EINVAL, "bad IPv6 zone in \"[%.*s]\"", (int)len, host);
+				return rw__errf(err, errlen, -EINVAL, "bad IPv6 zone in \"[%.*s]\"", (int)len, host);
 	}
 	return 0;
 }
@@ -114,17 +103,17 @@ static int check_host(const char *host, size_t len, char *err, size_t errlen)
 	size_t i;
 
 	if (len == 0)
-		return errf(err, errlen, -EINVAL, "empty host; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "empty host; expected " FORM);
 	if (len > RW_HOST_MAX)
-		return errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", len, RW_HOST_MAX);
+		return rw__errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", len, RW_HOST_MAX);
 	for (i = 0; i < len; i++) {
 		char c[8];
 
 		if (host[i] == ':')
-			return errf(err, errlen, -EINVAL, "an IPv6 address must be in brackets, as in "
+			return rw__errf(err, errlen, -EINVAL, "an IPv6 address must be in brackets, as in "
 				    "wire://wpub1...@[::1]:9000");
 		if (!is_host_char(host[i]))
-			return errf(err, errlen, -EINVAL, "host contains %s; expected " FORM, show_char(c, host[i]));
+			return rw__errf(err, errlen, -EINVAL, "host contains %s; expected " FORM, show_char(c, host[i]));
 	}
 	return 0;
 }
@@ -139,11 +128,11 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_ze
 	if (*host == '[') {
 		hend = strchr(host, ']');
 		if (!hend)
-			return errf(err, errlen, -EINVAL, "missing ']' after the IPv6 address");
+			return rw__errf(err, errlen, -EINVAL, "missing ']' after the IPv6 address");
 		host++;
 		hlen = (size_t)(hend - host);
 		if (hlen == 0)
-			return errf(err, errlen, -EINVAL, "empty host \"[]\"; expected " FORM);
+			return rw__errf(err, errlen, -EINVAL, "empty host \"[]\"; expected " FORM);
 		ret = check_ipv6(host, hlen, err, errlen);
 		if (ret)
 			return ret;
@@ -152,8 +141,8 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_ze
 			char c[8];
 
 			if (!*colon)
-				return errf(err, errlen, -EINVAL, "missing port; expected wire://wpub1...@[addr]:port");
-			return errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected "
+				return rw__errf(err, errlen, -EINVAL, "missing port; expected wire://wpub1...@[addr]:port");
+			return rw__errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected "
 				    "wire://wpub1...@[addr]:port", show_char(c, *colon));
 		}
 	} else {
@@ -163,7 +152,7 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_ze
 			ret = check_host(host, hlen, err, errlen);
 			if (ret)
 				return ret;
-			return errf(err, errlen, -EINVAL, "missing port; expected " FORM);
+			return rw__errf(err, errlen, -EINVAL, "missing port; expected " FORM);
 		}
 		hlen = (size_t)(colon - host);
 		ret = check_host(host, hlen, err, errlen);
@@ -174,7 +163,7 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_ze
 	if (ret)
 		return ret;
 	if (hlen > RW_HOST_MAX)
-		return errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", hlen, RW_HOST_MAX);
+		return rw__errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", hlen, RW_HOST_MAX);
 	memcpy(e->host, host, hlen);
 	e->host[hlen] = '\0';
 	return 0;
@@ -186,7 +175,7 @@ int rw_hostport_parse(const char *s, char host[RW_HOST_MAX + 1], uint16_t *port,
 	int ret;
 
 	if (!s || !host || !port)
-		return errf(err, errlen, -EINVAL, "missing argument");
+		return rw__errf(err, errlen, -EINVAL, "missing argument");
 	memset(&e, 0, sizeof(e));
 	ret = parse_hostport(s, &e, true, err, errlen);
 	if (ret)
@@ -203,20 +192,20 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 	int ret;
 
 	if (!uri || !ep)
-		return errf(err, errlen, -EINVAL, "missing argument");
+		return rw__errf(err, errlen, -EINVAL, "missing argument");
 	memset(&e, 0, sizeof(e));
 	s = strstr(uri, "://");
 	if (!s)
-		return errf(err, errlen, -EINVAL, "missing scheme; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "missing scheme; expected " FORM);
 	if ((size_t)(s - uri) != strlen(SCHEME) - 3 || strncasecmp(uri, SCHEME, strlen(SCHEME)) != 0)
-		return errf(err, errlen, -EINVAL, "unsupported scheme \"%.*s://\"; expected " FORM,
+		return rw__errf(err, errlen, -EINVAL, "unsupported scheme \"%.*s://\"; expected " FORM,
 			    (int)(s - uri < 16 ? s - uri : 16), uri);
 	key = uri + strlen(SCHEME);
 	at = strchr(key, '@');
 	if (!at)
-		return errf(err, errlen, -EINVAL, "missing '@' between key and host; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "missing '@' between key and host; expected " FORM);
 	if (at == key)
-		return errf(err, errlen, -EINVAL, "missing key before '@'; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "missing key before '@'; expected " FORM);
 
 	/*
 	 * wpub only: base64's '/', '+' and '=' do not belong in a URI, and one
@@ -231,22 +220,22 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 			char wpub[RW_WPUB_LEN + 1];
 
 			if (rw__wpub_encode(wpub, k) == 0)
-				return errf(err, errlen, -EINVAL, "key in a URI must be written as wpub1...; "
+				return rw__errf(err, errlen, -EINVAL, "key in a URI must be written as wpub1...; "
 					    "this one is %s", wpub);
 		}
-		return errf(err, errlen, -EINVAL, "key must start with wpub1 (print it with: ringwire-key pubkey "
+		return rw__errf(err, errlen, -EINVAL, "key must start with wpub1 (print it with: ringwire-key pubkey "
 			    "< server.key); expected " FORM);
 	}
 	ret = rw__wpub_decode(e.pubkey, key, (size_t)(at - key), &why);
 	if (ret)
-		return errf(err, errlen, ret, "key %s", why ? why : "is not valid");
+		return rw__errf(err, errlen, ret, "key %s", why ? why : "is not valid");
 	{
 		uint8_t acc = 0;
 
 		for (int i = 0; i < RW_KEY_SIZE; i++)
 			acc |= e.pubkey[i];
 		if (!acc)	/* as rw_pubkey_parse: all zeros is never a key */
-			return errf(err, errlen, -EINVAL, "key is all zeros, which is never a valid key");
+			return rw__errf(err, errlen, -EINVAL, "key is all zeros, which is never a valid key");
 	}
 
 	ret = parse_hostport(at + 1, &e, false, err, errlen);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "engine.h"
 #include "reliable.h"
 
@@ -349,17 +350,6 @@ static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
 #undef DEF
 }
 
-static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsigned reactors,
 		    const struct rw_timers *t, unsigned max_packet, unsigned max_sessions, unsigned max_incomplete,
@@ -379,7 +369,7 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 	resolve_timers(&e->t, t);
 	e->max_packet = max_packet ? max_packet : RW_DEFAULT_MAX_PACKET;
 	if (e->max_packet < 128 || e->max_packet > 9000)
-		return errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
+		return rw__errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
 	e->max_sessions = max_sessions ? max_sessions : RW_DEFAULT_MAX_SESSIONS;
 	e->max_incomplete = max_incomplete ? max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
 	e->max_frame_bytes = max_frame ? max_frame : RW_DEFAULT_MAX_FRAME_BYTES;
@@ -389,13 +379,13 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 	if (ret)
 		return ret;
 	if (resolve(host, port, true, &rc.listen, &rc.listen_len))
-		return errf(err, errlen, -EHOSTUNREACH, "cannot resolve listen address \"%s\"", listen);
+		return rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve listen address \"%s\"", listen);
 	snprintf(e->host, sizeof(e->host), "%s", host[0] ? host : "0.0.0.0");
 	if (rw__random(e->cookie_master, sizeof(e->cookie_master)))
-		return errf(err, errlen, -EIO, "no randomness available");
+		return rw__errf(err, errlen, -EIO, "no randomness available");
 	ret = rw__peers_init(&e->peers, e->max_sessions);
 	if (ret)
-		return errf(err, errlen, ret, "out of memory for the peer table");
+		return rw__errf(err, errlen, ret, "out of memory for the peer table");
 
 	rc.n_reactors = reactors;
 	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
@@ -414,13 +404,13 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 	ret = rw__reactor_group_create(&e->group, &rc);
 	if (ret) {
 		rw__peers_destroy(&e->peers);
-		return errf(err, errlen, ret, "cannot listen on %s: %s", listen, strerror(-ret));
+		return rw__errf(err, errlen, ret, "cannot listen on %s: %s", listen, strerror(-ret));
 	}
 	e->nshards = rw__reactor_count(e->group);
 	if (e->nshards > RW_MAX_REACTORS) {
 		rw__reactor_group_destroy(e->group);
 		rw__peers_destroy(&e->peers);
-		return errf(err, errlen, -EINVAL, "at most %d reactors", RW_MAX_REACTORS);
+		return rw__errf(err, errlen, -EINVAL, "at most %d reactors", RW_MAX_REACTORS);
 	}
 	while ((1u << e->shard_bits) < e->nshards)
 		e->shard_bits++;
@@ -438,7 +428,7 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 			ret = rw__ratelimit_init(&sh->limiter, 8192, 1, 1);
 		if (ret) {
 			rw__engine_destroy(e);
-			return errf(err, errlen, ret, "out of memory");
+			return rw__errf(err, errlen, ret, "out of memory");
 		}
 	}
 	{
@@ -669,13 +659,13 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
-		return errf(err, errlen, -ENOMEM, "out of memory");
+		return rw__errf(err, errlen, -ENOMEM, "out of memory");
 	c->c.type = CMD_DIAL;
 	ret = rw_uri_parse(uri, &c->ep, err, errlen);
 	if (ret)
 		goto fail;
 	if (resolve(c->ep.host, c->ep.port, false, &c->addr, &c->addrlen)) {
-		ret = errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"", c->ep.host);
+		ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"", c->ep.host);
 		goto fail;
 	}
 	{
@@ -690,7 +680,7 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 		*id_out = c->id;
 	ret = rw__reactor_post(e->shards[shard].r, &c->c.node);
 	if (ret) {
-		errf(err, errlen, ret, "client is not running");
+		rw__errf(err, errlen, ret, "client is not running");
 		goto fail;
 	}
 	return 0;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "errmsg.h"
 #include "bech32.h"
 #include "crypto.h"
 #include "encoding.h"
@@ -36,18 +37,6 @@ _Static_assert((int)RW_KEY_SIZE == (int)RW_KEY_LEN, "public and internal key siz
 _Static_assert(RW_KEY_B64_LEN == RW_BASE64_LEN(RW_KEY_SIZE), "base64 key length");
 _Static_assert(RW_KEY_HEX_LEN == RW_HEX_LEN(RW_KEY_SIZE), "hex key length");
 
-__attribute__((format(printf, 4, 5)))
-static int errf(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* Not isspace(): the C library's answer depends on the locale. */
 static int is_space(char c)
@@ -109,13 +98,13 @@ static int parse_private(const char *name, const char *text, size_t len, uint8_t
 	int ret;
 
 	if (!text || !priv)
-		return errf(err, errlen, -EINVAL, "missing argument");
+		return rw__errf(err, errlen, -EINVAL, "missing argument");
 	file = shell_quote(q, sizeof(q), file);
 	trim(&text, &len);
 	if (len == RW_KEY_B64_LEN) {
 		ret = rw__base64_decode(key, sizeof(key), text, len);
 		if (ret) {
-			errf(err, errlen, ret,
+			rw__errf(err, errlen, ret,
 			     "%s%s44 characters but not a base64 key (A-Z a-z 0-9 + / and one '=' at the end); "
 			     "generate one with: ringwire-key genkey > %s", pre, sep, file);
 			goto out;
@@ -123,7 +112,7 @@ static int parse_private(const char *name, const char *text, size_t len, uint8_t
 	} else if (len == RW_KEY_HEX_LEN) {
 		ret = rw__hex_decode(key, sizeof(key), text, len);
 		if (ret) {
-			errf(err, errlen, ret,
+			rw__errf(err, errlen, ret,
 			     "%s%s64 characters but not a hex key (digits 0-9 a-f); "
 			     "generate one with: ringwire-key genkey > %s", pre, sep, file);
 			goto out;
@@ -132,12 +121,12 @@ static int parse_private(const char *name, const char *text, size_t len, uint8_t
 		/* Wrong length: the text is no key, so it is safe to look at. */
 		ret = -EINVAL;
 		if (len == 0) {
-			errf(err, errlen, ret, "%s%sno key found (empty); generate one with: ringwire-key genkey > %s",
+			rw__errf(err, errlen, ret, "%s%sno key found (empty); generate one with: ringwire-key genkey > %s",
 			     pre, sep, file);
 			goto out;
 		}
 		if (has_prefix_ci(text, len, RW_WPUB_HRP "1")) {
-			errf(err, errlen, ret,
+			rw__errf(err, errlen, ret,
 			     "%s%sthis is a public key (wpub1...), not a private key; "
 			     "give the file written by: ringwire-key genkey > %s", pre, sep, file);
 			goto out;
@@ -145,12 +134,12 @@ static int parse_private(const char *name, const char *text, size_t len, uint8_t
 		for (i = 0; i < len && !is_space(text[i]); i++)
 			;
 		if (i < len) {
-			errf(err, errlen, ret,
+			rw__errf(err, errlen, ret,
 			     "%s%sexpected one 32-byte key as 44 base64 or 64 hex characters, found several "
 			     "words or lines; generate one with: ringwire-key genkey > %s", pre, sep, file);
 			goto out;
 		}
-		errf(err, errlen, ret,
+		rw__errf(err, errlen, ret,
 		     "%s%sexpected a 32-byte key as 44 base64 or 64 hex characters, found %zu characters%s; "
 		     "generate one with: ringwire-key genkey > %s", pre, sep, len,
 		     len == RW_KEY_B64_LEN - 1 ? " (the final '=' is missing?)" : "", file);
@@ -158,7 +147,7 @@ static int parse_private(const char *name, const char *text, size_t len, uint8_t
 	}
 	/* WireGuard treats an all-zero key as "no key"; it is never one we made. */
 	if (rw__is_zero(key, sizeof(key))) {
-		ret = errf(err, errlen, -EINVAL, "%s%sthe key is all zeros; generate one with: ringwire-key genkey > %s",
+		ret = rw__errf(err, errlen, -EINVAL, "%s%sthe key is all zeros; generate one with: ringwire-key genkey > %s",
 			   pre, sep, file);
 		goto out;
 	}
@@ -230,40 +219,40 @@ int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, 
 	int fd = -1, ret;
 
 	if (!path || !priv)
-		return errf(err, errlen, -EINVAL, "missing argument");
+		return rw__errf(err, errlen, -EINVAL, "missing argument");
 	qpath = shell_quote(q, sizeof(q), path);
 	/* O_NONBLOCK: opening a FIFO by mistake must not hang start-up. */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		ret = -errno;
 		if (ret == -ENOENT)
-			errf(err, errlen, ret, "%s: no such file; generate a key with: ringwire-key genkey > %s", path,
+			rw__errf(err, errlen, ret, "%s: no such file; generate a key with: ringwire-key genkey > %s", path,
 			     qpath);
 		else if (ret == -EACCES)
-			errf(err, errlen, ret, "%s: permission denied; run as the key file's owner", path);
+			rw__errf(err, errlen, ret, "%s: permission denied; run as the key file's owner", path);
 		else
-			errf(err, errlen, ret, "%s: cannot open: %s", path, strerror(-ret));
+			rw__errf(err, errlen, ret, "%s: cannot open: %s", path, strerror(-ret));
 		goto out;
 	}
 	/* Check the file we opened, not the name, so nothing can swap it in between. */
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
-		errf(err, errlen, ret, "%s: cannot stat: %s", path, strerror(-ret));
+		rw__errf(err, errlen, ret, "%s: cannot stat: %s", path, strerror(-ret));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		ret = errf(err, errlen, -EINVAL, "%s: is %s, not a key file; make one with: ringwire-key genkey > server.key",
+		ret = rw__errf(err, errlen, -EINVAL, "%s: is %s, not a key file; make one with: ringwire-key genkey > server.key",
 			   path, file_kind(st.st_mode));
 		goto out;
 	}
 	if (st.st_mode & 077) {
-		ret = errf(err, errlen, -EPERM, "%s is %s by group/others (mode %04o); fix with: chmod 600 %s", path,
+		ret = rw__errf(err, errlen, -EPERM, "%s is %s by group/others (mode %04o); fix with: chmod 600 %s", path,
 			   st.st_mode & 044 ? "readable" : st.st_mode & 022 ? "writable" : "accessible",
 			   (unsigned int)(st.st_mode & 07777), qpath);
 		goto out;
 	}
 	if (st.st_size > KEY_FILE_MAX) {
-		ret = errf(err, errlen, -EFBIG, "%s: %lld bytes is too big for a key file (one 44-character key); "
+		ret = rw__errf(err, errlen, -EFBIG, "%s: %lld bytes is too big for a key file (one 44-character key); "
 			   "wrong file?", path, (long long)st.st_size);
 		goto out;
 	}
@@ -274,7 +263,7 @@ int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, 
 			continue;
 		if (r < 0) {
 			ret = -errno;
-			errf(err, errlen, ret, "%s: cannot read: %s", path, strerror(-ret));
+			rw__errf(err, errlen, ret, "%s: cannot read: %s", path, strerror(-ret));
 			goto out;
 		}
 		if (r == 0)
@@ -282,7 +271,7 @@ int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, 
 		n += (size_t)r;
 	}
 	if (n > KEY_FILE_MAX) {
-		ret = errf(err, errlen, -EFBIG, "%s: too big for a key file (one 44-character key); wrong file?", path);
+		ret = rw__errf(err, errlen, -EFBIG, "%s: too big for a key file (one 44-character key); wrong file?", path);
 		goto out;
 	}
 	ret = parse_private(path, buf, n, priv, err, errlen);
@@ -326,28 +315,28 @@ int rw_pubkey_parse(const char *text, uint8_t pub[RW_KEY_SIZE], char *err, size_
 	int ret;
 
 	if (!text || !pub)
-		return errf(err, errlen, -EINVAL, "missing argument");
+		return rw__errf(err, errlen, -EINVAL, "missing argument");
 	n = strlen(text);
 	trim(&text, &n);
 	if (n == 0)
-		return errf(err, errlen, -EINVAL, "public key is empty; expected " PUB_FORMS);
+		return rw__errf(err, errlen, -EINVAL, "public key is empty; expected " PUB_FORMS);
 	if (has_prefix_ci(text, n, RW_WPUB_HRP "1")) {
 		ret = rw__wpub_decode(key, text, n, &why);
 		if (ret)
-			return errf(err, errlen, ret, "public key %s; " PUB_HINT, why ? why : "is not valid");
+			return rw__errf(err, errlen, ret, "public key %s; " PUB_HINT, why ? why : "is not valid");
 	} else if (n == RW_KEY_B64_LEN) {
 		ret = rw__base64_decode(key, sizeof(key), text, n);
 		if (ret)
-			return errf(err, errlen, ret,
+			return rw__errf(err, errlen, ret,
 				    "public key has 44 characters but is not base64 (A-Z a-z 0-9 + / and one '=' at "
 				    "the end); expected " PUB_FORMS);
 	} else if (n == RW_KEY_HEX_LEN) {
 		ret = rw__hex_decode(key, sizeof(key), text, n);
 		if (ret)
-			return errf(err, errlen, ret,
+			return rw__errf(err, errlen, ret,
 				    "public key has 64 characters but is not hex (0-9 a-f); expected " PUB_FORMS);
 	} else if (all_hex(text, n)) {
-		return errf(err, errlen, -EINVAL, "public key looks like hex but has %zu characters, not 64; "
+		return rw__errf(err, errlen, -EINVAL, "public key looks like hex but has %zu characters, not 64; "
 			    "expected " PUB_FORMS, n);
 	} else {
 		/* Some other bech32 key (age1..., npub1...)? Name its prefix. */
@@ -361,14 +350,14 @@ int rw_pubkey_parse(const char *text, uint8_t pub[RW_KEY_SIZE], char *err, size_
 				      (text[i] >= '0' && text[i] <= '9')))
 					break;
 			if (i + 1 == sep)
-				return errf(err, errlen, -EINVAL,
+				return rw__errf(err, errlen, -EINVAL,
 					    "public key starts with \"%.*s\", not \"wpub1\": not a wiresocket key",
 					    (int)sep, text);
 		}
-		return errf(err, errlen, -EINVAL, "public key: expected " PUB_FORMS ", found %zu characters", n);
+		return rw__errf(err, errlen, -EINVAL, "public key: expected " PUB_FORMS ", found %zu characters", n);
 	}
 	if (rw__is_zero(key, sizeof(key)))
-		return errf(err, errlen, -EINVAL, "public key is all zeros, which is never a valid key");
+		return rw__errf(err, errlen, -EINVAL, "public key is all zeros, which is never a valid key");
 	memcpy(pub, key, sizeof(key));
 	return 0;
 }
