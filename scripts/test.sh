@@ -29,7 +29,7 @@ run_suite build-test -Dbuildtype=debugoptimized
 run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 # every libFuzzer harness briefly (tests/fuzz/run.sh 3600 runs them for hours)
 extra=()
-fuzz_out=$(RW_SHARED_DIR=$shared bash tests/fuzz/run.sh "${RW_FUZZ_SECONDS:-10}" build-fuzz 2>&1)
+fuzz_out=$(RW_SHARED_DIR=$shared bash tests/fuzz/run.sh "${RW_FUZZ_SECONDS:-20}" build-fuzz 2>&1)
 fuzz_rc=$?
 echo "$fuzz_out" | grep -E "^fuzz_|passed, .* failed|error" || true
 counts=$(echo "$fuzz_out" | grep -Eo "^[0-9]+ passed, [0-9]+ failed" | tail -1)
