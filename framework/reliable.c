@@ -93,11 +93,6 @@ void rw__reliable_pool_free(struct rw_shard *sh)
 	sh->nblocks = 0;
 }
 
-void rw__reliable_timers_init(struct rw_session *s)
-{
-	(void)s;	/* channels get their timers when they become reliable */
-}
-
 static void arm_rto(struct rw_reliable *r)
 {
 	uint64_t d = rw__rel_tx_deadline(&r->tx);
@@ -319,11 +314,6 @@ void rw__reliable_reset_all(struct rw_session *s)
 		rw__reliable_channel_closed(s, (uint8_t)ch);
 }
 
-void rw__reliable_on_rekey(struct rw_session *s)
-{
-	(void)s;
-}
-
 void rw__reliable_session_stop(struct rw_session *s)
 {
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
@@ -339,9 +329,4 @@ void rw__reliable_session_free(struct rw_session *s)
 			s->rel[ch] = NULL;
 		}
 	}
-}
-
-uint64_t rw__reliable_retransmits(const struct rw_session *s)
-{
-	return s->st.retransmits;
 }

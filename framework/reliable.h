@@ -20,7 +20,6 @@ struct rw_session;
 
 typedef void (*rw_frame_deliver_fn)(struct rw_session *s, const struct rw_frame *f);
 
-void rw__reliable_timers_init(struct rw_session *s);
 /* Make channel reliable on this session (handler settings, or defaults when h is NULL). */
 int rw__reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_handler *h);
 /* May a frame of about len bytes be sent now? false: the app gets -EAGAIN. */
@@ -35,12 +34,8 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 void rw__reliable_channel_closed(struct rw_session *s, uint8_t channel);
 /* A reconnect: every channel starts over at Seq 1 (spec §11.7). */
 void rw__reliable_reset_all(struct rw_session *s);
-/* A rekey: state carries over (our peers), nothing to do but keep going. */
-void rw__reliable_on_rekey(struct rw_session *s);
 /* Stop timers (at close) and free (at reap). */
 void rw__reliable_session_stop(struct rw_session *s);
 void rw__reliable_session_free(struct rw_session *s);
-/* Sum of retransmissions on this session. */
-uint64_t rw__reliable_retransmits(const struct rw_session *s);
 
 #endif

@@ -282,7 +282,6 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
 	rw__timer_init(&s->t_tick, on_tick);
 	rw__timer_init(&s->t_pace, on_pace);
 	rw__pacer_init(&s->pacer, e->send_rate, rw__now_ms(sh));
-	rw__reliable_timers_init(s);
 	s->last_rx_ms = s->last_tx_ms = rw__now_ms(sh);
 	id_insert(sh, s);
 	s->list_next = sh->sessions;

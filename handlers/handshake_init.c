@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include "engine.h"
-#include "reliable.h"
 #include "tai64n.h"
 
 /* A consumed HandshakeInit travelling to the shard that owns the peer's session. */
@@ -138,8 +137,6 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 	rw__session_keys_established(s, kp);
 	if (fresh)
 		rw__session_opened(s);
-	else
-		rw__reliable_on_rekey(s);
 	goto out;
 fail:
 	rw__keypair_free(kp);

@@ -3,7 +3,6 @@
 #include <string.h>
 
 #include "engine.h"
-#include "reliable.h"
 
 void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
 			       socklen_t fromlen)
@@ -43,8 +42,6 @@ void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t
 	rw__session_keys_established(s, kp);
 	if (first)
 		rw__session_opened(s);
-	else
-		rw__reliable_on_rekey(s);
 	/* confirm the keys to the responder now, even with nothing to say */
 	if (s->state == RW_SS_ESTABLISHED)
 		rw__session_send_keepalive(s);
