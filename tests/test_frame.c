@@ -17,7 +17,7 @@
 
 #include "frame.h"
 
-/* KAT frames (../shared/vectors/wiresocket-v1-kat.txt) */
+/* KAT frames (tests/vectors/wiresocket-v1-kat.txt) */
 #define KAT_HELLO "000a060168656c6c6f"
 #define KAT_RELIABLE "070a0302dead10011805210100000000000080288002"
 
@@ -52,18 +52,18 @@ static uint8_t *heap_hex(const char *hex, size_t *len)
 	return p;
 }
 
-/* The KAT file, when the test runs with RW_SHARED_DIR, must agree with the constants above. */
+/* The KAT file, when the test runs with RW_VECTORS, must agree with the constants above. */
 static void kat_file_agrees(const char *prefix, const char *expect)
 {
-	const char *dir = getenv("RW_SHARED_DIR");
+	const char *dir = getenv("RW_VECTORS");
 	char path[4096], line[4096];
 
 	if (!dir)
 		return;
-	snprintf(path, sizeof(path), "%s/vectors/wiresocket-v1-kat.txt", dir);
+	snprintf(path, sizeof(path), "%s/wiresocket-v1-kat.txt", dir);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return;
+		fail_msg("cannot open %s; RW_VECTORS must name the tests/vectors directory", path);
 	bool found = false;
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, prefix, strlen(prefix)) != 0)
