@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_frame.c - Frame encode/decode (spec §10): the KAT frames byte for
+ * test_frame.c - Frame encode/decode (docs/protocol.md §10): the KAT frames byte for
  * byte, round trips, every rejection reason, every prefix of valid frames
  * (run under ASan: each prefix lives in a buffer of exactly its size).
  */
@@ -287,7 +287,7 @@ static void test_event_sizes(void **state)
 	free(pay);
 }
 
-/* A zero-payload event is a 1-byte body: just the type (a channel close, PROFILE §9). */
+/* A zero-payload event is a 1-byte body: just the type (a channel close, docs/protocol.md §13.1). */
 static void test_zero_payload(void **state)
 {
 	(void)state;
@@ -317,7 +317,7 @@ static void test_zero_payload(void **state)
 	assert_false(rw__frame_next_event(&it, &type, &pl, &plen));
 }
 
-/* Standalone ACK (spec §10, PROFILE §10): no events, Seq 0. */
+/* Standalone ACK (docs/protocol.md §10.3): no events, Seq 0. */
 static void test_standalone_ack(void **state)
 {
 	(void)state;
