@@ -105,6 +105,7 @@ struct rw_session {
 	uint8_t cookie[RW_COOKIE_LEN];
 	uint64_t cookie_ms;
 	bool has_cookie;
+	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
 	uint32_t hs_attempt;
 	uint64_t hs_started_ms;
 

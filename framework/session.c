@@ -946,6 +946,7 @@ static int send_init(struct rw_session *s)
 			return -ENOMEM;
 	}
 	rw__tai64n_now(ts);
+	s->cookie_retried = false;
 	ret = rw__noise_init_create(&s->hs, s->hs_msg, s->local, &s->remote, s->hs_kp->local_index, ts, NULL);
 	if (ret)
 		return ret;

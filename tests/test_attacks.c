@@ -2002,6 +2002,99 @@ static uint64_t flood_for(struct flooder *fl, unsigned n, atomic_bool *stop, uns
 	return sent;
 }
 
+/* ---- a server that only ever answers with cookies -------------------------------- */
+
+/*
+ * A fake server answers every HandshakeInit with a valid CookieReply (the Go
+ * reference does this under load: it never checks MAC2). Our client may send
+ * one immediate retry per CookieReply per attempt and otherwise keeps its
+ * timed schedule, so it sends at most 2 inits per attempt, and the dial ends
+ * after handshake_attempts like any unanswered one. Retry 200 ms doubling,
+ * capped at 8x: attempts start at 0, 0.2, 0.6, 1.4, 3.0 s; the fifth times
+ * out at 4.6 s.
+ */
+static void test_cookie_storm(void **state)
+{
+	enum { ATTEMPTS = 5, RETRY_MS = 200, MAX_ATTEMPTS_SEEN = 8 };
+	struct rw_cookie_checker ck;
+	struct record rec = { 0 };
+	struct rw_handler h = { .on_open = rec_on_open, .on_close = rec_on_close, .user = &rec };
+	struct rw_client_config cc;
+	struct rw_client *cli;
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	uint8_t srv_priv[RW_KEY_SIZE], srv_pub[RW_KEY_SIZE], eph[MAX_ATTEMPTS_SEEN][RW_KEY_LEN];
+	unsigned per_eph[MAX_ATTEMPTS_SEEN] = { 0 }, neph = 0, inits = 0, replies = 0;
+	char uri[256], err[RW_ERRBUF_SIZE];
+	int fd = udp_open("127.0.0.1");
+	uint64_t start, end;
+
+	(void)state;
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	assert_int_equal(rw_key_generate(srv_priv), 0);
+	assert_int_equal(rw_key_public(srv_pub, srv_priv), 0);
+	assert_int_equal(rw__cookie_checker_init(&ck, srv_pub, now_ms(), 120000, 10000), 0);
+	assert_true(rw_uri_format(uri, sizeof(uri), srv_pub, "127.0.0.1", ntohs(a.sin_port)) > 0);
+
+	rw_client_config_init(&cc);
+	cc.quiet = 1;
+	cc.bind = "127.0.0.1:0";
+	cc.timers.handshake_retry_ms = RETRY_MS;
+	cc.timers.handshake_attempts = ATTEMPTS;
+	if (rw_client_create(&cli, &cc, err, sizeof(err)))
+		fail_msg("client: %s", err);
+	assert_int_equal(rw_client_on(cli, RW_CHANNEL_ANY, &h), 0);
+	assert_int_equal(rw_client_start(cli), 0);
+	assert_int_equal(rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err)), 0);
+
+	start = now_ms();
+	end = start + 8000;
+	while (now_ms() < end && !atomic_load(&rec.closed)) {
+		uint8_t buf[2048], reply[RW_SIZE_COOKIE_REPLY];
+		struct sockaddr_in from;
+		socklen_t flen = sizeof(from);
+		char addr[RW_ADDR_STR_MAX];
+		unsigned i;
+		ssize_t n;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		n = recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
+		if (n != RW_SIZE_HANDSHAKE_INIT || buf[0] != RW_MSG_HANDSHAKE_INIT)
+			continue;
+		inits++;
+		/* a new attempt draws a new ephemeral key; a cookie retry repeats it */
+		for (i = 0; i < neph; i++)
+			if (memcmp(eph[i], buf + RW_INIT_OFF_EPHEMERAL, RW_KEY_LEN) == 0)
+				break;
+		if (i == neph) {
+			assert_true(neph < MAX_ATTEMPTS_SEEN);
+			memcpy(eph[neph++], buf + RW_INIT_OFF_EPHEMERAL, RW_KEY_LEN);
+		}
+		per_eph[i]++;
+		assert_int_equal(rw__addr_to_string(addr, (struct sockaddr *)&from, flen), 0);
+		assert_int_equal(rw__cookie_reply_create(&ck, reply, buf, addr, NULL), 0);
+		assert_int_equal(sendto(fd, reply, sizeof(reply), 0, (struct sockaddr *)&from, flen), (ssize_t)sizeof(reply));
+		replies++;
+	}
+	printf("cookie storm: %u inits (%u attempts) answered by %u CookieReplies in %llu ms; close reason %s\n", inits,
+	       neph, replies, (unsigned long long)(now_ms() - start),
+	       rw_close_reason_name((enum rw_close_reason)atomic_load(&rec.close_reason)));
+	/* the dial ended on its own, as any unanswered one does */
+	assert_int_equal(atomic_load(&rec.closed), 1);
+	assert_int_equal(atomic_load(&rec.opened), 0);
+	assert_int_equal(atomic_load(&rec.close_reason), RW_CLOSE_RETRIES);
+	/* the exact bound: one timed init per attempt, one immediate retry each */
+	assert_int_equal(neph, ATTEMPTS);
+	for (unsigned i = 0; i < neph; i++)
+		assert_in_range(per_eph[i], 1, 2);
+	assert_true(inits <= 2 * ATTEMPTS);
+	client_stop(cli);
+	rw__cookie_checker_wipe(&ck);
+	close(fd);
+}
+
 static void test_handshake_flood(void **state)
 {
 	static uint8_t pool[FLOOD_POOL][RW_SIZE_HANDSHAKE_INIT];
@@ -2236,6 +2329,7 @@ int main(void)
 		cmocka_unit_test_setup(test_replays, reset),
 		cmocka_unit_test_setup(test_bad_input_catalogue, reset),
 		cmocka_unit_test_setup(test_handshake_flood, reset),
+		cmocka_unit_test_setup(test_cookie_storm, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
