@@ -271,7 +271,12 @@ struct rw_server_config {
 	 * load" and demands cookies (MAC2). 0: 2000. */
 	unsigned load_handshakes_per_s;
 	int force_cookies;		/* always under load (testing the cookie path) */
-	/* Under load, per source IP: rate and burst of handshakes. 0: 20/s, burst 5. */
+	/*
+	 * Under load, handshakes per second and burst per source address (an
+	 * IPv4 address, also seen v4-mapped on a "[::]" server, or an IPv6 /64),
+	 * per reactor. 0: 20/s, burst 10: WireGuard's rate, with room for a
+	 * group of clients behind one NAT address reconnecting together.
+	 */
 	unsigned source_rate, source_burst;
 	/* Who may connect: a key in allowed_keys, or for which authenticate
 	 * returns 0. Neither set: everyone. */
