@@ -23,7 +23,8 @@
 # Server and client are pinned to different CPUs when there are two or more.
 #
 # Environment: IDLE_SESSIONS (sessions held open for the memory rows, default
-# 10000, at most 100000; IDLE_RATE dials/s to open them, default 2000), ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
+# 10000, at most 100000, though ringwire-load's client opens at most 16384
+# today; IDLE_RATE dials/s to open them, default 2000), ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
 # ringwire's sessions), ZMQ_CONNECT_WINDOW (ZeroMQ connects in flight,
 # default 8), RW_ECHO_PIN=1 (pin the ringwire echo runs too; by default they
 # are left to the scheduler, which measured twice as fast on a 2-vCPU VM:
@@ -463,7 +464,7 @@ print(f"  are fragmented into them); the 65507 B row is what bigger datagrams (p
 print(f"- memory per idle session: VmRSS of ringwire-echo with {hN[0]} sessions open minus at rest (both with")
 print(f"  --max-sessions {maxs}, whose tables are committed at start: {mem_slot:,.0f} bytes per slot, from the rest")
 print(f"  RSS with 1024 slots, {mem_small} KiB, and with {maxs}, {mem_rest} KiB); client: ringwire-load with")
-print(f"  {hN[0]} sessions minus with 1, per session (its tables are sized by --sessions, so they count).")
+print(f"  {hN[0]} sessions minus with 1, per session (its engine's tables, committed at start, are in both).")
 print(f"- ZeroMQ: {zsess} PUSH->PULL connections one-way (TCP: always reliable, so the same figure on both rows);")
 print(f"  echo over DEALER->ROUTER, one connection; connect = new CURVE socket + connect + one 64 B request/echo +")
 print(f"  close, {zwin} in flight (one at a time for the unloaded rows): its latency is connect() to echo, so")
