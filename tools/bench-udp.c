@@ -23,7 +23,8 @@
  * A mode the kernel refuses is reported as unavailable, not an error.
  * On loopback the sender's send also runs the receive side of the stack, so
  * the sender can outrun the receiver: what the receiver's socket drops is
- * shown (SO_RXQ_OVFL) and is not counted as throughput.
+ * shown (SO_RXQ_OVFL, in reads: under GRO one dropped read is a whole
+ * super-datagram) and is not counted as throughput.
  *
  * Exit status: 0 every run done (unavailable modes included); 1 a socket or
  * io_uring setup failed; 2 bad flags.
@@ -768,8 +769,8 @@ int main(int argc, char **argv)
 				cpu_rx, cpu_tx);
 			fprintf(txt, "  received %12.0f datagrams/s  %7.3f Gbit/s payload  (%.0f reads/s)\n", res.rx_pps,
 				res.rx_gbit, res.reads_ps);
-			fprintf(txt, "  sent     %12.0f datagrams/s  (%.0f sends/s, errors %llu, dropped by the receiving "
-				     "socket %llu)\n",
+			fprintf(txt, "  sent     %12.0f datagrams/s  (%.0f sends/s, errors %llu; the receiving socket "
+				     "dropped %llu reads)\n",
 				res.tx_pps, res.sends_ps, (unsigned long long)res.tx_errors,
 				(unsigned long long)res.rx_dropped);
 			if (m == M_GSO_ZC)
