@@ -28,9 +28,18 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 	cli = calloc(1, sizeof(*cli));
 	if (!cli)
 		return -ENOMEM;
-	ret = rw__engine_init(&cli->e, false, cfg->bind ? cfg->bind : "0.0.0.0:0", cfg->reactors ? cfg->reactors : 1,
-			      &cfg->timers, cfg->max_packet, cfg->max_sessions, cfg->max_incomplete_frames,
-			      cfg->max_frame_bytes, cfg->quiet, err, errlen);
+	ret = rw__engine_init(&cli->e,
+			      &(struct rw_engine_config){
+				      .listen = cfg->bind ? cfg->bind : "0.0.0.0:0",
+				      .reactors = cfg->reactors ? cfg->reactors : 1,
+				      .timers = &cfg->timers,
+				      .max_packet = cfg->max_packet,
+				      .max_sessions = cfg->max_sessions,
+				      .max_incomplete = cfg->max_incomplete_frames,
+				      .max_frame_bytes = cfg->max_frame_bytes,
+				      .quiet = cfg->quiet,
+			      },
+			      err, errlen);
 	if (ret) {
 		free(cli);
 		return ret;
@@ -135,4 +144,9 @@ fail:
 	rw_client_wait(cli);
 	rw_client_destroy(cli);
 	return ret;
+}
+
+struct rw_engine *rw__client_engine(struct rw_client *cli)
+{
+	return &cli->e;
 }

@@ -1410,6 +1410,15 @@ uint8_t *rw__reactor_send_buf(struct rw_reactor *r, unsigned *idx)
 	return r->tx_mem + (size_t)i * r->buf_size;
 }
 
+unsigned rw__reactor_send_buf_idx(const struct rw_reactor *r, const void *buf)
+{
+	const uint8_t *b = buf;
+
+	if (b < r->tx_mem || b >= r->tx_mem + (size_t)r->send_count * r->buf_size)
+		return UINT32_MAX;
+	return (unsigned)((size_t)(b - r->tx_mem) / r->buf_size);
+}
+
 size_t rw__reactor_send_buf_size(const struct rw_reactor *r)
 {
 	return r->buf_size;

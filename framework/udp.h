@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * udp.h - the UDP transport: one per reactor, over its SO_REUSEPORT socket.
+ * See transport.h for the contract and udp.c for what it owns.
+ */
+#ifndef RW_UDP_H
+#define RW_UDP_H
+
+#include "reactor.h"
+#include "transport.h"
+
+struct rw_udp {
+	struct rw_transport t;		/* first: a struct rw_transport * is a struct rw_udp * */
+	struct rw_reactor *r;
+	struct rw_reactor_group *g;
+};
+
+/* Bind t to reactor r; received datagrams go to on_datagram(up, ...). The reactor's ctx becomes u. */
+void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_datagram, void *up);
+/* The transport a reactor's callbacks belong to. */
+struct rw_udp *rw__udp_of(struct rw_reactor *r);
+/* The reactor callbacks that feed the transport (on_datagram and on_handoff alike). */
+void rw__udp_on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
+			 socklen_t fromlen);
+
+#endif
