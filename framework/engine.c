@@ -23,8 +23,6 @@
 #include "session.h"
 #include "timers.h"
 
-_Thread_local struct rw_shard *rw__current_shard;
-
 struct cmd_send {
 	struct rw_cmd c;
 	uint64_t id;

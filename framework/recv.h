@@ -32,7 +32,7 @@ void rw__handle_disconnect(struct rw_shard *sh, struct rw_packet *p, uint8_t *da
 void rw__handle_keepalive(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from);
 void rw__handle_fragment(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from);
 
-/* ---- handlers/transport.c ---- */
+/* ---- handlers/transport_open.c ---- */
 /*
  * A packet whose receiver index names another shard: hand it over (or drop
  * it, counted). true when the caller must stop.

@@ -2,12 +2,14 @@
 /*
  * shard.c - what every engine file may call on a shard without calling up:
  * counting (and rate-limited logging of) dropped packets, the engine's log
- * line, and a peer address as text.
+ * line, a peer address as text, and which shard this thread runs.
  */
 #include "shard.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+
+_Thread_local struct rw_shard *rw__current_shard;
 
 void rw__log(const struct rw_engine *e, const char *fmt, ...)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * transport.c - what types 4 to 7 share before their own handling: route to
+ * transport_open.c - what types 4 to 7 share before their own handling: route to
  * the owning shard, replay check, AEAD in place, window update (spec §8:
  * only after the AEAD succeeded). Nothing is kept for a packet that fails.
  */
