@@ -83,7 +83,7 @@ static void on_housekeeping(struct rw_timer *t, uint64_t now)
 	struct rw_shard *sh = rw_container_of(t, struct rw_shard, t_housekeeping);
 
 	set_cookie_epoch(sh);
-	rw__timer_add(rw__reactor_timers(sh->r), t, now + 1000);
+	rw__timer_add(sh->wheel, t, now + 1000);
 }
 
 static void on_start(struct rw_reactor *r)
@@ -99,14 +99,14 @@ static void on_start(struct rw_reactor *r)
 	set_cookie_epoch(sh);
 	sh->hs_window_ms = rw__now_ms(sh);
 	rw__timer_init(&sh->t_housekeeping, on_housekeeping);
-	rw__timer_add(rw__reactor_timers(r), &sh->t_housekeeping, rw__now_ms(sh) + 1000);
+	rw__timer_add(sh->wheel, &sh->t_housekeeping, rw__now_ms(sh) + 1000);
 }
 
 static void on_stop(struct rw_reactor *r)
 {
 	struct rw_shard *sh = shard_of(r);
 
-	rw__timer_cancel(rw__reactor_timers(r), &sh->t_housekeeping);
+	rw__timer_cancel(sh->wheel, &sh->t_housekeeping);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
 	rw__shard_batch_end(sh);
 	rw__cookie_checker_wipe(&sh->cookies);

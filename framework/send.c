@@ -353,12 +353,13 @@ int rw__send_control(struct rw_session *s, uint8_t type)
 
 int rw__send_raw(struct rw_shard *sh, const uint8_t *data, size_t len, const struct rw_peer_addr *to)
 {
-	uint8_t *buf = parked(sh) ? NULL : take(sh);
 	struct rw_parked *p;
 	struct batch b;
+	uint8_t *buf;
 
 	if (len > sh->tr->buf_size)
 		return -EMSGSIZE;
+	buf = parked(sh) ? NULL : take(sh);
 	if (rw_likely(buf)) {
 		batch_init(&b, sh, to);
 		memcpy(buf, data, len);
