@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "errmsg.h"
 #include "index.h"
+#include "portclaim.h"
 #include "recv.h"
 #include "send.h"
 #include "session.h"
@@ -302,6 +303,17 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		.on_stop = on_stop,
 	};
 	rc.user = e;
+	if (cfg->server) {
+		char who[128];
+
+		ret = rw__port_claim_check((const struct sockaddr *)&rc.listen, rc.listen_len, who, sizeof(who));
+		if (ret == -EADDRINUSE) {
+			rw__resolver_destroy(&e->resolver);
+			rw__peers_destroy(&e->peers);
+			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; stop it or listen on another port",
+					port, who);
+		}
+	}
 	ret = rw__reactor_group_create(&e->group, &rc);
 	if (ret) {
 		rw__resolver_destroy(&e->resolver);

@@ -834,6 +834,7 @@ const char *rw_close_reason_name(enum rw_close_reason r)
 		[RW_CLOSE_RETRIES] = "handshake retries exhausted",
 		[RW_CLOSE_RELIABLE] = "reliable channel failed",
 		[RW_CLOSE_PROTOCOL] = "protocol error",
+		[RW_CLOSE_NETWORK] = "network error",
 	};
 
 	return (unsigned)r < RW_CLOSE__COUNT ? names[r] : "unknown";

@@ -35,6 +35,7 @@ enum {
 	RW_KEY_HEX_LEN = 64,
 	RW_ERRBUF_SIZE = 256,	/* size for the err buffers below */
 	RW_HOST_MAX = 255,
+	RW_URI_MAX = 340,	/* "wire://" + wpub + "@[" + host + "]:65535" + NUL, rounded up */
 };
 
 /** Generate a new clamped X25519 private key. */
@@ -180,6 +181,8 @@ enum rw_close_reason {
 	RW_CLOSE_RETRIES,		/* handshake retries exhausted */
 	RW_CLOSE_RELIABLE,		/* a reliable channel gave up retransmitting */
 	RW_CLOSE_PROTOCOL,		/* counters exhausted or unrecoverable state */
+	RW_CLOSE_NETWORK,		/* a local send error that retrying cannot fix (no route, wrong
+					 * address family, not permitted): the message names the errno */
 	RW_CLOSE__COUNT
 };
 
@@ -301,8 +304,20 @@ RW_EXTERN int rw_server_stop(struct rw_server *srv);
 /** Wait for the threads after a stop. */
 RW_EXTERN int rw_server_wait(struct rw_server *srv);
 RW_EXTERN void rw_server_destroy(struct rw_server *srv);
-/** "wire://wpub1...@host:port" of the bound address (host as given to listen). */
+/**
+ * A "wire://wpub1...@host:port" URI a client on this machine can dial: the
+ * listen host as given, or for a wildcard listen address (0.0.0.0, [::]) the
+ * loopback address of that family (127.0.0.1, [::1]).
+ */
 RW_EXTERN int rw_server_uri(const struct rw_server *srv, char *out, size_t outlen);
+/**
+ * Every URI a client could dial, one per line ('\n'-terminated) in out:
+ * first the one rw_server_uri gives, then, for a wildcard listen address, one
+ * per address of the local interfaces that the socket serves (both families
+ * for [::], which also takes IPv4). Returns the number of lines, or
+ * -ENOSPC if out is too small (RW_URI_MAX per line is always enough).
+ */
+RW_EXTERN int rw_server_uris(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN uint16_t rw_server_port(const struct rw_server *srv);
 RW_EXTERN void rw_server_stats(const struct rw_server *srv, struct rw_stats *st);
 /**
@@ -323,12 +338,17 @@ struct rw_client_config {
 	uint8_t private_key[RW_KEY_SIZE];
 	int has_private_key;		/* 0: a fresh key per session */
 	unsigned reactors;		/* 0: 1 */
-	const char *bind;		/* local address, default "0.0.0.0:0" (or "[::]:0" for IPv6 peers) */
+	/* Local address. Default "[::]:0" with IPV6_V6ONLY off, so one socket
+	 * reaches IPv4 and IPv6 peers ("0.0.0.0:0" on a host without IPv6). */
+	const char *bind;
 	unsigned max_sessions;		/* 0: 16384 */
 	unsigned max_packet, max_incomplete_frames;
 	size_t max_frame_bytes;
 	struct rw_timers timers;
 	int reconnect;			/* re-handshake (re-resolving the host) after a timeout; default on */
+	/* A dial that has no session after this long fails with RW_CLOSE_RETRIES
+	 * ("no handshake response ..."). 0: only timers.handshake_attempts bounds it. */
+	uint32_t handshake_timeout_ms;
 	uint64_t send_rate_bps;		/* per-session send limit, as for servers */
 	int quiet;
 };
