@@ -275,8 +275,7 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		return ret;
 	if (rw__resolve_now(host, port, true, &listen))
 		return rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve listen address \"%s\"", cfg->listen);
-	memcpy(&rc.listen, &listen.u, listen.len);
-	rc.listen_len = listen.len;
+	rw__udp_listen_on(&rc, &listen);
 	snprintf(e->host, sizeof(e->host), "%s", host[0] ? host : "0.0.0.0");
 	if (rw__random(e->cookie_master, sizeof(e->cookie_master)))
 		return rw__errf(err, errlen, -EIO, "no randomness available");
@@ -348,14 +347,7 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 			return rw__errf(err, errlen, ret, "out of memory");
 		}
 	}
-	{
-		struct sockaddr_storage ss;
-		socklen_t len;
-
-		rw__reactor_local_addr(e->group, &ss, &len);
-		e->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							  : ((struct sockaddr_in *)&ss)->sin_port);
-	}
+	e->port = rw__udp_local_port(e->group);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC);
 	return 0;
 }

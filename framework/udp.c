@@ -10,6 +10,7 @@
 #include "udp.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "wire.h"
 
@@ -70,6 +71,23 @@ static const struct rw_transport_ops udp_ops = {
 	.flush = udp_flush,
 	.handoff = udp_handoff,
 };
+
+void rw__udp_listen_on(struct rw_reactor_config *rc, const struct rw_peer_addr *listen)
+{
+	memcpy(&rc->listen, &listen->u, listen->len);
+	rc->listen_len = listen->len;
+}
+
+uint16_t rw__udp_local_port(const struct rw_reactor_group *g)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	if (rw__reactor_local_addr(g, &ss, &len))
+		return 0;
+	return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+					      : ((struct sockaddr_in *)&ss)->sin_port);
+}
 
 void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_datagram, void *up)
 {

@@ -15,6 +15,10 @@ struct rw_udp {
 	struct rw_reactor_group *g;
 };
 
+/* Where the reactor group's sockets bind (before rw__reactor_group_create). */
+void rw__udp_listen_on(struct rw_reactor_config *rc, const struct rw_peer_addr *listen);
+/* The port the group's sockets are bound to (the one picked for port 0). */
+uint16_t rw__udp_local_port(const struct rw_reactor_group *g);
 /* Bind t to reactor r; received datagrams go to on_datagram(up, ...). The reactor's ctx becomes u. */
 void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_datagram, void *up);
 /* The transport a reactor's callbacks belong to. */
