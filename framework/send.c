@@ -375,6 +375,31 @@ int rw__send_raw(struct rw_shard *sh, const uint8_t *data, size_t len, const str
 	return 0;
 }
 
+int rw__send_farewell(struct rw_shard *sh, const uint8_t key[RW_KEY_LEN], uint32_t remote_index, const uint8_t *frame,
+		      size_t len, const struct rw_peer_addr *to)
+{
+	uint8_t pkt[128];
+	struct rw_aead a = { 0 };
+	int n, ret;
+
+	if (len > sizeof(pkt) - RW_DATA_OFF_PAYLOAD - RW_TAG_LEN)
+		return -EMSGSIZE;
+	ret = rw__aead_init(&a, key, 1);
+	if (ret) {
+		rw__aead_free(&a);
+		return ret;
+	}
+	memcpy(pkt + RW_DATA_OFF_PAYLOAD, frame, len);
+	n = rw__packet_seal(&a, pkt, RW_MSG_DATA, remote_index, 0, len);
+	if (n > 0)
+		ret = rw__send_raw(sh, pkt, (size_t)n, to);
+	n = rw__packet_seal(&a, pkt, RW_MSG_DISCONNECT, remote_index, 1, 0);
+	if (n > 0)
+		ret = rw__send_raw(sh, pkt, (size_t)n, to);
+	rw__aead_free(&a);
+	return n < 0 ? n : ret;
+}
+
 /* ---- coalesce ------------------------------------------------------------------- */
 
 static size_t frame_cap(const struct rw_session *s)

@@ -33,6 +33,12 @@ int rw__send_frame(struct rw_session *s, const uint8_t *frame, size_t len);
 int rw__send_control(struct rw_session *s, uint8_t type);
 /* A datagram already complete (handshake messages, cookie replies). */
 int rw__send_raw(struct rw_shard *sh, const uint8_t *data, size_t len, const struct rw_peer_addr *to);
+/*
+ * Without a session (a rejected client): seal frame as Data (counter 0) and
+ * a Disconnect (counter 1) under the one-off send key, and send both.
+ */
+int rw__send_farewell(struct rw_shard *sh, const uint8_t key[RW_KEY_LEN], uint32_t remote_index, const uint8_t *frame,
+		      size_t len, const struct rw_peer_addr *to);
 /* The pacer's timer: send what the rate allows now. */
 void rw__send_paced(struct rw_session *s, uint64_t now);
 /* End of a reactor batch (buffers came back): resume parked packets, flush open frames. */

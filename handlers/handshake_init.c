@@ -67,9 +67,8 @@ static bool allowed(const struct rw_engine *e, const uint8_t key[RW_KEY_LEN])
 static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, const struct rw_peer_addr *from)
 {
 	static const char msg[] = "key not allowed by this server";
-	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], pkt[128], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], frame[64], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
 	struct rw_frame_builder b;
-	struct rw_aead a = { 0 };
 	uint8_t ev[1 + sizeof(msg) - 1];
 	uint32_t remote_index = hs->remote_index;	/* split wipes hs */
 	int n;
@@ -77,20 +76,15 @@ static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, con
 	if (rw__noise_resp_create(hs, resp, 0, NULL) || rw__noise_split(hs, false, tx, rx))
 		goto out;
 	rw__send_raw(sh, resp, sizeof(resp), from);
-	if (rw__aead_init(&a, tx, 1))
-		goto out;
 	ev[0] = RW_CLOSE_REJECTED;
 	memcpy(ev + 1, msg, sizeof(msg) - 1);
-	if (rw__frame_begin(&b, pkt + RW_DATA_OFF_PAYLOAD, sizeof(pkt) - 32, RW_CHANNEL_INTERNAL, 0) ||
+	if (rw__frame_begin(&b, frame, sizeof(frame), RW_CHANNEL_INTERNAL, 0) ||
 	    rw__frame_add_event(&b, RW_INTERNAL_CLOSE_REASON, ev, sizeof(ev)))
 		goto out;
 	n = rw__frame_finish(&b, NULL);
-	if (n > 0 && (n = rw__packet_seal(&a, pkt, RW_MSG_DATA, remote_index, 0, (size_t)n)) > 0)
-		rw__send_raw(sh, pkt, (size_t)n, from);
-	if ((n = rw__packet_seal(&a, pkt, RW_MSG_DISCONNECT, remote_index, 1, 0)) > 0)
-		rw__send_raw(sh, pkt, (size_t)n, from);
+	if (n > 0)
+		rw__send_farewell(sh, tx, remote_index, frame, (size_t)n, from);
 out:
-	rw__aead_free(&a);
 	rw__memzero(tx, sizeof(tx));
 	rw__memzero(rx, sizeof(rx));
 	rw__noise_handshake_clear(hs);
