@@ -194,8 +194,8 @@ static void flag(struct rw_session *s)
 }
 
 /*
- * buf (a transport buffer, or a parked packet's data when b is NULL) holds
- * plain_len bytes of plaintext at +16. Pace, then seal under the current keys.
+ * buf (a transport buffer, or a parked packet's data) holds plain_len bytes
+ * of plaintext at +16. Pace, then seal in place under the current keys.
  * Returns the datagram length, 0 when the pacer took it, or -errno.
  */
 static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_len)
