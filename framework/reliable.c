@@ -39,7 +39,7 @@ static struct rw_timer_wheel *wheel(struct rw_reliable *r)
 
 static uint64_t now(struct rw_reliable *r)
 {
-	return rw__timer_wheel_now(r->env.wheel);
+	return r->env.clock(r->env.clock_ctx);
 }
 
 /*

@@ -47,6 +47,9 @@ struct rw_reliable_env {
 	const struct rw_reliable_ops *ops;
 	void *ctx;
 	struct rw_timer_wheel *wheel;
+	/* the owner's clock in ms (its reactor's batch time), clock(clock_ctx) */
+	uint64_t (*clock)(const void *clock_ctx);
+	const void *clock_ctx;
 	struct rw_block_pool *pool;
 	uint32_t ack_delay_ms;
 };

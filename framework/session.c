@@ -137,12 +137,19 @@ static const struct rw_reliable_ops rel_ops = {
 	.fail = rel_fail,
 };
 
+static uint64_t shard_clock(const void *sh)
+{
+	return rw__now_ms(sh);
+}
+
 static int reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_handler *h)
 {
 	struct rw_reliable_env env = {
 		.ops = &rel_ops,
 		.ctx = s,
 		.wheel = s->sh->wheel,
+		.clock = shard_clock,
+		.clock_ctx = s->sh,
 		.pool = &s->sh->pool,
 		.ack_delay_ms = s->e->t.ack_delay_ms,
 	};
