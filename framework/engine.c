@@ -115,6 +115,11 @@ static void on_stop(struct rw_reactor *r)
 	rw__current_shard = NULL;
 }
 
+static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err)
+{
+	rw__udp_send_error(rw__udp_of(r), to, tolen, err);
+}
+
 static void on_batch_end(struct rw_reactor *r)
 {
 	struct rw_shard *sh = shard_of(r);
@@ -170,7 +175,8 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 	int ret;
 
 	if (!s) {
-		rw__log(e, "dial %s:%u: session limit reached", c->ep.host, c->ep.port);
+		rw__log(e, "dial %s%s%s:%u: session limit reached", strchr(c->ep.host, ':') ? "[" : "", c->ep.host,
+			strchr(c->ep.host, ':') ? "]" : "", c->ep.port);
 		free(c);
 		return;
 	}
@@ -196,8 +202,12 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 	if (ret)
 		goto fail;
 	ret = rw__session_handshake_start(s);
-	if (ret && ret != -EAGAIN)
-		rw__log(e, "dial %s:%u: first handshake send failed: %s", c->ep.host, c->ep.port, strerror(-ret));
+	if (ret && ret != -EAGAIN && !rw__session_dial_error(s, ret)) {
+		char a[RW_ADDR_STR_MAX] = "?";
+
+		rw__peer_to_string(a, &c->addr);
+		rw__log(e, "dial %s: first handshake send failed: %s (retrying)", a, strerror(-ret));
+	}
 	free(c);
 	return;
 fail:
@@ -300,6 +310,7 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		.on_command = on_command,
 		.on_start = on_start,
 		.on_stop = on_stop,
+		.on_send_error = on_send_error,
 	};
 	rc.user = e;
 	if (cfg->server) {
@@ -336,12 +347,13 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		sh->r = rw__reactor_get(e->group, i);
 		sh->wheel = rw__reactor_timers(sh->r);
 		rw__udp_init(&sh->udp, sh->r, rw__recv_datagram, sh);
+		sh->udp.t.on_send_error = rw__shard_send_failed;
 		sh->tr = &sh->udp.t;
 		ret = rw__send_shard_init(sh);
 		if (!ret)
 			ret = rw__index_init(sh, e->max_sessions / e->nshards + 1);
 		if (!ret)
-			ret = rw__ratelimit_init(&sh->limiter, 8192, 1, 1);
+			ret = rw__ratelimit_init(&sh->limiter, 8192, RW_DEFAULT_SOURCE_RATE, RW_DEFAULT_SOURCE_BURST);
 		if (ret) {
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
@@ -352,18 +364,22 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	return 0;
 }
 
-/* Set the per-source limiter once the server config is known (engine_init runs first). */
+/*
+ * Set the per-source limiter once the server config is known (engine_init
+ * runs first). Each reactor gets the whole rate, as it gets the whole
+ * load_handshakes_per_s: SO_REUSEPORT sends all of one source port to one
+ * reactor, so a client retrying from its port only ever sees one bucket.
+ * Dividing the rate by the reactor count left it 1/s, burst 1, on hosts
+ * with 20 or more CPUs.
+ */
 int rw__engine_set_limits(struct rw_engine *e)
 {
-	unsigned n = e->nshards ? e->nshards : 1;
-
 	for (unsigned i = 0; i < e->nshards; i++) {
 		struct rw_shard *sh = &e->shards[i];
+		int ret;
 
 		rw__ratelimit_destroy(&sh->limiter);
-		/* the kernel spreads one source's ports over shards: share the budget */
-		int ret = rw__ratelimit_init(&sh->limiter, 8192, (e->source_rate + n - 1) / n,
-					     (e->source_burst + n - 1) / n);
+		ret = rw__ratelimit_init(&sh->limiter, 8192, e->source_rate, e->source_burst);
 		if (ret)
 			return ret;
 	}

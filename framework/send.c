@@ -67,11 +67,14 @@ static void batch_init(struct batch *b, struct rw_shard *sh, const struct rw_pee
 }
 
 /* Hand the batch to the transport, which owns its buffers from here. */
-static void batch_out(struct batch *b)
+static int batch_out(struct batch *b)
 {
+	int ret = 0;
+
 	if (b->n)
-		rw__transport_send(b->sh->tr, b->to, b->iov, b->n);
+		ret = rw__transport_send(b->sh->tr, b->to, b->iov, b->n);
 	b->n = 0;
+	return ret;
 }
 
 static uint8_t *take(struct rw_shard *sh)
@@ -364,8 +367,8 @@ int rw__send_raw(struct rw_shard *sh, const uint8_t *data, size_t len, const str
 		batch_init(&b, sh, to);
 		memcpy(buf, data, len);
 		give(sh, &b, buf, (int)len);
-		batch_out(&b);
-		return 0;
+		/* refused at once (a destination this socket cannot reach): the caller hears why */
+		return batch_out(&b);
 	}
 	p = malloc(sizeof(*p) + len);
 	if (!p)

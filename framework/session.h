@@ -143,6 +143,14 @@ void rw__session_opened(struct rw_session *s);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
+/*
+ * A dial (no session yet) whose send failed with err: when the error is
+ * permanent, close it now with RW_CLOSE_NETWORK and a message naming the
+ * error and the fix. true when it closed s.
+ */
+bool rw__session_dial_error(struct rw_session *s, int err);
+/* The transport's on_send_error (up: the shard): end the dials to `to` if err is permanent. */
+void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err);
 /* Initiator lost the server: new keys, and the host name looked up again off the reactor. */
 void rw__session_reconnect(struct rw_session *s, uint64_t now);
 /* End of a reactor batch: flush and resume sends, act on what the pipeline flagged, free closed sessions. */

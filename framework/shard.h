@@ -42,7 +42,7 @@ enum {
 	RW_DEFAULT_MAX_FRAME_BYTES = 16 << 20,
 	RW_DEFAULT_LOAD_HPS = 2000,
 	RW_DEFAULT_SOURCE_RATE = 20,
-	RW_DEFAULT_SOURCE_BURST = 5,
+	RW_DEFAULT_SOURCE_BURST = 10,
 	RW_DEFAULT_SEND_BUFFERS = 4096,
 	RW_AEAD_FAILURES_REHANDSHAKE = 8,
 	/* Stop using a send counter this close to 2^64 (spec §7.2). */
@@ -213,6 +213,7 @@ struct rw_engine {
 	bool reject_silently;
 	bool quiet;
 	bool reconnect;
+	uint32_t hs_timeout_ms;		/* client: a first dial's handshake deadline, 0: none */
 	uint64_t send_rate;		/* bytes/s per session, 0: unlimited */
 
 	struct rw_peers peers;

@@ -20,7 +20,9 @@
  *  - flush: the pipeline has nothing more for now (a transport that holds
  *    batches back pushes them out here).
  *  - handoff: a received datagram belongs to another shard's session.
- *  - upward, every received datagram goes to on_datagram(up, ...).
+ *  - upward, every received datagram goes to on_datagram(up, ...), and a
+ *    send the kernel refused later to on_send_error(up, ...). A send refused
+ *    at once is send's return value.
  * All calls run on the owning reactor thread.
  */
 #ifndef RW_TRANSPORT_H
@@ -66,6 +68,8 @@ struct rw_transport;
 
 /* One received datagram; data is writable (decrypt in place) and valid during the call only. */
 typedef void (*rw_transport_rx_fn)(void *up, uint8_t *data, size_t len, const struct rw_peer_addr *from);
+/* A send to `to` failed after it left the pipeline (negative errno). */
+typedef void (*rw_transport_err_fn)(void *up, const struct rw_peer_addr *to, int err);
 
 struct rw_transport_ops {
 	uint8_t *(*buf_get)(struct rw_transport *t);
@@ -80,8 +84,10 @@ struct rw_transport {
 	const struct rw_transport_ops *ops;
 	size_t buf_size;		/* bytes of one packet buffer */
 	rw_transport_rx_fn on_datagram;	/* upward */
+	rw_transport_err_fn on_send_error;	/* upward, optional */
 	void *up;
 	uint64_t tx_errors;		/* datagrams refused before reaching the kernel */
+	bool v6_source_only;		/* bound to one IPv6 address: IPv4 peers are out of reach */
 };
 
 static inline uint8_t *rw__transport_buf_get(struct rw_transport *t)

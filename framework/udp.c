@@ -97,12 +97,29 @@ void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_
 	u->t.up = up;
 	u->r = r;
 	u->g = rw__reactor_group(r);
+	{
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		u->t.v6_source_only = rw__reactor_local_addr(u->g, &ss, &len) == 0 && ss.ss_family == AF_INET6 &&
+				      !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
+	}
 	rw__reactor_set_ctx(r, u);
 }
 
 struct rw_udp *rw__udp_of(struct rw_reactor *r)
 {
 	return rw__reactor_get_ctx(r);
+}
+
+void rw__udp_send_error(struct rw_udp *u, const struct sockaddr *to, socklen_t tolen, int err)
+{
+	struct rw_peer_addr p;
+
+	if (!u->t.on_send_error)
+		return;
+	rw__peer_set(&p, to, tolen);
+	u->t.on_send_error(u->t.up, &p, err);
 }
 
 void rw__udp_on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,

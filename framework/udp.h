@@ -23,6 +23,8 @@ uint16_t rw__udp_local_port(const struct rw_reactor_group *g);
 void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_datagram, void *up);
 /* The transport a reactor's callbacks belong to. */
 struct rw_udp *rw__udp_of(struct rw_reactor *r);
+/* The reactor's on_send_error, passed up. */
+void rw__udp_send_error(struct rw_udp *u, const struct sockaddr *to, socklen_t tolen, int err);
 /* The reactor callbacks that feed the transport (on_datagram and on_handoff alike). */
 void rw__udp_on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
 			 socklen_t fromlen);
