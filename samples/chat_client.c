@@ -2,7 +2,7 @@
 /*
  * ringwire-chat - terminal client of ringwire-chat-server.
  *
- *   ringwire-chat URI [--nick NAME] [--linger MS] [--quiet]
+ *   ringwire-chat URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]
  *
  * Reads lines from stdin: commands (/join ROOM, /leave, /who, /nick NAME,
  * /rooms, /help; /quit ends the client) or text for the current room. It
@@ -15,8 +15,9 @@
  *
  * Works the same interactively and scripted: at the end of stdin (or /quit)
  * it sends what is left, listens --linger milliseconds more (default 300)
- * and disconnects. If the server closes the session, the reason is printed
- * on stderr and the exit status is 1.
+ * and disconnects. If the server closes the session, or cannot be reached
+ * within --timeout (default 5000 ms), the reason is printed on stderr and
+ * the exit status is 1.
  *
  * Lines are not sent from the reading thread: they wait in a queue that the
  * session's own tick drains with rw_session_send, so a full window makes
@@ -45,7 +46,6 @@ enum {
 	EV_LINE = 1, EV_INFO = 2, EV_JOINED = 3, EV_LEFT = 4, EV_ERROR = 5,
 	EV_READY = 1, EV_MSG = 1, EV_NOTICE = 2,
 	LINE_MAX_ = 4096, TICK_MS = 10,
-	DRAIN_MS = 5000,	/* at most this long to get queued lines out at the end */
 	JOIN_WAIT_MS = 3000,	/* at most this long for the answer to a /join */
 };
 
@@ -61,11 +61,55 @@ static struct line *q_head, **q_tail = &q_head;
 static atomic_uint q_len;
 
 static atomic_bool opened, closed;
-static char close_text[RW_ERRBUF_SIZE];	/* written before closed is set */
+static char close_text[RW_ERRBUF_SIZE + 256];	/* written before closed is set */
+static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
+static unsigned timeout_ms = 5000;	/* to connect, and to get the last lines out */
 
 /* on the session's thread only: room names by channel, and a /join in flight */
 static char *room_name[CH_ROOM_LAST + 1];
 static uint64_t join_sent_ms;
+
+/* ---- connecting ----------------------------------------------------------------- */
+
+/* "host:port" as a user writes it: an IPv6 host in brackets. */
+static void host_port(char *out, size_t n, const char *host, unsigned port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, n, "[%s]:%u", host, port);
+	else
+		snprintf(out, n, "%s:%u", host, port);
+}
+
+/* What to do about a local send error, by its errno text (the message names it). */
+static const char *network_hint(const char *msg)
+{
+	if (strstr(msg, strerror(EAFNOSUPPORT)))
+		return "the local address is not of the server's family: drop --bind or give one like [::]:0";
+	if (strstr(msg, strerror(ENETUNREACH)) || strstr(msg, strerror(EHOSTUNREACH)))
+		return "this machine has no route there: check the address in the URI and --bind";
+	if (strstr(msg, strerror(EACCES)) || strstr(msg, strerror(EPERM)))
+		return "the system refused the send: check the firewall and that it is not a broadcast address";
+	return "check the address in the URI and --bind";
+}
+
+/*
+ * Why a dial came to nothing, in one line: no answer (a wrong key in the
+ * URI looks exactly like no server: the server drops what it cannot
+ * decrypt), refused by the server (its reason), or a local error.
+ */
+static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
+{
+	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
+
+	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
+		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
+			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
+	else if (why->reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "cannot connect to %s: local error: %s; %s", peer, msg, network_hint(msg));
+	else
+		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			 "address (is the server running?)", peer, timeout_ms);
+}
 
 /* ---- the queue of lines -------------------------------------------------------- */
 
@@ -178,8 +222,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		snprintf(close_text, sizeof(close_text), "the server closed the session: %s",
 			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
 	else if (!opened)
-		snprintf(close_text, sizeof(close_text), "cannot reach the chat server: %s",
-			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
+		dial_failure(close_text, sizeof(close_text), why);
 	else if (why->reason != RW_CLOSE_SHUTDOWN)
 		snprintf(close_text, sizeof(close_text), "session closed: %s%s%s", rw_close_reason_name(why->reason),
 			 why->message[0] ? ": " : "", why->message);
@@ -218,8 +261,16 @@ static void on_control(struct rw_session *s, uint8_t channel, uint8_t type, cons
 		break;
 	case EV_ERROR:
 		show("! %.*s\n", n, (const char *)p);
-		join_sent_ms = 0;
-		drain(s);
+		/*
+		 * Only the refusal of the /join itself ends the wait (the server
+		 * starts those with "/join"): an error about an earlier line,
+		 * say a nickname taken, comes first and must not let the lines
+		 * held for the join into the room before we are in it.
+		 */
+		if (join_sent_ms && len >= 5 && !memcmp(p, "/join", 5)) {
+			join_sent_ms = 0;
+			drain(s);
+		}
 		break;
 	case EV_JOINED:
 		if (len < 2 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
@@ -262,10 +313,12 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--quiet]\n"
+	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]\n"
 		   "  URI          wire://wpub1...@host:port of ringwire-chat-server\n"
 		   "  --nick NAME  take this nickname at once\n"
 		   "  --linger MS  after the end of stdin, keep listening this long (default 300)\n"
+		   "  --timeout MS time limit to connect, and to send the last lines at the end (default 5000)\n"
+		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		   "  --quiet      no engine log lines on stderr\n"
 		   "Type /join ROOM, then text; /who, /rooms, /nick NAME, /leave, /help; /quit.\n");
 }
@@ -309,10 +362,53 @@ static int read_stdin(char *buf, size_t *have)
 	return GOT_NOTHING;
 }
 
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/*
+ * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
+ * free one); a message and 0 if it is not one.
+ */
+static int addr_ok(const char *flag, const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE], *uri_form;
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
+		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
+	else if (s[0] != '[' && strchr(colon + 1, ':'))
+		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
+	else {
+		/* the parser is the URI parser's: its hint about wire:// forms does not apply here */
+		uri_form = strstr(err, "; expected wire://");
+		if (uri_form)
+			*uri_form = 0;
+		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "nick", required_argument, NULL, 'n' }, { "linger", required_argument, NULL, 'L' },
+		{ "timeout", required_argument, NULL, 'T' }, { "bind", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
@@ -331,7 +427,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	rw_client_config_init(&cfg);
-	while ((c = getopt_long(argc, argv, "n:L:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:L:T:b:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			nick = optarg;
@@ -347,6 +444,23 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'T': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600000) {
+				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of milliseconds from 1 to 3600000\n",
+					optarg);
+				return 2;
+			}
+			timeout_ms = (unsigned)v;
+			break;
+		}
+		case 'b':
+			if (!addr_ok("--bind", optarg))
+				return 2;
+			cfg.bind = optarg;
+			break;
 		case 'q':
 			cfg.quiet = 1;
 			break;
@@ -354,8 +468,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind >= argc) {
@@ -371,6 +484,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
+	host_port(peer, sizeof(peer), ep.host, ep.port);
 	if (nick) {
 		char cmd[64];
 		int n = snprintf(cmd, sizeof(cmd), "/nick %s", nick);
@@ -390,8 +504,7 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 
 	cfg.reconnect = 0;	/* a lost server is reported, not silently re-dialled */
-	cfg.timers.handshake_retry_ms = 250;
-	cfg.timers.handshake_attempts = 6;
+	cfg.handshake_timeout_ms = timeout_ms;
 	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
@@ -422,10 +535,14 @@ int main(int argc, char **argv)
 		else if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
 			state = read_stdin(buf, &have);
 	}
-	/* the end: get the queued lines out (after the handshake, if still going), then listen a little */
+	/*
+	 * The end: get the queued lines out (after the handshake, if still
+	 * going: its own timeout, a moment before ours, then says why it
+	 * failed), then listen a little.
+	 */
 	t0 = now_ms();
 	if (state != GOT_SIGNAL) {
-		while (!closed && (q_len || !opened) && now_ms() - t0 < DRAIN_MS)
+		while (!closed && (q_len || !opened) && now_ms() - t0 < timeout_ms + (opened ? 0 : 500u))
 			usleep(5000);
 		t0 = now_ms();
 		while (!closed && now_ms() - t0 < linger)
@@ -435,8 +552,13 @@ int main(int argc, char **argv)
 		if (close_text[0])
 			fprintf(stderr, PROG ": %s\n", close_text);
 		ret = close_text[0] ? 1 : 0;
+	} else if (!opened && state != GOT_SIGNAL) {
+		fprintf(stderr, PROG ": cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			"address (is the server running?)\n", peer, timeout_ms);
+		ret = 1;
 	} else if (q_len) {
-		fprintf(stderr, PROG ": %u lines could not be sent within %d ms\n", (unsigned)q_len, DRAIN_MS);
+		fprintf(stderr, PROG ": %u line%s could not be sent within %u ms\n", (unsigned)q_len,
+			q_len == 1 ? "" : "s", timeout_ms);
 		ret = 1;
 	}
 out:

@@ -20,7 +20,10 @@
  *             3 JOINED  u8 channel, room name: the room's channel; the client
  *                       answers READY on that channel
  *             4 LEFT    u8 channel
- *             5 ERROR   text: what was wrong and how to do it right
+ *             5 ERROR   text: what was wrong and how to do it right; the
+ *                       refusal of a /join starts with "/join" (a client
+ *                       holding lines back until its join is answered
+ *                       tells it from errors about earlier lines so)
  *   channels 1-200 (rooms)
  *     client: 1 READY   (empty) the client holds the channel reliably now:
  *                       subscribe me. Sent reliably, it makes the server's
@@ -31,7 +34,8 @@
  *
  * Nicknames: 1-16 letters, digits, '-' or '_', starting with a letter,
  * unique regardless of case. A session that breaks these rules three times
- * is closed, and so is one idle for --idle seconds; it is told why.
+ * is closed (a name someone else has is no broken rule, just refused), and
+ * so is one idle for --idle seconds; it is told why.
  *
  * The first line on stdout is the server's URI; joins and leaves are logged
  * on stderr. SIGINT or SIGTERM stops it gracefully.
@@ -225,7 +229,8 @@ static void join(struct rw_session *s, struct member *m, const char *name)
 	int ch = 0, free_ch = 0;
 
 	if (!room_valid(name)) {
-		say(s, EV_ERROR, "a room name is 1 to %d letters, digits, '-', '_' or '.': /join lobby", ROOM_MAX);
+		say(s, EV_ERROR, "/join %.40s: a room name is 1 to %d letters, digits, '-', '_' or '.': /join lobby",
+		    name, ROOM_MAX);
 		return;
 	}
 	if (m->room && !strcmp(rooms[m->room].name, name)) {
@@ -257,7 +262,8 @@ static void join(struct rw_session *s, struct member *m, const char *name)
 	}
 	pthread_mutex_unlock(&lock);
 	if (!ch) {
-		say(s, EV_ERROR, "all %d rooms are in use; /rooms lists them, join one of those", CH_ROOM_LAST);
+		say(s, EV_ERROR, "/join %s: all %d rooms are in use; /rooms lists them, join one of those", name,
+		    CH_ROOM_LAST);
 		return;
 	}
 	/* subscribed when READY comes back: the channel is reliable both ways by then */
@@ -315,16 +321,22 @@ static void nick(struct rw_session *s, struct member *m, const char *name)
 {
 	const char *rule = nick_rule(name);
 	char old[NICK_MAX + 1];
+	int taken = 0;
 
 	if (!rule) {
 		pthread_mutex_lock(&lock);
 		if (nick_taken(name, m)) {
-			rule = "that nickname is taken";
+			taken = 1;
 		} else {
 			memcpy(old, m->nick, sizeof(old));
 			snprintf(m->nick, sizeof(m->nick), "%s", name);
 		}
 		pthread_mutex_unlock(&lock);
+	}
+	if (taken) {
+		/* not a broken rule: someone else was first (a --nick at start often is) */
+		say(s, EV_ERROR, "/nick %s: that nickname is taken; choose another", name);
+		return;
 	}
 	if (rule) {
 		if (++m->strikes >= STRIKES) {
@@ -347,8 +359,8 @@ static void nick(struct rw_session *s, struct member *m, const char *name)
 
 static void help(struct rw_session *s)
 {
-	say(s, EV_INFO, "commands: /join ROOM, /leave, /who, /nick NAME, /rooms, /help; "
-			"anything else is said in your room");
+	say(s, EV_INFO, "commands: /join ROOM, /leave, /who, /nick NAME, /rooms, /help, /quit (ends the "
+			"client); anything else is said in your room");
 }
 
 /* Make a line safe to show on a terminal: control characters become '?'. */

@@ -455,21 +455,24 @@ static int by_readings(const void *a, const void *b)
 	return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
 }
 
-static double mean(const struct kind *k, int c)
+/*
+ * One cell of the table: the last reading of a kind (or the mean of its
+ * readings), or "-" while the device has sent none of that kind.
+ */
+static const char *cell(char *out, size_t n, int width, int prec, const struct kind *k, int c, int want_mean)
 {
-	return k->n ? k->v[c].sum / (double)k->n : NAN;
-}
-
-static double last(const struct kind *k, int c)
-{
-	return k->n ? k->v[c].last : NAN;
+	if (!k->n)
+		snprintf(out, n, "%*s", width, "-");
+	else
+		snprintf(out, n, "%*.*f", width, prec, want_mean ? k->v[c].sum / (double)k->n : k->v[c].last);
+	return out;
 }
 
 static void print_table(unsigned top, double elapsed_s, uint64_t *prev_total)
 {
 	struct snap *v, t;
 	size_t n;
-	char when[32];
+	char when[32], c[7][32];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -484,22 +487,29 @@ static void print_table(unsigned top, double elapsed_s, uint64_t *prev_total)
 	       t.online, t.n, elapsed_s > 0 ? (double)(t.n - *prev_total) / elapsed_s : 0.0, t.malformed);
 	*prev_total = t.n;
 	if (n) {
-		printf("%-*s %9s %8s %8s %8s %8s %7s  %s\n", SHORT_WPUB + 1, "device", "readings", "temp", "mean",
-		       "hum%", "mean", "batt%", "gps");
+		printf("%-*s %-3s %9s %8s %8s %8s %8s %7s  %s\n", SHORT_WPUB, "device", "on", "readings", "temp",
+		       "mean", "hum%", "mean", "batt%", "gps");
 		for (size_t i = 0; i < n && i < top; i++) {
 			const struct kind *k = v[i].k;
 
-			printf("%.*s%c %9" PRIu64 " %8.2f %8.2f %8.2f %8.2f %7.1f  %.5f,%.5f\n", SHORT_WPUB,
-			       v[i].d->wpub, v[i].online ? ' ' : '-', v[i].n, last(&k[KIND_TEMP], 0),
-			       mean(&k[KIND_TEMP], 0), last(&k[KIND_HUM], 0), mean(&k[KIND_HUM], 0),
-			       last(&k[KIND_BATT], 0), last(&k[KIND_GPS], 0), last(&k[KIND_GPS], 1));
+			printf("%.*s %-3s %9" PRIu64 " %s %s %s %s %s  ", SHORT_WPUB, v[i].d->wpub,
+			       v[i].online ? "yes" : "no", v[i].n, cell(c[0], 32, 8, 2, &k[KIND_TEMP], 0, 0),
+			       cell(c[1], 32, 8, 2, &k[KIND_TEMP], 0, 1), cell(c[2], 32, 8, 2, &k[KIND_HUM], 0, 0),
+			       cell(c[3], 32, 8, 2, &k[KIND_HUM], 0, 1), cell(c[4], 32, 7, 1, &k[KIND_BATT], 0, 0));
+			if (k[KIND_GPS].n)
+				printf("%.5f,%.5f\n", k[KIND_GPS].v[0].last, k[KIND_GPS].v[1].last);
+			else
+				printf("-\n");
 		}
 		if (n > top)
-			printf("(%zu more devices)\n", n - top);
-		printf("%-*s %9" PRIu64 " %8s %8.2f %8s %8.2f %7s  (min..max temp %.2f..%.2f)\n", SHORT_WPUB + 1,
-		       "total", t.n, "", mean(&t.k[KIND_TEMP], 0), "", mean(&t.k[KIND_HUM], 0), "",
-		       t.k[KIND_TEMP].n ? t.k[KIND_TEMP].v[0].min : NAN,
-		       t.k[KIND_TEMP].n ? t.k[KIND_TEMP].v[0].max : NAN);
+			printf("(%zu more device%s)\n", n - top, n - top == 1 ? "" : "s");
+		printf("%-*s %-3s %9" PRIu64 " %8s %s %8s %s", SHORT_WPUB, "total", "", t.n, "",
+		       cell(c[5], 32, 8, 2, &t.k[KIND_TEMP], 0, 1), "", cell(c[6], 32, 8, 2, &t.k[KIND_HUM], 0, 1));
+		if (t.k[KIND_TEMP].n)
+			printf(" %7s  (min..max temp %.2f..%.2f)", "", t.k[KIND_TEMP].v[0].min, t.k[KIND_TEMP].v[0].max);
+		printf("\n");
+		printf("on: a session is open now; temp, hum%%, batt%%, gps: the last reading; mean: of all; "
+		       "-: none of that kind yet\n");
 	}
 	fflush(stdout);
 	free(v);

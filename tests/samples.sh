@@ -95,7 +95,7 @@ check "a server without --key exits 2 (got $rc)" test "$rc" -eq 2
 check "a server without --key says how to make one" grep -q "ringwire-key genkey" "$tmp/err.out"
 
 # ---- telemetry: 20 devices for 2 s, then the totals ----------------------------------
-start telemetry ringwire-telemetry-server --interval 1 --reactors 2
+start telemetry ringwire-telemetry-server --interval 1 --reactors 2 --top 30
 timeout 60 "$B/ringwire-telemetry-device" --server "$uri" --devices 20 --rate 20 --duration 2 --query \
 	>"$tmp/dev.out" 2>"$tmp/dev.err"
 rc=$?
@@ -110,6 +110,19 @@ rc=$?
 check "telemetry: a query for an unknown device fails (got $rc)" test "$rc" -eq 1
 check "telemetry: ... saying no device matches" grep -q "no device matches" "$tmp/dev.err"
 check "telemetry: the server prints its summary table" wait_for "$tmp/telemetry.out" "devices 21" 5
+# a device that connects and never sends (one reading per 100 s, for half a second)
+timeout 30 "$B/ringwire-telemetry-device" --server "$uri" --devices 1 --rate 0.01 --duration 0.5 \
+	>"$tmp/silent.out" 2>"$tmp/silent.err"
+rc=$?
+check "telemetry: --duration 0.5 is accepted (exit $rc)" test "$rc" -eq 0
+check "telemetry: ... and sends for half a second" grep -q "in 0\.5 s" "$tmp/silent.out"
+check "telemetry: the table lists the silent device" wait_for "$tmp/telemetry.out" "devices 22" 5
+sleep 1.2	# the next table is complete
+check "telemetry: no nan in the table" bash -c '! grep -qi nan "$1"' _ "$tmp/telemetry.out"
+check "telemetry: a device without readings shows - in every column" \
+	grep -Eq '^wpub1[a-z0-9]{8} +(yes|no) +0 +- +- +- +- +- +-$' "$tmp/telemetry.out"
+check "telemetry: the table explains its columns and -" grep -q "^on: a session is open now;.*-: none of that kind yet" \
+	"$tmp/telemetry.out"
 stop telemetry
 
 # ---- chat: two scripted clients in one room --------------------------------------------
@@ -128,6 +141,24 @@ check "chat: bob sees [lobby] alice: hello" wait_for "$tmp/bob.out" "[lobby] ali
 check "chat: alice sees her own message too" grep -qF "[lobby] alice: hello" "$tmp/alice.out"
 check "chat: /who lists alice and bob" grep -Eq '^\* in lobby \(2\): (alice bob|bob alice)$' "$tmp/alice.out"
 check "chat: bob sees alice leave" wait_for "$tmp/bob.out" "[lobby] * alice left" 5
+# a line right after /join waits for the join, even when an error about an earlier line
+# (the --nick bob has) comes back first: bob sees the newcomer join before its line, and
+# the newcomer sees its own line
+printf '/join lobby\nhello1\n' | timeout 30 "$B/ringwire-chat" "$uri" --nick bob >"$tmp/late.out" 2>"$tmp/late.err"
+rc=$?
+check "chat: a taken --nick does not end the session (exit $rc)" test "$rc" -eq 0
+check "chat: ... it is refused as taken" grep -q "^! /nick bob: that nickname is taken" "$tmp/late.out"
+check "chat: a line right after /join reaches the room, the sender too" grep -Eq '^\[lobby\] guest[0-9]+: hello1$' \
+	"$tmp/late.out"
+wait_for "$tmp/bob.out" ": hello1" 5
+check "chat: ... after the sender's join" awk '/^\[lobby\] \* guest[0-9]+ joined$/ { j = NR } /: hello1$/ { h = NR }
+	END { exit !(j && h && j < h) }' "$tmp/bob.out"
+# a taken nickname is no broken rule: two bad names after it leave the session open
+printf '/nick 1\n/nick -x\n/help\n' | timeout 30 "$B/ringwire-chat" "$uri" --nick bob >"$tmp/strikes.out" 2>"$tmp/strikes.err"
+rc=$?
+check "chat: a taken --nick and two bad names: still connected (exit $rc)" test "$rc" -eq 0
+check "chat: ... warned twice" grep -q "warning 2 of 2" "$tmp/strikes.out"
+check "chat: /help lists /quit" grep -q '^\* commands: .*/quit' "$tmp/strikes.out"
 exec 7>&-
 wait_exit "$bob" 10
 rc=$?
