@@ -191,6 +191,11 @@ static void on_stop(struct rw_reactor *r)
 	rw__current_shard = NULL;
 }
 
+static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err)
+{
+	rw__shard_send_failed(rw__shard_of(r), to, tolen, err);
+}
+
 static void on_batch_end(struct rw_reactor *r)
 {
 	struct rw_shard *sh = rw__shard_of(r);
@@ -238,7 +243,8 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	int ret;
 
 	if (!s) {
-		rw__log(e, "dial %s:%u: session limit reached", c->ep.host, c->ep.port);
+		rw__log(e, "dial %s%s%s:%u: session limit reached", strchr(c->ep.host, ':') ? "[" : "", c->ep.host,
+			strchr(c->ep.host, ':') ? "]" : "", c->ep.port);
 		return;
 	}
 	s->initiator = true;
@@ -263,8 +269,12 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	if (ret)
 		goto fail;
 	ret = rw__session_handshake_start(s);
-	if (ret && ret != -EAGAIN)
-		rw__log(e, "dial %s:%u: first handshake send failed: %s", c->ep.host, c->ep.port, strerror(-ret));
+	if (ret && ret != -EAGAIN && !rw__session_dial_error(s, ret)) {
+		char a[RW_ADDR_STR_MAX] = "?";
+
+		rw__addr_to_string(a, (const struct sockaddr *)&c->addr, c->addrlen);
+		rw__log(e, "dial %s: first handshake send failed: %s (retrying)", a, strerror(-ret));
+	}
 	return;
 fail:
 	rw__session_close(s, RW_CLOSE_PROTOCOL, false, "cannot set up keys for this server key", false);
@@ -399,6 +409,7 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		.on_command = on_command,
 		.on_start = on_start,
 		.on_stop = on_stop,
+		.on_send_error = on_send_error,
 	};
 	rc.user = e;
 	ret = rw__reactor_group_create(&e->group, &rc);

@@ -226,6 +226,7 @@ struct rw_engine {
 	bool reject_silently;
 	bool quiet;
 	bool reconnect;
+	uint32_t hs_timeout_ms;		/* client: a first dial's handshake deadline, 0: none */
 	uint64_t send_rate;		/* bytes/s per session, 0: unlimited */
 
 	struct rw_peers peers;
@@ -318,6 +319,16 @@ void rw__session_close(struct rw_session *s, enum rw_close_reason reason, bool b
 void rw__session_opened(struct rw_session *s);
 /* Initiator: start (or restart) a handshake. */
 int rw__session_handshake_start(struct rw_session *s);
+/* A send error that no retry fixes (no route, wrong address family, not permitted). */
+bool rw__send_error_permanent(int err);
+/*
+ * A dial (no session yet) whose send failed with err: when the error is
+ * permanent, close it now with RW_CLOSE_NETWORK and a message naming the
+ * error and the fix. true when it closed s.
+ */
+bool rw__session_dial_error(struct rw_session *s, int err);
+/* A send to `to` completed with err: end the dials to that address if it is permanent. */
+void rw__shard_send_failed(struct rw_shard *sh, const struct sockaddr *to, socklen_t tolen, int err);
 void rw__session_aead_failed(struct rw_session *s);
 void rw__shard_flush_all(struct rw_shard *sh);
 /* Free the sessions closed during this batch. */

@@ -9,7 +9,9 @@
  * packet is sealed in place right before it is queued.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -960,11 +962,96 @@ static int send_init(struct rw_session *s)
 				  s->addrlen);
 }
 
+/* A retry due at `due`, or earlier when a first dial's handshake_timeout_ms runs out. */
+static uint64_t hs_due(const struct rw_session *s, uint64_t due)
+{
+	uint64_t deadline = s->hs_started_ms + s->e->hs_timeout_ms;
+
+	return s->state == RW_SS_CONNECTING && s->e->hs_timeout_ms && deadline < due ? deadline : due;
+}
+
+/* Why a dial got no answer, and what to check: the key and the address are the usual suspects. */
+static void close_unanswered(struct rw_session *s, const char *within)
+{
+	char a[RW_ADDR_STR_MAX] = "?", msg[160];
+
+	rw__addr_to_string(a, (const struct sockaddr *)&s->addr, s->addrlen);
+	snprintf(msg, sizeof(msg), "no handshake response from %s %s; check the server's key and address", a, within);
+	rw__session_close(s, RW_CLOSE_RETRIES, false, msg, false);
+}
+
+bool rw__send_error_permanent(int err)
+{
+	switch (-err) {
+	case EAFNOSUPPORT:
+	case ENETUNREACH:
+	case EACCES:
+	case EPERM:
+	case EADDRNOTAVAIL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The socket is bound to one IPv6 address: it cannot send to IPv4 peers. */
+static bool bound_v6_only(const struct rw_engine *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return rw__reactor_local_addr(e->group, &ss, &len) == 0 && ss.ss_family == AF_INET6 &&
+	       !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+bool rw__session_dial_error(struct rw_session *s, int err)
+{
+	char a[RW_ADDR_STR_MAX] = "?", msg[256];
+	const char *hint;
+
+	if (s->state != RW_SS_CONNECTING || !rw__send_error_permanent(err))
+		return false;
+	switch (-err) {
+	case EAFNOSUPPORT:
+		hint = "bind an address of the server's family (--bind)";
+		break;
+	case ENETUNREACH:
+	case EADDRNOTAVAIL:
+		/* an IPv4 server from a socket bound to one IPv6 address says "unreachable" */
+		hint = bound_v6_only(s->e) && s->addr.ss_family == AF_INET
+			       ? "bind an address of the server's family (--bind)"
+			       : "check the server's address, or bind one that can reach it (--bind)";
+		break;
+	default:
+		hint = "a firewall rule or the kind of address (broadcast?) forbids it";
+		break;
+	}
+	rw__addr_to_string(a, (const struct sockaddr *)&s->addr, s->addrlen);
+	snprintf(msg, sizeof(msg), "send to %s failed: %s; %s", a, strerror(-err), hint);
+	rw__session_close(s, RW_CLOSE_NETWORK, false, msg, false);
+	return true;
+}
+
+void rw__shard_send_failed(struct rw_shard *sh, const struct sockaddr *to, socklen_t tolen, int err)
+{
+	struct rw_session *s, *next;
+
+	/* only dials end on a send error, and only servers have many sessions to walk */
+	if (sh->e->server || !rw__send_error_permanent(err))
+		return;
+	for (s = sh->sessions; s; s = next) {
+		next = s->list_next;
+		if (s->initiator && s->state == RW_SS_CONNECTING && s->addrlen == tolen &&
+		    memcmp(&s->addr, to, tolen) == 0)
+			rw__session_dial_error(s, err);
+	}
+}
+
 int rw__session_handshake_start(struct rw_session *s)
 {
 	s->hs_attempt = 0;
 	s->hs_started_ms = rw__now_ms(s->sh);
-	arm(s, &s->t_handshake, s->hs_started_ms + s->e->t.handshake_retry_ms);
+	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms));
 	return send_init(s);
 }
 
@@ -976,20 +1063,30 @@ static void on_handshake_retry(struct rw_timer *t, uint64_t now)
 
 	if (!s->hs_kp)
 		return;	/* completed meanwhile */
+	if (s->state == RW_SS_CONNECTING && e->hs_timeout_ms && now >= s->hs_started_ms + e->hs_timeout_ms) {
+		char within[32];
+
+		snprintf(within, sizeof(within), "within %u ms", (unsigned int)e->hs_timeout_ms);
+		close_unanswered(s, within);
+		return;
+	}
 	if (++s->hs_attempt >= e->t.handshake_attempts) {
 		rw__keypair_free(s->hs_kp);
 		s->hs_kp = NULL;
 		rw__noise_handshake_clear(&s->hs);
 		if (s->state == RW_SS_CONNECTING || !s->cur) {
-			rw__session_close(s, RW_CLOSE_RETRIES, false, "no handshake response", false);
+			char after[32];
+
+			snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
+			close_unanswered(s, after);
 			return;
 		}
 		/* a rekey that failed: the old keys stay until the session times out */
 		return;
 	}
 	delay = (uint64_t)e->t.handshake_retry_ms << (s->hs_attempt < 3 ? s->hs_attempt : 3);
-	arm(s, t, now + delay);
-	send_init(s);
+	arm(s, t, hs_due(s, now + delay));
+	rw__session_dial_error(s, send_init(s));
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
