@@ -177,22 +177,11 @@ static void host_port(char *out, size_t n, const char *host, unsigned port)
 		snprintf(out, n, "%s:%u", host, port);
 }
 
-/* What to do about a local send error, by its errno text (the message names it). */
-static const char *network_hint(const char *msg)
-{
-	if (strstr(msg, strerror(EAFNOSUPPORT)))
-		return "the local address is not of the server's family: drop --bind or give one like [::]:0";
-	if (strstr(msg, strerror(ENETUNREACH)) || strstr(msg, strerror(EHOSTUNREACH)))
-		return "this machine has no route there: check the address in the URI and --bind";
-	if (strstr(msg, strerror(EACCES)) || strstr(msg, strerror(EPERM)))
-		return "the system refused the send: check the firewall and that it is not a broadcast address";
-	return "check the address in the URI and --bind";
-}
-
 /*
  * Why a dial came to nothing, in one line: no answer (a wrong key in the
  * URI looks exactly like no server: the server drops what it cannot
- * decrypt), refused by the server (its reason), or a local error.
+ * decrypt), refused by the server (its reason), or a local error (the
+ * engine's message names the errno and what to do).
  */
 static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
 {
@@ -202,7 +191,7 @@ static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
 		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
 			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
 	else if (why->reason == RW_CLOSE_NETWORK)
-		snprintf(out, n, "cannot connect to %s: local error: %s; %s", peer, msg, network_hint(msg));
+		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
 	else
 		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
 			 "address (is the server running?)", peer, timeout_ms);

@@ -91,7 +91,8 @@ static struct {
 	unsigned sessions, reactors, channels, window;
 	size_t size;
 	double rate, connect_rate, duration, warmup;
-	unsigned rekey_ms;
+	unsigned rekey_ms, timeout_ms;
+	const char *bind;
 	bool reliable, json, quiet, soak, keep;
 	uint64_t seed;
 } o;
@@ -112,6 +113,16 @@ static bool paced;
 static double tok_per_ns, tok_cap;
 static uint64_t t_start;
 static char dial_uri[512];
+static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
+
+/* The first dial that failed, and why: the one line printed when none connected. */
+static pthread_mutex_t first_fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool first_fail_set;
+static struct {
+	enum rw_close_reason reason;
+	bool by_peer;
+	char message[RW_ERRBUF_SIZE];
+} first_fail;
 
 static bool cls_reliable(unsigned c)
 {
@@ -683,6 +694,14 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		} else {
 			add(w, C_FAILED, 1);
 			w->why[why->reason < RW_CLOSE__COUNT ? why->reason : RW_CLOSE_NONE]++;
+			pthread_mutex_lock(&first_fail_lock);
+			if (!first_fail_set) {
+				first_fail_set = true;
+				first_fail.reason = why->reason;
+				first_fail.by_peer = why->by_peer;
+				snprintf(first_fail.message, sizeof(first_fail.message), "%s", why->message);
+			}
+			pthread_mutex_unlock(&first_fail_lock);
 		}
 	} else {
 		add(w, C_CLOSED, 1);
@@ -936,6 +955,9 @@ static void usage(FILE *f)
 		"                        (the soak's 2000 / 2 s is 1000/s: a small machine may\n"
 		"                        need a longer --rekey)\n"
 		"  --seed N              seed for the soak's random choices (default: the time)\n"
+		"  --timeout MS          give up a dial without an answer after MS ms, 1 to\n"
+		"                        3600000 (default: the engine's retries, about a minute)\n"
+		"  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
 		"  --quiet               no progress line each second on stderr\n"
 		"  --help                this text\n"
@@ -1057,8 +1079,34 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
-	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
 };
+
+/*
+ * A --bind address, "host:port" or "[v6]:port" (port 0: any free one); a
+ * message and exit 2 if it is not one.
+ */
+static void check_bind(const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE], *uri_form;
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
+		fprintf(stderr, "ringwire-load: --bind %s: the address needs a port, e.g. --bind %s:0\n", s, s);
+	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
+		fprintf(stderr, "ringwire-load: --bind %s: write an IPv6 address in brackets, e.g. --bind [::1]:0\n", s);
+	} else {
+		/* the parser is the URI parser's: its hint about wire:// forms does not apply here */
+		uri_form = strstr(err, "; expected wire://");
+		if (uri_form)
+			*uri_form = 0;
+		fprintf(stderr, "ringwire-load: --bind %s: %s\n", s, err);
+	}
+	exit(2);
+}
 
 static void parse_args(int argc, char **argv)
 {
@@ -1081,6 +1129,8 @@ static void parse_args(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "keep", no_argument, NULL, O_KEEP },
 		{ "rekey", required_argument, NULL, O_REKEY },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "bind", required_argument, NULL, O_BIND },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1169,6 +1219,13 @@ static void parse_args(int argc, char **argv)
 		case O_REKEY:
 			o.rekey_ms = parse_uint("--rekey", optarg, 100, 3600000);
 			break;
+		case O_TIMEOUT:
+			o.timeout_ms = parse_uint("--timeout", optarg, 1, 3600000);
+			break;
+		case O_BIND:
+			check_bind(optarg);
+			o.bind = optarg;
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -1176,9 +1233,18 @@ static void parse_args(int argc, char **argv)
 		case ':':
 			fprintf(stderr, "ringwire-load: %s needs a value; see --help\n", argv[optind - 1]);
 			exit(2);
-		default:
-			fprintf(stderr, "ringwire-load: unknown flag \"%s\"; see --help\n", argv[optind - 1]);
+		default: {
+			const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+			if (strncmp(arg, "--", 2))
+				fprintf(stderr, "ringwire-load: unknown flag -%c; see --help\n", optopt ? optopt : '?');
+			else if (optopt && eq)
+				fprintf(stderr, "ringwire-load: %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+			else
+				fprintf(stderr, "ringwire-load: unknown flag %.*s; see --help\n",
+					eq ? (int)(eq - arg) : (int)strlen(arg), arg);
 			exit(2);
+		}
 		}
 	}
 	if (optind >= argc) {
@@ -1283,6 +1349,10 @@ static int resolve_uri(char *err, size_t errlen)
 	ret = rw_uri_parse(o.uri, &ep, err, errlen);
 	if (ret)
 		return 2;
+	if (strchr(ep.host, ':'))
+		snprintf(peer, sizeof(peer), "[%s]:%u", ep.host, ep.port);
+	else
+		snprintf(peer, sizeof(peer), "%s:%u", ep.host, ep.port);
 	ret = getaddrinfo(ep.host, NULL, &hints, &res);
 	if (ret || !res) {
 		snprintf(err, errlen, "cannot resolve host \"%.100s\": %s", ep.host, gai_strerror(ret));
@@ -1438,6 +1508,29 @@ static void print_reasons(const char *what, const struct result *r, uint64_t n)
 	printf(")\n");
 }
 
+/*
+ * Why no session connected, in one line, from the first dial that failed:
+ * no answer (a wrong key looks exactly like no server: the server drops
+ * what it cannot decrypt), refused by the server, or a local error, which
+ * is ours to fix and not the server's.
+ */
+static void dial_failure(char *out, size_t n)
+{
+	const char *msg = first_fail.message[0] ? first_fail.message : rw_close_reason_name(first_fail.reason);
+	char within[48] = "";
+
+	if (o.timeout_ms)
+		snprintf(within, sizeof(within), " within %u ms", o.timeout_ms);
+	if (first_fail_set && (first_fail.by_peer || first_fail.reason == RW_CLOSE_REJECTED))
+		snprintf(out, n, "no session could connect to %s: refused by the server (%s%s%s)", peer,
+			 rw_close_reason_name(first_fail.reason), first_fail.message[0] ? ": " : "", first_fail.message);
+	else if (first_fail_set && first_fail.reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "no session could connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "no session could connect to %s: no answer%s; check the key in the URI and the address "
+			 "(is the server running?)", peer, within);
+}
+
 static void json_num(const char *key, double v, bool valid, bool comma)
 {
 	if (valid)
@@ -1522,6 +1615,8 @@ int main(int argc, char **argv)
 		cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
 	/* the server's timers are its own: this only makes our side rekey sooner */
 	cfg.timers.rekey_after_ms = o.rekey_ms;
+	cfg.handshake_timeout_ms = o.timeout_ms;
+	cfg.bind = o.bind;
 	ret = rw_client_create(&cli, &cfg, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "ringwire-load: %s\n", err);
@@ -1678,7 +1773,7 @@ int main(int argc, char **argv)
 	double hs_span = r->last_open_ns > r->first_dial_ns ? (double)(r->last_open_ns - r->first_dial_ns) / 1e9 : 0;
 	double pkts = (double)((r->st1.tx_packets + r->st1.rx_packets) - (r->st0.tx_packets + r->st0.rx_packets)) / iv;
 	const char *exit_reason = NULL;
-	char why_buf[256];
+	char why_buf[RW_ERRBUF_SIZE + 2 * RW_HOST_MAX];
 
 	if (o.mode == M_ONEWAY) {
 		sent = c[C_REP_SENT];
@@ -1705,9 +1800,8 @@ int main(int argc, char **argv)
 	lost = sent > recv + abandon ? sent - recv - abandon : 0;
 	r->hs_per_s = hs_span > 0 ? (double)c[C_OPENED_INIT] / hs_span : 0;
 	if (c[C_OPENED] == 0) {
-		exit_reason = c[C_FAILED] ? "no session could connect (see \"dials failed\" above)"
-					  : "no session could connect: no handshake answer in time (is the server up, and is "
-					    "the key in the URI its key?)";
+		dial_failure(why_buf, sizeof(why_buf));
+		exit_reason = why_buf;
 		failed = true;
 	}
 	if (o.soak) {
