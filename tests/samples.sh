@@ -225,5 +225,105 @@ check "rpc: an unknown method is an error (exit $rc)" test "$rc" -eq 1
 check "rpc: ... named by the server" grep -q "unknown method" <<<"$out"
 stop rpc
 
+# ---- IPv6 and wildcard listens: every client, over IPv6 and IPv4, with and without --bind ----
+declare -A suri
+# start_on LISTEN TAG: the four sample servers on LISTEN; their first URI lines in suri[KIND-TAG]
+start_on() {
+	local kind bin name
+	for kind in telemetry chat pubsub rpc; do
+		case $kind in
+		telemetry) bin=ringwire-telemetry-server ;;
+		chat) bin=ringwire-chat-server ;;
+		pubsub) bin=ringwire-pubsub-broker ;;
+		rpc) bin=ringwire-rpc-server ;;
+		esac
+		name=$kind-$2
+		"$B/$bin" --listen "$1" --key "$tmp/server.key" --reactors 1 >"$tmp/$name.out" 2>"$tmp/$name.err" &
+		server_pid[$name]=$!
+	done
+	for kind in telemetry chat pubsub rpc; do
+		name=$kind-$2
+		suri[$name]=
+		wait_for "$tmp/$name.out" "wire://" 5 && suri[$name]=$(head -n 1 "$tmp/$name.out")
+		check "$name on $1: the first line is a URI dialable here, [::1]" \
+			grep -Eq '^wire://wpub1[a-z0-9]{58}@\[::1\]:[0-9]+$' <<<"${suri[$name]}"
+	done
+}
+# clients_ok TAG WHAT SED [CLIENT ARGS...]: every sample client reaches its server of TAG,
+# the URI rewritten by SED (e.g. to 127.0.0.1)
+clients_ok() {
+	local tag=$1 what=$2 sx=$3 u out
+	shift 3
+	u=$(sed "$sx" <<<"${suri[rpc-$tag]}")
+	out=$(timeout 20 "$B/ringwire-rpc-client" "$u" add 2 3 --timeout 3000 "$@" 2>&1)
+	check "$what: rpc-client: add 2 3 is 5 ($u)" grep -q '^5  (' <<<"$out"
+	u=$(sed "$sx" <<<"${suri[pubsub-$tag]}")
+	timeout 20 "$B/ringwire-pubsub" "$u" pub news hi --timeout 3000 "$@" >/dev/null 2>"$tmp/v.err"
+	check "$what: pubsub: published ($u)" grep -q "published 1 message to news" "$tmp/v.err"
+	u=$(sed "$sx" <<<"${suri[chat-$tag]}")
+	printf '/join v6\nhello\n' | timeout 20 "$B/ringwire-chat" "$u" --timeout 3000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
+	check "$what: chat: its line comes back from the room ($u)" grep -Eq '^\[v6\] guest[0-9]+: hello$' "$tmp/v.out"
+	u=$(sed "$sx" <<<"${suri[telemetry-$tag]}")
+	timeout 20 "$B/ringwire-telemetry-device" --server "$u" --devices 2 --rate 20 --duration 0.3 --query \
+		--timeout 3000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
+	check "$what: telemetry-device: 2 devices connect and query ($u)" grep -q '^totals: devices' "$tmp/v.out"
+}
+start_on "[::1]:0" v6
+clients_ok v6 "[::1] server" 's/^//'
+clients_ok v6 "[::1] server, --bind [::1]:0" 's/^//' --bind "[::1]:0"
+start_on "[::]:0" wild
+check "a [::] server prints no @[::] URI" bash -c '! grep -qF "@[::]" "$@"' _ "$tmp"/*-wild.out
+check "a [::] server prints its other URIs after the first (127.0.0.1 among them)" \
+	grep -q '^wire://.*@127\.0\.0\.1:' "$tmp/rpc-wild.out"
+clients_ok wild "[::] server over IPv6" 's/^//'
+clients_ok wild "[::] server over IPv4" 's/@\[::1\]/@127.0.0.1/'
+clients_ok wild "[::] server over IPv4, --bind 127.0.0.1:0" 's/@\[::1\]/@127.0.0.1/' --bind 127.0.0.1:0
+
+# ---- a dial that cannot succeed: non-zero within 2 s, one line saying why -------------------
+other=$("$B/ringwire-key" genkey | "$B/ringwire-key" pubkey)
+# try NAME SECONDS COMMAND...: rc, ms, and stderr in $tmp/try.err
+try() {
+	local t0 t1
+	t0=$(date +%s%N)
+	timeout "$2" "${@:3}" >/dev/null 2>"$tmp/try.err" </dev/null
+	rc=$?
+	t1=$(date +%s%N)
+	ms=$(((t1 - t0) / 1000000))
+}
+# fails_fast WHAT WANT MAX_MS: the last try exited non-zero within MAX_MS with one line containing WANT
+fails_fast() {
+	check "$1: exits non-zero within $3 ms (exit $rc, $ms ms)" test "$rc" -ne 0 -a "$rc" -ne 124 -a "$ms" -lt "$3"
+	check "$1: one line: $2" bash -c '[ "$(wc -l <"$1")" -eq 1 ] && grep -qF -- "$2" "$1"' _ "$tmp/try.err" "$2"
+	if [ "$(wc -l <"$tmp/try.err")" -ne 1 ]; then head -n 5 "$tmp/try.err"; fi
+}
+for kind in rpc pubsub chat telemetry; do
+	good=$(sed 's/@\[::1\]/@127.0.0.1/' <<<"${suri[$kind-wild]}")
+	wrong="wire://$other@${good#*@}"
+	for u in "$wrong" "$good"; do
+		if [ "$u" = "$wrong" ]; then
+			set -- --timeout 1000
+			what="$kind client, wrong key, --timeout 1000"
+			want="no answer within 1000 ms; check the key in the URI and the address"
+			max=2000
+		else
+			# an IPv6-only local address cannot reach an IPv4 server: a local error, said at once
+			set -- --timeout 1000 --bind "[::1]:0"
+			what="$kind client, --bind [::1]:0 to 127.0.0.1"
+			want="local error: send to 127.0.0.1:"
+			max=1000
+		fi
+		case $kind in
+		rpc) try "$what" 10 "$B/ringwire-rpc-client" "$u" add 2 3 "$@" ;;
+		pubsub) try "$what" 10 "$B/ringwire-pubsub" "$u" sub news "$@" ;;
+		chat) try "$what" 10 "$B/ringwire-chat" "$u" "$@" ;;
+		telemetry) try "$what" 10 "$B/ringwire-telemetry-device" --server "$u" "$@" ;;
+		esac
+		fails_fast "$what" "$want" "$max"
+	done
+done
+for name in rpc-v6 pubsub-v6 chat-v6 telemetry-v6 rpc-wild pubsub-wild chat-wild telemetry-wild; do
+	stop "$name"
+done
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
