@@ -117,9 +117,9 @@ static void sub_put(struct sub *b)
 	t_stalls += b->stalls;
 	t_dropped += b->dropped;
 	if (!quiet && (b->delivered || b->dropped))
-		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " times, dropped %" PRIu64
+		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " time%s, dropped %" PRIu64
 				"\n",
-			b->wpub, b->delivered, b->stalls, b->dropped);
+			b->wpub, b->delivered, b->stalls, b->stalls == 1 ? "" : "s", b->dropped);
 	pthread_mutex_destroy(&b->lock);
 	free(b->q);
 	free(b);

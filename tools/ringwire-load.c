@@ -1531,6 +1531,12 @@ static void dial_failure(char *out, size_t n)
 			 "(is the server running?)", peer, within);
 }
 
+/* "s" for a count other than one: "1 retransmit", "2 retransmits" */
+static const char *plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static void json_num(const char *key, double v, bool valid, bool comma)
 {
 	if (valid)
@@ -1816,9 +1822,9 @@ int main(int argc, char **argv)
 			failed = true;
 		} else if (rel_lost) {
 			snprintf(why_buf, sizeof(why_buf),
-				 "soak failed: %" PRIu64 " reliable events still unanswered when the drain ended: "
+				 "soak failed: %" PRIu64 " reliable event%s still unanswered when the drain ended: "
 				 "overloaded (see the latencies); try fewer --sessions or a longer --rekey",
-				 rel_lost);
+				 rel_lost, plural(rel_lost));
 			exit_reason = why_buf;
 			failed = true;
 		} else if (r->rss0 > 0 && grow > r->rss0 * RSS_TOL_PCT / 100 && grow > (long)RSS_TOL_MIB * 1024) {
@@ -1874,16 +1880,19 @@ int main(int argc, char **argv)
 		print_reasons("closed unexpectedly", r, c[C_UNEXPECTED]);
 	else if (c[C_UNEXPECTED])
 		printf("  %-18s%" PRIu64 "\n", "closed unexpectedly", c[C_UNEXPECTED]);
-	printf("  %-18s%" PRIu64 " retransmits, %" PRIu64 " drops, %" PRIu64 " rekeys\n", "engine",
-	       r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
+	printf("  %-18s%" PRIu64 " retransmit%s, %" PRIu64 " drop%s, %" PRIu64 " rekey%s\n", "engine",
+	       r->st_end.retransmits, plural(r->st_end.retransmits), drops_of(&r->st_end),
+	       plural(drops_of(&r->st_end)), r->st_end.rekeys, plural(r->st_end.rekeys));
 	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval\n", "cpu", r->cpu_total, r->cpu_meas);
 	if (o.mode == M_ONEWAY && (c[C_UNREPORTED] || c[C_BAD_REPORT] || c[C_SINK_ECHOED]))
-		printf("  %-18s%" PRIu64 " sessions without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
+		printf("  %-18s%" PRIu64 " session%s without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
+		       plural(c[C_UNREPORTED] + c[C_BAD_REPORT]),
 		       c[C_SINK_ECHOED] || c[C_BAD_REPORT]
 			       ? "; the server echoes type 253/252: it does not follow the sink convention" : "");
 	if (c[C_BADLEN] || c[C_UNKNOWN] || c[C_SEND_ERR])
-		printf("  %-18s%" PRIu64 " echoes of the wrong size, %" PRIu64 " unknown, %" PRIu64 " send errors\n",
-		       "warning", c[C_BADLEN], c[C_UNKNOWN], c[C_SEND_ERR]);
+		printf("  %-18s%" PRIu64 " echo%s of the wrong size, %" PRIu64 " unknown, %" PRIu64 " send error%s\n",
+		       "warning", c[C_BADLEN], c[C_BADLEN] == 1 ? "" : "es", c[C_UNKNOWN], c[C_SEND_ERR],
+		       plural(c[C_SEND_ERR]));
 	if (o.soak) {
 		printf("  %-18s%" PRIu64 " sent, %" PRIu64 " received, %" PRIu64 " lost (%" PRIu64
 		       " still in flight when the drain ended), %" PRIu64 " duplicated, %" PRIu64 " out of order, %" PRIu64
@@ -1892,8 +1901,8 @@ int main(int argc, char **argv)
 		       rel_abandon);
 		printf("  %-18s%" PRIu64 " sent, %" PRIu64 " received, %" PRIu64 " duplicated\n", "unreliable (ch 2)",
 		       c[C_SENT_M1], c[C_RECV_M1], c[C_DUP1]);
-		printf("  %-18s%" PRIu64 " closed on purpose and re-dialled, %" PRIu64 " dials in all\n", "reconnects",
-		       c[C_DELIBERATE], r->dials);
+		printf("  %-18s%" PRIu64 " closed on purpose and re-dialled, %" PRIu64 " dial%s in all\n", "reconnects",
+		       c[C_DELIBERATE], r->dials, plural(r->dials));
 		printf("  %-18s%ld KiB after warm-up, %ld KiB at the end (tolerance +%d%% and +%d MiB)\n", "resident memory",
 		       r->rss0, r->rss1, RSS_TOL_PCT, RSS_TOL_MIB);
 		printf("  %-18s%s\n", "soak", failed ? "FAILED" : "passed");
