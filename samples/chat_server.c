@@ -27,7 +27,7 @@
  *   channels 1-200 (rooms)
  *     client: 1 READY   (empty) the client holds the channel reliably now:
  *                       subscribe me. Sent reliably, it makes the server's
- *                       side of the channel reliable too (PROFILE §10), so
+ *                       side of the channel reliable too (docs/protocol.md §11.8), so
  *                       only the rooms a session uses cost it memory.
  *     server: 1 MSG     nick, NUL, text
  *             2 NOTICE  text (joins, leaves, renames)

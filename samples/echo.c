@@ -2,7 +2,7 @@
 /*
  * ringwire-echo - echoes every event back on the same channel with the same
  * event type. A channel the peer uses reliably is answered reliably (the
- * engine does that by itself, PROFILE §10).
+ * engine does that by itself, docs/protocol.md §11.8).
  *
  *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N] [--max-sessions N]
  *
