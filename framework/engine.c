@@ -436,7 +436,8 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		sh->big = malloc(sh->big_cap);
 		ret = sh->big ? rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1) : -ENOMEM;
 		if (!ret)
-			ret = rw__ratelimit_init(&sh->limiter, 8192, 1, 1);
+			ret = rw__ratelimit_init(&sh->limiter, 8192, RW_DEFAULT_SOURCE_RATE,
+						 RW_DEFAULT_SOURCE_BURST);
 		if (ret) {
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
@@ -454,18 +455,22 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 	return 0;
 }
 
-/* Set the per-source limiter once the server config is known (engine_init runs first). */
+/*
+ * Set the per-source limiter once the server config is known (engine_init
+ * runs first). Each reactor gets the whole rate, as it gets the whole
+ * load_handshakes_per_s: SO_REUSEPORT sends all of one source port to one
+ * reactor, so a client retrying from its port only ever sees one bucket.
+ * Dividing the rate by the reactor count left it 1/s, burst 1, on hosts
+ * with 20 or more CPUs.
+ */
 int rw__engine_set_limits(struct rw_engine *e)
 {
-	unsigned n = e->nshards ? e->nshards : 1;
-
 	for (unsigned i = 0; i < e->nshards; i++) {
 		struct rw_shard *sh = &e->shards[i];
+		int ret;
 
 		rw__ratelimit_destroy(&sh->limiter);
-		/* the kernel spreads one source's ports over shards: share the budget */
-		int ret = rw__ratelimit_init(&sh->limiter, 8192, (e->source_rate + n - 1) / n,
-					     (e->source_burst + n - 1) / n);
+		ret = rw__ratelimit_init(&sh->limiter, 8192, e->source_rate, e->source_burst);
 		if (ret)
 			return ret;
 	}

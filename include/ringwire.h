@@ -271,7 +271,12 @@ struct rw_server_config {
 	 * load" and demands cookies (MAC2). 0: 2000. */
 	unsigned load_handshakes_per_s;
 	int force_cookies;		/* always under load (testing the cookie path) */
-	/* Under load, per source IP: rate and burst of handshakes. 0: 20/s, burst 5. */
+	/*
+	 * Under load, handshakes per second and burst per source address (an
+	 * IPv4 address, also seen v4-mapped on a "[::]" server, or an IPv6 /64),
+	 * per reactor. 0: 20/s, burst 10: WireGuard's rate, with room for a
+	 * group of clients behind one NAT address reconnecting together.
+	 */
 	unsigned source_rate, source_burst;
 	/* Who may connect: a key in allowed_keys, or for which authenticate
 	 * returns 0. Neither set: everyone. */
@@ -405,9 +410,13 @@ RW_EXTERN void rw_session_set_user(struct rw_session *s, void *user);
 RW_EXTERN void *rw_session_user(const struct rw_session *s);
 RW_EXTERN void rw_session_peer_key(const struct rw_session *s, uint8_t key[RW_KEY_SIZE]);
 RW_EXTERN void rw_session_peer_wpub(const struct rw_session *s, char out[RW_WPUB_LEN + 1]);
-/** The peer's current address (it changes when the peer roams); returns its length. */
+/**
+ * The peer's current address (it changes when the peer roams); returns its
+ * length. An IPv4 peer is an AF_INET address, also on a dual-stack "[::]"
+ * socket (never ::ffff:a.b.c.d).
+ */
 RW_EXTERN int rw_session_peer_addr(const struct rw_session *s, void *sockaddr_out, size_t cap);
-/** "ip:port" of the peer. */
+/** "127.0.0.1:5000" or "[2001:db8::1]:5000": the peer's address as a user writes it. */
 RW_EXTERN int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap);
 /**
  * Call every handler's on_tick for this session every interval_ms (0 stops

@@ -50,6 +50,7 @@
 #include "frame.h"
 #include "noise.h"
 #include "packet.h"
+#include "ratelimit.h"
 #include "tai64n.h"
 #include "wire.h"
 
@@ -207,14 +208,21 @@ struct server {
 	char uri[256];
 };
 
+static void server_start_on(struct server *s, struct rw_server_config *cfg, const char *listen);
+
 static void server_start(struct server *s, struct rw_server_config *cfg)
+{
+	server_start_on(s, cfg, "127.0.0.1:0");
+}
+
+static void server_start_on(struct server *s, struct rw_server_config *cfg, const char *listen)
 {
 	struct rw_handler h = { .on_open = rec_on_open, .on_close = rec_on_close, .on_event = echo_event,
 				.user = &srv_rec };
 	char err[RW_ERRBUF_SIZE];
 
 	memset(s, 0, sizeof(*s));
-	cfg->listen = "127.0.0.1:0";
+	cfg->listen = listen;
 	cfg->quiet = 1;
 	assert_int_equal(rw_key_generate(s->key), 0);
 	assert_int_equal(rw_key_public(s->pub, s->key), 0);
@@ -2025,8 +2033,8 @@ static void test_handshake_flood(void **state)
 	/*
 	 * The load threshold is low so that this 2-CPU machine reaches "under
 	 * load" at all. Legitimate clients come from 20 loopback addresses,
-	 * 10 sessions each: the per-source limit (100/s, burst 20 in all,
-	 * halved per reactor) stays on and is what a real deployment has,
+	 * 10 sessions each: the per-source limit (100/s, burst 20, on each
+	 * reactor) stays on and is what a real deployment has,
 	 * and the flood, which never proves its address, never spends it.
 	 */
 	rw_server_config_init(&cfg);
@@ -2226,6 +2234,205 @@ static void test_handshake_flood(void **state)
 		assert_true(echo_slices[i] > 0);
 }
 
+/* ---- one address, one identity: a dual-stack server under a MAC2-valid flood ------ */
+
+enum {
+	MAPPED_FLOOD_PER_MS = 4,	/* 4,000 inits a second */
+	MAPPED_LEGIT = 5,
+	MAPPED_LEGIT_WAIT_MS = 3000,
+};
+
+struct mapped_flood {
+	pthread_t t;
+	int fd;
+	const struct server *srv;
+	atomic_bool stop;
+	uint64_t sent, cookies;
+};
+
+/*
+ * One source, 127.0.0.2, that proves its address: it takes the server's
+ * CookieReply, puts a valid MAC2 on its init and repeats that init at a few
+ * thousand a second, answering every later CookieReply (a rotated secret)
+ * the same way. Each copy passes MAC1 and MAC2, so only the per-source
+ * limiter stands between it and the server's handshake budget.
+ */
+static void *mapped_flood_main(void *arg)
+{
+	struct mapped_flood *f = arg;
+	struct peer p;
+	uint8_t buf[256], cookie[RW_COOKIE_LEN];
+
+	peer_init(&p, f->srv, f->fd);
+	peer_fresh_init(&p, 0);
+	while (!atomic_load(&f->stop)) {
+		for (unsigned i = 0; i < MAPPED_FLOOD_PER_MS; i++)
+			if (send(f->fd, p.init, sizeof(p.init), MSG_DONTWAIT) == (ssize_t)sizeof(p.init))
+				f->sent++;
+		for (;;) {
+			ssize_t n = recv(f->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+			if (n < 0)
+				break;
+			if (n == RW_SIZE_COOKIE_REPLY && buf[0] == RW_MSG_COOKIE_REPLY &&
+			    rw__cookie_reply_consume(buf, p.hs.mac1, cookie) == 0 &&
+			    rw__cookie_mac2_put(p.init, cookie) == 0)
+				f->cookies++;
+		}
+		usleep(1000);
+	}
+	rw__memzero(cookie, sizeof(cookie));
+	peer_free(&p);
+	return NULL;
+}
+
+static void test_dual_stack_sources_apart(void **state)
+{
+	struct server s;
+	struct rw_server_config cfg;
+	struct mapped_flood fl = { 0 };
+	struct rw_stats st0, st1;
+	char uri[RW_URI_MAX], err[RW_ERRBUF_SIZE];
+	unsigned opened = 0;
+	uint64_t t0, flood_ms;
+
+	(void)state;
+	/*
+	 * The issue's setup: "[::]", one reactor, always under load so every
+	 * init needs MAC2 and then a token of its source. Before IPv4 sources
+	 * were unmapped, ::ffff:127.0.0.2 and ::ffff:127.0.0.1 shared the
+	 * ::ffff:0:0/96 "/64" bucket and the flood spent it for everyone.
+	 */
+	rw_server_config_init(&cfg);
+	cfg.reactors = 1;
+	cfg.force_cookies = 1;
+	server_start_on(&s, &cfg, "[::]:0");
+	assert_true(rw_uri_format(uri, sizeof(uri), s.pub, "127.0.0.1", s.port) > 0);
+
+	fl.fd = udp_open("127.0.0.2");
+	fl.srv = &s;
+	{
+		struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(s.port) };
+
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		assert_int_equal(connect(fl.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	rw_server_stats(s.srv, &st0);
+	t0 = now_ms();
+	assert_int_equal(pthread_create(&fl.t, NULL, mapped_flood_main, &fl), 0);
+	sleep_ms(300);	/* the flood has its cookie and owns the rate */
+
+	for (unsigned i = 0; i < MAPPED_LEGIT; i++) {
+		struct record rec = { 0 };
+		struct rw_client *cli = client_start("127.0.0.1:0", &rec, false);
+		uint64_t id, d0 = now_ms();
+		bool ok;
+
+		assert_int_equal(rw_client_dial(cli, uri, NULL, &id, err, sizeof(err)), 0);
+		ok = wait_for(&rec.opened, 1, MAPPED_LEGIT_WAIT_MS);
+		printf("  legit client %u from 127.0.0.1: %s after %llu ms\n", i + 1, ok ? "open" : "NOT open",
+		       (unsigned long long)(now_ms() - d0));
+		opened += ok;
+		client_stop(cli);
+	}
+	atomic_store(&fl.stop, true);
+	pthread_join(fl.t, NULL);
+	flood_ms = now_ms() - t0;
+	rw_server_stats(s.srv, &st1);
+	close(fl.fd);
+	server_stop(&s);
+
+	printf("[::] server, MAC2-valid flood from 127.0.0.2: %llu inits in %llu ms (%llu/s), %llu cookies taken;\n"
+	       "  rate_limited %llu, under_load %llu; legitimate clients from 127.0.0.1 connected %u of %u\n",
+	       (unsigned long long)fl.sent, (unsigned long long)flood_ms,
+	       (unsigned long long)(fl.sent * 1000 / (flood_ms ? flood_ms : 1)), (unsigned long long)fl.cookies,
+	       (unsigned long long)(st1.drops[RW_DROP_RATE_LIMITED] - st0.drops[RW_DROP_RATE_LIMITED]),
+	       (unsigned long long)(st1.drops[RW_DROP_UNDER_LOAD] - st0.drops[RW_DROP_UNDER_LOAD]), opened,
+	       (unsigned)MAPPED_LEGIT);
+	fflush(stdout);
+	/* the flood proved its address and was held back by its own limit, not by MAC2 */
+	assert_true(fl.cookies >= 1);
+	assert_true(st1.drops[RW_DROP_RATE_LIMITED] - st0.drops[RW_DROP_RATE_LIMITED] > 500);
+	assert_int_equal(opened, MAPPED_LEGIT);
+}
+
+/* ---- the limiter's idea of a source ------------------------------------------------- */
+
+static struct sockaddr_storage sa_of(const char *ip, uint16_t port)
+{
+	struct sockaddr_storage ss;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(ip, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET6, ip, &a->sin6_addr), 1);
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+
+		a->sin_family = AF_INET;
+		a->sin_port = htons(port);
+		assert_int_equal(inet_pton(AF_INET, ip, &a->sin_addr), 1);
+	}
+	return ss;
+}
+
+static bool same_source(const char *a, const char *b)
+{
+	struct sockaddr_storage x = sa_of(a, 1000), y = sa_of(b, 2000);
+	uint8_t kx[RW_RL_KEY_LEN], ky[RW_RL_KEY_LEN];
+
+	assert_int_equal(rw__ratelimit_key(kx, (struct sockaddr *)&x), 0);
+	assert_int_equal(rw__ratelimit_key(ky, (struct sockaddr *)&y), 0);
+	return memcmp(kx, ky, RW_RL_KEY_LEN) == 0;
+}
+
+/* Take n tokens from ip's bucket at time `at`; how many were granted. */
+static unsigned take(struct rw_ratelimit *rl, const char *ip, unsigned n, uint64_t at)
+{
+	struct sockaddr_storage ss = sa_of(ip, 4000);
+	unsigned ok = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		ok += rw__ratelimit_allow(rl, (struct sockaddr *)&ss, at);
+	return ok;
+}
+
+static void test_limiter_sources(void **state)
+{
+	struct rw_ratelimit rl;
+	struct sockaddr_storage ss = sa_of("127.0.0.1", 1);
+	uint8_t k[RW_RL_KEY_LEN];
+
+	(void)state;
+	/* an IPv4 address is one source, whether or not it arrives v4-mapped */
+	assert_true(same_source("127.0.0.2", "::ffff:127.0.0.2"));
+	assert_true(same_source("::ffff:127.0.0.2", "::ffff:127.0.0.2"));
+	assert_false(same_source("::ffff:127.0.0.1", "::ffff:127.0.0.2"));	/* was one /64 */
+	assert_false(same_source("127.0.0.1", "127.0.0.2"));
+	/* IPv6: a /64 is one source */
+	assert_true(same_source("2001:db8::1", "2001:db8::ffff:2"));
+	assert_false(same_source("2001:db8::1", "2001:db8:0:1::1"));
+	/* the families never meet, even when the first bytes agree */
+	assert_false(same_source("1.2.3.4", "102:304::"));
+	assert_false(same_source("0.0.0.0", "::"));
+	ss.ss_family = AF_UNIX;
+	assert_int_equal(rw__ratelimit_key(k, (struct sockaddr *)&ss), -EAFNOSUPPORT);
+
+	/* buckets: rate 20/s, burst 10 (the defaults) */
+	assert_int_equal(rw__ratelimit_init(&rl, 64, 20, 10), 0);
+	assert_int_equal(take(&rl, "::ffff:127.0.0.2", 50, 1000), 10);
+	assert_int_equal(take(&rl, "127.0.0.2", 5, 1000), 0);		/* the same bucket */
+	assert_int_equal(take(&rl, "::ffff:127.0.0.1", 5, 1000), 5);	/* its own */
+	assert_int_equal(take(&rl, "127.0.0.2", 5, 1100), 2);		/* 20/s: 2 in 100 ms */
+	assert_int_equal(take(&rl, "2001:db8::2", 50, 1000), 10);
+	assert_int_equal(take(&rl, "2001:db8::3", 5, 1000), 0);		/* same /64 */
+	assert_int_equal(take(&rl, "2001:db8:0:1::2", 5, 1000), 5);
+	rw__ratelimit_destroy(&rl);
+}
+
 int main(void)
 {
 	/* before anything touches libcrypto: count its allocations from the start */
@@ -2236,6 +2443,8 @@ int main(void)
 		cmocka_unit_test_setup(test_replays, reset),
 		cmocka_unit_test_setup(test_bad_input_catalogue, reset),
 		cmocka_unit_test_setup(test_handshake_flood, reset),
+		cmocka_unit_test_setup(test_limiter_sources, reset),
+		cmocka_unit_test_setup(test_dual_stack_sources_apart, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -979,7 +979,7 @@ static void test_dial_fails_fast(void **state)
 {
 	struct fixture f = { 0 }, g = { 0 };
 	struct rw_client_config cc;
-	char uri[RW_URI_MAX], want[128];
+	char uri[RW_URI_MAX], want[192];
 	uint64_t t0, took;
 
 	(void)state;
@@ -1005,6 +1005,26 @@ static void test_dial_fails_fast(void **state)
 	assert_memory_equal(cli_rec.close_message, want, strlen(want));
 	assert_non_null(strstr(cli_rec.close_message, "--bind"));
 	assert_string_equal(rw_close_reason_name(RW_CLOSE_NETWORK), "network error");
+	down(&f);
+
+	/* the other way round: an IPv4-only client and an IPv6 server (EAFNOSUPPORT, before any send) */
+	rec_reset(&cli_rec);
+	server_up_on(&f, NULL, "[::1]:0");
+	rw_client_config_init(&cc);
+	cc.bind = "127.0.0.1:0";
+	client_up(&f, &cc);
+	uri_at(uri, sizeof(uri), &f, "::1");
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 5000));
+	took = now_ms() - t0;
+	print_message("dial [::1] from 127.0.0.1: closed after %llu ms: %s\n", (unsigned long long)took,
+		      cli_rec.close_message);
+	assert_int_equal(atomic_load(&cli_rec.close_reason), RW_CLOSE_NETWORK);
+	assert_true(took < 500);
+	snprintf(want, sizeof(want), "send to [::1]:%u failed: %s; bind an address of the server's family (--bind)",
+		 rw_server_port(f.srv), strerror(EAFNOSUPPORT));
+	assert_string_equal(cli_rec.close_message, want);
 	down(&f);
 
 	/* a wrong key: no answer, and handshake_timeout_ms bounds the wait */
