@@ -321,6 +321,12 @@ for kind in rpc pubsub chat telemetry; do
 		fails_fast "$what" "$want" "$max"
 	done
 done
+good=$(sed 's/@\[::1\]/@127.0.0.1/' <<<"${suri[chat-wild]}")
+printf 'one\ntwo\nthree\n' | timeout 10 "$B/ringwire-chat" "wire://$other@${good#*@}" --timeout 1000 \
+	>/dev/null 2>"$tmp/try.err"
+check "chat, piped lines, no server to answer: one line saying it could not connect" \
+	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && grep -q "cannot connect to 127.0.0.1:[0-9]*: no answer within 1000 ms" "$1"' \
+	_ "$tmp/try.err"
 for name in rpc-v6 pubsub-v6 chat-v6 telemetry-v6 rpc-wild pubsub-wild chat-wild telemetry-wild; do
 	stop "$name"
 done
