@@ -37,8 +37,11 @@
  * is closed (a name someone else has is no broken rule, just refused), and
  * so is one idle for --idle seconds; it is told why.
  *
- * The first line on stdout is the server's URI; joins and leaves are logged
- * on stderr. SIGINT or SIGTERM stops it gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * Joins and leaves are logged on stderr. SIGINT or SIGTERM stops it
+ * gracefully.
  */
 #include <ctype.h>
 #include <errno.h>

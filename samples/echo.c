@@ -11,9 +11,11 @@
  * 16 bytes, the little-endian count and byte total of the type-253 events
  * this session sent. Any server can implement that to be measured one-way.
  *
- * The first line on stdout is the server's wire:// URI. SIGINT or SIGTERM
- * stops it gracefully (every session gets a Disconnect); then it prints its
- * counters.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * SIGINT or SIGTERM stops it gracefully (every session gets a Disconnect);
+ * then it prints its counters.
  */
 #include <errno.h>
 #include <getopt.h>

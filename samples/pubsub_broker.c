@@ -36,8 +36,10 @@
  * oldest dropped. A message is stored once and shared by reference between
  * the queues.
  *
- * The first line on stdout is the broker's URI. SIGINT or SIGTERM stops it
- * gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * SIGINT or SIGTERM stops it gracefully.
  */
 #include <errno.h>
 #include <getopt.h>

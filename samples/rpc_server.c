@@ -21,8 +21,10 @@
  * so an idle session costs no timer at all. The table is bounded; a client
  * with more calls outstanding than that is refused with an error reply.
  *
- * The first line on stdout is the server's URI. SIGINT or SIGTERM stops it
- * gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * SIGINT or SIGTERM stops it gracefully.
  */
 #include <errno.h>
 #include <getopt.h>

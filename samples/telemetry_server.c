@@ -22,8 +22,11 @@
  *   reply   type 2: u32 correlation id, u8 status (0 ok, 1 no such device,
  *                   2 more than one device matches, 3 bad request), text
  *
- * The first line on stdout is the server's URI; a summary table follows
- * every --interval seconds. SIGINT or SIGTERM stops it gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * A summary table follows every --interval seconds. SIGINT or SIGTERM
+ * stops it gracefully.
  */
 #include <errno.h>
 #include <getopt.h>
