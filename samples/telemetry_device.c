@@ -409,6 +409,19 @@ static int number(const char *opt, const char *s, unsigned long lo, unsigned lon
 	return 0;
 }
 
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
+			bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
+			bind);
+	else
+		fprintf(stderr, PROG ": %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -535,8 +548,8 @@ int main(int argc, char **argv)
 	 * --timeout bounds the whole dial.
 	 */
 	cfg.handshake_timeout_ms = timeout_ms;
-	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
+		create_failed(c, cfg.bind, err);
 		return 1;
 	}
 	rw_client_on(cli, RW_CHANNEL_ANY, &any);

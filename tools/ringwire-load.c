@@ -1545,6 +1545,19 @@ static void json_num(const char *key, double v, bool valid, bool comma)
 		printf("\"%s\":null%s", key, comma ? "," : "");
 }
 
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, "ringwire-load: --bind %s: not an address of this machine; give one it has, or drop --bind\n",
+			bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, "ringwire-load: --bind %s: that port is in use; give another, or port 0 for any free one\n",
+			bind);
+	else
+		fprintf(stderr, "ringwire-load: %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	struct rw_client_config cfg;
@@ -1625,7 +1638,7 @@ int main(int argc, char **argv)
 	cfg.bind = o.bind;
 	ret = rw_client_create(&cli, &cfg, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "ringwire-load: %s\n", err);
+		create_failed(ret, cfg.bind, err);
 		return 1;
 	}
 	rw_client_on(cli, RW_CHANNEL_ANY, &any);
