@@ -451,8 +451,8 @@ int main(int argc, char **argv)
 			unsigned long v = strtoul(optarg, &end, 10);
 
 			if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600000) {
-				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of milliseconds from 1 to 3600000\n",
-					optarg);
+				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of milliseconds from 1 to "
+					"3600000\n", optarg);
 				return 2;
 			}
 			timeout_ms = (unsigned)v;

@@ -473,8 +473,8 @@ int main(int argc, char **argv)
 
 			duration = strtod(optarg, &end);
 			if (end == optarg || *end || !(duration == 0 || (duration >= 0.001 && duration <= 1000000))) {
-				fprintf(stderr, PROG ": --duration: \"%s\" is not a number of seconds from 0.001 to 1000000 "
-					"(e.g. 10 or 0.5; 0: until Ctrl-C)\n", optarg);
+				fprintf(stderr, PROG ": --duration: \"%s\" is not a number of seconds from 0.001 to "
+					"1000000 (e.g. 10 or 0.5; 0: until Ctrl-C)\n", optarg);
 				return 2;
 			}
 			break;

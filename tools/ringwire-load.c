@@ -1549,11 +1549,11 @@ static void json_num(const char *key, double v, bool valid, bool comma)
 static void create_failed(int ret, const char *bind, const char *err)
 {
 	if (bind && ret == -EADDRNOTAVAIL)
-		fprintf(stderr, "ringwire-load: --bind %s: not an address of this machine; give one it has, or drop --bind\n",
-			bind);
+		fprintf(stderr, "ringwire-load: --bind %s: not an address of this machine; give one it has, or drop "
+			"--bind\n", bind);
 	else if (bind && ret == -EADDRINUSE)
-		fprintf(stderr, "ringwire-load: --bind %s: that port is in use; give another, or port 0 for any free one\n",
-			bind);
+		fprintf(stderr, "ringwire-load: --bind %s: that port is in use; give another, or port 0 for any free "
+			"one\n", bind);
 	else
 		fprintf(stderr, "ringwire-load: %s\n", err);
 }

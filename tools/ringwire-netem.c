@@ -622,7 +622,8 @@ static void parse_args(int argc, char **argv)
 	if (!have_listen)
 		usage_err("missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9100; see --help");
 	if (!have_up)
-		usage_err("missing --upstream HOST:PORT (the server's address), e.g. --upstream 127.0.0.1:9000; see --help");
+		usage_err("missing --upstream HOST:PORT (the server's address), e.g. --upstream 127.0.0.1:9000; "
+			  "see --help");
 
 	/* Plain forms first, then directional ones, so the latter win in any order. */
 	memset(&g.dir[UP].k, 0, sizeof(g.dir[UP].k));
