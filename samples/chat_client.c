@@ -65,9 +65,14 @@ static char close_text[RW_ERRBUF_SIZE + 256];	/* written before closed is set */
 static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
 static unsigned timeout_ms = 5000;	/* to connect, and to get the last lines out */
 
-/* on the session's thread only: room names by channel, and a /join in flight */
+/*
+ * On the session's thread only: room names by channel, and a /join in
+ * flight: sent at join_sent_ms, and once JOINED, the room's channel, until
+ * our own "joined" notice comes on it.
+ */
 static char *room_name[CH_ROOM_LAST + 1];
 static uint64_t join_sent_ms;
+static int join_ch;
 
 /* ---- connecting ----------------------------------------------------------------- */
 
@@ -140,14 +145,17 @@ static void drain(struct rw_session *s)
 		int ret;
 
 		/*
-		 * After a /join, hold the next lines until the server answers
-		 * (JOINED or ERROR): text typed right after it then goes to
-		 * the new room once we are subscribed to it, and after our
-		 * own "joined" notice.
+		 * After a /join, hold the next lines until we are in the room:
+		 * our own "joined" notice on its channel says the server has
+		 * subscribed us (or until the join is refused). Text typed
+		 * right after the /join then reaches the room after the join,
+		 * and comes back to us too. A server that never answers gets
+		 * JOIN_WAIT_MS.
 		 */
 		if (join_sent_ms && now_ms() - join_sent_ms < JOIN_WAIT_MS)
 			return;
 		join_sent_ms = 0;
+		join_ch = 0;
 		pthread_mutex_lock(&q_lock);
 		l = q_head;
 		pthread_mutex_unlock(&q_lock);
@@ -258,18 +266,26 @@ static void on_control(struct rw_session *s, uint8_t channel, uint8_t type, cons
 		 */
 		if (join_sent_ms && len >= 5 && !memcmp(p, "/join", 5)) {
 			join_sent_ms = 0;
+			join_ch = 0;
 			drain(s);
 		}
 		break;
 	case EV_JOINED:
 		if (len < 2 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
 			return;
+		if (room_name[p[0]] && strlen(room_name[p[0]]) == len - 1 && !memcmp(room_name[p[0]], p + 1, len - 1)) {
+			/* in that room already: no new notice will come */
+			join_sent_ms = 0;
+			join_ch = 0;
+			drain(s);
+			break;
+		}
 		free(room_name[p[0]]);
 		room_name[p[0]] = strndup((const char *)p + 1, len - 1);
 		/* a reliable frame on the room makes it reliable at the server too; then it subscribes us */
 		rw_session_send(s, p[0], EV_READY, NULL, 0);
-		join_sent_ms = 0;
-		drain(s);
+		if (join_sent_ms)
+			join_ch = p[0];	/* the lines wait for our "joined" notice there */
 		break;
 	case EV_LEFT:
 		if (len < 1 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
@@ -287,7 +303,6 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 	const char *room = channel <= CH_ROOM_LAST && room_name[channel] ? room_name[channel] : "?";
 	const char *nul;
 
-	(void)s;
 	(void)user;
 	if (type == EV_MSG && (nul = memchr(p, 0, len)) != NULL) {
 		size_t nl = (size_t)(nul - (const char *)p);
@@ -295,6 +310,12 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 		show("[%s] %s: %.*s\n", room, (const char *)p, (int)(len - nl - 1), nul + 1);
 	} else if (type == EV_NOTICE) {
 		show("[%s] * %.*s\n", room, (int)len, (const char *)p);
+	}
+	if (join_ch && channel == join_ch) {
+		/* the first event of the room we joined: we are subscribed, the held lines may go */
+		join_sent_ms = 0;
+		join_ch = 0;
+		drain(s);
 	}
 }
 
