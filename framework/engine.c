@@ -16,6 +16,7 @@
 
 #include "errmsg.h"
 #include "engine.h"
+#include "portclaim.h"
 #include "reliable.h"
 
 _Thread_local struct rw_shard *rw__current_shard;
@@ -412,6 +413,16 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		.on_send_error = on_send_error,
 	};
 	rc.user = e;
+	if (server) {
+		char who[128];
+
+		ret = rw__port_claim_check((const struct sockaddr *)&rc.listen, rc.listen_len, who, sizeof(who));
+		if (ret == -EADDRINUSE) {
+			rw__peers_destroy(&e->peers);
+			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; stop it or listen on another port",
+					port, who);
+		}
+	}
 	ret = rw__reactor_group_create(&e->group, &rc);
 	if (ret) {
 		rw__peers_destroy(&e->peers);
