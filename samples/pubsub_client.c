@@ -112,7 +112,8 @@ static void host_port(char *out, size_t n, const char *host, unsigned port)
 /*
  * Why a dial came to nothing, in one line: no answer (a wrong key in the
  * URI looks exactly like no server: the server drops what it cannot
- * decrypt), refused by the broker (its reason), or a local error.
+ * decrypt), refused by the broker (its reason), or a local error (the
+ * engine's message names the errno and what to do).
  */
 static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
 {
@@ -381,8 +382,11 @@ int main(int argc, char **argv)
 	while (!done && !closed) {
 		if (sigtimedwait(&sigs, NULL, &tick) > 0)
 			break;
-		/* a subscriber waits for messages as long as it takes, once subscribed */
-		/* connecting: the dial's own timeout says why, a moment later than this would */
+		/*
+		 * A subscriber waits for messages as long as it takes, once
+		 * subscribed. While connecting, 500 ms more: the dial's own
+		 * timeout ends it first, and says why.
+		 */
 		if ((publisher || !subscribed) && !done && now_ms() - progress_ms > timeout_ms +
 		    (opened ? 0 : 500u)) {
 			fprintf(stderr, PROG ": no progress for %u ms; %s\n", timeout_ms,
