@@ -197,14 +197,13 @@ static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
 			 "address (is the server running?)", peer, timeout_ms);
 }
 
+/* Keep the first reason a device could not connect (what: NULL) or was closed. */
 static void note_close(const char *what, const struct rw_close_info *why)
 {
 	pthread_mutex_lock(&msg_lock);
-	if (close_msg[0])
-		;
-	else if (!what)
+	if (!close_msg[0] && !what)
 		dial_failure(close_msg, sizeof(close_msg), why);
-	else
+	else if (!close_msg[0])
 		snprintf(close_msg, sizeof(close_msg), "%s: %s%s%s", what, rw_close_reason_name(why->reason),
 			 why->message[0] ? ": " : "", why->message);
 	pthread_mutex_unlock(&msg_lock);
