@@ -146,5 +146,15 @@ for prog in ringwire-key ringwire-netem ringwire-minimal ringwire-load $SERVERS 
 	fi
 done
 
+# every client: --bind and --timeout are documented
+for prog in ringwire-load $CLIENTS; do
+	"$B/$prog" --help >"$tmp/out" 2>/dev/null
+	if grep -q -- '--bind HOST:PORT' "$tmp/out" && grep -q -- '--timeout MS' "$tmp/out"; then
+		ok "$prog --help documents --bind and --timeout"
+	else
+		bad "$prog --help lacks --bind HOST:PORT or --timeout MS"
+	fi
+done
+
 echo "$pass passed, $fail failed ($n rows)"
 [ "$fail" -eq 0 ]
