@@ -112,13 +112,14 @@ n=0
 while IFS= read -r row; do
 	[ -z "$row" ] && continue
 	IFS='|' read -r prog args want_rc want <<<"$row"
-	prog=$(echo $prog)
-	want_rc=$(echo $want_rc)
+	prog=${prog// /}
+	want_rc=${want_rc// /}
 	args=${args# }
 	args=${args% }
 	want=${want# }
 	n=$((n + 1))
-	eval "argv=($args)"
+	argv=()
+	eval "argv=($args)"	# the table's own words: quotes and $KEY-style names
 	timeout 10 "$B/$prog" "${argv[@]}" >"$tmp/out" 2>"$tmp/err" </dev/null
 	rc=$?
 	what="$prog $args"
