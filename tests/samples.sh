@@ -24,7 +24,7 @@ bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
 check() {	# check "description" command...
 	local what=$1
 	shift
-	if "$@"; then ok "$what"; else bad "$what"; fi
+	if "$@"; then ok "$what"; else bad "$what"; return 1; fi
 }
 # wait_for FILE PATTERN [SECONDS]: until grep -F finds PATTERN in FILE
 wait_for() {
@@ -256,17 +256,20 @@ clients_ok() {
 	shift 3
 	u=$(sed "$sx" <<<"${suri[rpc-$tag]}")
 	out=$(timeout 20 "$B/ringwire-rpc-client" "$u" add 2 3 --timeout 3000 "$@" 2>&1)
-	check "$what: rpc-client: add 2 3 is 5 ($u)" grep -q '^5  (' <<<"$out"
+	check "$what: rpc-client: add 2 3 is 5 ($u)" grep -q '^5  (' <<<"$out" || tail -n 3 <<<"$out"
 	u=$(sed "$sx" <<<"${suri[pubsub-$tag]}")
 	timeout 20 "$B/ringwire-pubsub" "$u" pub news hi --timeout 3000 "$@" >/dev/null 2>"$tmp/v.err"
-	check "$what: pubsub: published ($u)" grep -q "published 1 message to news" "$tmp/v.err"
+	check "$what: pubsub: published ($u)" grep -q "published 1 message to news" "$tmp/v.err" ||
+		tail -n 3 "$tmp/v.err"
 	u=$(sed "$sx" <<<"${suri[chat-$tag]}")
 	printf '/join v6\nhello\n' | timeout 20 "$B/ringwire-chat" "$u" --timeout 3000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
-	check "$what: chat: its line comes back from the room ($u)" grep -Eq '^\[v6\] guest[0-9]+: hello$' "$tmp/v.out"
+	check "$what: chat: its line comes back from the room ($u)" grep -Eq '^\[v6\] guest[0-9]+: hello$' "$tmp/v.out" ||
+		tail -n 3 "$tmp/v.out" "$tmp/v.err"
 	u=$(sed "$sx" <<<"${suri[telemetry-$tag]}")
 	timeout 20 "$B/ringwire-telemetry-device" --server "$u" --devices 2 --rate 20 --duration 0.3 --query \
 		--timeout 3000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
-	check "$what: telemetry-device: 2 devices connect and query ($u)" grep -q '^totals: devices' "$tmp/v.out"
+	check "$what: telemetry-device: 2 devices connect and query ($u)" grep -q '^totals: devices' "$tmp/v.out" ||
+		tail -n 3 "$tmp/v.out" "$tmp/v.err"
 }
 start_on "[::1]:0" v6
 clients_ok v6 "[::1] server" 's/^//'
