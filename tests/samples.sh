@@ -250,24 +250,24 @@ start_on() {
 	done
 }
 # clients_ok TAG WHAT SED [CLIENT ARGS...]: every sample client reaches its server of TAG,
-# the URI rewritten by SED (e.g. to 127.0.0.1)
+# the URI rewritten by SED (e.g. to 127.0.0.1); a generous --timeout: this checks reach, not speed
 clients_ok() {
 	local tag=$1 what=$2 sx=$3 u out
 	shift 3
 	u=$(sed "$sx" <<<"${suri[rpc-$tag]}")
-	out=$(timeout 20 "$B/ringwire-rpc-client" "$u" add 2 3 --timeout 3000 "$@" 2>&1)
+	out=$(timeout 20 "$B/ringwire-rpc-client" "$u" add 2 3 --timeout 10000 "$@" 2>&1)
 	check "$what: rpc-client: add 2 3 is 5 ($u)" grep -q '^5  (' <<<"$out" || tail -n 3 <<<"$out"
 	u=$(sed "$sx" <<<"${suri[pubsub-$tag]}")
-	timeout 20 "$B/ringwire-pubsub" "$u" pub news hi --timeout 3000 "$@" >/dev/null 2>"$tmp/v.err"
+	timeout 20 "$B/ringwire-pubsub" "$u" pub news hi --timeout 10000 "$@" >/dev/null 2>"$tmp/v.err"
 	check "$what: pubsub: published ($u)" grep -q "published 1 message to news" "$tmp/v.err" ||
 		tail -n 3 "$tmp/v.err"
 	u=$(sed "$sx" <<<"${suri[chat-$tag]}")
-	printf '/join v6\nhello\n' | timeout 20 "$B/ringwire-chat" "$u" --timeout 3000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
+	printf '/join v6\nhello\n' | timeout 20 "$B/ringwire-chat" "$u" --timeout 10000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
 	check "$what: chat: its line comes back from the room ($u)" grep -Eq '^\[v6\] guest[0-9]+: hello$' "$tmp/v.out" ||
 		tail -n 3 "$tmp/v.out" "$tmp/v.err"
 	u=$(sed "$sx" <<<"${suri[telemetry-$tag]}")
 	timeout 20 "$B/ringwire-telemetry-device" --server "$u" --devices 2 --rate 20 --duration 0.3 --query \
-		--timeout 3000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
+		--timeout 10000 "$@" >"$tmp/v.out" 2>"$tmp/v.err"
 	check "$what: telemetry-device: 2 devices connect and query ($u)" grep -q '^totals: devices' "$tmp/v.out" ||
 		tail -n 3 "$tmp/v.out" "$tmp/v.err"
 }
