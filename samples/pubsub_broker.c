@@ -541,7 +541,7 @@ static int flag_error(int c, char **argv)
 /* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
 static int listen_ok(const char *s)
 {
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE], *uri_form;
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
 	uint16_t port;
 	const char *colon = strchr(s, ':');
 
@@ -553,10 +553,6 @@ static int listen_ok(const char *s)
 	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
 		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
 	} else {
-		/* the parser is the URI parser's: its hint about wire:// forms does not apply here */
-		uri_form = strstr(err, "; expected wire://");
-		if (uri_form)
-			*uri_form = 0;
 		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
 	}
 	return 0;

@@ -413,7 +413,7 @@ static int flag_error(int c, char **argv)
  */
 static int addr_ok(const char *flag, const char *s)
 {
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE], *uri_form;
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
 	uint16_t port;
 	const char *colon = strchr(s, ':');
 
@@ -423,13 +423,8 @@ static int addr_ok(const char *flag, const char *s)
 		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
 	else if (s[0] != '[' && strchr(colon + 1, ':'))
 		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
-	else {
-		/* the parser is the URI parser's: its hint about wire:// forms does not apply here */
-		uri_form = strstr(err, "; expected wire://");
-		if (uri_form)
-			*uri_form = 0;
+	else
 		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
-	}
 	return 0;
 }
 

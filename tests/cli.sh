@@ -51,6 +51,7 @@ ringwire-minimal | | 2 | expected KEYFILE [HOST:PORT]; see --help
 ringwire-minimal | "$PUB" | 1 | this is a public key (wpub1...); a server needs its private key
 ringwire-minimal | "$OPEN" | 1 | chmod 600
 ringwire-minimal | "$tmp/none.key" | 1 | no such file; generate a key with: ringwire-key genkey
+ringwire-minimal | "$KEY" 127.0.0.1 | 1 | missing port; expected host:port, e.g. 127.0.0.1:9000
 ringwire-load | --bogus | 2 | ringwire-load: unknown flag --bogus; see --help
 ringwire-load | | 2 | missing the server URI
 ringwire-load | "$URI" --duration | 2 | --duration needs a value; see --help

@@ -1088,7 +1088,7 @@ enum {
  */
 static void check_bind(const char *s)
 {
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE], *uri_form;
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
 	uint16_t port;
 	const char *colon = strchr(s, ':');
 
@@ -1099,10 +1099,6 @@ static void check_bind(const char *s)
 	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
 		fprintf(stderr, "ringwire-load: --bind %s: write an IPv6 address in brackets, e.g. --bind [::1]:0\n", s);
 	} else {
-		/* the parser is the URI parser's: its hint about wire:// forms does not apply here */
-		uri_form = strstr(err, "; expected wire://");
-		if (uri_form)
-			*uri_form = 0;
 		fprintf(stderr, "ringwire-load: --bind %s: %s\n", s, err);
 	}
 	exit(2);
