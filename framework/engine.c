@@ -476,9 +476,27 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
  */
 int rw__engine_set_limits(struct rw_engine *e)
 {
+	int ret;
+
+	/*
+	 * Room for the half-open pool beside the sessions: in the peer table
+	 * (every answered key is bound there) and in each shard's index tables.
+	 * Nothing runs yet, so the tables are simply made anew.
+	 */
+	rw__peers_destroy(&e->peers);
+	ret = rw__peers_init(&e->peers, e->max_sessions + e->max_half_open * e->nshards);
+	if (ret)
+		return ret;
 	for (unsigned i = 0; i < e->nshards; i++) {
 		struct rw_shard *sh = &e->shards[i];
-		int ret;
+
+		rw__shard_free_tables(sh);
+		ret = rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1 + e->max_half_open);
+		if (ret)
+			return ret;
+	}
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct rw_shard *sh = &e->shards[i];
 
 		rw__ratelimit_destroy(&sh->limiter);
 		ret = rw__ratelimit_init(&sh->limiter, 8192, e->source_rate, e->source_burst);
@@ -591,6 +609,9 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->events_in += RW_STAT_GET(sh->st.events_in);
 		st->events_out += RW_STAT_GET(sh->st.events_out);
 		st->retransmits += RW_STAT_GET(sh->st.retransmits);
+		st->half_open += RW_STAT_GET(sh->nhalf_open);
+		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
+		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;

@@ -125,6 +125,9 @@ int rw__port_claim_check(const struct sockaddr *addr, socklen_t len, char *who, 
 		fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
 		if (fd < 0)
 			return -errno;
+		/* as the server's own [::] socket: dual-stack, so a holder of 0.0.0.0 shows too */
+		if (addr->sa_family == AF_INET6)
+			(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ 0 }, sizeof(int));
 		if (bind(fd, addr, len) < 0)
 			ret = -errno;
 		close(fd);

@@ -56,6 +56,17 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.force_cookies = cfg->force_cookies;
 	srv->e.source_rate = cfg->source_rate ? cfg->source_rate : RW_DEFAULT_SOURCE_RATE;
 	srv->e.source_burst = cfg->source_burst ? cfg->source_burst : RW_DEFAULT_SOURCE_BURST;
+	{
+		unsigned pool = cfg->max_half_open ? cfg->max_half_open : srv->e.max_sessions / 4;
+
+		if (!cfg->max_half_open && pool < RW_DEFAULT_MIN_HALF_OPEN)
+			pool = RW_DEFAULT_MIN_HALF_OPEN;
+		srv->e.max_half_open = (pool + srv->e.nshards - 1) / srv->e.nshards;
+	}
+	srv->e.source_max_half_open =
+		cfg->source_max_half_open ? cfg->source_max_half_open : RW_DEFAULT_SOURCE_MAX_HALF_OPEN;
+	srv->e.half_open_timeout_ms =
+		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : srv->e.t.keepalive_ms + 5000;
 	srv->e.authenticate = cfg->authenticate;
 	srv->e.auth_user = cfg->auth_user;
 	srv->e.reject_silently = cfg->reject_silently;

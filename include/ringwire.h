@@ -138,6 +138,7 @@ enum rw_drop_reason {
 	RW_DROP_FRAGMENT_LIMIT,		/* reassembly limits reached */
 	RW_DROP_NO_BUFFER,		/* out of buffers: backpressure */
 	RW_DROP_LIMIT,			/* counter exhausted: session must rekey */
+	RW_DROP_HALF_OPEN_LIMIT,	/* under load, the source already holds its share of half-open sessions */
 	RW_DROP__COUNT
 };
 
@@ -255,6 +256,11 @@ struct rw_stats {
 	uint64_t events_in, events_out;
 	uint64_t retransmits;
 	uint64_t handoffs;		/* packets that reached a reactor not owning their session */
+	/* Half-open sessions: answered handshakes whose initiator has not yet
+	 * sent anything under the new keys (server side). */
+	uint64_t half_open;		/* now */
+	uint64_t half_open_evicted;	/* closed to make room for a newer one */
+	uint64_t half_open_expired;	/* never confirmed within the half-open timeout */
 	uint64_t drops[RW_DROP__COUNT];
 };
 
@@ -278,6 +284,20 @@ struct rw_server_config {
 	 * group of clients behind one NAT address reconnecting together.
 	 */
 	unsigned source_rate, source_burst;
+	/*
+	 * Half-open sessions (answered, not yet confirmed by the client's first
+	 * packet under the new keys) live in a pool of their own, so a flood of
+	 * fresh keys can never take the slots of real sessions. max_half_open:
+	 * the pool, all reactors together (0: max_sessions / 4, at least 256);
+	 * the oldest is evicted when it is full, and one unconfirmed after
+	 * half_open_timeout_ms (0: keepalive + 5 s) is closed. Once the pool is
+	 * half full the server is under load (cookies), and then a source
+	 * address (an IPv6 /64) may hold at most source_max_half_open of them per
+	 * reactor (0: 8).
+	 */
+	unsigned max_half_open;
+	uint32_t half_open_timeout_ms;
+	unsigned source_max_half_open;
 	/* Who may connect: a key in allowed_keys, or for which authenticate
 	 * returns 0. Neither set: everyone. */
 	const uint8_t (*allowed_keys)[RW_KEY_SIZE];
