@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * endpoint.c - "wire://wpub1...@host:port" endpoints (PROFILE "endpoint").
+ * endpoint.c - "wire://wpub1...@host:port" endpoints (docs/protocol.md §16.2).
  *
  * The key is the peer's identity and the host:port only a hint of where it
  * is, so the key must be exact (bech32 with its checksum) and the address is

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * keys.c - X25519 key generation, key files and the text forms of keys
- * (PROFILE "Keys").
+ * (docs/protocol.md §16.1).
  *
  * Private key text goes through encoding.c's constant-time decoders; which
  * decoder runs depends only on the length of the text, so the only

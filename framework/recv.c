@@ -7,7 +7,7 @@
  */
 #include "recv.h"
 
-/* One table, indexed by the type byte (spec §3). */
+/* One table, indexed by the type byte (docs/protocol.md §3). */
 static const rw_packet_handler dispatch[RW_MSG_TYPE_MAX + 1] = {
 	[RW_MSG_HANDSHAKE_INIT] = rw__handle_handshake_init,
 	[RW_MSG_HANDSHAKE_RESP] = rw__handle_handshake_resp,

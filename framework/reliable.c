@@ -134,7 +134,7 @@ static void send_ack(struct rw_reliable *r)
 	uint8_t frame[1 + RW_FRAME_REL_MAX];
 	int n;
 
-	/* a standalone ACK: no events, Seq 0 (spec §10) */
+	/* a standalone ACK: no events, Seq 0 (docs/protocol.md §10.3) */
 	rw__rel_rx_ack(&r->rx, &rel);
 	if (rw__frame_begin(&b, frame, sizeof(frame), r->channel, RW_FRAME_REL_MAX))
 		return;
@@ -255,7 +255,7 @@ void rw__reliable_rx(struct rw_reliable *r, const struct rw_frame *f)
 
 void rw__reliable_reset(struct rw_reliable *r)
 {
-	/* PROFILE §9: a later frame on the id opens the channel afresh */
+	/* docs/protocol.md §13.1: a later frame on the id opens the channel afresh */
 	if (!r)
 		return;
 	rw__rel_tx_reset(&r->tx);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reliable.h - reliable channels (spec §11, PROFILE §10): the glue around the
+ * reliable.h - reliable channels (docs/protocol.md §11): the glue around the
  * pure state machines of reliable_core.h. One struct rw_reliable per reliable
  * channel of a session. It owns the per-channel timers (retransmit, delayed
  * ACK), stamps outgoing frames with Seq and the piggybacked ACK, feeds

@@ -407,7 +407,7 @@ int rw__send_farewell(struct rw_shard *sh, const uint8_t key[RW_KEY_LEN], uint32
 
 static size_t frame_cap(const struct rw_session *s)
 {
-	/* PROFILE §8: a frame longer than this is fragmented */
+	/* docs/protocol.md §9.1: a frame longer than this is fragmented */
 	return s->e->max_packet - RW_SIZE_DATA_HEADER - RW_SIZE_FRAGMENT_HEADER - RW_TAG_LEN;
 }
 

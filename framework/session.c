@@ -565,7 +565,7 @@ static void deliver_events(struct rw_session *s, const struct rw_frame *f)
 			continue;
 		}
 		if (type == RW_EVENT_CHANNEL_CLOSE) {
-			/* PROFILE §9: the peer closed the channel; it reopens on the next frame */
+			/* docs/protocol.md §13.1: the peer closed the channel; it reopens on the next frame */
 			rw__reliable_reset(s->rel[f->channel]);
 			continue;
 		}
@@ -591,7 +591,7 @@ void rw__session_deliver_frame(struct rw_session *s, const uint8_t *frame, size_
 		return;
 	}
 	if (!s->rel[f.channel]) {
-		/* PROFILE §10: reliable frames from the peer make the channel reliable here too */
+		/* docs/protocol.md §11.8: reliable frames from the peer make the channel reliable here too */
 		if (!f.rel.seq) {
 			deliver_events(s, &f);
 			return;

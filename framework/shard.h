@@ -47,7 +47,7 @@ enum {
 	RW_DEFAULT_SOURCE_MAX_HALF_OPEN = 8,
 	RW_DEFAULT_SEND_BUFFERS = 4096,
 	RW_AEAD_FAILURES_REHANDSHAKE = 8,
-	/* Stop using a send counter this close to 2^64 (spec §7.2). */
+	/* Stop using a send counter this close to 2^64 (docs/protocol.md §7.2). */
 	RW_COUNTER_LIMIT_MARGIN = 1 << 16,
 	/* Internal events on channel 255 (v1 peers ignore the channel). */
 	RW_INTERNAL_CLOSE_REASON = 1,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cookie_reply.c - type 3: the server is under load and wants proof of our
- * address. Retry the same HandshakeInit with MAC2 (PROFILE §4: byte for byte
+ * address. Retry the same HandshakeInit with MAC2 (docs/protocol.md §6.3: byte for byte
  * the first one with MAC2 filled in), once per handshake attempt.
  */
 #include "recv.h"

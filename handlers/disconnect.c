@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * disconnect.c - type 5: the peer closes the session. It passed the replay
- * window like any packet (PROFILE): v1 does not authenticate the header, so
+ * window like any packet (docs/protocol.md §15.3): v1 does not authenticate the header, so
  * a captured Keepalive relabelled as Disconnect carries a counter already
  * seen and is refused there.
  */

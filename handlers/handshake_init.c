@@ -2,7 +2,7 @@
 /*
  * handshake_init.c - type 1: a client wants a session (responder side).
  *
- * The order of checks is the point (WireGuard's, plus PROFILE's rules):
+ * The order of checks is the point (WireGuard's, plus docs/protocol.md §15.1):
  * MAC1 before anything costs a DH; under load, MAC2 before anything costs a
  * DH, a CookieReply (smaller than the init: no amplification) otherwise;
  * then the per-source rate limit; then the Noise work; then the clock, the

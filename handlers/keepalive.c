@@ -2,7 +2,7 @@
 /*
  * keepalive.c - type 6: the peer is alive. Opening it (replay window and
  * AEAD) is all there is: that refreshes the receive time and confirms new
- * keys; it does not reset our own keepalive clock (PROFILE §11).
+ * keys; it does not reset our own keepalive clock (docs/protocol.md §7.3).
  */
 #include "recv.h"
 #include "send.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * transport_open.c - what types 4 to 7 share before their own handling: route to
- * the owning shard, replay check, AEAD in place, window update (spec §8:
+ * the owning shard, replay check, AEAD in place, window update (docs/protocol.md §8:
  * only after the AEAD succeeded). Nothing is kept for a packet that fails.
  */
 #include "index.h"
