@@ -178,6 +178,10 @@ int rw__reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_h
 		return -ENOMEM;
 	}
 	r->tx.alloc = (struct rw_rel_alloc){ .get = pool_get, .put = pool_put, .ctx = s->sh };
+	r->rx.ack_delay_ms = s->e->t.ack_delay_ms;
+	/* the peer's ACK delay is not on the wire: assume ours, and never below the default */
+	if (s->e->t.ack_delay_ms > r->tx.max_ack_delay_ms)
+		r->tx.max_ack_delay_ms = s->e->t.ack_delay_ms;
 	rw__timer_init(&r->t_rto, on_rto);
 	rw__timer_init(&r->t_ack, on_ack_timer);
 	s->rel[channel] = r;
@@ -279,8 +283,9 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 		rw__timer_cancel(wheel(r), &r->t_ack);
 		return;
 	}
-	if (rw__rel_rx_ack_pending(&r->rx, &due) && !rw__timer_pending(&r->t_ack))
-		rw__timer_add(wheel(r), &r->t_ack, now(r) + s->e->t.ack_delay_ms);
+	/* the core moves the due time with each frame (sooner once they stop) */
+	if (rw__rel_rx_ack_pending(&r->rx, &due) && (!rw__timer_pending(&r->t_ack) || r->t_ack.expires != due))
+		rw__timer_add(wheel(r), &r->t_ack, due);
 }
 
 static void stop(struct rw_reliable *r)
