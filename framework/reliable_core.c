@@ -331,6 +331,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	tx->ssthresh = UINT32_MAX;
 	tx->ca_acked = 0;
 	tx->recovery_xmit = 0;
+	tx->undo_cwnd = tx->undo_ssthresh = 0;
 	tx->pace_tokens = 0;
 	tx->pace_ms = 0;
 	tx->rto_ms = tx->base_rto_ms;
@@ -523,6 +524,24 @@ struct ack_scan {
 	uint32_t grow;		/* frames freed that were sent after the recovery began */
 };
 
+/*
+ * A retransmission of a frame first sent at transmission x was spurious:
+ * if the reduction of this recovery period came from a loss of a frame
+ * sent no later (so possibly this very false alarm), take it back, as
+ * TCP's Eifel response (RFC 4015) does; a true loss would have been
+ * answered no sooner than min_rtt after its retransmission.
+ */
+static void cc_undo(struct rw_rel_tx *tx, uint64_t x)
+{
+	if (!tx->undo_cwnd || x > tx->recovery_xmit)
+		return;
+	if (tx->cwnd < tx->undo_cwnd)
+		tx->cwnd = tx->undo_cwnd;
+	tx->ssthresh = tx->undo_ssthresh;
+	tx->undo_cwnd = 0;
+	tx->congestion_undos++;
+}
+
 /* Free the frame ext if it is still pending (idempotent): 1 if it was. */
 static int tx_free(struct rw_rel_tx *tx, uint64_t ext, uint64_t now_ms, struct ack_scan *a)
 {
@@ -536,13 +555,19 @@ static int tx_free(struct rw_rel_tx *tx, uint64_t ext, uint64_t now_ms, struct a
 		/*
 		 * RFC 8985 §6.1: an ACK sooner than min_rtt after the
 		 * retransmission answers the original: credit that one,
-		 * and count the retransmission as unnecessary.
+		 * and count the retransmission as unnecessary. Times are
+		 * whole ms, so within 1 ms it cannot be told: credit the
+		 * original then too (crediting a retransmission that was
+		 * not what arrived would declare everything sent between
+		 * the two lost, and so on), but count nothing.
 		 */
-		uint64_t floor_us = max32(tx->min_rtt_us, 1000);
+		uint64_t since_us = (now_ms - sl->sent_ms) * 1000;
 
-		if ((now_ms - sl->sent_ms) * 1000 < floor_us) {
+		if (since_us < max32(tx->min_rtt_us, 1000))
 			x = sl->first_xmit;
+		if (since_us < tx->min_rtt_us) {
 			tx->spurious_retransmits++;
+			cc_undo(tx, x);
 		}
 	}
 	if (x > tx->acked_xmit)
@@ -625,8 +650,11 @@ static void cc_lost(struct rw_rel_tx *tx, uint64_t x)
 	if (tx->queue_filter && !queueing(tx)) {
 		/* no queue built up: random loss, not congestion (see the top) */
 		tx->random_losses++;
+		tx->undo_cwnd = 0;
 		return;
 	}
+	tx->undo_cwnd = tx->cwnd;
+	tx->undo_ssthresh = tx->ssthresh;
 	tx->ssthresh = max32(tx->cwnd / 2, RW_REL_MIN_CWND);
 	tx->cwnd = tx->ssthresh;
 	tx->ca_acked = 0;
@@ -868,7 +896,14 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 		    now_ms - tx->progress_ms >= (uint64_t)RW_REL_PERSISTENT_PTOS * rw__rel_tx_pto(tx)) {
 			tx->persistent = true;
 			tx->persistent_congestions++;
-			tx->ssthresh = max32(tx->cwnd / 2, RW_REL_MIN_CWND);
+			tx->undo_cwnd = 0;	/* not for a false alarm to take back */
+			/*
+			 * Slow start again from the minimum; up to half the
+			 * window when a queue says congestion, else (a run
+			 * of random losses) back to where it was.
+			 */
+			if (!tx->queue_filter || queueing(tx))
+				tx->ssthresh = max32(tx->cwnd / 2, RW_REL_MIN_CWND);
 			tx->cwnd = RW_REL_MIN_CWND;
 			tx->ca_acked = 0;
 			tx->recovery_xmit = tx->xmit;

@@ -104,7 +104,9 @@
  *   at 2-4 frames per round trip; a receiver or link that overflows builds
  *   a queue first (on a busy machine: ACKs that come late), and then each
  *   loss halves the window. Persistent congestion applies regardless.
- *   queue_filter = false gives plain NewReno.
+ *   queue_filter = false gives plain NewReno. A reduction whose loss turns
+ *   out spurious (above) is taken back (RFC 4015's Eifel response): a
+ *   reordering path is not held at half its window.
  * - Pacing (RFC 9002 §7.7): a token bucket of frames filled at
  *   1.25 cwnd / srtt, holding at most the larger of RW_REL_INITIAL_CWND and
  *   RW_REL_PACE_BURST_MS of that rate; each transmission takes a token.
@@ -322,6 +324,7 @@ struct rw_rel_tx {
 	uint32_t ssthresh;
 	uint32_t ca_acked;	/* frames ACKed toward the next +1 in congestion avoidance */
 	uint64_t recovery_xmit;	/* recovery period: until a later transmission is ACKed */
+	uint32_t undo_cwnd, undo_ssthresh;	/* before this period's reduction; 0: nothing to undo */
 	bool queue_filter;	/* true after init: loss without a queue is no congestion (see the top) */
 	uint32_t cc_in_flight;	/* frames sent, neither ACKed nor declared lost */
 	uint32_t lost_pending;	/* frames declared lost, not yet sent again */
@@ -337,6 +340,7 @@ struct rw_rel_tx {
 	uint64_t lost_frames;	/* frames declared lost */
 	uint64_t congestion_events;	/* window reductions (one per recovery period) */
 	uint64_t random_losses;	/* loss events without a queue: no reduction */
+	uint64_t congestion_undos;	/* reductions taken back: their loss was spurious */
 	uint64_t persistent_congestions;
 	uint64_t acked;		/* frames freed by ACKs */
 	uint64_t stale_acks;	/* AckSeq behind the oldest pending: ignored */

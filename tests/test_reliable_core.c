@@ -1116,11 +1116,11 @@ static void test_tx_cwnd(void **state)
 	assert_int_equal(tx.lost_frames, 2);
 	assert_int_equal(tx.congestion_events, 1);
 	assert_int_equal(tx.cwnd, 21);
-	/* frames sent before the reduction ACKed: no growth in recovery */
-	assert_int_equal(tx_ack_all(&tx, now + 12), 33);
+	/* frames sent before the reduction ACKed: no growth in recovery (2's retransmission counts) */
+	assert_int_equal(tx_ack_all(&tx, now + 30), 33);
 	assert_int_equal(tx.in_flight, 0);
 	assert_int_equal(tx.cwnd, 21);
-	assert_int_equal(tx.ca_acked, 0);
+	assert_int_equal(tx.ca_acked, 1);
 	/* congestion avoidance: +1 per window of frames sent after it, ACKed */
 	assert_int_equal(tx_fill(&tx, now + 30), 21);
 	assert_int_equal(tx_ack_all(&tx, now + 40), 21);
@@ -1135,6 +1135,12 @@ static void test_tx_cwnd(void **state)
 	assert_int_equal(tx.lost_frames, 4);
 	assert_int_equal(tx.congestion_events, 2);
 	assert_int_equal(tx.cwnd, 11);
+	/* ... a false alarm: first's retransmission is ACKed sooner than min_rtt, the halving is undone */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 80, log_emit, &e), 1);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(first, 1), 0x7, 0, now + 81), 1);
+	assert_int_equal(tx.spurious_retransmits, 1);
+	assert_int_equal(tx.congestion_undos, 1);
+	assert_int_equal(tx.cwnd, 23);
 	rw__rel_tx_destroy(&tx);
 
 	/* never below the minimum window; a window of 4 caps it */
