@@ -332,6 +332,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	tx->ca_acked = 0;
 	tx->recovery_xmit = 0;
 	tx->undo_cwnd = tx->undo_ssthresh = 0;
+	tx->probe_xmit = tx->probe_ms = 0;
 	tx->pace_tokens = 0;
 	tx->pace_ms = 0;
 	tx->rto_ms = tx->base_rto_ms;
@@ -500,6 +501,7 @@ int rw__rel_tx_store(struct rw_rel_tx *tx, uint32_t seq, const uint8_t *frame, s
 	sl->sent_ms = now_ms;
 	sl->lost = false;
 	sl->rtx = false;
+	sl->probe = false;
 	tx->next++;
 	tx->pending_bytes += len;
 	tx->cc_in_flight++;
@@ -563,8 +565,23 @@ static int tx_free(struct rw_rel_tx *tx, uint64_t ext, uint64_t now_ms, struct a
 		 */
 		uint64_t since_us = (now_ms - sl->sent_ms) * 1000;
 
-		if (since_us < max32(tx->min_rtt_us, 1000))
+		/*
+		 * A probe (timer retransmission) is a guess: most often its
+		 * original was only late (a receiver busy for a while), and
+		 * crediting the probe would declare all sent since lost.
+		 * Credit the original; a fast retransmission had evidence.
+		 */
+		if (sl->probe || since_us < max32(tx->min_rtt_us, 1000))
 			x = sl->first_xmit;
+		/*
+		 * The probe may have been what arrived (a blackout): then
+		 * what was sent before it and stays unACKed for the peer's
+		 * whole ACK delay after this is lost (tx_detect).
+		 */
+		if (sl->probe && since_us >= max32(tx->min_rtt_us, 1000) && sl->xmit > tx->probe_xmit) {
+			tx->probe_xmit = sl->xmit;
+			tx->probe_ms = now_ms;
+		}
 		if (since_us < tx->min_rtt_us) {
 			tx->spurious_retransmits++;
 			cc_undo(tx, x);
@@ -690,24 +707,35 @@ static void cc_acked(struct rw_rel_tx *tx, uint32_t n)
 static void tx_detect(struct rw_rel_tx *tx, uint64_t now_ms)
 {
 	uint64_t delay = loss_delay_ms(tx);
+	uint64_t probe_due = tx->probe_ms + max32(loss_delay_ms(tx), tx->max_ack_delay_ms + RW_REL_GRANULARITY_MS);
 	uint64_t lost_x = 0;
 
 	tx->loss_ms = 0;
 	for (uint64_t e = tx->una; e < tx->next; e++) {
 		struct rw_rel_txslot *sl = tx_slot(tx, e);
 
-		if (!sl->buf || sl->lost || sl->xmit >= tx->acked_xmit)
+		if (!sl->buf || sl->lost)
 			continue;
-		if (tx->acked_xmit - sl->xmit >= RW_REL_PACKET_THRESHOLD || now_ms >= sl->sent_ms + delay) {
-			sl->lost = true;
-			tx->cc_in_flight--;
-			tx->lost_pending++;
-			tx->lost_frames++;
-			if (sl->xmit > lost_x)
-				lost_x = sl->xmit;
-		} else if (!tx->loss_ms || sl->sent_ms + delay < tx->loss_ms) {
-			tx->loss_ms = sl->sent_ms + delay;
+		if (sl->xmit >= tx->acked_xmit) {
+			/* behind an ACKed probe: lost unless ACKed within the peer's ACK delay */
+			if (sl->xmit >= tx->probe_xmit)
+				continue;
+			if (now_ms < probe_due) {
+				if (!tx->loss_ms || probe_due < tx->loss_ms)
+					tx->loss_ms = probe_due;
+				continue;
+			}
+		} else if (tx->acked_xmit - sl->xmit < RW_REL_PACKET_THRESHOLD && now_ms < sl->sent_ms + delay) {
+			if (!tx->loss_ms || sl->sent_ms + delay < tx->loss_ms)
+				tx->loss_ms = sl->sent_ms + delay;
+			continue;
 		}
+		sl->lost = true;
+		tx->cc_in_flight--;
+		tx->lost_pending++;
+		tx->lost_frames++;
+		if (sl->xmit > lost_x)
+			lost_x = sl->xmit;
 	}
 	if (lost_x) {
 		tx_loss(tx);
@@ -827,6 +855,7 @@ static int tx_resend_lost(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn 
 			break;	/* the path is refusing: keep it marked, try next call */
 		}
 		tx_resent(tx, sl, now_ms);
+		sl->probe = false;
 		tx->fast_retransmits++;
 		n++;
 	}
@@ -933,6 +962,7 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 			/* una is the oldest pending frame: in_flight > 0 keeps its slot full */
 			sl = tx_slot(tx, ext);
 			tx_resent(tx, sl, now_ms);
+			sl->probe = true;
 			tx->retransmits++;
 			tx->running = &running;
 			r = emit(ctx, rw__rel_seq_wire(ext), sl->buf, sl->len);

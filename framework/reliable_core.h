@@ -57,7 +57,16 @@
  *   the transmission it most likely answers: the latest one, unless the
  *   frame was retransmitted less than max(min_rtt, 1 ms) ago, when the
  *   retransmission cannot have been answered yet (RFC 8985 §6.1): then it
- *   answers the original, and the retransmission was spurious (counted).
+ *   answers the original, and the retransmission was spurious (counted
+ *   when sooner than min_rtt; ms clocks cannot tell below 1 ms). The
+ *   original is credited as well when the latest send was a timer probe:
+ *   a probe is a guess (the original is most often only late, behind a
+ *   busy receiver), and crediting it would declare everything sent since
+ *   the original lost. What was sent before an ACKed probe is declared
+ *   lost only when no ACK covers it for the peer's ACK delay after that
+ *   (a receiver back from a stall ACKs its backlog by then; after a
+ *   blackout, everything then goes again as the window allows, not one
+ *   frame per timeout).
  * - RTT (RFC 9002 §5, RFC 6298 §2): a sample from each ACK whose newest
  *   newly ACKed transmission is a first one (Karn); smoothed_rtt, rttvar,
  *   min_rtt and latest_rtt kept in microseconds. The peer's ACK delay is not
@@ -282,6 +291,7 @@ struct rw_rel_txslot {
 	uint64_t sent_ms;	/* time of the latest send */
 	bool lost;		/* declared lost, awaiting retransmission */
 	bool rtx;		/* sent more than once: no RTT sample from it (Karn) */
+	bool probe;		/* latest send by the retransmit timer: an ACK credits the first */
 };
 
 /*
@@ -305,6 +315,8 @@ struct rw_rel_tx {
 	uint64_t next;		/* ext the next stored frame gets */
 	uint64_t xmit;		/* transmission counter */
 	uint64_t acked_xmit;	/* greatest transmission number credited to an ACK */
+	uint64_t probe_xmit;	/* greatest timer probe ACKed (not credited: see the top) */
+	uint64_t probe_ms;	/* when */
 	/* timers */
 	uint32_t base_rto_ms;	/* the RTO before the first RTT sample */
 	uint32_t max_rto_ms;
