@@ -269,17 +269,24 @@ static uint32_t max32(uint32_t a, uint32_t b)
 	return a > b ? a : b;
 }
 
+/* The peer's ACK delay to allow for, ms: max_ack_delay, or less as learnt (see the top). */
+static uint32_t ack_delay_ms(const struct rw_rel_tx *tx)
+{
+	uint64_t d = ((uint64_t)tx->ack_delay_us + 999) / 1000 + RW_REL_GRANULARITY_MS;
+
+	return tx->learn_ack_delay && d < tx->max_ack_delay_ms ? (uint32_t)d : tx->max_ack_delay_ms;
+}
+
 /* RFC 9002 §6.2.1, in ms: srtt + max(4 rttvar, granularity) + max_ack_delay, floored and capped. */
 uint32_t rw__rel_tx_pto(const struct rw_rel_tx *tx)
 {
-	uint64_t us, floor;
+	uint64_t us, floor, ad = ack_delay_ms(tx);
 
 	if (!tx->has_rtt)
 		return tx->base_rto_ms;
-	us = (uint64_t)tx->srtt_us + max32(4 * tx->rttvar_us, RW_REL_GRANULARITY_MS * 1000) +
-	     (uint64_t)tx->max_ack_delay_ms * 1000;
+	us = (uint64_t)tx->srtt_us + max32(4 * tx->rttvar_us, RW_REL_GRANULARITY_MS * 1000) + ad * 1000;
 	us = (us + 999) / 1000;
-	floor = (uint64_t)tx->max_ack_delay_ms + RW_REL_MIN_RTO_SLACK_MS;
+	floor = ad + RW_REL_MIN_RTO_SLACK_MS;
 	if (us < floor)
 		us = floor;
 	return us > tx->max_rto_ms ? tx->max_rto_ms : (uint32_t)us;
@@ -309,6 +316,7 @@ static void tx_purge(struct rw_rel_tx *tx)
 	tx->deadline_ms = 0;
 	tx->loss_ms = 0;
 	tx->retries = 0;
+	tx->probe_rounds = 0;
 	tx->persistent = false;
 	tx->rtx_credit = 0;
 	if (tx->running) {
@@ -327,6 +335,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	/* a new session may take another path: RTT and window start afresh */
 	tx->has_rtt = false;
 	tx->srtt_us = tx->rttvar_us = tx->min_rtt_us = tx->latest_rtt_us = 0;
+	tx->ack_delay_us = UINT32_MAX;	/* max_ack_delay_ms, until the peer shows better */
 	tx->cwnd = min32(RW_REL_INITIAL_CWND, tx->window);
 	tx->ssthresh = UINT32_MAX;
 	tx->ca_acked = 0;
@@ -351,6 +360,7 @@ int rw__rel_tx_init(struct rw_rel_tx *tx, uint32_t window, uint32_t base_rto_ms,
 	tx->base_rto_ms = base_rto_ms;
 	tx->max_rto_ms = max_rto_ms;
 	tx->max_ack_delay_ms = RW_DEFAULT_ACK_DELAY_MS;
+	tx->learn_ack_delay = true;
 	tx->queue_filter = true;
 	tx->max_retries = max_retries;
 	tx->max_pending_bytes = max_pending_bytes;
@@ -511,6 +521,7 @@ int rw__rel_tx_store(struct rw_rel_tx *tx, uint32_t seq, const uint8_t *frame, s
 		/* from idle: a fresh timer and stall */
 		tx->rto_ms = rw__rel_tx_pto(tx);
 		tx->retries = 0;
+		tx->probe_rounds = 0;
 		tx->progress_ms = now_ms;
 		tx->persistent = false;
 	}
@@ -707,7 +718,7 @@ static void cc_acked(struct rw_rel_tx *tx, uint32_t n)
 static void tx_detect(struct rw_rel_tx *tx, uint64_t now_ms)
 {
 	uint64_t delay = loss_delay_ms(tx);
-	uint64_t probe_due = tx->probe_ms + max32(loss_delay_ms(tx), tx->max_ack_delay_ms + RW_REL_GRANULARITY_MS);
+	uint64_t probe_due = tx->probe_ms + max32(loss_delay_ms(tx), ack_delay_ms(tx) + RW_REL_GRANULARITY_MS);
 	uint64_t lost_x = 0;
 
 	tx->loss_ms = 0;
@@ -786,8 +797,21 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 	 * acknowledged); if a retransmission is newer, the ACK may well
 	 * answer it, and a stall would pass for a long path.
 	 */
-	if (a.top_xmit && a.top_first)
+	if (a.top_xmit && a.top_first) {
 		tx_rtt(tx, now_ms > a.top_sent_ms ? now_ms - a.top_sent_ms : 0);
+		/*
+		 * Nothing sent since that frame: the sample holds the whole
+		 * delay the peer adds once frames stop, what the PTO must
+		 * allow for. Up at once, down by 1/8 per such sample.
+		 */
+		if (a.top_xmit == tx->xmit) {
+			uint32_t pd = tx->latest_rtt_us - min32(tx->latest_rtt_us, tx->min_rtt_us);
+
+			if (tx->ack_delay_us > tx->max_ack_delay_ms * 1000)
+				tx->ack_delay_us = tx->max_ack_delay_ms * 1000;
+			tx->ack_delay_us = pd > tx->ack_delay_us ? pd : tx->ack_delay_us - (tx->ack_delay_us - pd) / 8;
+		}
+	}
 	/* out of the reach's recovery, every frame ACKed widens it (up to window) */
 	if (freed && tx->una >= tx->recover) {
 		uint64_t r = (uint64_t)tx->reach + (uint64_t)freed;
@@ -801,6 +825,7 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 		tx->acked += (uint64_t)freed;
 		tx->rto_ms = rw__rel_tx_pto(tx);
 		tx->retries = 0;
+		tx->probe_rounds = 0;
 		tx->progress_ms = now_ms;
 		tx->persistent = false;
 		tx_arm(tx, now_ms);
@@ -937,11 +962,21 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 			tx->ca_acked = 0;
 			tx->recovery_xmit = tx->xmit;
 		}
-		/* spec §11.6: oldest frame, RTO doubles up to max */
+		/*
+		 * Spec §11.6: oldest frame, RTO doubles up to max. Below
+		 * base_rto_ms, the first RW_REL_FLAT_PROBES expiries keep the
+		 * PTO: two small probes per PTO cost the path nothing, and
+		 * on a lossy path (a fragmented frame gets through 30 % loss
+		 * one time in three) doubling at once turns one unlucky
+		 * round into seconds of stall.
+		 */
 		if (tx->rto_ms >= tx->base_rto_ms)
 			tx->retries++;
-		t = (uint64_t)tx->rto_ms * 2;
-		tx->rto_ms = t > tx->max_rto_ms ? tx->max_rto_ms : (uint32_t)t;
+		tx->probe_rounds++;
+		if (tx->rto_ms >= tx->base_rto_ms || tx->probe_rounds > RW_REL_FLAT_PROBES) {
+			t = (uint64_t)tx->rto_ms * 2;
+			tx->rto_ms = t > tx->max_rto_ms ? tx->max_rto_ms : (uint32_t)t;
+		}
 		tx->deadline_ms = now_ms + tx->rto_ms;
 		tx_loss(tx);
 

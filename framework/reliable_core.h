@@ -75,13 +75,24 @@
  *   is added to the PTO.
  * - Retransmit timer (spec §11.6): PTO = srtt + max(4 rttvar, granularity)
  *   + max_ack_delay, at least max_ack_delay + RW_REL_MIN_RTO_SLACK_MS and at
- *   most max_rto; base_rto_ms before the first sample. It runs from the
+ *   most max_rto; base_rto_ms before the first sample. max_ack_delay is an
+ *   assumption (v1 has no transport parameter for it): the PTO allows for
+ *   less once the peer shows it ACKs sooner. A sample from an ACK of the
+ *   last frame sent (the sender has paused since) holds the whole delay
+ *   the peer adds when frames stop; that minus min_rtt, rising at once and
+ *   falling by 1/8 per such sample, plus the granularity, replaces
+ *   max_ack_delay while smaller. A ringwire peer ACKs a paused sender
+ *   within RW_REL_ACK_QUIET_MS (a PTO of ~10 ms on a LAN instead of ~25);
+ *   a peer that waits its full ACK delay keeps max_ack_delay in force. It runs from the
  *   latest of the last ACK that freed a frame and the last transmission
  *   (RFC 9002 §6.2.1 arms it from the last send; RFC 6298 §5.3 restarts it
- *   on ACKs). Each expiry sends the oldest pending frame again and doubles
- *   the timer (capped at max_rto); an ACK that frees a frame resets it;
- *   after max_retries expiries without progress the next one reports
- *   -ETIMEDOUT.
+ *   on ACKs). Each expiry sends two probes, the oldest pending frame and
+ *   the next one (RFC 9002 §6.2.4), and doubles the timer (capped at
+ *   max_rto) but for the first RW_REL_FLAT_PROBES expiries while it is
+ *   below base_rto_ms; an ACK that frees a frame resets it. Only expiries
+ *   at base_rto_ms or more count as the spec's retransmissions: after
+ *   max_retries of them without progress the next one reports -ETIMEDOUT,
+ *   so a short PTO gives up no sooner than the spec's timer would.
  * - Loss by ACK (RFC 9002 §6.1): a pending frame whose latest transmission
  *   is older than the greatest one credited is lost once it is
  *   RW_REL_PACKET_THRESHOLD transmissions older, or once it was sent
@@ -152,6 +163,7 @@ enum {
 	RW_REL_PERSISTENT_PTOS = 3,	/* RFC 9002 kPersistentCongestionThreshold */
 	RW_REL_PACE_BURST_MS = 2,	/* pacing bucket: this long at the pacing rate */
 	RW_REL_QUEUE_MS = 10,		/* least srtt - min_rtt that is a standing queue */
+	RW_REL_FLAT_PROBES = 3,		/* PTO expiries before the backoff starts (below base_rto_ms) */
 	RW_REL_ACK_QUIET_MS = 2,	/* ACK this soon after the frames stop (1-2 ms on a ms wheel) */
 };
 /* Frames in the sequence space 1..UINT32_MAX (0 skipped). */
@@ -321,9 +333,12 @@ struct rw_rel_tx {
 	uint32_t base_rto_ms;	/* the RTO before the first RTT sample */
 	uint32_t max_rto_ms;
 	uint32_t max_ack_delay_ms;	/* the peer's, assumed: RW_DEFAULT_ACK_DELAY_MS after init; may be set */
+	bool learn_ack_delay;	/* true after init: allow less once the peer shows it (see the top) */
+	uint32_t ack_delay_us;	/* that learnt delay; UINT32_MAX: max_ack_delay_ms */
 	uint32_t rto_ms;	/* current RTO: the PTO, doubled per expiry without progress */
 	uint32_t max_retries;
 	uint32_t retries;	/* consecutive timer retransmits without progress */
+	uint32_t probe_rounds;	/* expiries since progress, all of them */
 	uint64_t deadline_ms;	/* retransmit timer (spec §11.6) */
 	uint64_t loss_ms;	/* time-threshold loss timer, 0: none armed */
 	uint64_t progress_ms;	/* last ACK that freed a frame (or first send after idle) */

@@ -847,6 +847,7 @@ static void test_tx_rtt(void **state)
 	uint64_t now = 1000;
 
 	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	tx.learn_ack_delay = false;	/* RFC 9002's formula as is (see test_tx_ack_delay) */
 	assert_false(tx.has_rtt);
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		uint32_t seq = tx_put(&tx, 10, now);
@@ -1251,20 +1252,22 @@ static void test_tx_persistent_congestion(void **state)
 	pto = rw__rel_tx_pto(&tx);	/* 10 + 20 + 20 */
 	assert_int_equal(pto, 50);
 	assert_int_equal(tx_fill(&tx, now), 11);
-	/* first expiry: 1 PTO of silence; second: 3 */
-	assert_int_equal(rw__rel_tx_timeout(&tx, now + pto, log_emit, &e), 1);
-	assert_int_equal(tx.persistent_congestions, 0);
-	assert_int_equal(tx.cwnd, 11);
-	assert_int_equal(rw__rel_tx_deadline(&tx), now + 3 * pto);
-	assert_int_equal(rw__rel_tx_timeout(&tx, now + 3 * pto, log_emit, &e), 1);
+	/* expiries (no backoff for the first 3 below base_rto_ms) after 1, 2, 3 PTOs of silence */
+	for (uint32_t k = 1; k <= 3; k++) {
+		assert_int_equal(rw__rel_tx_deadline(&tx), now + k * pto);
+		assert_int_equal(rw__rel_tx_timeout(&tx, now + k * pto, log_emit, &e), 1);
+		assert_int_equal(tx.persistent_congestions, k == 3);
+		assert_int_equal(tx.cwnd, k == 3 ? RW_REL_MIN_CWND : 11);
+	}
+	/* then the backoff; once per stall */
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 4 * pto);
+	assert_int_equal(rw__rel_tx_timeout(&tx, now + 4 * pto, log_emit, &e), 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 6 * pto);
 	assert_int_equal(tx.persistent_congestions, 1);
-	assert_int_equal(tx.cwnd, RW_REL_MIN_CWND);
-	/* once per stall */
-	assert_int_equal(rw__rel_tx_timeout(&tx, now + 7 * pto, log_emit, &e), 1);
-	assert_int_equal(tx.persistent_congestions, 1);
-	assert_int_equal(tx.retransmits, 6);
+	assert_int_equal(tx.retransmits, 8);
+	assert_int_equal(tx.retries, 0);	/* below base_rto_ms (200): not the spec's retransmissions */
 	/* progress: slow start from the minimum */
-	assert_int_equal(tx_ack_all(&tx, now + 7 * pto + 20), 11);
+	assert_int_equal(tx_ack_all(&tx, now + 4 * pto + 20), 11);
 	assert_false(tx.persistent);
 	/* (the probes' ACKs are credited to their originals, sent before it: no growth yet) */
 	assert_int_equal(tx_fill(&tx, now + 400), RW_REL_MIN_CWND);
