@@ -342,6 +342,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	tx->recovery_xmit = 0;
 	tx->undo_cwnd = tx->undo_ssthresh = 0;
 	tx->probe_xmit = tx->probe_ms = 0;
+	tx->pkt_threshold = RW_REL_PACKET_THRESHOLD;
 	tx->pace_tokens = 0;
 	tx->pace_ms = 0;
 	tx->rto_ms = tx->base_rto_ms;
@@ -587,15 +588,20 @@ static int tx_free(struct rw_rel_tx *tx, uint64_t ext, uint64_t now_ms, struct a
 		/*
 		 * The probe may have been what arrived (a blackout): then
 		 * what was sent before it and stays unACKed for the peer's
-		 * whole ACK delay after this is lost (tx_detect).
+		 * whole ACK delay after this is lost (tx_detect). (Whatever
+		 * the time since the probe: samples hold ACK delays, so
+		 * min_rtt is no floor for an immediate ACK.)
 		 */
-		if (sl->probe && since_us >= max32(tx->min_rtt_us, 1000) && sl->xmit > tx->probe_xmit) {
+		if (sl->probe && sl->xmit > tx->probe_xmit) {
 			tx->probe_xmit = sl->xmit;
 			tx->probe_ms = now_ms;
 		}
 		if (since_us < tx->min_rtt_us) {
 			tx->spurious_retransmits++;
 			cc_undo(tx, x);
+			/* reordering, not loss: wait for more evidence next time (RFC 9002 §6.1.1) */
+			if (!sl->probe && tx->pkt_threshold < RW_REL_MAX_PACKET_THRESHOLD)
+				tx->pkt_threshold++;
 		}
 	}
 	if (x > tx->acked_xmit)
@@ -718,7 +724,8 @@ static void cc_acked(struct rw_rel_tx *tx, uint32_t n)
 static void tx_detect(struct rw_rel_tx *tx, uint64_t now_ms)
 {
 	uint64_t delay = loss_delay_ms(tx);
-	uint64_t probe_due = tx->probe_ms + max32(loss_delay_ms(tx), ack_delay_ms(tx) + RW_REL_GRANULARITY_MS);
+	/* (before the PTO restarted by the probe's ACK: that is at least this + the granularity) */
+	uint64_t probe_due = tx->probe_ms + max32(loss_delay_ms(tx), ack_delay_ms(tx));
 	uint64_t lost_x = 0;
 
 	tx->loss_ms = 0;
@@ -736,7 +743,7 @@ static void tx_detect(struct rw_rel_tx *tx, uint64_t now_ms)
 					tx->loss_ms = probe_due;
 				continue;
 			}
-		} else if (tx->acked_xmit - sl->xmit < RW_REL_PACKET_THRESHOLD && now_ms < sl->sent_ms + delay) {
+		} else if (tx->acked_xmit - sl->xmit < tx->pkt_threshold && now_ms < sl->sent_ms + delay) {
 			if (!tx->loss_ms || sl->sent_ms + delay < tx->loss_ms)
 				tx->loss_ms = sl->sent_ms + delay;
 			continue;
@@ -981,19 +988,15 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 		tx_loss(tx);
 
 		/*
-		 * Two probes, as RFC 9002 §6.2.4 allows: the oldest pending
-		 * frame and the next one (or the oldest again), so that one
-		 * lost datagram or ACK does not cost a doubled timer.
+		 * Two probes, as RFC 9002 §6.2.4 allows, both the oldest
+		 * pending frame: the receiver waits for that one (or its ACK
+		 * was lost, and either copy brings another), and one lost
+		 * datagram or ACK then does not cost a timer round. What
+		 * else is missing shows once it is ACKed.
 		 */
 		for (int i = 0; i < 2; i++) {
 			uint64_t ext = tx->una;
 
-			if (i) {
-				for (ext = tx->una + 1; ext < tx->next && !tx_slot(tx, ext)->buf; ext++)
-					;
-				if (ext == tx->next)
-					ext = tx->una;
-			}
 			/* una is the oldest pending frame: in_flight > 0 keeps its slot full */
 			sl = tx_slot(tx, ext);
 			tx_resent(tx, sl, now_ms);

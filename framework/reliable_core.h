@@ -86,8 +86,8 @@
  *   a peer that waits its full ACK delay keeps max_ack_delay in force. It runs from the
  *   latest of the last ACK that freed a frame and the last transmission
  *   (RFC 9002 §6.2.1 arms it from the last send; RFC 6298 §5.3 restarts it
- *   on ACKs). Each expiry sends two probes, the oldest pending frame and
- *   the next one (RFC 9002 §6.2.4), and doubles the timer (capped at
+ *   on ACKs). Each expiry sends two probes, both the oldest pending frame
+ *   (RFC 9002 §6.2.4), and doubles the timer (capped at
  *   max_rto) but for the first RW_REL_FLAT_PROBES expiries while it is
  *   below base_rto_ms; an ACK that frees a frame resets it. Only expiries
  *   at base_rto_ms or more count as the spec's retransmissions: after
@@ -95,7 +95,9 @@
  *   so a short PTO gives up no sooner than the spec's timer would.
  * - Loss by ACK (RFC 9002 §6.1): a pending frame whose latest transmission
  *   is older than the greatest one credited is lost once it is
- *   RW_REL_PACKET_THRESHOLD transmissions older, or once it was sent
+ *   RW_REL_PACKET_THRESHOLD transmissions older (one more per spurious
+ *   fast retransmission, up to RW_REL_MAX_PACKET_THRESHOLD: a reordering
+ *   path, RFC 9002 §6.1.1), or once it was sent
  *   9/8 max(srtt, latest_rtt) ago (at least the granularity); until then a
  *   loss timer waits for the time threshold. Lost frames are sent again by
  *   rw__rel_tx_fast_retransmit (after each ACK) or rw__rel_tx_timeout (loss
@@ -154,6 +156,7 @@
 enum {
 	RW_REL_OOO_SLOTS = RW_RELIABLE_OOO_WINDOW,	/* 64: one bit of AckBitmap each */
 	RW_REL_PACKET_THRESHOLD = 3,	/* transmissions newer ACKed before a frame is lost (RFC 9002 kPacketThreshold) */
+	RW_REL_MAX_PACKET_THRESHOLD = 16,	/* as far as spurious retransmissions raise it */
 	RW_REL_FAST_BURST = RW_RELIABLE_OOO_WINDOW,	/* retransmissions per call, at most */
 	RW_REL_MAX_WINDOW = 1 << 20,	/* sender ring slots; far below half the seq space */
 	RW_REL_GRANULARITY_MS = 2,	/* timer and clock granularity: whole ms at both ends */
@@ -163,7 +166,7 @@ enum {
 	RW_REL_PERSISTENT_PTOS = 3,	/* RFC 9002 kPersistentCongestionThreshold */
 	RW_REL_PACE_BURST_MS = 2,	/* pacing bucket: this long at the pacing rate */
 	RW_REL_QUEUE_MS = 10,		/* least srtt - min_rtt that is a standing queue */
-	RW_REL_FLAT_PROBES = 3,		/* PTO expiries before the backoff starts (below base_rto_ms) */
+	RW_REL_FLAT_PROBES = 4,		/* PTO expiries before the backoff starts (below base_rto_ms) */
 	RW_REL_ACK_QUIET_MS = 2,	/* ACK this soon after the frames stop (1-2 ms on a ms wheel) */
 };
 /* Frames in the sequence space 1..UINT32_MAX (0 skipped). */
@@ -327,6 +330,7 @@ struct rw_rel_tx {
 	uint64_t next;		/* ext the next stored frame gets */
 	uint64_t xmit;		/* transmission counter */
 	uint64_t acked_xmit;	/* greatest transmission number credited to an ACK */
+	uint32_t pkt_threshold;	/* RW_REL_PACKET_THRESHOLD, raised by each spurious fast retransmit */
 	uint64_t probe_xmit;	/* greatest timer probe ACKed (not credited: see the top) */
 	uint64_t probe_ms;	/* when */
 	/* timers */

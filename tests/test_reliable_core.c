@@ -760,10 +760,10 @@ static void test_tx_retransmit_timing(void **state)
 		assert_int_equal(tx.rto_ms, t[i].rto);
 		assert_int_equal(rw__rel_tx_deadline(&tx), t[i].deadline);
 	}
-	/* two probes each time (RFC 9002 §6.2.4): the oldest and the next one */
+	/* two probes each time (RFC 9002 §6.2.4), both the oldest */
 	assert_int_equal(e.n, 8);
 	for (size_t i = 0; i < e.n; i++)
-		assert_int_equal(e.seq[i], 1 + i % 2);
+		assert_int_equal(e.seq[i], 1);
 	assert_int_equal(tx.retransmits, 8);
 	assert_int_equal(tx.retries, 4);
 	rw__rel_tx_destroy(&tx);
@@ -794,22 +794,26 @@ static void test_tx_retransmit_timing(void **state)
 	assert_int_equal(tx_ack(&tx, 1, 1u << 1, 0, 400), 1);
 	assert_int_equal(tx.rto_ms, 500);
 	assert_int_equal(tx.retries, 0);
-	/* 1 and 2 were sent again after 3: not behind it, no loss timer */
-	assert_int_equal(rw__rel_tx_deadline(&tx), 900);
+	/* sooner: the loss timer of 2, sent at 0 and behind 3: 9/8 * 400 ms */
+	assert_int_equal(rw__rel_tx_deadline(&tx), 450);
 	/* 1's probe at 300 ACKed 120 ms later, sooner than min_rtt (400): the original's ACK */
 	assert_int_equal(tx_ack(&tx, 2, 0, 0, 420), 1);
 	assert_int_equal(tx.spurious_retransmits, 1);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 920);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 920, log_emit, &e), 1);
-	assert_int_equal(e.n, 6);
-	assert_int_equal(e.seq[4], 2);	/* the new oldest, */
-	assert_int_equal(e.seq[5], 2);	/* twice: the only one */
+	assert_int_equal(rw__rel_tx_deadline(&tx), 450);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 450, log_emit, &e), 1);
+	assert_int_equal(e.n, 5);
+	assert_int_equal(e.seq[4], 2);	/* the new oldest, lost */
+	assert_int_equal(tx.fast_retransmits, 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 950);	/* from that send */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 950, log_emit, &e), 1);
+	assert_int_equal(e.n, 7);
+	assert_int_equal(e.seq[6], 2);
 	/* a failing emit is a lost retransmission: counted, backoff continues */
 	e.fail = -ENOBUFS;
-	assert_int_equal(rw__rel_tx_timeout(&tx, 1420, log_emit, &e), 1);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 1450, log_emit, &e), 1);
 	assert_int_equal(tx.emit_errors, 2);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 1920, log_emit, &e), 1);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 2420, log_emit, &e), -ETIMEDOUT);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 1950, log_emit, &e), 1);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 2450, log_emit, &e), -ETIMEDOUT);
 	/* everything ACKed: the timer stops */
 	assert_int_equal(tx_ack(&tx, 3, 0, 0, 2500), 1);
 	assert_int_equal(rw__rel_tx_deadline(&tx), 0);
@@ -896,18 +900,18 @@ static void test_tx_karn(void **state)
 	assert_int_equal(tx_ack(&tx, 2, 0, 0, 150), 1);
 	assert_false(tx.has_rtt);
 	assert_int_equal(tx.rto_ms, 100);
-	/* 2 and 3 first sent at 200, both probed at 300: an ACK of both is no sample */
+	/* 2 and 3 first sent at 200, 2 probed at 300: an ACK of both is no sample */
 	tx_put(&tx, 10, 200);
 	tx_put(&tx, 10, 200);
 	assert_int_equal(rw__rel_tx_timeout(&tx, 300, log_emit, &e), 1);
 	assert_int_equal(e.seq[e.n - 2], 2);
-	assert_int_equal(e.seq[e.n - 1], 3);
+	assert_int_equal(e.seq[e.n - 1], 2);
 	assert_int_equal(tx_ack(&tx, 4, 0, 0, 340), 2);
 	assert_false(tx.has_rtt);
 	/* a first transmission newest: a sample, even beside a retransmitted one */
 	tx_put(&tx, 10, 400);	/* 4 */
 	tx_put(&tx, 10, 400);	/* 5 */
-	assert_int_equal(rw__rel_tx_timeout(&tx, 500, log_emit, &e), 1);	/* 4 and 5 again */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 500, log_emit, &e), 1);	/* 4 again */
 	tx_put(&tx, 10, 520);	/* 6, newest */
 	assert_int_equal(tx_ack(&tx, 7, 0, 0, 550), 3);
 	assert_true(tx.has_rtt);
@@ -922,6 +926,39 @@ static uint64_t tx_prime(struct rw_rel_tx *tx, uint32_t ms, uint64_t now)
 
 	assert_int_equal(tx_ack(tx, rw__rel_seq_add(seq, 1), 0, 0, now + ms), 1);
 	return now + ms;
+}
+
+/* The peer's ACK delay after a pause, learnt from samples of the last frame sent. */
+static void test_tx_ack_delay(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	uint64_t now = 0;
+	uint32_t seq;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	assert_int_equal(tx.max_ack_delay_ms, RW_DEFAULT_ACK_DELAY_MS);
+	now = tx_prime(&tx, 2, now);
+	assert_int_equal(rw__rel_tx_pto(&tx), 2 + 4 + 20);	/* 17.5 ms learnt: + 2 ms granularity, 20 */
+	/* a peer that ACKs 2 ms after the frames stop: down by 1/8 per sample */
+	for (int i = 0; i < 40; i++)
+		now = tx_prime(&tx, 2, now + 1);
+	assert_true(tx.ack_delay_us < 200);
+	assert_int_equal(rw__rel_tx_pto(&tx), 1 + 2 + 5);	/* floor: 3 ms ACK delay + 5 */
+	/* a sample of a frame with another sent after it says nothing about pauses */
+	seq = tx_put(&tx, 10, now);
+	tx_put(&tx, 10, now);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 1), 0, 0, now + 30), 1);
+	assert_true(tx.ack_delay_us < 200);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 2), 0, 0, now + 30), 1);
+	/* a peer that waits its full ACK delay: up at once, capped by max_ack_delay */
+	now = tx_prime(&tx, 30, now + 40);
+	assert_int_equal(tx.ack_delay_us, 28000);
+	assert_true(rw__rel_tx_pto(&tx) >= 20 + 5);
+	tx.learn_ack_delay = false;
+	tx.ack_delay_us = 0;
+	assert_true(rw__rel_tx_pto(&tx) >= 20 + 5);	/* off: max_ack_delay as is */
+	rw__rel_tx_destroy(&tx);
 }
 
 /* RFC 9002 §6.1: packet threshold 3, time threshold 9/8 RTT, the loss timer. */
@@ -1027,16 +1064,16 @@ static void test_tx_spurious(void **state)
 	tx_put(&tx, 10, 30);
 	tx_put(&tx, 10, 30);
 	assert_int_equal(rw__rel_tx_deadline(&tx), 80);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 80, log_emit, &e), 1);	/* 2 and 3 again, xmit 6, 7 */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 80, log_emit, &e), 1);	/* 2 again, twice: xmit 6, 7 */
 	assert_int_equal(e.seq[0], 2);
-	assert_int_equal(e.seq[1], 3);
+	assert_int_equal(e.seq[1], 2);
 	/* the ACK of the original, merely late: 2 ms after the retransmission */
 	assert_int_equal(tx_ack(&tx, 3, 0, 0, 82), 1);
 	assert_int_equal(tx.spurious_retransmits, 1);
 	/* credited to the original: 3..5, sent after it, are not lost (no cascade) */
 	assert_int_equal(tx.acked_xmit, 2);
 	assert_int_equal(tx.lost_frames, 0);
-	assert_int_equal(tx_ack(&tx, 6, 0, 0, 90), 3);	/* 3's probe 10 ms ago: could be its ACK */
+	assert_int_equal(tx_ack(&tx, 6, 0, 0, 90), 3);
 	assert_int_equal(tx.lost_frames, 0);
 	assert_int_equal(tx.spurious_retransmits, 1);
 
@@ -1062,18 +1099,18 @@ static void test_tx_spurious(void **state)
 		for (int i = 0; i < 3; i++)
 			tx_put(&t2, 10, 12);	/* 3..5 */
 		assert_int_equal(rw__rel_tx_deadline(&t2), 38);
-		assert_int_equal(rw__rel_tx_timeout(&t2, 38, log_emit, &e), 1);	/* 2 and 3 */
+		assert_int_equal(rw__rel_tx_timeout(&t2, 38, log_emit, &e), 1);	/* 2, twice */
 		assert_int_equal(tx_ack(&t2, 3, 0, 0, 60), 1);	/* 22 ms later */
 		assert_int_equal(t2.acked_xmit, 2);
 		assert_int_equal(t2.lost_frames, 0);
-		assert_int_equal(rw__rel_tx_deadline(&t2), 60 + RW_DEFAULT_ACK_DELAY_MS + RW_REL_GRANULARITY_MS);
+		assert_int_equal(rw__rel_tx_deadline(&t2), 60 + RW_DEFAULT_ACK_DELAY_MS);
 		if (!blackout) {
 			assert_int_equal(tx_ack(&t2, 6, 0, 0, 65), 3);	/* the backlog */
 		} else {
 			n0 = e.n;
-			assert_int_equal(rw__rel_tx_timeout(&t2, 82, log_emit, &e), 1);
-			assert_int_equal(t2.lost_frames, 2);	/* 4, 5; 3 was probed too */
-			assert_int_equal(e.n - n0, 2);
+			assert_int_equal(rw__rel_tx_timeout(&t2, 80, log_emit, &e), 1);
+			assert_int_equal(t2.lost_frames, 3);	/* 3, 4, 5 */
+			assert_int_equal(e.n - n0, 3);
 			assert_int_equal(e.seq[e.n - 1], 5);
 		}
 		rw__rel_tx_destroy(&t2);
@@ -1084,8 +1121,10 @@ static void test_tx_spurious(void **state)
 		tx_put(&tx, 10, 200);	/* 7..11 */
 	assert_int_equal(tx_ack(&tx, 7, 0xf, 0, 210), 4);	/* 7 lost by packet threshold */
 	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 210, log_emit, &e), 1);
+	assert_int_equal(tx.pkt_threshold, RW_REL_PACKET_THRESHOLD);
 	assert_int_equal(tx_ack(&tx, 12, 0, 0, 211), 1);	/* the original was only reordered */
 	assert_int_equal(tx.spurious_retransmits, 2);
+	assert_int_equal(tx.pkt_threshold, RW_REL_PACKET_THRESHOLD + 1);	/* a reordering path */
 	rw__rel_tx_destroy(&tx);
 }
 
@@ -1252,22 +1291,26 @@ static void test_tx_persistent_congestion(void **state)
 	pto = rw__rel_tx_pto(&tx);	/* 10 + 20 + 20 */
 	assert_int_equal(pto, 50);
 	assert_int_equal(tx_fill(&tx, now), 11);
-	/* expiries (no backoff for the first 3 below base_rto_ms) after 1, 2, 3 PTOs of silence */
-	for (uint32_t k = 1; k <= 3; k++) {
+	/*
+	 * Expiries (no backoff for the first RW_REL_FLAT_PROBES below
+	 * base_rto_ms) after 1, 2, 3, 4 PTOs of silence: persistent
+	 * congestion at 3, once per stall.
+	 */
+	for (uint32_t k = 1; k <= RW_REL_FLAT_PROBES; k++) {
 		assert_int_equal(rw__rel_tx_deadline(&tx), now + k * pto);
 		assert_int_equal(rw__rel_tx_timeout(&tx, now + k * pto, log_emit, &e), 1);
-		assert_int_equal(tx.persistent_congestions, k == 3);
-		assert_int_equal(tx.cwnd, k == 3 ? RW_REL_MIN_CWND : 11);
+		assert_int_equal(tx.persistent_congestions, k >= 3);
+		assert_int_equal(tx.cwnd, k >= 3 ? RW_REL_MIN_CWND : 11);
 	}
-	/* then the backoff; once per stall */
-	assert_int_equal(rw__rel_tx_deadline(&tx), now + 4 * pto);
-	assert_int_equal(rw__rel_tx_timeout(&tx, now + 4 * pto, log_emit, &e), 1);
-	assert_int_equal(rw__rel_tx_deadline(&tx), now + 6 * pto);
+	/* then the backoff */
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 5 * pto);
+	assert_int_equal(rw__rel_tx_timeout(&tx, now + 5 * pto, log_emit, &e), 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 7 * pto);
 	assert_int_equal(tx.persistent_congestions, 1);
-	assert_int_equal(tx.retransmits, 8);
+	assert_int_equal(tx.retransmits, 10);
 	assert_int_equal(tx.retries, 0);	/* below base_rto_ms (200): not the spec's retransmissions */
 	/* progress: slow start from the minimum */
-	assert_int_equal(tx_ack_all(&tx, now + 4 * pto + 20), 11);
+	assert_int_equal(tx_ack_all(&tx, now + 5 * pto + 20), 11);
 	assert_false(tx.persistent);
 	/* (the probes' ACKs are credited to their originals, sent before it: no growth yet) */
 	assert_int_equal(tx_fill(&tx, now + 400), RW_REL_MIN_CWND);
@@ -1754,6 +1797,7 @@ int main(void)
 		cmocka_unit_test(test_tx_wrap),
 		cmocka_unit_test(test_tx_retransmit_timing),
 		cmocka_unit_test(test_tx_rtt),
+		cmocka_unit_test(test_tx_ack_delay),
 		cmocka_unit_test(test_tx_karn),
 		cmocka_unit_test(test_tx_loss_detection),
 		cmocka_unit_test(test_tx_spurious),
