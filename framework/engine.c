@@ -564,6 +564,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->events_in += RW_STAT_GET(sh->st.events_in);
 		st->events_out += RW_STAT_GET(sh->st.events_out);
 		st->retransmits += RW_STAT_GET(sh->st.retransmits);
+		st->spurious_retransmits += RW_STAT_GET(sh->st.spurious_retransmits);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;

@@ -97,6 +97,13 @@ static void arm_rto(struct rw_reliable *r)
 {
 	uint64_t d = rw__rel_tx_deadline(&r->tx);
 
+	/* an application held back by pacing alone is woken when the next token is there */
+	if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
+		uint64_t p = now(r) + rw__rel_tx_pacing_delay(&r->tx, now(r));
+
+		if (!d || p < d)
+			d = p;
+	}
 	if (d)
 		rw__timer_add(wheel(r), &r->t_rto, d);
 	else
@@ -111,6 +118,19 @@ static int emit(void *ctx, uint32_t seq, const uint8_t *frame, size_t len)
 	RW_STAT_INC(r->s->sh->st.retransmits);
 	r->s->st.retransmits++;
 	return rw__session_send_frame(r->s, frame, len);
+}
+
+/* on_writable, once, when a sender that was refused may send again. */
+static void notify_writable(struct rw_reliable *r)
+{
+	const struct rw_handler *h;
+
+	if (!r->want_writable || !rw__rel_tx_can_send(&r->tx, 0) || rw__rel_tx_pacing_delay(&r->tx, now(r)))
+		return;
+	h = rw__engine_handler(r->s->e, r->channel);
+	r->want_writable = false;
+	if (h && h->on_writable)
+		h->on_writable(r->s, r->channel, h->user);
 }
 
 static void on_rto(struct rw_timer *t, uint64_t now_ms)
@@ -128,6 +148,9 @@ static void on_rto(struct rw_timer *t, uint64_t now_ms)
 		rw__session_close(s, RW_CLOSE_RELIABLE, false, msg, true);
 		return;
 	}
+	notify_writable(r);
+	if (s->state != RW_SS_ESTABLISHED)
+		return;
 	arm_rto(r);
 }
 
@@ -192,9 +215,11 @@ bool rw__reliable_can_send(struct rw_session *s, uint8_t channel, size_t len)
 {
 	struct rw_reliable *r = s->rel[channel];
 
-	if (rw__rel_tx_can_send(&r->tx, len))
+	/* the windows (peer, own, congestion), then pacing (RFC 9002 §7.7) */
+	if (rw__rel_tx_can_send(&r->tx, len) && !rw__rel_tx_pacing_delay(&r->tx, now(r)))
 		return true;
 	r->want_writable = true;
+	arm_rto(r);
 	return false;
 }
 
@@ -247,21 +272,19 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 		r = s->rel[f->channel];
 	}
 	if (f->rel.ack_seq || f->rel.ack_bitmap || f->rel.window) {
-		/* a pure duplicate ACK may be the third that triggers a fast retransmit */
+		uint64_t spurious = r->tx.spurious_retransmits;
+
+		/* losses it shows are sent again at once, as far as cwnd and pacing allow */
 		rw__rel_tx_on_ack(&r->tx, &f->rel, now(r));
+		if (r->tx.spurious_retransmits != spurious)
+			RW_STAT_ADD(s->sh->st.spurious_retransmits, r->tx.spurious_retransmits - spurious);
 		rw__rel_tx_fast_retransmit(&r->tx, now(r), emit, r);
 		if (s->state != RW_SS_ESTABLISHED)
 			return;
 		arm_rto(r);
-		if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
-			const struct rw_handler *h = rw__engine_handler(s->e, f->channel);
-
-			r->want_writable = false;
-			if (h && h->on_writable)
-				h->on_writable(s, f->channel, h->user);
-			if (s->state != RW_SS_ESTABLISHED)
-				return;
-		}
+		notify_writable(r);
+		if (s->state != RW_SS_ESTABLISHED)
+			return;
 	}
 	if (!f->rel.seq) {
 		/* an ACK, or unreliable events on a reliable channel */
