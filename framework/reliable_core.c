@@ -331,7 +331,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	tx->una = tx->next = tx->recover = seq;	/* ext == seq for seq in [1, UINT32_MAX] */
 	tx->peer_window = tx->window;
 	tx->reach = tx->window;
-	tx->xmit = tx->acked_xmit = 0;
+	tx->xmit = tx->acked_xmit = tx->last_new_xmit = 0;
 	/* a new session may take another path: RTT and window start afresh */
 	tx->has_rtt = false;
 	tx->srtt_us = tx->rttvar_us = tx->min_rtt_us = tx->latest_rtt_us = 0;
@@ -508,7 +508,7 @@ int rw__rel_tx_store(struct rw_rel_tx *tx, uint32_t seq, const uint8_t *frame, s
 	sl = tx_slot(tx, tx->next);
 	sl->buf = buf;
 	sl->len = len;
-	sl->xmit = sl->first_xmit = ++tx->xmit;
+	sl->xmit = sl->first_xmit = tx->last_new_xmit = ++tx->xmit;
 	sl->sent_ms = now_ms;
 	sl->lost = false;
 	sl->rtx = false;
@@ -811,7 +811,7 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 		 * delay the peer adds once frames stop, what the PTO must
 		 * allow for. Up at once, down by 1/8 per such sample.
 		 */
-		if (a.top_xmit == tx->xmit) {
+		if (a.top_xmit == tx->last_new_xmit) {
 			uint32_t pd = tx->latest_rtt_us - min32(tx->latest_rtt_us, tx->min_rtt_us);
 
 			if (tx->ack_delay_us > tx->max_ack_delay_ms * 1000)
@@ -956,18 +956,23 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 		if (tx->has_rtt && !tx->persistent &&
 		    now_ms - tx->progress_ms >= (uint64_t)RW_REL_PERSISTENT_PTOS * rw__rel_tx_pto(tx)) {
 			tx->persistent = true;
-			tx->persistent_congestions++;
 			tx->undo_cwnd = 0;	/* not for a false alarm to take back */
-			/*
-			 * Slow start again from the minimum; up to half the
-			 * window when a queue says congestion, else (a run
-			 * of random losses) back to where it was.
-			 */
-			if (!tx->queue_filter || queueing(tx))
-				tx->ssthresh = max32(tx->cwnd / 2, RW_REL_MIN_CWND);
-			tx->cwnd = RW_REL_MIN_CWND;
-			tx->ca_acked = 0;
 			tx->recovery_xmit = tx->xmit;
+			/*
+			 * Slow start again from the minimum, up to half the
+			 * window, when a queue says congestion; without one
+			 * (a blackout, a run of random losses: nothing was
+			 * congested) the window stays, and what goes when
+			 * the path is back is paced over the RTT.
+			 */
+			if (!tx->queue_filter || queueing(tx)) {
+				tx->persistent_congestions++;
+				tx->ssthresh = max32(tx->cwnd / 2, RW_REL_MIN_CWND);
+				tx->cwnd = RW_REL_MIN_CWND;
+				tx->ca_acked = 0;
+			} else {
+				tx->random_losses++;
+			}
 		}
 		/*
 		 * Spec §11.6: oldest frame, RTO doubles up to max. Below

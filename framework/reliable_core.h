@@ -125,7 +125,7 @@
  *   10-30 % lossy path (a radio link, the loss lab) would otherwise be held
  *   at 2-4 frames per round trip; a receiver or link that overflows builds
  *   a queue first (on a busy machine: ACKs that come late), and then each
- *   loss halves the window. Persistent congestion applies regardless.
+ *   loss halves the window. Persistent congestion is judged the same way.
  *   queue_filter = false gives plain NewReno. A reduction whose loss turns
  *   out spurious (above) is taken back (RFC 4015's Eifel response): a
  *   reordering path is not held at half its window.
@@ -329,6 +329,7 @@ struct rw_rel_tx {
 	uint64_t una;		/* ext of the oldest pending frame; == next if none */
 	uint64_t next;		/* ext the next stored frame gets */
 	uint64_t xmit;		/* transmission counter */
+	uint64_t last_new_xmit;	/* that of the newest frame's first send */
 	uint64_t acked_xmit;	/* greatest transmission number credited to an ACK */
 	uint32_t pkt_threshold;	/* RW_REL_PACKET_THRESHOLD, raised by each spurious fast retransmit */
 	uint64_t probe_xmit;	/* greatest timer probe ACKed (not credited: see the top) */

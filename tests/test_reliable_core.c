@@ -1287,6 +1287,7 @@ static void test_tx_persistent_congestion(void **state)
 	uint32_t pto;
 
 	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	tx.queue_filter = false;	/* plain RFC 9002 (the filter: below) */
 	now = tx_prime(&tx, 10, 0);
 	pto = rw__rel_tx_pto(&tx);	/* 10 + 20 + 20 */
 	assert_int_equal(pto, 50);
@@ -1314,6 +1315,17 @@ static void test_tx_persistent_congestion(void **state)
 	assert_false(tx.persistent);
 	/* (the probes' ACKs are credited to their originals, sent before it: no growth yet) */
 	assert_int_equal(tx_fill(&tx, now + 400), RW_REL_MIN_CWND);
+	rw__rel_tx_destroy(&tx);
+
+	/* with the queue filter and no queue (srtt = min_rtt): a blackout, not congestion */
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	now = tx_prime(&tx, 10, 0);
+	assert_int_equal(tx_fill(&tx, now), 11);
+	for (uint32_t k = 1; k <= 3; k++)
+		assert_int_equal(rw__rel_tx_timeout(&tx, rw__rel_tx_deadline(&tx), log_emit, &e), 1);
+	assert_int_equal(tx.persistent_congestions, 0);
+	assert_int_equal(tx.random_losses, 1);
+	assert_int_equal(tx.cwnd, 11);
 	rw__rel_tx_destroy(&tx);
 
 	/* without an RTT sample the spec's timer alone: no collapse (nothing to compare with) */
