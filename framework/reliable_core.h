@@ -75,24 +75,26 @@
  *   is added to the PTO.
  * - Retransmit timer (spec §11.6): PTO = srtt + max(4 rttvar, granularity)
  *   + max_ack_delay, at least max_ack_delay + RW_REL_MIN_RTO_SLACK_MS and at
- *   most max_rto; base_rto_ms before the first sample. max_ack_delay is an
- *   assumption (v1 has no transport parameter for it): the PTO allows for
- *   less once the peer shows it ACKs sooner. A sample from an ACK of the
- *   last frame sent (the sender has paused since) holds the whole delay
- *   the peer adds when frames stop; that minus min_rtt, rising at once and
- *   falling by 1/8 per such sample, plus the granularity, replaces
- *   max_ack_delay while smaller. A ringwire peer ACKs a paused sender
- *   within RW_REL_ACK_QUIET_MS (a PTO of ~10 ms on a LAN instead of ~25);
- *   a peer that waits its full ACK delay keeps max_ack_delay in force. It runs from the
+ *   most max_rto; base_rto_ms before the first sample. It runs from the
  *   latest of the last ACK that freed a frame and the last transmission
  *   (RFC 9002 §6.2.1 arms it from the last send; RFC 6298 §5.3 restarts it
  *   on ACKs). Each expiry sends two probes, both the oldest pending frame
- *   (RFC 9002 §6.2.4), and doubles the timer (capped at
- *   max_rto) but for the first RW_REL_FLAT_PROBES expiries while it is
- *   below base_rto_ms; an ACK that frees a frame resets it. Only expiries
- *   at base_rto_ms or more count as the spec's retransmissions: after
- *   max_retries of them without progress the next one reports -ETIMEDOUT,
- *   so a short PTO gives up no sooner than the spec's timer would.
+ *   (RFC 9002 §6.2.4: the receiver waits for that one), and doubles the
+ *   timer (capped at max_rto), but for the first RW_REL_FLAT_PROBES
+ *   expiries while it is below base_rto_ms; an ACK that frees a frame
+ *   resets it. Only expiries at base_rto_ms or more count as the spec's
+ *   retransmissions: after max_retries of them without progress the next
+ *   one reports -ETIMEDOUT, so a short PTO gives up no sooner than the
+ *   spec's timer would.
+ *   max_ack_delay is an assumption (v1 has no transport parameter for it):
+ *   the PTO allows for less once the peer shows it ACKs sooner. A sample
+ *   from an ACK of the newest frame (no new frame sent since: the sender
+ *   has paused, but for retransmissions) holds the whole delay the peer
+ *   adds when frames stop; that minus min_rtt, rising at once and falling
+ *   by 1/8 per such sample, plus the granularity, replaces max_ack_delay
+ *   while smaller. A ringwire peer ACKs a paused sender within
+ *   RW_REL_ACK_QUIET_MS (a PTO of ~10 ms on a LAN instead of ~25); a peer
+ *   that waits its full ACK delay keeps max_ack_delay in force.
  * - Loss by ACK (RFC 9002 §6.1): a pending frame whose latest transmission
  *   is older than the greatest one credited is lost once it is
  *   RW_REL_PACKET_THRESHOLD transmissions older (one more per spurious
@@ -101,7 +103,8 @@
  *   9/8 max(srtt, latest_rtt) ago (at least the granularity); until then a
  *   loss timer waits for the time threshold. Lost frames are sent again by
  *   rw__rel_tx_fast_retransmit (after each ACK) or rw__rel_tx_timeout (loss
- *   timer, pacing), oldest first, within the congestion window. A
+ *   timer, pacing), oldest first, within the congestion window (the
+ *   first after a reduction at once, as TCP's fast retransmit). A
  *   retransmission has a new transmission number, so it is declared lost
  *   again only on new evidence. Frames the receiver dropped for being
  *   beyond its 64 slots are found the same way once something sent after
