@@ -18,6 +18,14 @@ void rw_client_config_init(struct rw_client_config *cfg)
 	cfg->reconnect = 1;
 }
 
+static int init_engine(struct rw_engine *e, const struct rw_client_config *cfg, const char *bind, char *err,
+		       size_t errlen)
+{
+	return rw__engine_init(e, false, bind, cfg->reactors ? cfg->reactors : 1, &cfg->timers, cfg->max_packet,
+			       cfg->max_sessions, cfg->max_incomplete_frames, cfg->max_frame_bytes, cfg->quiet, err,
+			       errlen);
+}
+
 int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg, char *err, size_t errlen)
 {
 	struct rw_client *cli;
@@ -28,15 +36,25 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 	cli = calloc(1, sizeof(*cli));
 	if (!cli)
 		return -ENOMEM;
-	ret = rw__engine_init(&cli->e, false, cfg->bind ? cfg->bind : "0.0.0.0:0", cfg->reactors ? cfg->reactors : 1,
-			      &cfg->timers, cfg->max_packet, cfg->max_sessions, cfg->max_incomplete_frames,
-			      cfg->max_frame_bytes, cfg->quiet, err, errlen);
+	/*
+	 * By default one dual-stack socket ([::]:0, IPV6_V6ONLY off: IPv4
+	 * peers go out v4-mapped), so any URI can be dialled; a host without
+	 * IPv6 refuses the socket, and then IPv4 is all there is.
+	 */
+	ret = init_engine(&cli->e, cfg, cfg->bind ? cfg->bind : "[::]:0", err, errlen);
+	if (ret == -EAFNOSUPPORT && !cfg->bind) {
+		memset(&cli->e, 0, sizeof(cli->e));
+		if (err && errlen)
+			err[0] = '\0';
+		ret = init_engine(&cli->e, cfg, "0.0.0.0:0", err, errlen);
+	}
 	if (ret) {
 		free(cli);
 		return ret;
 	}
 	cli->e.reconnect = cfg->reconnect;
 	cli->e.send_rate = cfg->send_rate_bps;
+	cli->e.hs_timeout_ms = cfg->handshake_timeout_ms;
 	if (cfg->has_private_key) {
 		ret = rw__noise_identity_init(&cli->e.id, cfg->private_key);
 		if (ret || rw__is_zero(cfg->private_key, RW_KEY_SIZE)) {

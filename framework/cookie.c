@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,23 +14,29 @@ static const char cookie_label[8] = "cookie--";
 int rw__addr_to_string(char out[RW_ADDR_STR_MAX], const struct sockaddr *sa, socklen_t len)
 {
 	char ip[INET6_ADDRSTRLEN];
+	const void *a;
+	bool v6 = false;
+	uint16_t port;
 	int n;
 
 	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
-		if (!inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
-			return -EINVAL;
-		n = snprintf(out, RW_ADDR_STR_MAX, "%s:%u", ip, ntohs(in->sin_port));
+		a = &in->sin_addr;
+		port = ntohs(in->sin_port);
 	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
-		if (!inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
-			return -EINVAL;
-		n = snprintf(out, RW_ADDR_STR_MAX, "[%s]:%u", ip, ntohs(in6->sin6_port));
+		port = ntohs(in6->sin6_port);
+		/* ::ffff:a.b.c.d is an IPv4 peer seen through a dual-stack socket: one peer, one name */
+		v6 = !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr);
+		a = v6 ? (const void *)&in6->sin6_addr : (const void *)&in6->sin6_addr.s6_addr[12];
 	} else {
 		return -EAFNOSUPPORT;
 	}
+	if (!inet_ntop(v6 ? AF_INET6 : AF_INET, a, ip, sizeof(ip)))
+		return -EINVAL;
+	n = snprintf(out, RW_ADDR_STR_MAX, v6 ? "[%s]:%u" : "%s:%u", ip, (unsigned int)port);
 	return n > 0 && n < RW_ADDR_STR_MAX ? 0 : -ENOSPC;
 }
 

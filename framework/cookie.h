@@ -22,7 +22,11 @@
 
 enum { RW_ADDR_STR_MAX = 64 };	/* "[ipv6%scope]:port" fits */
 
-/* "ip:port" or "[ipv6]:port", the text cookies are computed over (PROFILE §6). */
+/*
+ * "ip:port" or "[ipv6]:port", the text cookies are computed over (PROFILE §6)
+ * and the one logs print. A v4-mapped IPv6 address (::ffff:a.b.c.d) is
+ * written as the IPv4 address it stands for.
+ */
 int rw__addr_to_string(char out[RW_ADDR_STR_MAX], const struct sockaddr *sa, socklen_t len);
 
 /* Server side: the rotating secret. */

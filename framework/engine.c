@@ -16,6 +16,7 @@
 
 #include "errmsg.h"
 #include "engine.h"
+#include "portclaim.h"
 #include "reliable.h"
 
 _Thread_local struct rw_shard *rw__current_shard;
@@ -191,6 +192,11 @@ static void on_stop(struct rw_reactor *r)
 	rw__current_shard = NULL;
 }
 
+static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err)
+{
+	rw__shard_send_failed(rw__shard_of(r), to, tolen, err);
+}
+
 static void on_batch_end(struct rw_reactor *r)
 {
 	struct rw_shard *sh = rw__shard_of(r);
@@ -238,7 +244,8 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	int ret;
 
 	if (!s) {
-		rw__log(e, "dial %s:%u: session limit reached", c->ep.host, c->ep.port);
+		rw__log(e, "dial %s%s%s:%u: session limit reached", strchr(c->ep.host, ':') ? "[" : "", c->ep.host,
+			strchr(c->ep.host, ':') ? "]" : "", c->ep.port);
 		return;
 	}
 	s->initiator = true;
@@ -263,8 +270,12 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	if (ret)
 		goto fail;
 	ret = rw__session_handshake_start(s);
-	if (ret && ret != -EAGAIN)
-		rw__log(e, "dial %s:%u: first handshake send failed: %s", c->ep.host, c->ep.port, strerror(-ret));
+	if (ret && ret != -EAGAIN && !rw__session_dial_error(s, ret)) {
+		char a[RW_ADDR_STR_MAX] = "?";
+
+		rw__addr_to_string(a, (const struct sockaddr *)&c->addr, c->addrlen);
+		rw__log(e, "dial %s: first handshake send failed: %s (retrying)", a, strerror(-ret));
+	}
 	return;
 fail:
 	rw__session_close(s, RW_CLOSE_PROTOCOL, false, "cannot set up keys for this server key", false);
@@ -399,8 +410,19 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		.on_command = on_command,
 		.on_start = on_start,
 		.on_stop = on_stop,
+		.on_send_error = on_send_error,
 	};
 	rc.user = e;
+	if (server) {
+		char who[128];
+
+		ret = rw__port_claim_check((const struct sockaddr *)&rc.listen, rc.listen_len, who, sizeof(who));
+		if (ret == -EADDRINUSE) {
+			rw__peers_destroy(&e->peers);
+			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; stop it or listen on another port",
+					port, who);
+		}
+	}
 	ret = rw__reactor_group_create(&e->group, &rc);
 	if (ret) {
 		rw__peers_destroy(&e->peers);
@@ -425,7 +447,8 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		sh->big = malloc(sh->big_cap);
 		ret = sh->big ? rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1) : -ENOMEM;
 		if (!ret)
-			ret = rw__ratelimit_init(&sh->limiter, 8192, 1, 1);
+			ret = rw__ratelimit_init(&sh->limiter, 8192, RW_DEFAULT_SOURCE_RATE,
+						 RW_DEFAULT_SOURCE_BURST);
 		if (ret) {
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
@@ -443,18 +466,40 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 	return 0;
 }
 
-/* Set the per-source limiter once the server config is known (engine_init runs first). */
+/*
+ * Set the per-source limiter once the server config is known (engine_init
+ * runs first). Each reactor gets the whole rate, as it gets the whole
+ * load_handshakes_per_s: SO_REUSEPORT sends all of one source port to one
+ * reactor, so a client retrying from its port only ever sees one bucket.
+ * Dividing the rate by the reactor count left it 1/s, burst 1, on hosts
+ * with 20 or more CPUs.
+ */
 int rw__engine_set_limits(struct rw_engine *e)
 {
-	unsigned n = e->nshards ? e->nshards : 1;
+	int ret;
 
+	/*
+	 * Room for the half-open pool beside the sessions: in the peer table
+	 * (every answered key is bound there) and in each shard's index tables.
+	 * Nothing runs yet, so the tables are simply made anew.
+	 */
+	rw__peers_destroy(&e->peers);
+	ret = rw__peers_init(&e->peers, e->max_sessions + e->max_half_open * e->nshards);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct rw_shard *sh = &e->shards[i];
+
+		rw__shard_free_tables(sh);
+		ret = rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1 + e->max_half_open);
+		if (ret)
+			return ret;
+	}
 	for (unsigned i = 0; i < e->nshards; i++) {
 		struct rw_shard *sh = &e->shards[i];
 
 		rw__ratelimit_destroy(&sh->limiter);
-		/* the kernel spreads one source's ports over shards: share the budget */
-		int ret = rw__ratelimit_init(&sh->limiter, 8192, (e->source_rate + n - 1) / n,
-					     (e->source_burst + n - 1) / n);
+		ret = rw__ratelimit_init(&sh->limiter, 8192, e->source_rate, e->source_burst);
 		if (ret)
 			return ret;
 	}
@@ -565,6 +610,9 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->events_out += RW_STAT_GET(sh->st.events_out);
 		st->retransmits += RW_STAT_GET(sh->st.retransmits);
 		st->spurious_retransmits += RW_STAT_GET(sh->st.spurious_retransmits);
+		st->half_open += RW_STAT_GET(sh->nhalf_open);
+		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
+		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;

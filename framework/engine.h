@@ -41,7 +41,9 @@ enum {
 	RW_DEFAULT_MAX_FRAME_BYTES = 16 << 20,
 	RW_DEFAULT_LOAD_HPS = 2000,
 	RW_DEFAULT_SOURCE_RATE = 20,
-	RW_DEFAULT_SOURCE_BURST = 5,
+	RW_DEFAULT_SOURCE_BURST = 10,
+	RW_DEFAULT_MIN_HALF_OPEN = 256,
+	RW_DEFAULT_SOURCE_MAX_HALF_OPEN = 8,
 	RW_AEAD_FAILURES_REHANDSHAKE = 8,
 	/* Stop using a send counter this close to 2^64 (spec §7.2). */
 	RW_COUNTER_LIMIT_MARGIN = 1 << 16,
@@ -105,6 +107,7 @@ struct rw_session {
 	uint8_t cookie[RW_COOKIE_LEN];
 	uint64_t cookie_ms;
 	bool has_cookie;
+	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
 	uint32_t hs_attempt;
 	uint64_t hs_started_ms;
 
@@ -142,6 +145,12 @@ struct rw_session {
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
 
+	/* responder: half-open until the initiator's first packet under our keys */
+	bool half_open;
+	uint8_t source[16];		/* the address it came from, as the limiter groups it */
+	uint64_t born_ms;
+	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
+
 	struct rw_session *list_next, *list_prev;	/* the shard's session list */
 	uint64_t walk_seq;				/* last broadcast that visited it */
 };
@@ -166,7 +175,9 @@ struct rw_shard {
 	uint64_t next_id;
 
 	struct rw_session *sessions;	/* list of all sessions */
-	uint32_t nsessions;
+	uint32_t nsessions;		/* all of them, half-open ones included */
+	struct rw_session *ho_head, *ho_tail;	/* half-open sessions, oldest first */
+	uint32_t nhalf_open;
 	struct rw_session *dirty;	/* sessions with a frame to flush */
 	struct rw_session *graveyard;	/* closed, freed at the end of the batch */
 	uint64_t closes;		/* sessions closed: a walk of the list restarts when it moves */
@@ -189,6 +200,7 @@ struct rw_shard {
 	uint32_t nblocks;
 
 	struct rw_stats st;
+	uint64_t half_open_evicted, half_open_expired;
 	uint64_t drop_log_ms;		/* rate limit of drop log lines */
 	uint32_t drop_log_suppressed;
 
@@ -219,6 +231,9 @@ struct rw_engine {
 	unsigned load_hps;
 	bool force_cookies;
 	unsigned source_rate, source_burst;
+	unsigned max_half_open;		/* per shard */
+	unsigned source_max_half_open;	/* per source and shard, under load */
+	uint32_t half_open_timeout_ms;
 	uint8_t (*allowed)[RW_KEY_SIZE];
 	size_t nallowed;
 	int (*authenticate)(const uint8_t peer_key[RW_KEY_SIZE], void *user);
@@ -226,6 +241,7 @@ struct rw_engine {
 	bool reject_silently;
 	bool quiet;
 	bool reconnect;
+	uint32_t hs_timeout_ms;		/* client: a first dial's handshake deadline, 0: none */
 	uint64_t send_rate;		/* bytes/s per session, 0: unlimited */
 
 	struct rw_peers peers;
@@ -289,8 +305,20 @@ uint64_t rw__now_ms(const struct rw_shard *sh);
 void rw__log(const struct rw_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- session.c ---- */
-/* id 0: draw one on this shard. */
+/* id 0: draw one on this shard. NULL when the session table is full. */
 struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE], uint64_t id);
+/*
+ * A responder session that stays half-open until the initiator's first
+ * packet under its keys: it takes a slot of the shard's half-open pool, not
+ * of the session table, evicting the oldest half-open session when the pool
+ * is full. NULL when the table of confirmed sessions is full.
+ */
+struct rw_session *rw__session_new_half_open(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE],
+					      const struct sockaddr *from, socklen_t fromlen);
+/* How many half-open sessions of this shard came from the source of from. */
+unsigned rw__half_open_from(const struct rw_shard *sh, const struct sockaddr *from, socklen_t fromlen);
+/* The shard is crowded: half its half-open pool, or 90% of its session table, is taken. */
+bool rw__shard_crowded(const struct rw_shard *sh);
 int rw__session_reresolve(struct rw_session *s);
 /* Arm the reassembly collection timer if it is not armed. */
 void rw__session_frag_timer(struct rw_session *s);
@@ -318,6 +346,16 @@ void rw__session_close(struct rw_session *s, enum rw_close_reason reason, bool b
 void rw__session_opened(struct rw_session *s);
 /* Initiator: start (or restart) a handshake. */
 int rw__session_handshake_start(struct rw_session *s);
+/* A send error that no retry fixes (no route, wrong address family, not permitted). */
+bool rw__send_error_permanent(int err);
+/*
+ * A dial (no session yet) whose send failed with err: when the error is
+ * permanent, close it now with RW_CLOSE_NETWORK and a message naming the
+ * error and the fix. true when it closed s.
+ */
+bool rw__session_dial_error(struct rw_session *s, int err);
+/* A send to `to` completed with err: end the dials to that address if it is permanent. */
+void rw__shard_send_failed(struct rw_shard *sh, const struct sockaddr *to, socklen_t tolen, int err);
 void rw__session_aead_failed(struct rw_session *s);
 void rw__shard_flush_all(struct rw_shard *sh);
 /* Free the sessions closed during this batch. */

@@ -13,6 +13,7 @@ static const char *const drop_names[RW_DROP__COUNT] = {
 	[RW_DROP_BAD_MAC2] = "bad_mac2",
 	[RW_DROP_UNDER_LOAD] = "under_load",
 	[RW_DROP_RATE_LIMITED] = "rate_limited",
+	[RW_DROP_HALF_OPEN_LIMIT] = "half_open_limit",
 	[RW_DROP_UNKNOWN_INDEX] = "unknown_index",
 	[RW_DROP_DECRYPT] = "decrypt",
 	[RW_DROP_REPLAY] = "replay",

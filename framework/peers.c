@@ -65,7 +65,7 @@ enum rw_peer_verdict rw__peers_admit(struct rw_peers *p, const uint8_t key[RW_KE
 
 	pthread_mutex_lock(&p->lock);
 	e = find(p, key);
-	if (rw__tsguard_accept(&p->ts, key, ts, now_unix_s)) {
+	if (rw__tsguard_check(&p->ts, key, ts, now_unix_s)) {
 		if (e && e->has_resp && rw__memeq(e->last_mac1, mac1, RW_MAC_LEN)) {
 			memcpy(resp, e->resp, RW_SIZE_HANDSHAKE_RESP);
 			v = RW_PEER_RETRANSMIT;
@@ -83,12 +83,18 @@ enum rw_peer_verdict rw__peers_admit(struct rw_peers *p, const uint8_t key[RW_KE
 }
 
 int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id,
-		       const uint8_t mac1[RW_MAC_LEN], const uint8_t resp[RW_SIZE_HANDSHAKE_RESP])
+		       const uint8_t ts[RW_TAI64N_LEN], uint64_t now_unix_s, const uint8_t mac1[RW_MAC_LEN],
+		       const uint8_t resp[RW_SIZE_HANDSHAKE_RESP])
 {
 	struct rw_peer_entry *e;
 	int64_t old = 0;
 
 	pthread_mutex_lock(&p->lock);
+	/* the timestamp is spent only now that the init gets its answer */
+	if (rw__tsguard_accept(&p->ts, key, ts, now_unix_s)) {
+		pthread_mutex_unlock(&p->lock);
+		return -EALREADY;
+	}
 	e = find(p, key);
 	if (!e) {
 		if (p->count >= p->capacity) {

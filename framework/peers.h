@@ -44,18 +44,21 @@ enum rw_peer_verdict {
 
 int rw__peers_init(struct rw_peers *p, uint32_t capacity);
 void rw__peers_destroy(struct rw_peers *p);
-/* Decide what a HandshakeInit that passed the AEAD and the clock check leads to. */
+/* Decide what a HandshakeInit that passed the AEAD and the clock check leads to (records nothing). */
 enum rw_peer_verdict rw__peers_admit(struct rw_peers *p, const uint8_t key[RW_KEY_LEN],
 				     const uint8_t ts[RW_TAI64N_LEN], const uint8_t mac1[RW_MAC_LEN],
 				     uint64_t now_unix_s, uint64_t *session_id,
 				     uint8_t resp[RW_SIZE_HANDSHAKE_RESP]);
 /*
- * Record key -> session_id with the response sent for the init whose MAC1 is
- * given. Returns the id of a different session the key had (to be closed as
- * superseded), or 0. -ENOSPC when full.
+ * Record key -> session_id with the response about to be sent for the init
+ * whose MAC1 and timestamp are given; only now is the timestamp recorded (an
+ * init that got no answer stays fresh for its retransmission). Returns the
+ * id of a different session the key had (to be closed as superseded), or 0.
+ * -ENOSPC when full, -EALREADY when another init of the key got there first.
  */
 int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id,
-		       const uint8_t mac1[RW_MAC_LEN], const uint8_t resp[RW_SIZE_HANDSHAKE_RESP]);
+		       const uint8_t ts[RW_TAI64N_LEN], uint64_t now_unix_s, const uint8_t mac1[RW_MAC_LEN],
+		       const uint8_t resp[RW_SIZE_HANDSHAKE_RESP]);
 /* Record a timestamp for a key that gets no session (refused): -EALREADY if not newer. */
 int rw__peers_note_ts(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
 		      uint64_t now_unix_s);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +38,7 @@ void rw__ratelimit_destroy(struct rw_ratelimit *rl)
 	rl->t = NULL;
 }
 
-static uint32_t hash(const struct rw_ratelimit *rl, const uint8_t ip[16])
+static uint32_t hash(const struct rw_ratelimit *rl, const uint8_t ip[RW_RL_KEY_LEN])
 {
 	uint64_t a, b, h;
 
@@ -49,26 +50,42 @@ static uint32_t hash(const struct rw_ratelimit *rl, const uint8_t ip[16])
 	return (uint32_t)(h ^ (h >> 32));
 }
 
+int rw__ratelimit_key(uint8_t key[RW_RL_KEY_LEN], const struct sockaddr *sa)
+{
+	memset(key, 0, RW_RL_KEY_LEN);
+	if (sa->sa_family == AF_INET) {
+		memcpy(key, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		return 0;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			/* an IPv4 peer on a dual-stack socket: its /32, not the shared ::ffff:0:0/96 */
+			memcpy(key, &a->s6_addr[12], 4);
+			return 0;
+		}
+		memcpy(key, a, 8);	/* the /64 */
+		key[15] = 6;		/* never equal to an IPv4 key */
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
 bool rw__ratelimit_allow(struct rw_ratelimit *rl, const struct sockaddr *sa, uint64_t now_ms)
 {
 	const uint64_t full = (uint64_t)rl->burst * 1000;
 	struct rw_rl_entry *e = NULL, *spare = NULL;
-	uint8_t ip[16] = { 0 };
+	uint8_t ip[RW_RL_KEY_LEN];
 	uint32_t h;
 
-	if (sa->sa_family == AF_INET) {
-		memcpy(ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		memcpy(ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 8);	/* the /64 */
-		ip[15] = 6;
-	} else {
+	if (rw__ratelimit_key(ip, sa))
 		return false;
-	}
 	h = hash(rl, ip);
 	for (uint32_t i = 0; i < PROBE; i++) {
 		struct rw_rl_entry *x = &rl->t[(h + i) & rl->mask];
 
-		if (x->used && memcmp(x->ip, ip, 16) == 0) {
+		if (x->used && memcmp(x->ip, ip, RW_RL_KEY_LEN) == 0) {
 			e = x;
 			break;
 		}
@@ -80,7 +97,7 @@ bool rw__ratelimit_allow(struct rw_ratelimit *rl, const struct sockaddr *sa, uin
 		if (!spare)
 			return false;
 		e = spare;
-		memcpy(e->ip, ip, 16);
+		memcpy(e->ip, ip, RW_RL_KEY_LEN);
 		e->used = true;
 		e->tokens = full;
 		e->last_ms = now_ms;

@@ -420,6 +420,15 @@ static int open_socket(const struct rw_reactor_config *c, const struct sockaddr 
 		ret = -errno;
 		goto fail;
 	}
+	if (addr->sa_family == AF_INET6) {
+		int v6only = c->v6only;
+
+		/* before bind: the sysctl default (bindv6only) differs between hosts */
+		if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only)) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+	}
 	ret = set_sockbuf(fd, SO_RCVBUFFORCE, SO_RCVBUF, c->rcvbuf);
 	if (ret)
 		goto fail;
@@ -818,9 +827,31 @@ static void rx_retry_fn(struct rw_timer *t, uint64_t now)
 		STAT_ADD(r, rearms, 1);
 }
 
+/*
+ * A v4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack socket reports
+ * for an IPv4 peer) as the AF_INET address it stands for; set_dest maps it
+ * back on the way out. One peer, one address: limiter, cookies, logs and
+ * sessions above never see the mapped form.
+ */
+static const struct sockaddr *unmap(const struct sockaddr *a, socklen_t *len, struct sockaddr_in *tmp)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+
+	if (a->sa_family != AF_INET6 || *len < sizeof(*in6) || !IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+		return a;
+	memset(tmp, 0, sizeof(*tmp));
+	tmp->sin_family = AF_INET;
+	tmp->sin_port = in6->sin6_port;
+	memcpy(&tmp->sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+	*len = sizeof(*tmp);
+	return (const struct sockaddr *)tmp;
+}
+
 static void rx_deliver(struct rw_reactor *r, uint8_t *buf, int res)
 {
 	struct io_uring_recvmsg_out *out = io_uring_recvmsg_validate(buf, res, &r->rx_msg);
+	const struct sockaddr *from;
+	struct sockaddr_in v4;
 	socklen_t namelen;
 	unsigned plen;
 
@@ -837,9 +868,11 @@ static void rx_deliver(struct rw_reactor *r, uint8_t *buf, int res)
 	STAT_ADD(r, rx_packets, 1);
 	STAT_ADD(r, rx_bytes, plen);
 	r->rx_err_streak = 0;
+	from = io_uring_recvmsg_name(out);
+	if (r->family == AF_INET6)
+		from = unmap(from, &namelen, &v4);
 	if (rw_likely(!r->closing && r->g->cfg.ops.on_datagram))
-		r->g->cfg.ops.on_datagram(r, io_uring_recvmsg_payload(out, &r->rx_msg), plen,
-					  io_uring_recvmsg_name(out), namelen);
+		r->g->cfg.ops.on_datagram(r, io_uring_recvmsg_payload(out, &r->rx_msg), plen, from, namelen);
 }
 
 static void on_recv(struct rw_reactor *r, const struct io_uring_cqe *cqe)
@@ -892,6 +925,13 @@ static void on_send_done(struct rw_reactor *r, uint32_t idx, const struct io_uri
 	} else {
 		STAT_ADD(r, tx_errors, 1);
 		atomic_store_explicit(&r->st.tx_last_error, cqe->res, memory_order_relaxed);
+		if (r->g->cfg.ops.on_send_error) {
+			socklen_t len = r->slots[idx].tolen;
+			struct sockaddr_in v4;
+			const struct sockaddr *to = unmap(&r->slots[idx].to.sa, &len, &v4);
+
+			r->g->cfg.ops.on_send_error(r, to, len, cqe->res);
+		}
 	}
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		r->inflight--;

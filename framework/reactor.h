@@ -76,6 +76,12 @@ struct rw_reactor_ops {
 	void (*on_start)(struct rw_reactor *r);
 	/** Once when the group stops; sends queued here are still flushed. */
 	void (*on_stop)(struct rw_reactor *r);
+	/**
+	 * A send completed with an error (negative errno), to `to` as the
+	 * caller gave it (an IPv4 address stays AF_INET). Optional: the error
+	 * is counted in tx_errors either way.
+	 */
+	void (*on_send_error)(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err);
 };
 
 /** How sends are issued (see reactor.c for the measurements). */
@@ -109,6 +115,11 @@ struct rw_reactor_config {
 	 */
 	unsigned batch_wait_us;
 	bool pin_cpus;			/* reactor i on the i-th allowed CPU */
+	/*
+	 * An AF_INET6 socket takes IPv6 only. Default off (IPV6_V6ONLY=0 set
+	 * explicitly, whatever the host's sysctl): "[::]" also serves IPv4.
+	 */
+	bool v6only;
 	bool compat_ring;		/* skip the optional ring flags (tests the fallback) */
 	enum rw_send_mode send_mode;
 	struct rw_reactor_ops ops;

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* server.c - the public server API: an engine that listens and responds to handshakes. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,6 +56,17 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.force_cookies = cfg->force_cookies;
 	srv->e.source_rate = cfg->source_rate ? cfg->source_rate : RW_DEFAULT_SOURCE_RATE;
 	srv->e.source_burst = cfg->source_burst ? cfg->source_burst : RW_DEFAULT_SOURCE_BURST;
+	{
+		unsigned pool = cfg->max_half_open ? cfg->max_half_open : srv->e.max_sessions / 4;
+
+		if (!cfg->max_half_open && pool < RW_DEFAULT_MIN_HALF_OPEN)
+			pool = RW_DEFAULT_MIN_HALF_OPEN;
+		srv->e.max_half_open = (pool + srv->e.nshards - 1) / srv->e.nshards;
+	}
+	srv->e.source_max_half_open =
+		cfg->source_max_half_open ? cfg->source_max_half_open : RW_DEFAULT_SOURCE_MAX_HALF_OPEN;
+	srv->e.half_open_timeout_ms =
+		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : srv->e.t.keepalive_ms + 5000;
 	srv->e.authenticate = cfg->authenticate;
 	srv->e.auth_user = cfg->auth_user;
 	srv->e.reject_silently = cfg->reject_silently;
@@ -154,9 +169,121 @@ void rw_server_destroy(struct rw_server *srv)
 	free(srv);
 }
 
+/* The bound address when it is a wildcard (0.0.0.0 or [::]): its family, else 0. */
+static int wildcard_family(const struct rw_server *srv)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (!srv->e.group || rw__reactor_local_addr(srv->e.group, &ss, &len))
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY) ? AF_INET : 0;
+	if (ss.ss_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) ? AF_INET6 : 0;
+	return 0;
+}
+
 int rw_server_uri(const struct rw_server *srv, char *out, size_t outlen)
 {
-	return rw_uri_format(out, outlen, srv->e.id.pub, srv->e.host, srv->e.port);
+	const char *host;
+
+	if (!srv || !out)
+		return -EINVAL;
+	host = srv->e.host;
+	/* a wildcard is where the server listens, not an address to send to */
+	switch (wildcard_family(srv)) {
+	case AF_INET:
+		host = "127.0.0.1";
+		break;
+	case AF_INET6:
+		host = "::1";
+		break;
+	}
+	return rw_uri_format(out, outlen, srv->e.id.pub, host, srv->e.port);
+}
+
+/* Append one URI line unless out already holds it. 1: added, 0: a duplicate. */
+static int add_line(const struct rw_server *srv, char *out, size_t outlen, size_t *used, const char *host)
+{
+	char uri[RW_URI_MAX];
+	int n = rw_uri_format(uri, sizeof(uri), srv->e.id.pub, host, srv->e.port);
+
+	if (n < 0)
+		return n;
+	for (const char *p = out; p < out + *used;) {
+		const char *nl = strchr(p, '\n');
+
+		if ((size_t)(nl - p) == (size_t)n && memcmp(p, uri, (size_t)n) == 0)
+			return 0;
+		p = nl + 1;
+	}
+	if (*used + (size_t)n + 2 > outlen)
+		return -ENOSPC;
+	memcpy(out + *used, uri, (size_t)n);
+	out[*used + (size_t)n] = '\n';
+	*used += (size_t)n + 1;
+	out[*used] = '\0';
+	return 1;
+}
+
+int rw_server_uris(const struct rw_server *srv, char *out, size_t outlen)
+{
+	char first[RW_URI_MAX];
+	struct ifaddrs *ifs, *i;
+	size_t used = 0;
+	int fam, v6only = 0, lines = 1, n;
+	socklen_t optlen = sizeof(v6only);
+
+	if (!srv || !out || !outlen)
+		return -EINVAL;
+	out[0] = '\0';
+	n = rw_server_uri(srv, first, sizeof(first));
+	if (n < 0)
+		return n;
+	if ((size_t)n + 2 > outlen)
+		return -ENOSPC;
+	memcpy(out, first, (size_t)n);
+	memcpy(out + n, "\n", 2);
+	used = (size_t)n + 1;
+	fam = wildcard_family(srv);
+	if (!fam)
+		return lines;
+	/* a [::] socket serves IPv4 too unless it was made IPv6-only */
+	if (fam == AF_INET6 &&
+	    getsockopt(rw__reactor_fd(rw__reactor_get(srv->e.group, 0)), IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &optlen))
+		v6only = 1;
+	if (getifaddrs(&ifs))
+		return -errno;
+	for (i = ifs; i; i = i->ifa_next) {
+		char host[INET6_ADDRSTRLEN];
+		const void *a;
+
+		if (!i->ifa_addr || !(i->ifa_flags & IFF_UP))
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET && (fam == AF_INET || !v6only)) {
+			a = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		} else if (i->ifa_addr->sa_family == AF_INET6 && fam == AF_INET6) {
+			const struct in6_addr *a6 = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+
+			/* a link-local address needs its zone (%eth0) to be dialled: not worth printing */
+			if (IN6_IS_ADDR_LINKLOCAL(a6) || IN6_IS_ADDR_V4MAPPED(a6))
+				continue;
+			a = a6;
+		} else {
+			continue;
+		}
+		if (!inet_ntop(i->ifa_addr->sa_family, a, host, sizeof(host)))
+			continue;
+		n = add_line(srv, out, outlen, &used, host);
+		if (n < 0) {
+			freeifaddrs(ifs);
+			return n;
+		}
+		lines += n;
+	}
+	freeifaddrs(ifs);
+	return lines;
 }
 
 uint16_t rw_server_port(const struct rw_server *srv)

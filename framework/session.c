@@ -9,12 +9,15 @@
  * packet is sealed in place right before it is queued.
  */
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "engine.h"
+#include "ratelimit.h"
 #include "reliable.h"
 #include "tai64n.h"
 
@@ -246,7 +249,13 @@ static void arm(struct rw_session *s, struct rw_timer *t, uint64_t at)
 
 /* ---- sessions ------------------------------------------------------------------ */
 
-struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE], uint64_t id)
+/* Sessions that count against max_sessions: every one but the half-open. */
+static bool table_full(const struct rw_shard *sh)
+{
+	return sh->nsessions - sh->nhalf_open >= sh->e->max_sessions / sh->e->nshards + 1;
+}
+
+static struct rw_session *session_alloc(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE], uint64_t id)
 {
 	struct rw_engine *e = sh->e;
 	struct rw_session *s;
@@ -257,7 +266,7 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
 		.max_age_ms = e->t.fragment_timeout_ms,
 	};
 
-	if (sh->nsessions >= e->max_sessions / e->nshards + 1 || sh->ids_count * 2 > sh->ids_mask)
+	if (sh->ids_count * 2 > sh->ids_mask)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
@@ -289,8 +298,107 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
 		sh->sessions->list_prev = s;
 	sh->sessions = s;
 	sh->nsessions++;
+	s->born_ms = rw__now_ms(sh);
 	RW_STAT_INC(sh->st.sessions_opened);
 	return s;
+}
+
+struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE], uint64_t id)
+{
+	return table_full(sh) ? NULL : session_alloc(sh, peer_key, id);
+}
+
+/* ---- half-open responder sessions ------------------------------------------------ */
+
+/*
+ * What a flood of HandshakeInits with fresh keys can make us hold: sessions
+ * we answered but whose initiator never used the keys. They wait in a FIFO
+ * of their own, bounded per shard, so the table of real sessions stays out of
+ * an attacker's reach (WireGuard gets the same from its per-peer handshake
+ * state; an open server has no peer list to hang it on).
+ */
+static void half_open_unlink(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+
+	if (!s->half_open)
+		return;
+	if (s->ho_prev)
+		s->ho_prev->ho_next = s->ho_next;
+	else
+		sh->ho_head = s->ho_next;
+	if (s->ho_next)
+		s->ho_next->ho_prev = s->ho_prev;
+	else
+		sh->ho_tail = s->ho_prev;
+	s->ho_next = s->ho_prev = NULL;
+	s->half_open = false;
+	RW_STAT_ADD(sh->nhalf_open, (uint32_t)-1);
+}
+
+struct rw_session *rw__session_new_half_open(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE],
+					      const struct sockaddr *from, socklen_t fromlen)
+{
+	struct rw_session *s;
+
+	(void)fromlen;
+	if (table_full(sh))
+		return NULL;
+	while (sh->ho_head && sh->nhalf_open >= sh->e->max_half_open) {
+		/* the oldest is the likeliest dead: a real client confirms within a round trip */
+		RW_STAT_INC(sh->half_open_evicted);
+		rw__session_close(sh->ho_head, RW_CLOSE_TIMEOUT, false, "half-open session evicted (server crowded)",
+				  false);
+	}
+	s = session_alloc(sh, peer_key, 0);
+	if (!s)
+		return NULL;
+	if (rw__ratelimit_key(s->source, from))
+		memset(s->source, 0, sizeof(s->source));
+	s->half_open = true;
+	s->ho_prev = sh->ho_tail;
+	if (sh->ho_tail)
+		sh->ho_tail->ho_next = s;
+	else
+		sh->ho_head = s;
+	sh->ho_tail = s;
+	RW_STAT_INC(sh->nhalf_open);
+	return s;
+}
+
+unsigned rw__half_open_from(const struct rw_shard *sh, const struct sockaddr *from, socklen_t fromlen)
+{
+	uint8_t src[RW_RL_KEY_LEN];
+	unsigned n = 0;
+
+	(void)fromlen;
+	if (rw__ratelimit_key(src, from))
+		return 0;
+	/* bounded by the pool (max_half_open per shard), and only under load */
+	for (const struct rw_session *s = sh->ho_head; s; s = s->ho_next)
+		n += memcmp(s->source, src, sizeof(src)) == 0;
+	return n;
+}
+
+bool rw__shard_crowded(const struct rw_shard *sh)
+{
+	uint32_t table = sh->e->max_sessions / sh->e->nshards + 1;
+
+	return sh->nhalf_open * 2 >= sh->e->max_half_open || (sh->nsessions - sh->nhalf_open) * 10 >= table * 9;
+}
+
+/* The initiator used our keys: the session is real and takes a table slot. */
+static void half_open_confirm(struct rw_session *s)
+{
+	/* counted among the half-open until now, so full means full without it */
+	bool full = table_full(s->sh);
+
+	half_open_unlink(s);
+	if (full) {
+		rw__session_close(s, RW_CLOSE_LOCAL, false, "server full", true);
+		return;
+	}
+	arm(s, &s->t_timeout, s->last_rx_ms + s->e->t.session_timeout_ms);
 }
 
 void rw__session_set_addr(struct rw_session *s, const struct sockaddr *a, socklen_t len)
@@ -328,6 +436,7 @@ static void detach(struct rw_session *s)
 	rw__timer_cancel(w, &s->t_tick);
 	rw__timer_cancel(w, &s->t_pace);
 	rw__reliable_session_stop(s);
+	half_open_unlink(s);
 	if (s->tx_buf && s->tx_idx != IDX_STAGING)
 		rw__reactor_send_buf_put(sh->r, s->tx_idx);
 	s->tx_buf = NULL;
@@ -775,7 +884,7 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		RW_STAT_INC(s->sh->st.rekeys);
 	}
 	s->last_rx_ms = now;
-	arm(s, &s->t_timeout, now + e->t.session_timeout_ms);
+	arm(s, &s->t_timeout, s->half_open ? s->born_ms + e->half_open_timeout_ms : now + e->t.session_timeout_ms);
 	arm(s, &s->t_keepalive, now + e->t.keepalive_ms);
 }
 
@@ -800,6 +909,8 @@ void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct
 	s->aead_failures = 0;
 	s->st.rx_packets++;
 	s->st.rx_bytes += bytes;
+	if (rw_unlikely(s->half_open))
+		half_open_confirm(s);
 }
 
 void rw__session_aead_failed(struct rw_session *s)
@@ -946,6 +1057,7 @@ static int send_init(struct rw_session *s)
 			return -ENOMEM;
 	}
 	rw__tai64n_now(ts);
+	s->cookie_retried = false;
 	ret = rw__noise_init_create(&s->hs, s->hs_msg, s->local, &s->remote, s->hs_kp->local_index, ts, NULL);
 	if (ret)
 		return ret;
@@ -960,11 +1072,96 @@ static int send_init(struct rw_session *s)
 				  s->addrlen);
 }
 
+/* A retry due at `due`, or earlier when a first dial's handshake_timeout_ms runs out. */
+static uint64_t hs_due(const struct rw_session *s, uint64_t due)
+{
+	uint64_t deadline = s->hs_started_ms + s->e->hs_timeout_ms;
+
+	return s->state == RW_SS_CONNECTING && s->e->hs_timeout_ms && deadline < due ? deadline : due;
+}
+
+/* Why a dial got no answer, and what to check: the key and the address are the usual suspects. */
+static void close_unanswered(struct rw_session *s, const char *within)
+{
+	char a[RW_ADDR_STR_MAX] = "?", msg[160];
+
+	rw__addr_to_string(a, (const struct sockaddr *)&s->addr, s->addrlen);
+	snprintf(msg, sizeof(msg), "no handshake response from %s %s; check the server's key and address", a, within);
+	rw__session_close(s, RW_CLOSE_RETRIES, false, msg, false);
+}
+
+bool rw__send_error_permanent(int err)
+{
+	switch (-err) {
+	case EAFNOSUPPORT:
+	case ENETUNREACH:
+	case EACCES:
+	case EPERM:
+	case EADDRNOTAVAIL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* The socket is bound to one IPv6 address: it cannot send to IPv4 peers. */
+static bool bound_v6_only(const struct rw_engine *e)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	return rw__reactor_local_addr(e->group, &ss, &len) == 0 && ss.ss_family == AF_INET6 &&
+	       !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
+}
+
+bool rw__session_dial_error(struct rw_session *s, int err)
+{
+	char a[RW_ADDR_STR_MAX] = "?", msg[256];
+	const char *hint;
+
+	if (s->state != RW_SS_CONNECTING || !rw__send_error_permanent(err))
+		return false;
+	switch (-err) {
+	case EAFNOSUPPORT:
+		hint = "bind an address of the server's family (--bind)";
+		break;
+	case ENETUNREACH:
+	case EADDRNOTAVAIL:
+		/* an IPv4 server from a socket bound to one IPv6 address says "unreachable" */
+		hint = bound_v6_only(s->e) && s->addr.ss_family == AF_INET
+			       ? "bind an address of the server's family (--bind)"
+			       : "check the server's address, or bind one that can reach it (--bind)";
+		break;
+	default:
+		hint = "a firewall rule or the kind of address (broadcast?) forbids it";
+		break;
+	}
+	rw__addr_to_string(a, (const struct sockaddr *)&s->addr, s->addrlen);
+	snprintf(msg, sizeof(msg), "send to %s failed: %s; %s", a, strerror(-err), hint);
+	rw__session_close(s, RW_CLOSE_NETWORK, false, msg, false);
+	return true;
+}
+
+void rw__shard_send_failed(struct rw_shard *sh, const struct sockaddr *to, socklen_t tolen, int err)
+{
+	struct rw_session *s, *next;
+
+	/* only dials end on a send error, and only servers have many sessions to walk */
+	if (sh->e->server || !rw__send_error_permanent(err))
+		return;
+	for (s = sh->sessions; s; s = next) {
+		next = s->list_next;
+		if (s->initiator && s->state == RW_SS_CONNECTING && s->addrlen == tolen &&
+		    memcmp(&s->addr, to, tolen) == 0)
+			rw__session_dial_error(s, err);
+	}
+}
+
 int rw__session_handshake_start(struct rw_session *s)
 {
 	s->hs_attempt = 0;
 	s->hs_started_ms = rw__now_ms(s->sh);
-	arm(s, &s->t_handshake, s->hs_started_ms + s->e->t.handshake_retry_ms);
+	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms));
 	return send_init(s);
 }
 
@@ -976,20 +1173,30 @@ static void on_handshake_retry(struct rw_timer *t, uint64_t now)
 
 	if (!s->hs_kp)
 		return;	/* completed meanwhile */
+	if (s->state == RW_SS_CONNECTING && e->hs_timeout_ms && now >= s->hs_started_ms + e->hs_timeout_ms) {
+		char within[32];
+
+		snprintf(within, sizeof(within), "within %u ms", (unsigned int)e->hs_timeout_ms);
+		close_unanswered(s, within);
+		return;
+	}
 	if (++s->hs_attempt >= e->t.handshake_attempts) {
 		rw__keypair_free(s->hs_kp);
 		s->hs_kp = NULL;
 		rw__noise_handshake_clear(&s->hs);
 		if (s->state == RW_SS_CONNECTING || !s->cur) {
-			rw__session_close(s, RW_CLOSE_RETRIES, false, "no handshake response", false);
+			char after[32];
+
+			snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
+			close_unanswered(s, after);
 			return;
 		}
 		/* a rekey that failed: the old keys stay until the session times out */
 		return;
 	}
 	delay = (uint64_t)e->t.handshake_retry_ms << (s->hs_attempt < 3 ? s->hs_attempt : 3);
-	arm(s, t, now + delay);
-	send_init(s);
+	arm(s, t, hs_due(s, now + delay));
+	rw__session_dial_error(s, send_init(s));
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -1014,6 +1221,15 @@ static void on_timeout(struct rw_timer *t, uint64_t now)
 	struct rw_session *s = rw_container_of(t, struct rw_session, t_timeout);
 	uint64_t due = s->last_rx_ms + s->e->t.session_timeout_ms;
 
+	if (s->half_open) {
+		if (now < s->born_ms + s->e->half_open_timeout_ms) {
+			arm(s, t, s->born_ms + s->e->half_open_timeout_ms);
+			return;
+		}
+		RW_STAT_INC(s->sh->half_open_expired);
+		rw__session_close(s, RW_CLOSE_TIMEOUT, false, "handshake never confirmed", false);
+		return;
+	}
 	if (now < due) {
 		arm(s, t, due);
 		return;
@@ -1249,6 +1465,7 @@ const char *rw_close_reason_name(enum rw_close_reason r)
 		[RW_CLOSE_RETRIES] = "handshake retries exhausted",
 		[RW_CLOSE_RELIABLE] = "reliable channel failed",
 		[RW_CLOSE_PROTOCOL] = "protocol error",
+		[RW_CLOSE_NETWORK] = "network error",
 	};
 
 	return (unsigned)r < RW_CLOSE__COUNT ? names[r] : "unknown";

@@ -88,8 +88,8 @@ static int expired(const struct rw_tsguard_entry *e, uint64_t now_unix_s)
 	return s + 2 * RW_MAX_TIMESTAMP_SKEW_S < now_unix_s;
 }
 
-int rw__tsguard_accept(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
-		       uint64_t now_unix_s)
+static int guard(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
+		 uint64_t now_unix_s, bool record)
 {
 	struct rw_tsguard_entry *free_slot = NULL, *oldest = NULL;
 	uint32_t base = slot_of(g, key);
@@ -109,7 +109,8 @@ int rw__tsguard_accept(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], cons
 		if (memcmp(e->key, key, RW_KEY_LEN) == 0) {
 			if (rw__tai64n_cmp(ts, e->ts) <= 0)
 				return -EALREADY;
-			memcpy(e->ts, ts, RW_TAI64N_LEN);
+			if (record)
+				memcpy(e->ts, ts, RW_TAI64N_LEN);
 			return 0;
 		}
 		if (!oldest || rw__tai64n_cmp(e->ts, oldest->ts) < 0)
@@ -118,6 +119,8 @@ int rw__tsguard_accept(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], cons
 	/* Unknown key: it must beat what eviction has forgotten. */
 	if (rw__tai64n_cmp(ts, g->floor) <= 0)
 		return -EALREADY;
+	if (!record)
+		return 0;
 	if (!free_slot) {
 		if (rw__tai64n_cmp(oldest->ts, g->floor) > 0)
 			memcpy(g->floor, oldest->ts, RW_TAI64N_LEN);
@@ -130,4 +133,16 @@ int rw__tsguard_accept(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], cons
 	free_slot->used = 1;
 	g->count++;
 	return 0;
+}
+
+int rw__tsguard_accept(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
+		       uint64_t now_unix_s)
+{
+	return guard(g, key, ts, now_unix_s, true);
+}
+
+int rw__tsguard_check(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
+		      uint64_t now_unix_s)
+{
+	return guard(g, key, ts, now_unix_s, false);
 }

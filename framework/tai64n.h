@@ -58,5 +58,12 @@ void rw__tsguard_destroy(struct rw_tsguard *g);
  */
 int rw__tsguard_accept(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
 		       uint64_t now_unix_s);
+/*
+ * The same verdict without recording anything: a responder checks when the
+ * init arrives and records only once it has answered, so an init it could
+ * not answer (no room for the session) is still fresh when retransmitted.
+ */
+int rw__tsguard_check(struct rw_tsguard *g, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
+		      uint64_t now_unix_s);
 
 #endif

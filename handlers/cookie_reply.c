@@ -2,7 +2,7 @@
 /*
  * cookie_reply.c - type 3: the server is under load and wants proof of our
  * address. Retry the same HandshakeInit with MAC2 (PROFILE §4: byte for byte
- * the first one with MAC2 filled in).
+ * the first one with MAC2 filled in), once per handshake attempt.
  */
 #include "engine.h"
 
@@ -22,6 +22,15 @@ void rw__handle_cookie_reply(struct rw_shard *sh, struct rw_packet *p, uint8_t *
 	}
 	s->has_cookie = true;
 	s->cookie_ms = rw__now_ms(sh);
+	/*
+	 * One immediate retry per attempt: a server (or a forger on the path)
+	 * answering every init with a CookieReply would otherwise make us
+	 * resend at its pace. Later cookies only wait for the timed retry,
+	 * which carries the newest one in MAC2.
+	 */
+	if (s->cookie_retried)
+		return;
+	s->cookie_retried = true;
 	if (rw__cookie_mac2_put(s->hs_msg, s->cookie))
 		return;
 	rw__shard_send_raw(sh, s->hs_msg, sizeof(s->hs_msg), (const struct sockaddr *)&s->addr, s->addrlen);

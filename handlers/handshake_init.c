@@ -37,8 +37,12 @@ static bool under_load(struct rw_shard *sh)
 		sh->hs_in_window = 0;
 	}
 	sh->hs_in_window++;
-	/* the budget is per shard: each computes its own handshakes */
-	return e->force_cookies || sh->hs_in_window > e->load_hps;
+	/*
+	 * The budget is per shard: each computes its own handshakes. Occupancy
+	 * counts too: a flood kept just under the rate still fills the
+	 * half-open pool, and from there on every source must prove itself.
+	 */
+	return e->force_cookies || sh->hs_in_window > e->load_hps || rw__shard_crowded(sh);
 }
 
 static void send_cookie(struct rw_shard *sh, const uint8_t *init, const char *addr, const struct sockaddr *from,
@@ -109,10 +113,14 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 	struct rw_keypair *kp = NULL;
 	bool fresh = false;
 	uint32_t remote_index = hs->remote_index;
+	uint8_t ts[RW_TAI64N_LEN];
+	enum rw_drop_reason why = RW_DROP_HANDSHAKE;
 	int64_t old;
 
+	memcpy(ts, hs->timestamp, sizeof(ts));	/* split wipes hs */
 	if (!s) {
-		s = rw__session_new(sh, hs->remote_static, 0);
+		/* half-open until the client uses the keys: a flood of fresh keys stays in the pool */
+		s = rw__session_new_half_open(sh, hs->remote_static, from, fromlen);
 		if (!s) {
 			rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
 			goto out;
@@ -126,9 +134,12 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 	if (rw__noise_resp_create(hs, resp, kp->local_index, NULL) || rw__noise_split(hs, false, tx, rx) ||
 	    rw__keypair_install(kp, tx, rx, remote_index))
 		goto fail;
-	old = rw__peers_bind(&e->peers, s->peer_key, s->id, mac1, resp);
-	if (old < 0)
+	old = rw__peers_bind(&e->peers, s->peer_key, s->id, ts, (uint64_t)time(NULL), mac1, resp);
+	if (old < 0) {
+		if (old == -EALREADY)
+			why = RW_DROP_STALE_TIMESTAMP;
 		goto fail;
+	}
 	if (old > 0 && (uint64_t)old != s->id)
 		rw__engine_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL);
 	/* a handshake is proof of the address: the session follows it */
@@ -140,7 +151,7 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 	goto out;
 fail:
 	rw__keypair_free(kp);
-	rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+	rw__drop(sh, why, from, fromlen);
 	if (fresh)
 		rw__session_close(s, RW_CLOSE_PROTOCOL, true, NULL, false);
 out:
@@ -195,6 +206,11 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 		}
 		if (!rw__ratelimit_allow(&sh->limiter, from, rw__now_ms(sh))) {
 			rw__drop(sh, RW_DROP_RATE_LIMITED, from, fromlen);
+			return;
+		}
+		/* however many keys it makes, one address holds a bounded share of the pool */
+		if (rw__half_open_from(sh, from, fromlen) >= e->source_max_half_open) {
+			rw__drop(sh, RW_DROP_HALF_OPEN_LIMIT, from, fromlen);
 			return;
 		}
 	}

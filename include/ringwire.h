@@ -35,6 +35,7 @@ enum {
 	RW_KEY_HEX_LEN = 64,
 	RW_ERRBUF_SIZE = 256,	/* size for the err buffers below */
 	RW_HOST_MAX = 255,
+	RW_URI_MAX = 340,	/* "wire://" + wpub + "@[" + host + "]:65535" + NUL, rounded up */
 };
 
 /** Generate a new clamped X25519 private key. */
@@ -137,6 +138,7 @@ enum rw_drop_reason {
 	RW_DROP_FRAGMENT_LIMIT,		/* reassembly limits reached */
 	RW_DROP_NO_BUFFER,		/* out of buffers: backpressure */
 	RW_DROP_LIMIT,			/* counter exhausted: session must rekey */
+	RW_DROP_HALF_OPEN_LIMIT,	/* under load, the source already holds its share of half-open sessions */
 	RW_DROP__COUNT
 };
 
@@ -180,6 +182,8 @@ enum rw_close_reason {
 	RW_CLOSE_RETRIES,		/* handshake retries exhausted */
 	RW_CLOSE_RELIABLE,		/* a reliable channel gave up retransmitting */
 	RW_CLOSE_PROTOCOL,		/* counters exhausted or unrecoverable state */
+	RW_CLOSE_NETWORK,		/* a local send error that retrying cannot fix (no route, wrong
+					 * address family, not permitted): the message names the errno */
 	RW_CLOSE__COUNT
 };
 
@@ -253,6 +257,11 @@ struct rw_stats {
 	uint64_t retransmits;
 	uint64_t spurious_retransmits;	/* of those, shown unnecessary by an ACK (a lower bound) */
 	uint64_t handoffs;		/* packets that reached a reactor not owning their session */
+	/* Half-open sessions: answered handshakes whose initiator has not yet
+	 * sent anything under the new keys (server side). */
+	uint64_t half_open;		/* now */
+	uint64_t half_open_evicted;	/* closed to make room for a newer one */
+	uint64_t half_open_expired;	/* never confirmed within the half-open timeout */
 	uint64_t drops[RW_DROP__COUNT];
 };
 
@@ -269,8 +278,27 @@ struct rw_server_config {
 	 * load" and demands cookies (MAC2). 0: 2000. */
 	unsigned load_handshakes_per_s;
 	int force_cookies;		/* always under load (testing the cookie path) */
-	/* Under load, per source IP: rate and burst of handshakes. 0: 20/s, burst 5. */
+	/*
+	 * Under load, handshakes per second and burst per source address (an
+	 * IPv4 address, also seen v4-mapped on a "[::]" server, or an IPv6 /64),
+	 * per reactor. 0: 20/s, burst 10: WireGuard's rate, with room for a
+	 * group of clients behind one NAT address reconnecting together.
+	 */
 	unsigned source_rate, source_burst;
+	/*
+	 * Half-open sessions (answered, not yet confirmed by the client's first
+	 * packet under the new keys) live in a pool of their own, so a flood of
+	 * fresh keys can never take the slots of real sessions. max_half_open:
+	 * the pool, all reactors together (0: max_sessions / 4, at least 256);
+	 * the oldest is evicted when it is full, and one unconfirmed after
+	 * half_open_timeout_ms (0: keepalive + 5 s) is closed. Once the pool is
+	 * half full the server is under load (cookies), and then a source
+	 * address (an IPv6 /64) may hold at most source_max_half_open of them per
+	 * reactor (0: 8).
+	 */
+	unsigned max_half_open;
+	uint32_t half_open_timeout_ms;
+	unsigned source_max_half_open;
 	/* Who may connect: a key in allowed_keys, or for which authenticate
 	 * returns 0. Neither set: everyone. */
 	const uint8_t (*allowed_keys)[RW_KEY_SIZE];
@@ -302,8 +330,20 @@ RW_EXTERN int rw_server_stop(struct rw_server *srv);
 /** Wait for the threads after a stop. */
 RW_EXTERN int rw_server_wait(struct rw_server *srv);
 RW_EXTERN void rw_server_destroy(struct rw_server *srv);
-/** "wire://wpub1...@host:port" of the bound address (host as given to listen). */
+/**
+ * A "wire://wpub1...@host:port" URI a client on this machine can dial: the
+ * listen host as given, or for a wildcard listen address (0.0.0.0, [::]) the
+ * loopback address of that family (127.0.0.1, [::1]).
+ */
 RW_EXTERN int rw_server_uri(const struct rw_server *srv, char *out, size_t outlen);
+/**
+ * Every URI a client could dial, one per line ('\n'-terminated) in out:
+ * first the one rw_server_uri gives, then, for a wildcard listen address, one
+ * per address of the local interfaces that the socket serves (both families
+ * for [::], which also takes IPv4). Returns the number of lines, or
+ * -ENOSPC if out is too small (RW_URI_MAX per line is always enough).
+ */
+RW_EXTERN int rw_server_uris(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN uint16_t rw_server_port(const struct rw_server *srv);
 RW_EXTERN void rw_server_stats(const struct rw_server *srv, struct rw_stats *st);
 /**
@@ -324,12 +364,17 @@ struct rw_client_config {
 	uint8_t private_key[RW_KEY_SIZE];
 	int has_private_key;		/* 0: a fresh key per session */
 	unsigned reactors;		/* 0: 1 */
-	const char *bind;		/* local address, default "0.0.0.0:0" (or "[::]:0" for IPv6 peers) */
+	/* Local address. Default "[::]:0" with IPV6_V6ONLY off, so one socket
+	 * reaches IPv4 and IPv6 peers ("0.0.0.0:0" on a host without IPv6). */
+	const char *bind;
 	unsigned max_sessions;		/* 0: 16384 */
 	unsigned max_packet, max_incomplete_frames;
 	size_t max_frame_bytes;
 	struct rw_timers timers;
 	int reconnect;			/* re-handshake (re-resolving the host) after a timeout; default on */
+	/* A dial that has no session after this long fails with RW_CLOSE_RETRIES
+	 * ("no handshake response ..."). 0: only timers.handshake_attempts bounds it. */
+	uint32_t handshake_timeout_ms;
 	uint64_t send_rate_bps;		/* per-session send limit, as for servers */
 	int quiet;
 };
@@ -386,9 +431,13 @@ RW_EXTERN void rw_session_set_user(struct rw_session *s, void *user);
 RW_EXTERN void *rw_session_user(const struct rw_session *s);
 RW_EXTERN void rw_session_peer_key(const struct rw_session *s, uint8_t key[RW_KEY_SIZE]);
 RW_EXTERN void rw_session_peer_wpub(const struct rw_session *s, char out[RW_WPUB_LEN + 1]);
-/** The peer's current address (it changes when the peer roams); returns its length. */
+/**
+ * The peer's current address (it changes when the peer roams); returns its
+ * length. An IPv4 peer is an AF_INET address, also on a dual-stack "[::]"
+ * socket (never ::ffff:a.b.c.d).
+ */
 RW_EXTERN int rw_session_peer_addr(const struct rw_session *s, void *sockaddr_out, size_t cap);
-/** "ip:port" of the peer. */
+/** "127.0.0.1:5000" or "[2001:db8::1]:5000": the peer's address as a user writes it. */
 RW_EXTERN int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap);
 /**
  * Call every handler's on_tick for this session every interval_ms (0 stops

@@ -3,7 +3,11 @@
 #
 # Not a test (never part of the test suite). Builds what it needs in
 # build-bench/ (release, no tests), makes a throw-away server key, then runs:
-#   1. the raw UDP ceiling (bench-udp, no crypto): 64 and 1232-byte datagrams;
+#   1. the raw UDP ceiling (bench-udp: its own io_uring code, no crypto): 64 B
+#      datagrams; 1232 B one per send, batched, and UDP GSO+GRO (plain and
+#      zero-copy sends, the faster kept); 65507-byte datagrams;
+#   1b. the per-packet AEAD cost (bench-aead: ringwire's seal/open and plain
+#      EVP at 0, 64, 1024, 1200, 8192 and 65475 bytes);
 #   2. ringwire one-way: 64 B, 1 KiB and 64 KiB events, unreliable and reliable,
 #      10 sessions (ringwire-echo --reactors 1 <- ringwire-load --reactors 1);
 #   3. ringwire echo: the maximum 64-byte echo rate, latency at half of it,
@@ -11,11 +15,16 @@
 #   4. ringwire connect rate (2000 sessions as fast as possible) and the
 #      unloaded handshake latency;
 #   5. the same workloads on ZeroMQ CURVE (bench-zmq, tcp://127.0.0.1);
+#   6. memory per idle session: resident memory (VmRSS) of ringwire-echo at
+#      rest and with IDLE_SESSIONS sessions held open by ringwire-load
+#      (--mode connect --keep), and of ringwire-load with 1 and with N;
 # and prints one table plus the exact commands it ran (each is printed as it
 # starts). Each measurement lasts SECONDS (default 5) after a 1 s warm-up.
 # Server and client are pinned to different CPUs when there are two or more.
 #
-# Environment: ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
+# Environment: IDLE_SESSIONS (sessions held open for the memory rows, default
+# 10000, at most 100000, though ringwire-load's client opens at most 16384
+# today; IDLE_RATE dials/s to open them, default 2000), ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
 # ringwire's sessions), ZMQ_CONNECT_WINDOW (ZeroMQ connects in flight,
 # default 8), RW_ECHO_PIN=1 (pin the ringwire echo runs too; by default they
 # are left to the scheduler, which measured twice as fast on a 2-vCPU VM:
@@ -35,16 +44,28 @@ WARM=1
 ZMQ_SESSIONS=${ZMQ_SESSIONS:-10}
 ZMQ_CONNECT_WINDOW=${ZMQ_CONNECT_WINDOW:-8}
 RW_ECHO_PIN=${RW_ECHO_PIN:-0}
+IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
+IDLE_RATE=${IDLE_RATE:-2000}
+# shellcheck disable=SC2015 # the message when either test fails
+[[ $IDLE_SESSIONS =~ ^[0-9]+$ ]] && ((IDLE_SESSIONS >= 2 && IDLE_SESSIONS <= 100000)) ||
+	{ echo "bench.sh: IDLE_SESSIONS must be a number from 2 to 100000, not \"$IDLE_SESSIONS\"" >&2; exit 2; }
+# shellcheck disable=SC2015
+[[ $IDLE_RATE =~ ^[0-9]+$ ]] && ((IDLE_RATE >= 1)) ||
+	{ echo "bench.sh: IDLE_RATE must be a number of dials per second (1 or more), not \"$IDLE_RATE\"" >&2; exit 2; }
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 B=build-bench
 tmp=$(mktemp -d /tmp/ringwire-bench.XXXXXX)
 server_pid=
+client_pid=
 cmdlog=$tmp/commands.txt
 : >"$cmdlog"
 
 cleanup() {
+	if [ -n "$client_pid" ] && kill -0 "$client_pid" 2>/dev/null; then
+		kill -KILL "$client_pid" 2>/dev/null || true
+	fi
 	if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
 		kill -INT "$server_pid" 2>/dev/null || true
 		sleep 0.5
@@ -112,13 +133,13 @@ echo "== build ($B/)"
 if [ ! -f "$B/build.ninja" ]; then
 	run "$tmp/setup.log" meson setup "$B" -Dbuildtype=release -Dtests=false
 fi
-run "$tmp/build.log" ninja -C "$B" ringwire-echo ringwire-load ringwire-key bench-udp
+run "$tmp/build.log" ninja -C "$B" ringwire-echo ringwire-load ringwire-key bench-udp bench-aead
 if [ ! -f "$B/build.ninja" ] || ! grep -q 'build bench-zmq:' "$B/build.ninja"; then
 	pkg-config --exists libzmq || die "libzmq (libzmq3-dev) is not installed: run scripts/install-deps.sh"
 	run "$tmp/reconf.log" meson setup --reconfigure "$B"
 fi
 run "$tmp/build-zmq.log" ninja -C "$B" bench-zmq
-for exe in ringwire-echo ringwire-load ringwire-key bench-udp bench-zmq; do
+for exe in ringwire-echo ringwire-load ringwire-key bench-udp bench-aead bench-zmq; do
 	[ -x "$B/$exe" ] || die "$B/$exe was not built"
 done
 
@@ -133,7 +154,7 @@ if [ "$SCPU" = - ]; then
 else
 	PINNED_S=(taskset -c "$SCPU") PINNED_C=(taskset -c "$CCPU") ZPIN=(--server-cpu "$SCPU" --client-cpu "$CCPU")
 	pin_note="server on CPU $SCPU, client on CPU $CCPU (taskset; bench-zmq pins its two processes itself,"
-	pin_note+=" bench-udp its two reactors), except ringwire echo"
+	pin_note+=" bench-udp its two threads), except ringwire echo"
 	((RW_ECHO_PIN)) && pin_note+=" (pinned too: RW_ECHO_PIN=1)" ||
 		pin_note+=" (unpinned: the scheduler puts the ping-pong on one core, which on this VM doubled"
 	((RW_ECHO_PIN)) || pin_note+=" the echo rate and halved the latency; RW_ECHO_PIN=1 pins it too)"
@@ -147,9 +168,10 @@ echo "\$ $B/ringwire-key genkey > $key" | tee -a "$cmdlog"
 (umask 077 && "$B/ringwire-key" genkey >"$key") || die "ringwire-key genkey failed"
 chmod 600 "$key"
 
-start_server() { # section name; pinning from PIN_S
+start_server() { # section name [extra ringwire-echo flags]; pinning from PIN_S
 	section=$1
-	local cmd=("${PIN_S[@]}" "$B/ringwire-echo" --listen 127.0.0.1:0 --key "$key" --reactors 1 --quiet)
+	shift
+	local cmd=("${PIN_S[@]}" "$B/ringwire-echo" --listen 127.0.0.1:0 --key "$key" --reactors 1 --quiet "$@")
 	echo "\$ ${cmd[*]} &" | tee -a "$cmdlog"
 	"${cmd[@]}" >"$tmp/server.out" 2>"$tmp/server.err" &
 	server_pid=$!
@@ -200,12 +222,21 @@ zmq() { # name args... : one bench-zmq run, JSON in $tmp/NAME.json
 }
 
 # ---- 1. raw UDP ceiling -----------------------------------------------------------------
+# bench-udp pins its receiver and sender threads to two CPUs itself; one JSON line per mode.
 echo
-echo "== 1. raw UDP ceiling (io_uring, no crypto)"
-for s in 64 1232; do
-	run "$tmp/udp$s.txt" "$B/bench-udp" --size "$s" --seconds "$DUR"
-	grep -q 'received .* packets/s' "$tmp/udp$s.txt" || die "bench-udp --size $s printed no result"
-done
+echo "== 1. raw UDP ceiling (bench-udp: io_uring, no crypto)"
+udp() { # size modes
+	run "$tmp/udp-$1.json" "$B/bench-udp" --size "$1" --mode "$2" --seconds "$DUR" --warmup "$WARM" --json
+	need_json "$tmp/udp-$1.json" "bench-udp --size $1"
+}
+udp 64 single,batch
+udp 1232 single,batch,gso,gso-zc
+udp 65507 single,batch
+
+echo
+echo "== 1b. AEAD per packet (bench-aead: rw__aead_seal/open, plain EVP)"
+run "$tmp/aead.json" "$B/bench-aead" --runs 5 --json
+need_json "$tmp/aead.json" "bench-aead"
 
 # ---- 2-4. ringwire ------------------------------------------------------------------------
 echo
@@ -260,11 +291,62 @@ zmq zmq-echo-w1 --mode echo --size 64 --window 1 --duration "$DUR" --warmup "$WA
 zmq zmq-connect-1 --mode connect --sessions 200 --window 1 --duration 30
 zmq zmq-connect --mode connect --sessions 2000 --window "$ZMQ_CONNECT_WINDOW" --duration 30
 
+# ---- 6. memory per idle session -------------------------------------------------------------
+# VmRSS of a process, in KiB
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# hold N: ringwire-load opens N idle sessions (--keep) and holds them; once all are up (or
+# none more came up for 10 s) both processes' RSS go to $tmp/mem-N.txt; then ^C ends the client.
+hold() {
+	local n=$1 up=0 last=0 still=0 out=$tmp/mem-$1
+	local cmd=("${PINNED_C[@]}" "$B/ringwire-load" "$URI" --mode connect --sessions "$n" --connect-rate "$IDLE_RATE"
+		--keep --duration 3600 --reactors 1 --json)
+	echo "\$ ${cmd[*]} &   # until $n sessions are up, then kill -INT" | tee -a "$cmdlog"
+	"${cmd[@]}" >"$out.json" 2>"$out.err" &
+	client_pid=$!
+	while ((up < n && still < 100)); do
+		sleep 0.1
+		kill -0 "$client_pid" 2>/dev/null || die "ringwire-load exited while opening sessions: $(tail -n 3 "$out.err")"
+		server_alive
+		up=$(sed -n 's/.*sessions up \([0-9]*\) .*/\1/p' "$out.err" | tail -n 1)
+		up=${up:-0}
+		if ((up > last)); then last=$up still=0; else still=$((still + 1)); fi
+	done
+	sleep 1 # let the last handshakes' buffers settle
+	up=$(sed -n 's/.*sessions up \([0-9]*\) .*/\1/p' "$out.err" | tail -n 1)
+	echo "${up:-0} $(rss_kib "$server_pid") $(rss_kib "$client_pid")" >"$out.txt"
+	echo "   $n requested, ${up:-0} up: server $(rss_kib "$server_pid") KiB, client $(rss_kib "$client_pid") KiB"
+	kill -INT "$client_pid" 2>/dev/null || true
+	set +e
+	wait "$client_pid"
+	set -e
+	client_pid=
+}
+
+echo
+echo "== 6. memory per idle session ($IDLE_SESSIONS sessions)"
+PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}")
+MAXS=$((IDLE_SESSIONS + IDLE_SESSIONS / 4 + 1024))
+# the tables ringwire-echo commits at start, per --max-sessions slot: at rest with 1024 slots and with MAXS
+start_server mem-small --max-sessions 1024
+sleep 1
+rss_kib "$server_pid" >"$tmp/mem-rest-small.txt"
+echo "   at rest, --max-sessions 1024: $(cat "$tmp/mem-rest-small.txt") KiB"
+stop_server
+start_server mem --max-sessions "$MAXS"
+sleep 1
+rss_kib "$server_pid" >"$tmp/mem-rest.txt"
+echo "   at rest, --max-sessions $MAXS: $(cat "$tmp/mem-rest.txt") KiB"
+hold 1
+hold "$IDLE_SESSIONS"
+stop_server
+
 # ---- table ----------------------------------------------------------------------------------
 read -r load1e _ </proc/loadavg
-python3 - "$tmp" "$pin_note" "$load1" "$load1e" "$ZMQ_SESSIONS" "$ZMQ_CONNECT_WINDOW" <<'EOF'
+python3 - "$tmp" "$pin_note" "$load1" "$load1e" "$ZMQ_SESSIONS" "$ZMQ_CONNECT_WINDOW" "$IDLE_SESSIONS" "$MAXS" <<'EOF'
 import json, re, sys, textwrap
-tmp, pin_note, load0, load1, zsess, zwin = sys.argv[1:7]
+tmp, pin_note, load0, load1, zsess, zwin, idle_n, maxs = sys.argv[1:9]
+idle_n, maxs = int(idle_n), int(maxs)
 
 def J(name):
     with open(f"{tmp}/{name}.json") as f:
@@ -275,12 +357,39 @@ def get(d, path):
         d = d.get(k) if isinstance(d, dict) else None
     return d
 
-def udp(size):
-    t = open(f"{tmp}/udp{size}.txt").read()
-    m = re.search(r"received ([0-9.]+) packets/s\s+([0-9.]+) Gbit/s", t)
-    return float(m.group(1)), float(m.group(2))
+def lines(name):
+    with open(f"{tmp}/{name}.json") as f:
+        return [json.loads(l) for l in f if l.startswith("{")]
 
-u64, u1232 = udp(64), udp(1232)
+udp = {}   # (size, mode) -> bench-udp result
+for size in (64, 1232, 65507):
+    for d in lines(f"udp-{size}"):
+        udp[(size, d["mode"])] = d
+
+def best(size, modes):
+    """The fastest available run among modes at size: (datagrams/s, Gbit/s, mode) or Nones."""
+    runs = [udp[(size, m)] for m in modes if udp.get((size, m), {}).get("available")]
+    if not runs:
+        return None, None, None
+    d = max(runs, key=lambda d: d["rx_datagrams_per_s"])
+    return d["rx_datagrams_per_s"], d["rx_gbit_s"], d["mode"]
+
+u64 = best(64, ("single", "batch"))
+u1232_single = best(1232, ("single",))
+u1232_batch = best(1232, ("batch",))
+u1232_gso = best(1232, ("gso", "gso-zc"))
+u64k = best(65507, ("single", "batch"))
+# bulk rows are held against GSO+GRO at 1232 B; if the kernel refused GSO, the batched run
+bulk_ceil, bulk_what = (u1232_gso, "GSO+GRO") if u1232_gso[0] else (u1232_batch, "batched (GSO unavailable)")
+mem_small = int(open(f"{tmp}/mem-rest-small.txt").read())
+mem_rest = int(open(f"{tmp}/mem-rest.txt").read())
+def hold(n):
+    up, srv, cli = (int(x) for x in open(f"{tmp}/mem-{n}.txt").read().split())
+    return up, srv, cli
+h1, hN = hold(1), hold(idle_n)
+mem_server = (hN[1] - mem_rest) * 1024 / hN[0] if hN[0] else None
+mem_client = (hN[2] - h1[2]) * 1024 / (hN[0] - h1[0]) if hN[0] > h1[0] else None
+mem_slot = (mem_rest - mem_small) * 1024 / (maxs - 1024) if maxs > 1024 else None
 
 def fmt(v, unit):
     if v is None:
@@ -298,8 +407,14 @@ rows = []   # workload, unit, ringwire, ceiling, zmq ; ratios computed
 def row(w, unit, rw, ceil=None, zq=None):
     rows.append((w, unit, rw, ceil, zq))
 
-rows.append(("raw UDP, 64 B datagrams", "datagrams/s", None, u64[0], None))
-rows.append(("raw UDP, 1232 B datagrams", "Gbit/s", None, u1232[1], None))
+def seg(size, mode):
+    return udp.get((size, mode), {}).get("segments")
+rows.append((f"raw UDP 64 B, best of one per send/batched ({u64[2]})", "datagrams/s", None, u64[0], None))
+rows.append(("raw UDP 1232 B, one per send", "Gbit/s", None, u1232_single[1], None))
+rows.append((f"raw UDP 1232 B, batched ({udp.get((1232, 'batch'), {}).get('batch')} per submit)", "Gbit/s", None, u1232_batch[1], None))
+rows.append((f"raw UDP 1232 B, GSO+GRO ({u1232_gso[2] or 'unavailable'}, {seg(1232, u1232_gso[2] or 'gso')} per send)",
+             "Gbit/s", None, u1232_gso[1], None))
+rows.append((f"raw UDP 65507 B datagrams ({u64k[2]})", "Gbit/s", None, u64k[1], None))
 for s, lab, zs in (("64", "64 B", "64"), ("1k", "1 KiB", "1024"), ("64k", "64 KiB", "65536")):
     z = J(f"zmq-ow-{zs}")
     for rel, tag in (("", "unreliable"), ("r", "reliable")):
@@ -307,7 +422,7 @@ for s, lab, zs in (("64", "64 B", "64"), ("1k", "1 KiB", "1024"), ("64k", "64 Ki
         if s == "64":
             row(f"one-way {lab}, {tag}", "events/s", d["events_per_s"], u64[0], z["events_per_s"])
         else:
-            row(f"one-way {lab}, {tag}", "Gbit/s", d["payload_gbit_s"], u1232[1], z["payload_gbit_s"])
+            row(f"one-way {lab}, {tag}", "Gbit/s", d["payload_gbit_s"], bulk_ceil[1], z["payload_gbit_s"])
 em, zm = J("echo-max"), J("zmq-echo-max")
 row("echo 64 B, max rate (window 32)", "echoes/s", em["events_per_s"], None, zm["events_per_s"])
 eh, zh = J("echo-half"), J("zmq-echo-half")
@@ -322,6 +437,8 @@ row("connect, 2000 new sessions", "conn/s", c["handshakes_per_s"], None, zc["han
 c1, zc1 = J("connect-1"), J("zmq-connect-1")
 row("handshake, one at a time, p50", "us", get(c1, "handshake_latency_us.p50"), None, get(zc1, "handshake_latency_us.p50"))
 row("handshake, one at a time, p99", "us", get(c1, "handshake_latency_us.p99"), None, get(zc1, "handshake_latency_us.p99"))
+row(f"memory per idle session, server ({hN[0]} sessions)", "bytes", mem_server)
+row(f"memory per idle session, client ({hN[0]} sessions)", "bytes", mem_client)
 
 hdr = ("workload", "unit", "ringwire", "ceiling", "ringwire/ceiling", "ZeroMQ CURVE", "ringwire/ZeroMQ")
 tab = [hdr]
@@ -339,9 +456,15 @@ for r in tab[1:]:
 print()
 print("Notes")
 print(textwrap.fill(f"- pinning: {pin_note}.", 110, subsequent_indent="  "))
-print(f"- ceiling: bench-udp (io_uring, no crypto, one datagram per send). 64 B rows compare events/s with 64-byte")
-print(f"  datagrams/s; ringwire packs several small events into one datagram, so that ratio can exceed 1.")
-print(f"  1 KiB and 64 KiB rows compare payload Gbit/s with 1232-byte datagrams (64 KiB events are fragmented).")
+print(f"- ceiling: bench-udp (its own io_uring code, no crypto; receiver and sender threads on two CPUs). 64 B")
+print(f"  rows compare events/s with 64-byte datagrams/s (one per send or batched, no GSO); ringwire packs several")
+print(f"  small events into one datagram, so that ratio can exceed 1. 1 KiB and 64 KiB rows compare payload")
+print(f"  Gbit/s with 1232-byte datagrams sent {bulk_what} (ringwire sends 1232-byte datagrams; 64 KiB events")
+print(f"  are fragmented into them); the 65507 B row is what bigger datagrams (path-MTU growth) could reach.")
+print(f"- memory per idle session: VmRSS of ringwire-echo with {hN[0]} sessions open minus at rest (both with")
+print(f"  --max-sessions {maxs}, whose tables are committed at start: {mem_slot:,.0f} bytes per slot, from the rest")
+print(f"  RSS with 1024 slots, {mem_small} KiB, and with {maxs}, {mem_rest} KiB); client: ringwire-load with")
+print(f"  {hN[0]} sessions minus with 1, per session (its engine's tables, committed at start, are in both).")
 print(f"- ZeroMQ: {zsess} PUSH->PULL connections one-way (TCP: always reliable, so the same figure on both rows);")
 print(f"  echo over DEALER->ROUTER, one connection; connect = new CURVE socket + connect + one 64 B request/echo +")
 print(f"  close, {zwin} in flight (one at a time for the unloaded rows): its latency is connect() to echo, so")
@@ -354,8 +477,46 @@ print("  are the handshake cost.")
 print(f"- load average: {load0} at start, {load1} at the end (2-core machine: other work distorts every number).")
 
 print()
+print("== AEAD per packet (bench-aead: ChaCha20-Poly1305, median of 5 runs; ns per packet, GB/s of payload)")
+ahdr = ("payload B", "seal ns", "seal GB/s", "open ns", "open GB/s", "EVP keyed per packet ns", "EVP bytes only ns",
+        "fixed ns per call")
+atab = [ahdr]
+for d in lines("aead"):
+    atab.append((f"{d['size']}", f"{d['seal_ns']:,.0f}", f"{d['seal_gbyte_s']:.3f}", f"{d['open_ns']:,.0f}",
+                 f"{d['open_gbyte_s']:.3f}", f"{d['evp_init_ns']:,.0f}", f"{d['evp_stream_ns']:,.0f}",
+                 f"{d['fixed_ns']:,.0f}"))
+awid = [max(len(r[i]) for r in atab) for i in range(len(ahdr))]
+aline = lambda r: "| " + " | ".join(c.rjust(awid[i]) for i, c in enumerate(r)) + " |"
+print(aline(atab[0]))
+print("|" + "|".join("-" * (w + 2) for w in awid) + "|")
+for r in atab[1:]:
+    print(aline(r))
+print("  seal/open: ringwire's rw__aead_seal/open (one EVP context per key, only the nonce set per packet);")
+print("  EVP keyed per packet: key and nonce set on every call; EVP bytes only: one EncryptUpdate on a context")
+print("  never re-initialised; fixed = seal - bytes only (nonce, final, tag). 1200 B = a 1232-byte datagram's")
+print("  payload, 65475 B = a 65507-byte datagram's.")
+
+print()
 print("Details (ringwire-load: events/s and Gbit/s delivered, datagrams/s sent+received by the client, lost, client CPU)")
 odd = []
+print("  bench-udp (received datagrams/s and payload Gbit/s; sent; reads the receiving socket dropped):")
+for (size, mode), d in sorted(udp.items()):
+    if not d.get("available"):
+        print(f"  {mode:7s} {size:5d} B  unavailable: {d.get('reason')}")
+        odd.append(f"bench-udp {mode} at {size} B unavailable: {d.get('reason')}")
+        continue
+    zc = f", {d['zc_copied']} of {d['zc_notifs']} zero-copy sends copied" if mode == "gso-zc" else ""
+    print(f"  {mode:7s} {size:5d} B x {d['segments']:2d} per send, {d['batch']:2d} per submit, GRO {'on ' if d['gro'] else 'off'}"
+          f" {d['rx_datagrams_per_s']:>12,.0f} dgram/s {d['rx_gbit_s']:7.3f} Gbit/s, sent {d['tx_datagrams_per_s']:,.0f}/s,"
+          f" socket dropped {d['rx_dropped']} reads{zc}")
+    if d["rx_dropped"] > 0.01 * d["rx_reads_per_s"] * d["seconds"]:
+        odd.append(f"bench-udp {mode} at {size} B: the receiving socket dropped {d['rx_dropped']} reads of"
+                   f" {d['segments']} datagrams (the receiver thread could not keep up, e.g. other work on its CPU)")
+print(f"  memory: ringwire-echo at rest {mem_rest} KiB (--max-sessions {maxs}; {mem_small} KiB with 1024);"
+      f" with 1 session {h1[1]} KiB, with {hN[0]} {hN[1]} KiB; ringwire-load with 1 {h1[2]} KiB, with {hN[0]} {hN[2]} KiB")
+if hN[0] < idle_n:
+    odd.append(f"memory: only {hN[0]} of the {idle_n} idle sessions came up (no progress for 10 s); per-session figures"
+               f" use {hN[0]}")
 for name in ("ow-64", "owr-64", "ow-1k", "owr-1k", "ow-64k", "owr-64k", "echo-max", "echo-half", "echo-w1"):
     d = J(name)
     sent, lost = d.get("sent") or 0, d.get("lost") or 0
@@ -382,7 +543,7 @@ for name in ("connect", "connect-1"):
           f"handshake p50/p99/max {h['p50']:.0f}/{h['p99']:.0f}/{h['max']:.0f} us, dials failed {d['dials_failed']}, cpu {d['cpu_s']:.2f} s")
     if d["sessions_connected"] != d["sessions"] or d["dials_failed"]:
         odd.append(f"{name}: {d['sessions_connected']} of {d['sessions']} connected, {d['dials_failed']} dials failed")
-for sec in ("oneway", "echo", "connect"):
+for sec in ("oneway", "echo", "connect", "mem"):
     print(f"  ringwire-echo counters after the {sec} runs:")
     txt = open(f"{tmp}/server-{sec}.txt").read()
     for l in txt.splitlines()[1:]:

@@ -8,15 +8,12 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 bash scripts/install-deps.sh || { echo "dependency install failed"; echo "0 passed, 1 failed"; exit 1; }
 
-shared=${RW_SHARED_DIR:-$top/../shared}
-# a checkout without the shared folder beside it uses its copy of the vectors
-[ -f "$shared/vectors/wiresocket-v1-kat.txt" ] || shared=$top/tests
 status=0
 logs=()
 run_suite() { # name, meson options...
 	local dir=$1; shift
 	rm -rf "$dir"
-	if ! meson setup "$dir" --werror -Dshared_dir="$shared" "$@" >"$dir.setup.log" 2>&1; then
+	if ! meson setup "$dir" --werror "$@" >"$dir.setup.log" 2>&1; then
 		cat "$dir.setup.log"; status=1; return
 	fi
 	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
@@ -29,7 +26,7 @@ run_suite build-test -Dbuildtype=debugoptimized
 run_suite build-asan -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 # every libFuzzer harness briefly (tests/fuzz/run.sh 3600 runs them for hours)
 extra=()
-fuzz_out=$(RW_SHARED_DIR=$shared bash tests/fuzz/run.sh "${RW_FUZZ_SECONDS:-20}" build-fuzz 2>&1)
+fuzz_out=$(bash tests/fuzz/run.sh "${RW_FUZZ_SECONDS:-20}" build-fuzz 2>&1)
 fuzz_rc=$?
 echo "$fuzz_out" | grep -E "^fuzz_|passed, .* failed|error" || true
 counts=$(echo "$fuzz_out" | grep -Eo "^[0-9]+ passed, [0-9]+ failed" | tail -1)

@@ -3,7 +3,8 @@
  * relay.h - a tiny UDP relay for engine tests: client -> relay -> server.
  *
  * It can change its upstream source port (the server sees the client roam),
- * go silent (the client vanishes without a Disconnect), and keeps a copy of
+ * go silent (the client vanishes without a Disconnect), lose the next N
+ * server->client packets of a type (drop_down), and keeps a copy of
  * the last client->server packet of each type so a test can replay or
  * tamper with real traffic. One thread, poll(), bounded.
  */
@@ -33,6 +34,7 @@ struct relay {
 	uint8_t last[8][2048];		/* last client->server packet per type */
 	size_t last_len[8];
 	atomic_uint_fast64_t up_packets, down_packets;
+	atomic_uint drop_down[8];	/* server->client packets of each type still to drop */
 };
 
 static inline int relay_udp(uint16_t port)
@@ -97,6 +99,10 @@ static inline void *relay_main(void *arg)
 				continue;
 			ssize_t n = recv(p[i].fd, buf, sizeof(buf), 0);
 
+			if (n > 0 && buf[0] < 8 && atomic_load(&r->drop_down[buf[0]])) {
+				atomic_fetch_sub(&r->drop_down[buf[0]], 1);
+				continue;
+			}
 			if (n > 0 && r->have_client && !atomic_load(&r->silent)) {
 				sendto(r->front, buf, (size_t)n, 0, (struct sockaddr *)&r->client, sizeof(r->client));
 				atomic_fetch_add(&r->down_packets, 1);

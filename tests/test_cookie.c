@@ -48,6 +48,18 @@ static void test_addr_strings(void **state)
 	assert_int_equal(rw__addr_to_string(s, (struct sockaddr *)&in6, sizeof(in6)), 0);
 	assert_string_equal(s, "[2001:db8::1]:9000");
 	assert_int_equal(rw__addr_to_string(s, (struct sockaddr *)&in, 4), -EAFNOSUPPORT);
+	/* an IPv4 peer seen through a dual-stack socket is written (and cookied) as IPv4 */
+	inet_pton(AF_INET6, "::ffff:127.0.0.2", &in6.sin6_addr);
+	in6.sin6_port = htons(5000);
+	assert_int_equal(rw__addr_to_string(s, (struct sockaddr *)&in6, sizeof(in6)), 0);
+	assert_string_equal(s, "127.0.0.2:5000");
+	/* only ::ffff:0:0/96 is v4-mapped: the deprecated v4-compatible form stays IPv6 */
+	inet_pton(AF_INET6, "::127.0.0.2", &in6.sin6_addr);
+	assert_int_equal(rw__addr_to_string(s, (struct sockaddr *)&in6, sizeof(in6)), 0);
+	assert_string_equal(s, "[::127.0.0.2]:5000");
+	inet_pton(AF_INET6, "2001:db8::1", &in6.sin6_addr);
+	assert_int_equal(rw__addr_to_string(s, (struct sockaddr *)&in6, sizeof(in6)), 0);
+	assert_string_equal(s, "[2001:db8::1]:5000");
 }
 
 static void test_full_cookie_exchange(void **state)

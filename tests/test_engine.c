@@ -30,7 +30,8 @@ struct record {
 	atomic_uint opened, closed, events;
 	atomic_uint_fast64_t bytes;
 	atomic_int close_reason, close_by_peer;
-	char close_message[128];
+	char close_message[256];
+	char peer[64];			/* rw_session_peer_addr_str of the last session opened */
 	atomic_uint_fast64_t last_id;
 	/* for content checks: the payloads seen, by event type */
 	pthread_mutex_t lock;
@@ -52,6 +53,10 @@ static void on_open(struct rw_session *s, void *user)
 {
 	struct record *r = user;
 
+	pthread_mutex_lock(&r->lock);
+	if (rw_session_peer_addr_str(s, r->peer, sizeof(r->peer)))
+		snprintf(r->peer, sizeof(r->peer), "?");
+	pthread_mutex_unlock(&r->lock);
 	atomic_store(&r->last_id, rw_session_id(s));
 	atomic_fetch_add(&r->opened, 1);
 }
@@ -127,7 +132,14 @@ struct fixture {
 	uint64_t id;
 };
 
+static void server_up_on(struct fixture *f, struct rw_server_config *cfg, const char *listen);
+
 static void server_up(struct fixture *f, struct rw_server_config *cfg)
+{
+	server_up_on(f, cfg, "127.0.0.1:0");
+}
+
+static void server_up_on(struct fixture *f, struct rw_server_config *cfg, const char *listen)
 {
 	struct rw_server_config def;
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = echo_event, .user = &srv_rec };
@@ -137,7 +149,7 @@ static void server_up(struct fixture *f, struct rw_server_config *cfg)
 		rw_server_config_init(&def);
 		cfg = &def;
 	}
-	cfg->listen = "127.0.0.1:0";
+	cfg->listen = listen;
 	cfg->reactors = cfg->reactors ? cfg->reactors : 2;
 	cfg->quiet = 1;
 	assert_int_equal(rw_key_generate(f->srv_key), 0);
@@ -824,6 +836,221 @@ static void test_reconnect_after_outage(void **state)
 	down(&f);
 }
 
+/* ---- address families, dialable URIs, dials that fail fast ------------------------------ */
+
+/* The server's URI with its host replaced (as a user copies a key into a URI). */
+static void uri_at(char *out, size_t cap, const struct fixture *f, const char *host)
+{
+	uint8_t pub[RW_KEY_SIZE];
+
+	assert_int_equal(rw_key_public(pub, f->srv_key), 0);
+	assert_true(rw_uri_format(out, cap, pub, host, rw_server_port(f->srv)) > 0);
+}
+
+/* One default client dials `host` on the fixture's server and echoes once. */
+static void dial_and_echo(struct fixture *f, const char *host, const char *want_peer)
+{
+	unsigned opened = atomic_load(&cli_rec.opened), srv_opened = atomic_load(&srv_rec.opened);
+	unsigned ev = atomic_load(&cli_rec.events);
+	char uri[RW_URI_MAX];
+
+	uri_at(uri, sizeof(uri), f, host);
+	dial(f, uri);
+	assert_true(wait_for(&cli_rec.opened, opened + 1, 5000));
+	assert_int_equal(rw_client_send(f->cli, f->id, 1, 1, "hi", 2), 0);
+	assert_true(wait_for(&cli_rec.events, ev + 1, 5000));
+	assert_true(wait_for(&srv_rec.opened, srv_opened + 1, 5000));
+	/* the server names the client as the user would write its address */
+	pthread_mutex_lock(&srv_rec.lock);
+	if (strncmp(srv_rec.peer, want_peer, strlen(want_peer)) != 0)
+		fail_msg("server sees the client as %s, expected %s...", srv_rec.peer, want_peer);
+	pthread_mutex_unlock(&srv_rec.lock);
+}
+
+static void test_dual_stack_client(void **state)
+{
+	static const struct {
+		const char *listen, *dial, *peer;
+	} cases[] = {
+		{ "[::1]:0", "::1", "[::1]:" },
+		{ "[::]:0", "127.0.0.1", "127.0.0.1:" },	/* not [::ffff:127.0.0.1] */
+		{ "[::]:0", "::1", "[::1]:" },
+		{ "127.0.0.1:0", "127.0.0.1", "127.0.0.1:" },
+	};
+	struct fixture srv[4] = { 0 }, cli = { 0 };
+
+	(void)state;
+	client_up(&cli, NULL);	/* default bind: one socket for both families */
+	for (unsigned i = 0; i < 4; i++) {
+		server_up_on(&srv[i], NULL, cases[i].listen);
+		cli.srv = srv[i].srv;
+		memcpy(cli.srv_key, srv[i].srv_key, RW_KEY_SIZE);
+		dial_and_echo(&cli, cases[i].dial, cases[i].peer);
+		print_message("default client -> server on %s via %s: open, echoed; server sees %s\n", cases[i].listen,
+			      cases[i].dial, srv_rec.peer);
+	}
+	assert_int_equal(atomic_load(&cli_rec.closed), 0);
+	cli.srv = NULL;
+	down(&cli);
+	for (unsigned i = 0; i < 4; i++)
+		down(&srv[i]);
+}
+
+/* Count the lines of rw_server_uris output and check each parses; the number of lines. */
+static int check_uri_lines(const char *text, uint16_t port)
+{
+	char line[RW_URI_MAX];
+	int n = 0;
+
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		struct rw_endpoint ep;
+		char err[RW_ERRBUF_SIZE];
+
+		assert_non_null(nl);
+		assert_true((size_t)(nl - p) < sizeof(line));
+		memcpy(line, p, (size_t)(nl - p));
+		line[nl - p] = '\0';
+		if (rw_uri_parse(line, &ep, err, sizeof(err)))
+			fail_msg("line %d \"%s\" does not parse: %s", n + 1, line, err);
+		assert_int_equal(ep.port, port);
+		/* a wildcard is never offered as a place to send to */
+		assert_string_not_equal(ep.host, "0.0.0.0");
+		assert_string_not_equal(ep.host, "::");
+		n++;
+		p = nl + 1;
+	}
+	return n;
+}
+
+static void test_server_uris(void **state)
+{
+	struct fixture f = { 0 };
+	char out[16 * RW_URI_MAX], one[RW_URI_MAX], want[RW_URI_MAX], small[64];
+	int n;
+
+	(void)state;
+	/* [::]: first the loopback, then both families' interface addresses */
+	server_up_on(&f, NULL, "[::]:0");
+	n = rw_server_uris(f.srv, out, sizeof(out));
+	print_message("rw_server_uris on [::]:%u (%d lines):\n%s", rw_server_port(f.srv), n, out);
+	assert_true(n >= 2);
+	assert_int_equal(check_uri_lines(out, rw_server_port(f.srv)), n);
+	assert_true(rw_server_uri(f.srv, one, sizeof(one)) > 0);
+	uri_at(want, sizeof(want), &f, "::1");
+	assert_string_equal(one, want);
+	assert_memory_equal(out, one, strlen(one));	/* the first line is rw_server_uri */
+	uri_at(want, sizeof(want), &f, "127.0.0.1");
+	strcat(want, "\n");
+	assert_non_null(strstr(out, want));		/* the socket takes IPv4 too */
+	assert_int_equal(rw_server_uris(f.srv, small, sizeof(small)), -ENOSPC);
+	/* the first line, dialled by a default client */
+	*strchr(out, '\n') = '\0';
+	client_up(&f, NULL);
+	dial(&f, out);
+	assert_true(wait_for(&cli_rec.opened, 1, 5000));
+	down(&f);
+
+	/* 0.0.0.0: IPv4 only */
+	server_up_on(&f, NULL, "0.0.0.0:0");
+	n = rw_server_uris(f.srv, out, sizeof(out));
+	print_message("rw_server_uris on 0.0.0.0:%u (%d lines):\n%s", rw_server_port(f.srv), n, out);
+	assert_true(n >= 1);
+	assert_int_equal(check_uri_lines(out, rw_server_port(f.srv)), n);
+	uri_at(want, sizeof(want), &f, "127.0.0.1");
+	assert_memory_equal(out, want, strlen(want));
+	assert_null(strchr(out, '['));
+	*strchr(out, '\n') = '\0';
+	client_up(&f, NULL);
+	dial(&f, out);
+	assert_true(wait_for(&cli_rec.opened, 2, 5000));
+	down(&f);
+
+	/* a specific address: that one line */
+	server_up_on(&f, NULL, "127.0.0.1:0");
+	assert_int_equal(rw_server_uris(f.srv, out, sizeof(out)), 1);
+	assert_true(rw_server_uri(f.srv, one, sizeof(one)) > 0);
+	strcat(one, "\n");
+	assert_string_equal(out, one);
+	down(&f);
+}
+
+static void test_dial_fails_fast(void **state)
+{
+	struct fixture f = { 0 }, g = { 0 };
+	struct rw_client_config cc;
+	char uri[RW_URI_MAX], want[192];
+	uint64_t t0, took;
+
+	(void)state;
+	/*
+	 * A client bound to [::1] cannot send to an IPv4 server (the kernel
+	 * says ENETUNREACH): the dial ends at once, not after ~8 s of retries.
+	 */
+	server_up(&f, NULL);
+	rw_client_config_init(&cc);
+	cc.bind = "[::1]:0";
+	client_up(&f, &cc);
+	uri_at(uri, sizeof(uri), &f, "127.0.0.1");
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 5000));
+	took = now_ms() - t0;
+	print_message("dial 127.0.0.1 from [::1]: closed after %llu ms: %s\n", (unsigned long long)took,
+		      cli_rec.close_message);
+	assert_int_equal(atomic_load(&cli_rec.close_reason), RW_CLOSE_NETWORK);
+	assert_int_equal(atomic_load(&cli_rec.opened), 0);
+	assert_true(took < 500);
+	snprintf(want, sizeof(want), "send to 127.0.0.1:%u failed: ", rw_server_port(f.srv));
+	assert_memory_equal(cli_rec.close_message, want, strlen(want));
+	assert_non_null(strstr(cli_rec.close_message, "--bind"));
+	assert_string_equal(rw_close_reason_name(RW_CLOSE_NETWORK), "network error");
+	down(&f);
+
+	/* the other way round: an IPv4-only client and an IPv6 server (EAFNOSUPPORT, before any send) */
+	rec_reset(&cli_rec);
+	server_up_on(&f, NULL, "[::1]:0");
+	rw_client_config_init(&cc);
+	cc.bind = "127.0.0.1:0";
+	client_up(&f, &cc);
+	uri_at(uri, sizeof(uri), &f, "::1");
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 5000));
+	took = now_ms() - t0;
+	print_message("dial [::1] from 127.0.0.1: closed after %llu ms: %s\n", (unsigned long long)took,
+		      cli_rec.close_message);
+	assert_int_equal(atomic_load(&cli_rec.close_reason), RW_CLOSE_NETWORK);
+	assert_true(took < 500);
+	snprintf(want, sizeof(want), "send to [::1]:%u failed: %s; bind an address of the server's family (--bind)",
+		 rw_server_port(f.srv), strerror(EAFNOSUPPORT));
+	assert_string_equal(cli_rec.close_message, want);
+	down(&f);
+
+	/* a wrong key: no answer, and handshake_timeout_ms bounds the wait */
+	rec_reset(&cli_rec);
+	server_up(&f, NULL);
+	server_up(&g, NULL);	/* only for a key that is not f's */
+	rw_client_config_init(&cc);
+	cc.handshake_timeout_ms = 1000;
+	client_up(&f, &cc);
+	memcpy(f.srv_key, g.srv_key, RW_KEY_SIZE);
+	uri_at(uri, sizeof(uri), &f, "127.0.0.1");
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 5000));
+	took = now_ms() - t0;
+	print_message("wrong key, handshake_timeout_ms 1000: closed after %llu ms: %s\n", (unsigned long long)took,
+		      cli_rec.close_message);
+	assert_int_equal(atomic_load(&cli_rec.close_reason), RW_CLOSE_RETRIES);
+	assert_true(took >= 900 && took < 2000);
+	snprintf(want, sizeof(want), "no handshake response from 127.0.0.1:%u within 1000 ms; check the server's key",
+		 rw_server_port(f.srv));
+	assert_memory_equal(cli_rec.close_message, want, strlen(want));
+	down(&g);
+	down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -841,6 +1068,9 @@ int main(void)
 		cmocka_unit_test_setup(test_send_rate_limit, reset),
 		cmocka_unit_test_setup(test_broadcast, reset),
 		cmocka_unit_test_setup(test_reconnect_after_outage, reset),
+		cmocka_unit_test_setup(test_dual_stack_client, reset),
+		cmocka_unit_test_setup(test_server_uris, reset),
+		cmocka_unit_test_setup(test_dial_fails_fast, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

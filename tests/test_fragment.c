@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_fragment.c - fragmenter and reassembler (spec §4.7, §9, PROFILE §8).
+ * test_fragment.c - fragmenter and reassembler (docs/protocol.md §4.7, §9).
  * Every fragment is fed from a heap buffer of exactly its size, so ASan
  * catches any read past it; destroy must leave nothing behind.
  */

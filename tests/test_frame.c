@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_frame.c - Frame encode/decode (spec §10): the KAT frames byte for
+ * test_frame.c - Frame encode/decode (docs/protocol.md §10): the KAT frames byte for
  * byte, round trips, every rejection reason, every prefix of valid frames
  * (run under ASan: each prefix lives in a buffer of exactly its size).
  */
@@ -17,7 +17,7 @@
 
 #include "frame.h"
 
-/* KAT frames (../shared/vectors/wiresocket-v1-kat.txt) */
+/* KAT frames (tests/vectors/wiresocket-v1-kat.txt) */
 #define KAT_HELLO "000a060168656c6c6f"
 #define KAT_RELIABLE "070a0302dead10011805210100000000000080288002"
 
@@ -52,18 +52,18 @@ static uint8_t *heap_hex(const char *hex, size_t *len)
 	return p;
 }
 
-/* The KAT file, when the test runs with RW_SHARED_DIR, must agree with the constants above. */
+/* The KAT file, when the test runs with RW_VECTORS, must agree with the constants above. */
 static void kat_file_agrees(const char *prefix, const char *expect)
 {
-	const char *dir = getenv("RW_SHARED_DIR");
+	const char *dir = getenv("RW_VECTORS");
 	char path[4096], line[4096];
 
 	if (!dir)
 		return;
-	snprintf(path, sizeof(path), "%s/vectors/wiresocket-v1-kat.txt", dir);
+	snprintf(path, sizeof(path), "%s/wiresocket-v1-kat.txt", dir);
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return;
+		fail_msg("cannot open %s; RW_VECTORS must name the tests/vectors directory", path);
 	bool found = false;
 	while (fgets(line, sizeof(line), f)) {
 		if (strncmp(line, prefix, strlen(prefix)) != 0)
@@ -287,7 +287,7 @@ static void test_event_sizes(void **state)
 	free(pay);
 }
 
-/* A zero-payload event is a 1-byte body: just the type (a channel close, PROFILE §9). */
+/* A zero-payload event is a 1-byte body: just the type (a channel close, docs/protocol.md §13.1). */
 static void test_zero_payload(void **state)
 {
 	(void)state;
@@ -317,7 +317,7 @@ static void test_zero_payload(void **state)
 	assert_false(rw__frame_next_event(&it, &type, &pl, &plen));
 }
 
-/* Standalone ACK (spec §10, PROFILE §10): no events, Seq 0. */
+/* Standalone ACK (docs/protocol.md §10.3): no events, Seq 0. */
 static void test_standalone_ack(void **state)
 {
 	(void)state;

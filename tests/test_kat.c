@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_kat.c - every line of ../shared/vectors/wiresocket-v1-kat.txt,
+ * test_kat.c - every line of tests/vectors/wiresocket-v1-kat.txt,
  * reproduced byte for byte by our code.
  *
  * The vector file drives the test list: each "name = hex" line becomes one
@@ -299,17 +299,18 @@ static int parse_hex(const char *s, uint8_t *out, size_t cap, size_t *len)
 
 int main(void)
 {
-	const char *dir = getenv("RW_SHARED_DIR");
+	/* meson sets RW_VECTORS; by hand, run from the build directory */
+	const char *dir = getenv("RW_VECTORS");
 	char path[4096], buf[2048];
 	struct kat_line *lines = NULL;
 	struct CMUnitTest *tests;
 	size_t n = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/vectors/wiresocket-v1-kat.txt", dir ? dir : "../shared");
+	snprintf(path, sizeof(path), "%s/wiresocket-v1-kat.txt", dir ? dir : "../tests/vectors");
 	f = fopen(path, "r");
 	if (!f) {
-		fprintf(stderr, "cannot open %s (set RW_SHARED_DIR)\n", path);
+		fprintf(stderr, "cannot open %s; set RW_VECTORS to the tests/vectors directory\n", path);
 		return 1;
 	}
 	while (fgets(buf, sizeof(buf), f)) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_reliable_core.c - the reliable delivery state machines (spec §11,
- * PROFILE §10): receiver and sender tables, the two bugs of the reference
+ * test_reliable_core.c - the reliable delivery state machines (docs/protocol.md §11,
+ * §14 item 10, §15.7): receiver and sender tables, the two bugs of the reference
  * (OOO buffer shifting, SACK then cumulative ACK), window edges, the wrap of
  * the sequence space, retransmit timing, reentrancy, and a simulation over a
  * lossy, reordering, duplicating path in both directions.
@@ -324,7 +324,7 @@ static void test_rx_wrap(void **state)
 	rw__rel_rx_destroy(&rx);
 }
 
-/* reset (spec §11.7) and deliver callbacks that pull the rug. */
+/* reset (docs/protocol.md §11.7) and deliver callbacks that pull the rug. */
 static void test_rx_reentrancy(void **state)
 {
 	(void)state;
@@ -673,7 +673,7 @@ static void test_tx_seq(void **state)
 	assert_int_equal(rw__rel_tx_next_seq(&tx), 2);
 	assert_int_equal(rw__rel_tx_set_next_seq(&tx, 9), -EBUSY);
 
-	/* reset (spec §11.7): pending purged, seq 1, peer window restored */
+	/* reset (docs/protocol.md §11.7): pending purged, seq 1, peer window restored */
 	assert_int_equal(tx_ack(&tx, 1, 0, 3, 0), 0);
 	assert_int_equal(tx.peer_window, 3);
 	tx_put(&tx, 16, 0);

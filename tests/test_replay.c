@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_replay.c - the 4096-counter replay window (spec §8), table-driven in
+ * test_replay.c - the 4096-counter replay window (docs/protocol.md §8), table-driven in
  * the manner of WireGuard's selftest/counter.c, plus a comparison against a
  * naive model over random walks (near 0 and near UINT64_MAX).
  */

@@ -83,6 +83,27 @@ static void test_greatest_timestamp_per_key(void **state)
 	rw__tsguard_destroy(&g);
 }
 
+/* check gives accept's verdict and records nothing: an unanswered init stays fresh */
+static void test_check_records_nothing(void **state)
+{
+	struct rw_tsguard g;
+	uint8_t a[32], t1[12], t2[12];
+
+	(void)state;
+	assert_int_equal(rw__tsguard_init(&g, 64), 0);
+	key_n(a, 7);
+	rw__tai64n_encode(t1, NOW, 5);
+	rw__tai64n_encode(t2, NOW, 6);
+	assert_int_equal(rw__tsguard_check(&g, a, t1, NOW), 0);
+	assert_int_equal(rw__tsguard_check(&g, a, t1, NOW), 0);	/* still fresh */
+	assert_int_equal(g.count, 0);
+	assert_int_equal(rw__tsguard_accept(&g, a, t2, NOW), 0);
+	assert_int_equal(rw__tsguard_check(&g, a, t1, NOW), -EALREADY);
+	assert_int_equal(rw__tsguard_check(&g, a, t2, NOW), -EALREADY);
+	assert_int_equal(g.count, 1);
+	rw__tsguard_destroy(&g);
+}
+
 static void test_bounded_with_floor(void **state)
 {
 	struct rw_tsguard g;
@@ -135,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_encode_decode),
 		cmocka_unit_test(test_skew),
 		cmocka_unit_test(test_greatest_timestamp_per_key),
+		cmocka_unit_test(test_check_records_nothing),
 		cmocka_unit_test(test_bounded_with_floor),
 		cmocka_unit_test(test_expired_entries_forgotten),
 	};

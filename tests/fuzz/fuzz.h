@@ -94,7 +94,7 @@ static inline uint64_t fuzz_u64(struct fuzz_in *in)
 	return lo | (uint64_t)fuzz_u32(in) << 32;
 }
 
-/* The KAT raw private keys: a, a+1, ..., a+31 (shared/vectors README). */
+/* The KAT raw private keys: a, a+1, ..., a+31 (tests/vectors/README.md). */
 static inline void fuzz_kat_key(uint8_t out[32], uint8_t first)
 {
 	for (unsigned i = 0; i < 32; i++)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_cookie_reply.c - both ends of the cookie mechanism (spec §6).
+ * fuzz_cookie_reply.c - both ends of the cookie mechanism (docs/protocol.md §6).
  *
  * The server's checker is fixed and drawn from no randomness: server key the
  * KAT responder's, current secret the KAT cookie_secret (a0..bf, born at
@@ -18,7 +18,7 @@
  * >= 0xc0 server side: rw__cookie_mac2_ok on 148 bytes of init, with an
  *         address selector, a time offset, and a mode byte: MAC2 as given,
  *         or recomputed with the current or the previous cookie, then
- *         (offset, xor) pairs. MAC2 covers bytes 0..116 only (PROFILE §4,
+ *         (offset, xor) pairs. MAC2 covers bytes 0..116 only (docs/protocol.md §2.5,
  *         not MAC1); it must check exactly when those bytes and MAC2 are
  *         what a valid cookie was computed over, the previous cookie only
  *         within the grace period. The KAT HandshakeInit_with_mac2 from the

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_kat.h - known-answer values of shared/vectors/wiresocket-v1-kat.txt
+ * fuzz_kat.h - known-answer values of tests/vectors/wiresocket-v1-kat.txt
  * that harnesses check against, as hex macros (harnesses do no I/O).
  * Private keys are the raw a..a+31 runs of the KAT README (fuzz_kat_key).
  */

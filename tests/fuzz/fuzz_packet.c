@@ -3,8 +3,8 @@
  * fuzz_packet.c - rw__packet_decode over arbitrary datagrams.
  *
  * The whole input is one datagram. It is decoded under several max_len
- * bounds and every verdict is compared with the size table of spec §12 /
- * PROFILE as written out here (exact sizes for types 1, 2, 3, 5, 6; a minimum
+ * bounds and every verdict is compared with the size table of docs/protocol.md §12 /
+ * §15.2 as written out here (exact sizes for types 1, 2, 3, 5, 6; a minimum
  * and max_len for 4 and 7); an accepted packet must describe only bytes of
  * the datagram. The datagram is copied to a buffer of exactly its size, so
  * AddressSanitizer sees any read past it.

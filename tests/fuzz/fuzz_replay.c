@@ -11,7 +11,7 @@
  *                   3  1 byte,  UINT64_MAX - byte           ... the counter limit
  *
  * The model is the spec's definition written as plainly as possible
- * (spec §8, replay.h): nothing accepted yet means every counter below
+ * (docs/protocol.md §8, replay.h): nothing accepted yet means every counter below
  * UINT64_MAX is new; otherwise with head the greatest accepted counter, the
  * window is [head - 4095, head]; below it is too old, in it a counter is a
  * duplicate when it was accepted before, above it is new. The model keeps

@@ -20,14 +20,12 @@
 #   RW_FUZZ_ONLY="packet frame"  run only these harnesses
 #   RW_FUZZ_SAVE=0               do not copy crashes into tests/fuzz/regressions
 #   RW_FUZZ_ARGS="..."           extra libFuzzer flags (e.g. -jobs=2 -workers=2)
-#   RW_SHARED_DIR                shared/ (default: ../shared beside the tree)
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-20}
 build=${2:-$top/build-fuzz}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
-shared=${RW_SHARED_DIR:-$top/../shared}
 fuzz_dir=$top/tests/fuzz
 
 if ! [[ $secs =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
@@ -66,12 +64,12 @@ fi
 targets=()
 for h in "${all[@]}"; do targets+=("fuzz_${h%%:*}"); done
 if [ -f "$build/build.ninja" ]; then
-	meson configure "$build" -Dfuzz=true -Dtests=false -Db_lundef=false -Dwerror=true -Dshared_dir="$shared" \
+	meson configure "$build" -Dfuzz=true -Dtests=false -Db_lundef=false -Dwerror=true \
 		>"$build/fuzz-setup.log" 2>&1
 else
 	mkdir -p "$(dirname "$build")"
 	CC=clang meson setup "$build" "$top" -Dfuzz=true -Dtests=false -Db_lundef=false -Dwerror=true \
-		-Dbuildtype=debugoptimized -Dshared_dir="$shared" >"$build.fuzz-setup.log" 2>&1 ||
+		-Dbuildtype=debugoptimized >"$build.fuzz-setup.log" 2>&1 ||
 		{ cat "$build.fuzz-setup.log"; echo "0 passed, ${#all[@]} failed"; exit 1; }
 	mv "$build.fuzz-setup.log" "$build/fuzz-setup.log"
 fi
