@@ -341,7 +341,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	tx->ca_acked = 0;
 	tx->recovery_xmit = 0;
 	tx->undo_cwnd = tx->undo_ssthresh = 0;
-	tx->probe_xmit = tx->probe_ms = 0;
+	tx->probe_xmit = tx->probe_ms = tx->random_xmit = 0;
 	tx->pkt_threshold = RW_REL_PACKET_THRESHOLD;
 	tx->pace_tokens = 0;
 	tx->pace_ms = 0;
@@ -679,14 +679,21 @@ static void cc_lost(struct rw_rel_tx *tx, uint64_t x)
 {
 	if (x <= tx->recovery_xmit)
 		return;
-	tx->recovery_xmit = tx->xmit;
-	tx->rtx_credit = 1;
 	if (tx->queue_filter && !queueing(tx)) {
-		/* no queue built up: random loss, not congestion (see the top) */
-		tx->random_losses++;
-		tx->undo_cwnd = 0;
+		/*
+		 * No queue built up: random loss, not congestion (see the
+		 * top). Nothing to recover from, so no recovery period (the
+		 * window keeps growing); counted once per round trip.
+		 */
+		if (x > tx->random_xmit) {
+			tx->random_xmit = tx->xmit;
+			tx->random_losses++;
+			tx->rtx_credit = 1;
+		}
 		return;
 	}
+	tx->recovery_xmit = tx->xmit;
+	tx->rtx_credit = 1;
 	tx->undo_cwnd = tx->cwnd;
 	tx->undo_ssthresh = tx->ssthresh;
 	tx->ssthresh = max32(tx->cwnd / 2, RW_REL_MIN_CWND);

@@ -123,8 +123,8 @@
  *   before new data. One departure from RFC 9002, in the manner of TCP
  *   Veno: a loss event while srtt is within max(min_rtt / 2,
  *   RW_REL_QUEUE_MS) of min_rtt (no standing queue, so no congested
- *   buffer) is taken as random loss: it starts a recovery period and its
- *   retransmissions, but does not halve the window (counted apart). A
+ *   buffer) is taken as random loss: its frames are sent again (the first
+ *   at once) but the window is neither halved nor held (counted apart). A
  *   10-30 % lossy path (a radio link, the loss lab) would otherwise be held
  *   at 2-4 frames per round trip; a receiver or link that overflows builds
  *   a queue first (on a busy machine: ACKs that come late), and then each
@@ -359,6 +359,7 @@ struct rw_rel_tx {
 	uint32_t ssthresh;
 	uint32_t ca_acked;	/* frames ACKed toward the next +1 in congestion avoidance */
 	uint64_t recovery_xmit;	/* recovery period: until a later transmission is ACKed */
+	uint64_t random_xmit;	/* the same for random losses (counted, nothing reduced) */
 	uint32_t undo_cwnd, undo_ssthresh;	/* before this period's reduction; 0: nothing to undo */
 	bool queue_filter;	/* true after init: loss without a queue is no congestion (see the top) */
 	uint32_t cc_in_flight;	/* frames sent, neither ACKed nor declared lost */
