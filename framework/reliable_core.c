@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reliable_core.c - reliable delivery state machines (spec §11); the design,
+ * reliable_core.c - reliable delivery state machines (docs/protocol.md §11); the design,
  * the sequence space and the callback contracts are described in
  * reliable_core.h.
  */
@@ -982,7 +982,7 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 			}
 		}
 		/*
-		 * Spec §11.6: oldest frame, RTO doubles up to max. Below
+		 * docs/protocol.md §11.6: oldest frame, RTO doubles up to max. Below
 		 * base_rto_ms, the first RW_REL_FLAT_PROBES expiries keep the
 		 * PTO: two small probes per PTO cost the path nothing, and
 		 * on a lossy path (a fragmented frame gets through 30 % loss

@@ -36,9 +36,19 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	ret = rw__engine_init(&srv->e, true, cfg->listen ? cfg->listen : "0.0.0.0:0", cfg->reactors, &cfg->timers,
-			      cfg->max_packet, cfg->max_sessions, cfg->max_incomplete_frames, cfg->max_frame_bytes,
-			      cfg->quiet, err, errlen);
+	ret = rw__engine_init(&srv->e,
+			      &(struct rw_engine_config){
+				      .server = true,
+				      .listen = cfg->listen ? cfg->listen : "0.0.0.0:0",
+				      .reactors = cfg->reactors,
+				      .timers = &cfg->timers,
+				      .max_packet = cfg->max_packet,
+				      .max_sessions = cfg->max_sessions,
+				      .max_incomplete = cfg->max_incomplete_frames,
+				      .max_frame_bytes = cfg->max_frame_bytes,
+				      .quiet = cfg->quiet,
+			      },
+			      err, errlen);
 	if (ret) {
 		free(srv);
 		return ret;
@@ -309,4 +319,9 @@ int rw_server_broadcast(struct rw_server *srv, uint8_t channel, uint8_t type, co
 	if (channel == RW_CHANNEL_INTERNAL || type == RW_EVENT_CHANNEL_CLOSE)
 		return -EINVAL;
 	return rw__engine_broadcast(&srv->e, channel, type, payload, len);
+}
+
+struct rw_engine *rw__server_engine(struct rw_server *srv)
+{
+	return &srv->e;
 }
