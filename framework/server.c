@@ -143,6 +143,10 @@ static void reload_allow_file(struct rw_server *srv)
 {
 	char err[RW_ERRBUF_SIZE];
 
+	if (!srv->allow_path) {
+		rw__log(&srv->e, "SIGHUP: nothing to reload (no allow-list file)");
+		return;
+	}
 	sd_notify(0, "RELOADING=1");
 	if (rw_server_allow_file(srv, srv->allow_path, err, sizeof(err)))
 		rw__log(&srv->e, "SIGHUP: allow-list not reloaded, the old one stays: %s", err);
@@ -155,8 +159,9 @@ static void reload_allow_file(struct rw_server *srv)
  * Run until SIGINT/SIGTERM or rw_server_stop. The signals are blocked in
  * this thread (and so in the reactor threads it starts) and read from a
  * signalfd, so no handler runs in an arbitrary context. SIGHUP reloads the
- * allow-list file when there is one (and keeps its default action, ending
- * the process, otherwise). The service manager hears from this thread only.
+ * allow-list file when there is one, and never ends the server (a service
+ * manager's reload must not become a stop). The service manager hears from
+ * this thread only.
  */
 static int serve(struct rw_server *srv)
 {
@@ -167,8 +172,7 @@ static int serve(struct rw_server *srv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
-	if (srv->allow_path)
-		sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	ret = rw__engine_start(e);

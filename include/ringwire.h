@@ -337,6 +337,10 @@ RW_EXTERN int rw_server_start(struct rw_server *srv);
 /**
  * Start, then block until SIGINT or SIGTERM (or rw_server_stop from another
  * thread), then shut down gracefully: Disconnect to every session, flush.
+ * SIGHUP reloads the allow-list file (rw_server_allow_file) and never stops
+ * the server. The signals are taken through a signalfd: threads the program
+ * starts itself must block SIGINT, SIGTERM and SIGHUP. Under systemd (Type=notify) it reports READY=1 once running
+ * and STOPPING=1 when the shutdown begins.
  */
 RW_EXTERN int rw_server_run(struct rw_server *srv);
 /** Graceful stop; thread-safe, async-signal-safe. */

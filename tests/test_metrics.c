@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -440,6 +441,62 @@ static void test_allow_reload(void **state)
 	unlink(path);
 }
 
+/* ---- sd_notify: READY=1 once running, STOPPING=1 when the graceful stop begins ------------ */
+
+static bool notify_wait(int fd, const char *want, unsigned timeout_ms)
+{
+	uint64_t end = now_ms() + timeout_ms;
+	char msg[256];
+
+	while (now_ms() < end) {
+		ssize_t n = recv(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT);
+
+		if (n > 0) {
+			msg[n] = '\0';
+			if (strstr(msg, want))
+				return true;
+			continue;
+		}
+		usleep(2000);
+	}
+	return false;
+}
+
+static void test_sd_notify(void **state)
+{
+	struct rw_handler h = { .on_event = on_event, .user = &srv_rec };
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct rw_server *srv;
+	pthread_t t;
+	void *ret;
+	int fd;
+
+	(void)state;
+#ifndef RW_TEST_SYSTEMD
+	skip();
+#endif
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s/notify", tmpdir);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	setenv("NOTIFY_SOCKET", a.sun_path, 1);
+	srv = make_server(&h);
+	/* nothing before it runs */
+	assert_false(notify_wait(fd, "READY=1", 100));
+	assert_int_equal(pthread_create(&t, NULL, run_server, srv), 0);
+	assert_true(notify_wait(fd, "READY=1", 5000));
+	/* a reload without an allow-list file neither stops it nor reports a reload */
+	assert_int_equal(kill(getpid(), SIGHUP), 0);
+	assert_false(notify_wait(fd, "STOPPING=1", 200));
+	rw_server_stop(srv);
+	assert_true(notify_wait(fd, "STOPPING=1", 5000));
+	pthread_join(t, &ret);
+	assert_int_equal((intptr_t)ret, 0);
+	rw_server_destroy(srv);
+	unsetenv("NOTIFY_SOCKET");
+	close(fd);
+}
+
 static int cleanup(void **state)
 {
 	char cmd[128];
@@ -454,6 +511,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scrape),
 		cmocka_unit_test(test_allow_reload),
+		cmocka_unit_test(test_sd_notify),
 	};
 	sigset_t set;
 
