@@ -506,9 +506,11 @@ RW_EXTERN int rw_client_metrics_listen(struct rw_client *cli, const char *hostpo
  * authenticate); open sessions whose key is no longer allowed are closed with
  * RW_CLOSE_REJECTED, the others keep running. keys NULL removes the list
  * (everyone may connect, unless authenticate says otherwise); a non-NULL
- * keys with n 0 allows no key. The arrays are copied. Returns 0, -ENOMEM,
- * or -EINVAL. It waits (briefly) for handshakes still reading the old list,
- * so never call it from a callback of this server.
+ * keys with n 0 allows no key. The arrays are copied. Whether an open
+ * session's key is still allowed is decided on the calling thread (so
+ * authenticate may run there too). Returns 0, -ENOMEM, -EINVAL, or -EDEADLK
+ * from a callback of this server: it waits (briefly) for handshakes still
+ * reading the old list.
  */
 RW_EXTERN int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_KEY_SIZE],
 					 const char *const *names, size_t n);
