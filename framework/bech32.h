@@ -4,7 +4,7 @@
  *
  * A wiresocket public key is written "wpub1" + 52 data characters + a 6
  * character checksum: bech32 with human-readable part "wpub" over the 32 key
- * bytes (PROFILE "Keys"). Public keys are not secret, so unlike encoding.c
+ * bytes (docs/protocol.md §16.1). Public keys are not secret, so unlike encoding.c
  * this code may branch and use tables.
  *
  * Functions return 0 or a negative errno. Decoders that can fail on user

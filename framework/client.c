@@ -23,9 +23,18 @@ void rw_client_config_init(struct rw_client_config *cfg)
 static int init_engine(struct rw_engine *e, const struct rw_client_config *cfg, const char *bind, char *err,
 		       size_t errlen)
 {
-	return rw__engine_init(e, false, bind, cfg->reactors ? cfg->reactors : 1, &cfg->timers, cfg->max_packet,
-			       cfg->max_sessions, cfg->max_incomplete_frames, cfg->max_frame_bytes, cfg->quiet, err,
-			       errlen);
+	return rw__engine_init(e,
+			       &(struct rw_engine_config){
+				       .listen = bind,
+				       .reactors = cfg->reactors ? cfg->reactors : 1,
+				       .timers = &cfg->timers,
+				       .max_packet = cfg->max_packet,
+				       .max_sessions = cfg->max_sessions,
+				       .max_incomplete = cfg->max_incomplete_frames,
+				       .max_frame_bytes = cfg->max_frame_bytes,
+				       .quiet = cfg->quiet,
+			       },
+			       err, errlen);
 }
 
 int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg, char *err, size_t errlen)
@@ -183,4 +192,9 @@ int rw_client_metrics_listen(struct rw_client *cli, const char *hostport, char *
 	if (cli->metrics)
 		return -EALREADY;
 	return rw__metrics_listen(&cli->metrics, hostport, fill_client, cli, err, errlen);
+}
+
+struct rw_engine *rw__client_engine(struct rw_client *cli)
+{
+	return &cli->e;
 }

@@ -106,7 +106,7 @@ int rw__cookie_compute(const struct rw_cookie_checker *c, const char *addr, uint
 	return cookie_with(c->key, addr, cookie);
 }
 
-/* MAC2 key: the cookie then 16 zero bytes, a 32-byte key (PROFILE §4). */
+/* MAC2 key: the cookie then 16 zero bytes, a 32-byte key (docs/protocol.md §2.5). */
 static int mac2(uint8_t out[RW_MAC_LEN], const uint8_t init[RW_SIZE_HANDSHAKE_INIT],
 		const uint8_t cookie[RW_COOKIE_LEN])
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cookie.h - WireGuard-style cookies against handshake floods (spec §6,
- * PROFILE §4-6).
+ * cookie.h - WireGuard-style cookies against handshake floods (docs/protocol.md §6,
+ * §2.5-2.6).
  *
  * Under load the responder answers a HandshakeInit with a CookieReply: a
  * cookie bound to the sender's address, sealed to the MAC1 the initiator
@@ -23,7 +23,7 @@
 enum { RW_ADDR_STR_MAX = 64 };	/* "[ipv6%scope]:port" fits */
 
 /*
- * "ip:port" or "[ipv6]:port", the text cookies are computed over (PROFILE §6)
+ * "ip:port" or "[ipv6]:port", the text cookies are computed over (docs/protocol.md §6.1)
  * and the one logs print. A v4-mapped IPv6 address (::ffff:a.b.c.d) is
  * written as the IPv4 address it stands for.
  */

@@ -2,9 +2,9 @@
 /*
  * crypto.h - the primitives of wiresocket v1 over OpenSSL libcrypto.
  *
- * BLAKE2s-256, keyed BLAKE2s (the MAC and KDF of PROFILE §2-3), X25519 and
+ * BLAKE2s-256, keyed BLAKE2s (the MAC and KDF of docs/protocol.md §2.1), X25519 and
  * ChaCha20-Poly1305 come from libcrypto; HChaCha20 (for the CookieReply's
- * XChaCha20-Poly1305, PROFILE §5) is the one primitive written here, because
+ * XChaCha20-Poly1305, docs/protocol.md §2.6) is the one primitive written here, because
  * libcrypto has none.
  *
  * Every function returns 0 or a negative errno. Transport AEAD contexts are
@@ -37,7 +37,7 @@ int rw__hash(uint8_t out[RW_HASH_LEN], const void *a, size_t alen, const void *b
 int rw__mac(uint8_t out[RW_HASH_LEN], const uint8_t *key, size_t keylen, const void *a, size_t alen,
 	    const void *b, size_t blen) RW_MUST_CHECK;
 /*
- * KDF of PROFILE §2: writes T1, T2 and T3 to whichever of t1, t2, t3 is
+ * KDF of docs/protocol.md §2.1: writes T1, T2 and T3 to whichever of t1, t2, t3 is
  * non-NULL (kdf1/kdf2/kdf3 in one function).
  */
 int rw__kdf(uint8_t *t1, uint8_t *t2, uint8_t *t3, const uint8_t ck[RW_HASH_LEN], const void *in,
@@ -60,7 +60,7 @@ int rw__aead_init(struct rw_aead *a, const uint8_t key[RW_KEY_LEN], int encrypt)
 void rw__aead_free(struct rw_aead *a);
 /*
  * out gets len + RW_TAG_LEN bytes; in and out may be the same buffer. The
- * nonce is 4 zero bytes then the little-endian counter (spec §2.3).
+ * nonce is 4 zero bytes then the little-endian counter (docs/protocol.md §2.3).
  */
 int rw__aead_seal(struct rw_aead *a, uint64_t counter, const void *aad, size_t aadlen, const uint8_t *in,
 		  size_t len, uint8_t *out) RW_MUST_CHECK;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * endpoint.c - "wire://wpub1...@host:port" endpoints (PROFILE "endpoint").
+ * endpoint.c - "wire://wpub1...@host:port" endpoints (docs/protocol.md §16.2).
  *
  * The key is the peer's identity and the host:port only a hint of where it
  * is, so the key must be exact (bech32 with its checksum) and the address is
@@ -25,6 +25,21 @@
 #define SCHEME "wire://"
 #define FORM "wire://wpub1...@host:port"
 
+/*
+ * What the input should look like, for messages. "bare" is a listen or bind
+ * address (rw_hostport_parse, where port 0 means any): pointing its user at
+ * the wire:// form would send them the wrong way.
+ */
+static const char *form(bool bare)
+{
+	return bare ? "host:port, e.g. 127.0.0.1:9000 or [::1]:9000 (port 0: any free one)" : FORM;
+}
+
+static const char *form6(bool bare)
+{
+	return bare ? "[addr]:port, e.g. [::1]:9000" : "wire://wpub1...@[addr]:port";
+}
+
 
 static int is_alnum(char c)
 {
@@ -47,14 +62,14 @@ static const char *show_char(char buf[8], char c)
 	return buf;
 }
 
-/* Port: 1 to 5 decimal digits, 1..65535, nothing else. */
-static int parse_port(const char *p, uint16_t *port, bool allow_zero, char *err, size_t errlen)
+/* Port: 1 to 5 decimal digits, 1..65535 (0 too for a bare address), nothing else. */
+static int parse_port(const char *p, uint16_t *port, bool bare, char *err, size_t errlen)
 {
 	unsigned long v = 0;
 	size_t i;
 
 	if (!*p)
-		return rw__errf(err, errlen, -EINVAL, "missing port number after ':'; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "missing port number after ':'; expected %s", form(bare));
 	for (i = 0; p[i] >= '0' && p[i] <= '9'; i++) {
 		if (i == 5)
 			return rw__errf(err, errlen, -EINVAL, "port must be 1..65535, found more than 5 digits");
@@ -65,10 +80,10 @@ static int parse_port(const char *p, uint16_t *port, bool allow_zero, char *err,
 	if (p[i]) {
 		char c[8];
 
-		return rw__errf(err, errlen, -EINVAL, "unexpected %s after the port (a wire:// URI has no path or "
-			    "query); expected " FORM, show_char(c, p[i]));
+		return rw__errf(err, errlen, -EINVAL, "unexpected %s after the port%s; expected %s", show_char(c, p[i]),
+			    bare ? "" : " (a wire:// URI has no path or query)", form(bare));
 	}
-	if ((v < 1 && !allow_zero) || v > 65535)
+	if ((v < 1 && !bare) || v > 65535)
 		return rw__errf(err, errlen, -EINVAL, "port must be 1..65535, found %lu", v);
 	*port = (uint16_t)v;
 	return 0;
@@ -98,28 +113,29 @@ static int check_ipv6(const char *host, size_t len, char *err, size_t errlen)
 	return 0;
 }
 
-static int check_host(const char *host, size_t len, char *err, size_t errlen)
+static int check_host(const char *host, size_t len, bool bare, char *err, size_t errlen)
 {
 	size_t i;
 
 	if (len == 0)
-		return rw__errf(err, errlen, -EINVAL, "empty host; expected " FORM);
+		return rw__errf(err, errlen, -EINVAL, "empty host; expected %s", form(bare));
 	if (len > RW_HOST_MAX)
 		return rw__errf(err, errlen, -EINVAL, "host is %zu characters long, the limit is %d", len, RW_HOST_MAX);
 	for (i = 0; i < len; i++) {
 		char c[8];
 
 		if (host[i] == ':')
-			return rw__errf(err, errlen, -EINVAL, "an IPv6 address must be in brackets, as in "
-				    "wire://wpub1...@[::1]:9000");
+			return rw__errf(err, errlen, -EINVAL, "an IPv6 address must be in brackets, as in %s[::1]:9000",
+				    bare ? "" : "wire://wpub1...@");
 		if (!is_host_char(host[i]))
-			return rw__errf(err, errlen, -EINVAL, "host contains %s; expected " FORM, show_char(c, host[i]));
+			return rw__errf(err, errlen, -EINVAL, "host contains %s; expected %s", show_char(c, host[i]),
+				    form(bare));
 	}
 	return 0;
 }
 
-/* "host:port" or "[v6]:port" into e->host / e->port. */
-static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_zero, char *err, size_t errlen)
+/* "host:port" or "[v6]:port" into e->host / e->port; bare: a listen or bind address. */
+static int parse_hostport(const char *host, struct rw_endpoint *e, bool bare, char *err, size_t errlen)
 {
 	const char *hend, *colon;
 	size_t hlen;
@@ -132,7 +148,7 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_ze
 		host++;
 		hlen = (size_t)(hend - host);
 		if (hlen == 0)
-			return rw__errf(err, errlen, -EINVAL, "empty host \"[]\"; expected " FORM);
+			return rw__errf(err, errlen, -EINVAL, "empty host \"[]\"; expected %s", form(bare));
 		ret = check_ipv6(host, hlen, err, errlen);
 		if (ret)
 			return ret;
@@ -141,25 +157,25 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool allow_ze
 			char c[8];
 
 			if (!*colon)
-				return rw__errf(err, errlen, -EINVAL, "missing port; expected wire://wpub1...@[addr]:port");
-			return rw__errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected "
-				    "wire://wpub1...@[addr]:port", show_char(c, *colon));
+				return rw__errf(err, errlen, -EINVAL, "missing port; expected %s", form6(bare));
+			return rw__errf(err, errlen, -EINVAL, "unexpected %s after ']'; expected %s", show_char(c, *colon),
+				    form6(bare));
 		}
 	} else {
 		colon = strrchr(host, ':');
 		if (!colon) {
 			hlen = strlen(host);
-			ret = check_host(host, hlen, err, errlen);
+			ret = check_host(host, hlen, bare, err, errlen);
 			if (ret)
 				return ret;
-			return rw__errf(err, errlen, -EINVAL, "missing port; expected " FORM);
+			return rw__errf(err, errlen, -EINVAL, "missing port; expected %s", form(bare));
 		}
 		hlen = (size_t)(colon - host);
-		ret = check_host(host, hlen, err, errlen);
+		ret = check_host(host, hlen, bare, err, errlen);
 		if (ret)
 			return ret;
 	}
-	ret = parse_port(colon + 1, &e->port, allow_zero, err, errlen);
+	ret = parse_port(colon + 1, &e->port, bare, err, errlen);
 	if (ret)
 		return ret;
 	if (hlen > RW_HOST_MAX)
@@ -261,7 +277,7 @@ int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], cons
 		return ret;
 	v6 = strchr(host, ':') != NULL;
 	/* Only write what rw_uri_parse() reads back. */
-	if (v6 ? check_ipv6(host, hlen, NULL, 0) : check_host(host, hlen, NULL, 0))
+	if (v6 ? check_ipv6(host, hlen, NULL, 0) : check_host(host, hlen, false, NULL, 0))
 		return -EINVAL;
 	n = snprintf(out, outlen, SCHEME "%s@%s%s%s:%u", wpub, v6 ? "[" : "", host, v6 ? "]" : "",
 		     (unsigned int)port);

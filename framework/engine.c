@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * engine.c - the glue between the reactors and the protocol: the packet
- * dispatch table, commands from other threads (sends, broadcasts, dials,
- * handshake hand-overs), per-shard housekeeping, counters, start and stop.
+ * engine.c - the engine's life and its calls from other threads: create the
+ * shards (one per reactor, each with its UDP transport), register the
+ * reactor callbacks (receive -> recv.c, batch end -> session.c, commands ->
+ * whatever each command names), per-shard housekeeping, counters, start and
+ * stop, and the cross-thread API (send by id, broadcast, dial), which posts
+ * commands to the owning shard.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,28 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "errmsg.h"
 #include "engine.h"
+#include "errmsg.h"
+#include "index.h"
 #include "portclaim.h"
-#include "reliable.h"
-
-_Thread_local struct rw_shard *rw__current_shard;
-
-/* One table, indexed by the type byte (spec §3). */
-static const rw_packet_handler dispatch[RW_MSG_TYPE_MAX + 1] = {
-	[RW_MSG_HANDSHAKE_INIT] = rw__handle_handshake_init,
-	[RW_MSG_HANDSHAKE_RESP] = rw__handle_handshake_resp,
-	[RW_MSG_COOKIE_REPLY] = rw__handle_cookie_reply,
-	[RW_MSG_DATA] = rw__handle_data,
-	[RW_MSG_DISCONNECT] = rw__handle_disconnect,
-	[RW_MSG_KEEPALIVE] = rw__handle_keepalive,
-	[RW_MSG_DATA_FRAGMENT] = rw__handle_fragment,
-};
-
-#define cmd rw_cmd
+#include "recv.h"
+#include "send.h"
+#include "session.h"
+#include "timers.h"
 
 struct cmd_send {
-	struct cmd c;
+	struct rw_cmd c;
 	uint64_t id;
 	uint8_t channel, type;
 	size_t len;
@@ -50,90 +40,24 @@ struct bcast {
 };
 
 struct cmd_bcast {
-	struct cmd c;
+	struct rw_cmd c;
 	struct bcast *b;
 };
 
 struct cmd_dial {
-	struct cmd c;
+	struct rw_cmd c;
 	uint64_t id;
 	struct rw_endpoint ep;
-	struct sockaddr_storage addr;
-	socklen_t addrlen;
+	struct rw_peer_addr addr;
 	void *user;
 };
 
-struct cmd_close {
-	struct cmd c;
-	uint64_t id;
-	enum rw_close_reason reason;
-};
-
-uint64_t rw__now_ms(const struct rw_shard *sh)
+static struct rw_shard *shard_of(struct rw_reactor *r)
 {
-	return rw__reactor_now_ms(sh->r);
-}
-
-void rw__log(const struct rw_engine *e, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	if (e->quiet)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ringwire: %s\n", line);
-}
-
-void rw__drop(struct rw_shard *sh, enum rw_drop_reason why, const struct sockaddr *from, socklen_t fromlen)
-{
-	uint64_t now = rw__now_ms(sh);
-
-	RW_STAT_INC(sh->st.drops[why]);
-	/* one line a second per shard at most: a flood must not become a log flood */
-	if (now - sh->drop_log_ms < 1000) {
-		sh->drop_log_suppressed++;
-		return;
-	}
-	if (!sh->e->quiet) {
-		char a[RW_ADDR_STR_MAX] = "?";
-
-		if (from)
-			rw__addr_to_string(a, from, fromlen);
-		if (sh->drop_log_suppressed)
-			rw__log(sh->e, "dropped a packet from %s: %s (and %u more in the last second)", a,
-				rw_drop_reason_name(why), sh->drop_log_suppressed);
-		else
-			rw__log(sh->e, "dropped a packet from %s: %s", a, rw_drop_reason_name(why));
-	}
-	sh->drop_log_ms = now;
-	sh->drop_log_suppressed = 0;
-}
-
-const struct rw_handler *rw__engine_handler(const struct rw_engine *e, uint8_t channel)
-{
-	if (e->has_handler[channel])
-		return &e->handlers[channel];
-	return e->has_any ? &e->any : NULL;
+	return rw__udp_of(r)->t.up;
 }
 
 /* ---- reactor callbacks ---------------------------------------------------------- */
-
-static void on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
-			socklen_t fromlen)
-{
-	struct rw_shard *sh = rw__shard_of(r);
-	enum rw_drop_reason why;
-	struct rw_packet p;
-
-	if (rw_unlikely(rw__packet_decode(&p, data, len, rw__reactor_send_buf_size(r), &why))) {
-		rw__drop(sh, why, from, fromlen);
-		return;
-	}
-	dispatch[p.type](sh, &p, data, from, fromlen);
-}
 
 static void set_cookie_epoch(struct rw_shard *sh)
 {
@@ -160,12 +84,12 @@ static void on_housekeeping(struct rw_timer *t, uint64_t now)
 	struct rw_shard *sh = rw_container_of(t, struct rw_shard, t_housekeeping);
 
 	set_cookie_epoch(sh);
-	rw__timer_add(rw__reactor_timers(sh->r), t, now + 1000);
+	rw__timer_add(sh->wheel, t, now + 1000);
 }
 
 static void on_start(struct rw_reactor *r)
 {
-	struct rw_shard *sh = rw__shard_of(r);
+	struct rw_shard *sh = shard_of(r);
 	struct rw_engine *e = sh->e;
 
 	rw__current_shard = sh;
@@ -176,17 +100,16 @@ static void on_start(struct rw_reactor *r)
 	set_cookie_epoch(sh);
 	sh->hs_window_ms = rw__now_ms(sh);
 	rw__timer_init(&sh->t_housekeeping, on_housekeeping);
-	rw__timer_add(rw__reactor_timers(r), &sh->t_housekeeping, rw__now_ms(sh) + 1000);
+	rw__timer_add(sh->wheel, &sh->t_housekeeping, rw__now_ms(sh) + 1000);
 }
 
 static void on_stop(struct rw_reactor *r)
 {
-	struct rw_shard *sh = rw__shard_of(r);
+	struct rw_shard *sh = shard_of(r);
 
-	rw__timer_cancel(rw__reactor_timers(r), &sh->t_housekeeping);
+	rw__timer_cancel(sh->wheel, &sh->t_housekeeping);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
-	rw__shard_flush_all(sh);
-	rw__shard_reap(sh);
+	rw__shard_batch_end(sh);
 	rw__cookie_checker_wipe(&sh->cookies);
 	rw__crypto_thread_release();
 	rw__current_shard = NULL;
@@ -194,23 +117,24 @@ static void on_stop(struct rw_reactor *r)
 
 static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err)
 {
-	rw__shard_send_failed(rw__shard_of(r), to, tolen, err);
+	rw__udp_send_error(rw__udp_of(r), to, tolen, err);
 }
 
 static void on_batch_end(struct rw_reactor *r)
 {
-	struct rw_shard *sh = rw__shard_of(r);
+	struct rw_shard *sh = shard_of(r);
 
-	rw__shard_flush_all(sh);
-	rw__shard_reap(sh);
+	rw__shard_batch_end(sh);
 }
 
-static void run_send(struct rw_shard *sh, struct cmd_send *c)
+static void run_send(struct rw_shard *sh, struct rw_cmd *cmd)
 {
+	struct cmd_send *c = (struct cmd_send *)cmd;
 	struct rw_session *s = rw__session_by_id(sh, c->id);
 
 	if (s)
 		rw__session_send_event(s, c->channel, c->type, c->payload, c->len);
+	free(c);
 }
 
 static void run_broadcast(struct rw_shard *sh, struct bcast *b)
@@ -237,8 +161,15 @@ restart:
 		free(b);
 }
 
-static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
+static void run_bcast(struct rw_shard *sh, struct rw_cmd *cmd)
 {
+	run_broadcast(sh, ((struct cmd_bcast *)cmd)->b);
+	free(cmd);
+}
+
+static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
+{
+	struct cmd_dial *c = (struct cmd_dial *)cmd;
 	struct rw_engine *e = sh->e;
 	struct rw_session *s = rw__session_new(sh, c->ep.pubkey, c->id);
 	int ret;
@@ -246,6 +177,7 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	if (!s) {
 		rw__log(e, "dial %s%s%s:%u: session limit reached", strchr(c->ep.host, ':') ? "[" : "", c->ep.host,
 			strchr(c->ep.host, ':') ? "]" : "", c->ep.port);
+		free(c);
 		return;
 	}
 	s->initiator = true;
@@ -253,7 +185,7 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	s->user = c->user;
 	memcpy(s->host, c->ep.host, sizeof(s->host));
 	s->port = c->ep.port;
-	rw__session_set_addr(s, (struct sockaddr *)&c->addr, c->addrlen);
+	rw__session_set_peer(s, &c->addr);
 	if (!e->has_id) {
 		/* no key configured: this session gets its own identity */
 		uint8_t priv[RW_KEY_LEN], pub[RW_KEY_LEN];
@@ -273,74 +205,25 @@ static void run_dial(struct rw_shard *sh, struct cmd_dial *c)
 	if (ret && ret != -EAGAIN && !rw__session_dial_error(s, ret)) {
 		char a[RW_ADDR_STR_MAX] = "?";
 
-		rw__addr_to_string(a, (const struct sockaddr *)&c->addr, c->addrlen);
+		rw__peer_to_string(a, &c->addr);
 		rw__log(e, "dial %s: first handshake send failed: %s (retrying)", a, strerror(-ret));
 	}
+	free(c);
 	return;
 fail:
-	rw__session_close(s, RW_CLOSE_PROTOCOL, false, "cannot set up keys for this server key", false);
+	rw__session_close(s, RW_CLOSE_PROTOCOL, 0, "cannot set up keys for this server key");
+	free(c);
 }
 
 static void on_command(struct rw_reactor *r, struct rw_cmd_node *node)
 {
-	struct cmd *c = rw_container_of(node, struct cmd, node);
-	struct rw_shard *sh = rw__shard_of(r);
+	struct rw_cmd *c = rw_container_of(node, struct rw_cmd, node);
 
-	switch (c->type) {
-	case CMD_SEND:
-		run_send(sh, (struct cmd_send *)c);
-		break;
-	case CMD_BROADCAST:
-		run_broadcast(sh, ((struct cmd_bcast *)c)->b);
-		break;
-	case CMD_DIAL:
-		run_dial(sh, (struct cmd_dial *)c);
-		break;
-	case CMD_HANDSHAKE:
-		rw__handshake_finish_cmd(sh, (struct rw_hs_cmd *)c);
-		return;	/* it wipes and frees the command itself */
-	case CMD_CLOSE: {
-		struct cmd_close *cc = (struct cmd_close *)c;
-		struct rw_session *s = rw__session_by_id(sh, cc->id);
-
-		if (s)
-			rw__session_close(s, cc->reason, false, "superseded by a new session of the same key", true);
-		break;
-	}
-	}
-	free(c);
+	/* each command names what runs it, and that frees it */
+	c->run(shard_of(r), c);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------ */
-
-static int resolve(const char *host, uint16_t port, bool passive, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV }, *res = NULL;
-	char service[8];
-	int ret;
-
-	if (passive)
-		hints.ai_flags |= AI_PASSIVE;
-	snprintf(service, sizeof(service), "%u", port);
-	ret = getaddrinfo(host[0] ? host : NULL, service, &hints, &res);
-	if (ret || !res)
-		return -EHOSTUNREACH;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-int rw__session_reresolve(struct rw_session *s)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-
-	/* host names can move; literals resolve without any lookup */
-	if (resolve(s->host, s->port, false, &ss, &len) == 0 && ss.ss_family == s->addr.ss_family)
-		rw__session_set_addr(s, (struct sockaddr *)&ss, len);
-	return 0;
-}
 
 static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
 {
@@ -362,11 +245,21 @@ static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
 }
 
 
-int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsigned reactors,
-		    const struct rw_timers *t, unsigned max_packet, unsigned max_sessions, unsigned max_incomplete,
-		    size_t max_frame, bool quiet, char *err, size_t errlen)
+/* Test hook: RW_TEST_SEND_BUFFERS sets the send buffers per reactor (a full send ring on demand). */
+static unsigned send_buffers(const struct rw_engine_config *cfg)
+{
+	const char *v = getenv("RW_TEST_SEND_BUFFERS");
+	long n = v ? strtol(v, NULL, 10) : 0;
+
+	if (n > 0)
+		return (unsigned)n;
+	return cfg->send_buffers ? cfg->send_buffers : RW_DEFAULT_SEND_BUFFERS;
+}
+
+int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, char *err, size_t errlen)
 {
 	struct rw_reactor_config rc = { 0 };
+	struct rw_peer_addr listen;
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
 	int ret;
@@ -374,38 +267,45 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 	ret = rw_selftest(err, errlen);
 	if (ret)
 		return ret;
-	e->server = server;
-	e->quiet = quiet;
+	e->server = cfg->server;
+	e->quiet = cfg->quiet;
 	e->stop_fd = -1;
-	resolve_timers(&e->t, t);
-	e->max_packet = max_packet ? max_packet : RW_DEFAULT_MAX_PACKET;
+	e->timer_fns = &rw__session_timer_fns;
+	resolve_timers(&e->t, cfg->timers);
+	e->max_packet = cfg->max_packet ? cfg->max_packet : RW_DEFAULT_MAX_PACKET;
 	if (e->max_packet < 128 || e->max_packet > 9000)
 		return rw__errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
-	e->max_sessions = max_sessions ? max_sessions : RW_DEFAULT_MAX_SESSIONS;
-	e->max_incomplete = max_incomplete ? max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
-	e->max_frame_bytes = max_frame ? max_frame : RW_DEFAULT_MAX_FRAME_BYTES;
+	e->max_sessions = cfg->max_sessions ? cfg->max_sessions : RW_DEFAULT_MAX_SESSIONS;
+	e->max_incomplete = cfg->max_incomplete ? cfg->max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
+	e->max_frame_bytes = cfg->max_frame_bytes ? cfg->max_frame_bytes : RW_DEFAULT_MAX_FRAME_BYTES;
 	e->reconnect = true;
 
-	ret = rw_hostport_parse(listen, host, &port, err, errlen);
+	ret = rw_hostport_parse(cfg->listen, host, &port, err, errlen);
 	if (ret)
 		return ret;
-	if (resolve(host, port, true, &rc.listen, &rc.listen_len))
-		return rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve listen address \"%s\"", listen);
+	if (rw__resolve_now(host, port, true, &listen))
+		return rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve listen address \"%s\"", cfg->listen);
+	rw__udp_listen_on(&rc, &listen);
 	snprintf(e->host, sizeof(e->host), "%s", host[0] ? host : "0.0.0.0");
 	if (rw__random(e->cookie_master, sizeof(e->cookie_master)))
 		return rw__errf(err, errlen, -EIO, "no randomness available");
 	ret = rw__peers_init(&e->peers, e->max_sessions);
 	if (ret)
 		return rw__errf(err, errlen, ret, "out of memory for the peer table");
+	ret = rw__resolver_init(&e->resolver);
+	if (ret) {
+		rw__peers_destroy(&e->peers);
+		return rw__errf(err, errlen, ret, "cannot set up the resolver");
+	}
 
-	rc.n_reactors = reactors;
+	rc.n_reactors = cfg->reactors;
 	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
-	rc.send_buf_count = 4096;
+	rc.send_buf_count = send_buffers(cfg);
 	rc.buf_count = 2048;
 	rc.handoff_slots = 1024;
 	rc.ops = (struct rw_reactor_ops){
-		.on_datagram = on_datagram,
-		.on_handoff = on_datagram,	/* the owner handles it like its own */
+		.on_datagram = rw__udp_on_datagram,
+		.on_handoff = rw__udp_on_datagram,	/* the owner handles it like its own */
 		.on_batch_end = on_batch_end,
 		.on_command = on_command,
 		.on_start = on_start,
@@ -413,24 +313,28 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		.on_send_error = on_send_error,
 	};
 	rc.user = e;
-	if (server) {
+	{
+		/* a client binding a fixed port must not join a server's reuseport group either */
 		char who[128];
 
 		ret = rw__port_claim_check((const struct sockaddr *)&rc.listen, rc.listen_len, who, sizeof(who));
 		if (ret == -EADDRINUSE) {
+			rw__resolver_destroy(&e->resolver);
 			rw__peers_destroy(&e->peers);
-			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; stop it or listen on another port",
-					port, who);
+			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; %s", port, who,
+					cfg->server ? "stop it or listen on another port" : "bind another port (or port 0)");
 		}
 	}
 	ret = rw__reactor_group_create(&e->group, &rc);
 	if (ret) {
+		rw__resolver_destroy(&e->resolver);
 		rw__peers_destroy(&e->peers);
-		return rw__errf(err, errlen, ret, "cannot listen on %s: %s", listen, strerror(-ret));
+		return rw__errf(err, errlen, ret, "cannot listen on %s: %s", cfg->listen, strerror(-ret));
 	}
 	e->nshards = rw__reactor_count(e->group);
 	if (e->nshards > RW_MAX_REACTORS) {
 		rw__reactor_group_destroy(e->group);
+		rw__resolver_destroy(&e->resolver);
 		rw__peers_destroy(&e->peers);
 		return rw__errf(err, errlen, -EINVAL, "at most %d reactors", RW_MAX_REACTORS);
 	}
@@ -442,26 +346,21 @@ int rw__engine_init(struct rw_engine *e, bool server, const char *listen, unsign
 		sh->e = e;
 		sh->id = i;
 		sh->r = rw__reactor_get(e->group, i);
-		rw__reactor_set_ctx(sh->r, sh);
-		sh->big_cap = 4096;
-		sh->big = malloc(sh->big_cap);
-		ret = sh->big ? rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1) : -ENOMEM;
+		sh->wheel = rw__reactor_timers(sh->r);
+		rw__udp_init(&sh->udp, sh->r, rw__recv_datagram, sh);
+		sh->udp.t.on_send_error = rw__shard_send_failed;
+		sh->tr = &sh->udp.t;
+		ret = rw__send_shard_init(sh);
 		if (!ret)
-			ret = rw__ratelimit_init(&sh->limiter, 8192, RW_DEFAULT_SOURCE_RATE,
-						 RW_DEFAULT_SOURCE_BURST);
+			ret = rw__index_init(sh, e->max_sessions / e->nshards + 1);
+		if (!ret)
+			ret = rw__ratelimit_init(&sh->limiter, 8192, RW_DEFAULT_SOURCE_RATE, RW_DEFAULT_SOURCE_BURST);
 		if (ret) {
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
 		}
 	}
-	{
-		struct sockaddr_storage ss;
-		socklen_t len;
-
-		rw__reactor_local_addr(e->group, &ss, &len);
-		e->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-							  : ((struct sockaddr_in *)&ss)->sin_port);
-	}
+	e->port = rw__udp_local_port(e->group);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC);
 	return 0;
 }
@@ -490,8 +389,8 @@ int rw__engine_set_limits(struct rw_engine *e)
 	for (unsigned i = 0; i < e->nshards; i++) {
 		struct rw_shard *sh = &e->shards[i];
 
-		rw__shard_free_tables(sh);
-		ret = rw__shard_init_tables(sh, e->max_sessions / e->nshards + 1 + e->max_half_open);
+		rw__index_free(sh);
+		ret = rw__index_init(sh, e->max_sessions / e->nshards + 1 + e->max_half_open);
 		if (ret)
 			return ret;
 	}
@@ -551,6 +450,8 @@ int rw__engine_wait(struct rw_engine *e)
 
 void rw__engine_destroy(struct rw_engine *e)
 {
+	/* first: its thread may still post to a reactor */
+	rw__resolver_destroy(&e->resolver);
 	if (e->group) {
 		rw__reactor_group_destroy(e->group);
 		e->group = NULL;
@@ -566,14 +467,13 @@ void rw__engine_destroy(struct rw_engine *e)
 			s->initiator = false;
 			e->has_any = false;
 			memset(e->has_handler, 0, sizeof(e->has_handler));
-			rw__session_close(s, RW_CLOSE_SHUTDOWN, true, NULL, false);
+			rw__session_close(s, RW_CLOSE_SHUTDOWN, RW_CLOSE_F_BY_PEER, NULL);
 		}
 		rw__shard_reap(sh);
-		rw__reliable_pool_free(sh);
-		rw__shard_free_tables(sh);
+		rw__reliable_pool_free(&sh->pool);
+		rw__index_free(sh);
 		rw__ratelimit_destroy(&sh->limiter);
-		free(sh->big);
-		sh->big = NULL;
+		rw__send_shard_free(sh);
 	}
 	rw__peers_destroy(&e->peers);
 	free(e->allowed);
@@ -595,9 +495,9 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		rw__reactor_stats(sh->r, &rs);
 		st->rx_packets += rs.rx_packets;
 		st->rx_bytes += rs.rx_bytes;
-		st->tx_packets += rs.tx_packets + RW_STAT_GET(sh->st.tx_packets);
-		st->tx_bytes += rs.tx_bytes + RW_STAT_GET(sh->st.tx_bytes);
-		st->tx_errors += rs.tx_errors + RW_STAT_GET(sh->st.tx_errors);
+		st->tx_packets += rs.tx_packets;
+		st->tx_bytes += rs.tx_bytes;
+		st->tx_errors += rs.tx_errors + __atomic_load_n(&sh->udp.t.tx_errors, __ATOMIC_RELAXED);
 		st->handoffs += rs.handoffs_out;
 		st->handshakes_completed += RW_STAT_GET(sh->st.handshakes_completed);
 		st->handshakes_initiated += RW_STAT_GET(sh->st.handshakes_initiated);
@@ -620,18 +520,23 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 	}
 }
 
-/* Shard of a session id: its low byte. */
-static struct rw_shard *shard_of_id(struct rw_engine *e, uint64_t id)
+void rw__engine_send_stats(const struct rw_engine *e, struct rw_send_stats *st)
 {
-	unsigned s = (unsigned)(id & 0xff);
+	memset(st, 0, sizeof(*st));
+	for (unsigned i = 0; i < e->nshards; i++) {
+		struct rw_send_stats one;
 
-	return s < e->nshards ? &e->shards[s] : NULL;
+		rw__send_stats(&e->shards[i], &one);
+		st->parked += one.parked;
+		st->resumed += one.resumed;
+		st->paced += one.paced;
+	}
 }
 
 int rw__engine_send(struct rw_engine *e, uint64_t id, uint8_t channel, uint8_t type, const void *payload,
 		    size_t len)
 {
-	struct rw_shard *sh = shard_of_id(e, id);
+	struct rw_shard *sh = rw__shard_of_id(e, id);
 	struct cmd_send *c;
 	int ret;
 
@@ -648,14 +553,14 @@ int rw__engine_send(struct rw_engine *e, uint64_t id, uint8_t channel, uint8_t t
 	c = malloc(sizeof(*c) + len);
 	if (!c)
 		return -ENOMEM;
-	c->c.type = CMD_SEND;
+	c->c.run = run_send;
 	c->id = id;
 	c->channel = channel;
 	c->type = type;
 	c->len = len;
 	if (len)
 		memcpy(c->payload, payload, len);
-	ret = rw__reactor_post(sh->r, &c->c.node);
+	ret = rw__shard_post(sh, &c->c);
 	if (ret)
 		free(c);
 	return ret;
@@ -686,9 +591,9 @@ int rw__engine_broadcast(struct rw_engine *e, uint8_t channel, uint8_t type, con
 		}
 		c = malloc(sizeof(*c));
 		if (c) {
-			c->c.type = CMD_BROADCAST;
+			c->c.run = run_bcast;
 			c->b = b;
-			if (rw__reactor_post(e->shards[i].r, &c->c.node) == 0)
+			if (rw__shard_post(&e->shards[i], &c->c) == 0)
 				continue;
 			free(c);
 		}
@@ -708,11 +613,11 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return rw__errf(err, errlen, -ENOMEM, "out of memory");
-	c->c.type = CMD_DIAL;
+	c->c.run = run_dial;
 	ret = rw_uri_parse(uri, &c->ep, err, errlen);
 	if (ret)
 		goto fail;
-	if (resolve(c->ep.host, c->ep.port, false, &c->addr, &c->addrlen)) {
+	if (rw__resolve_now(c->ep.host, c->ep.port, false, &c->addr)) {
 		ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"", c->ep.host);
 		goto fail;
 	}
@@ -721,12 +626,12 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 
 		shard = (unsigned)(seq % e->nshards);
 		/* dialled ids live in their own space (top bit) so the caller knows it now */
-		c->id = (UINT64_C(1) << 63) | (seq << 8) | shard;
+		c->id = (UINT64_C(1) << 63) | rw__id_make(seq, shard);
 	}
 	c->user = user;
 	if (id_out)
 		*id_out = c->id;
-	ret = rw__reactor_post(e->shards[shard].r, &c->c.node);
+	ret = rw__shard_post(&e->shards[shard], &c->c);
 	if (ret) {
 		rw__errf(err, errlen, ret, "client is not running");
 		goto fail;
@@ -735,30 +640,4 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 fail:
 	free(c);
 	return ret;
-}
-
-int rw__engine_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason)
-{
-	struct rw_shard *sh = shard_of_id(e, id);
-	struct cmd_close *c;
-	int ret;
-
-	if (!sh)
-		return -ENOENT;
-	c = malloc(sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->c.type = CMD_CLOSE;
-	c->id = id;
-	c->reason = reason;
-	ret = rw__reactor_post(sh->r, &c->c.node);
-	if (ret)
-		free(c);
-	return ret;
-}
-
-int rw__engine_post_handshake(struct rw_engine *e, unsigned shard, struct rw_cmd_node *node)
-{
-	rw_container_of(node, struct cmd, node)->type = CMD_HANDSHAKE;
-	return rw__reactor_post(e->shards[shard].r, node);
 }

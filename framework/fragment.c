@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fragment.c - fragmenter and per-session reassembler (spec §4.7, §9). The
+ * fragment.c - fragmenter and per-session reassembler (docs/protocol.md §4.7, §9). The
  * rules the spec leaves open are listed in fragment.h.
  */
 #include <errno.h>

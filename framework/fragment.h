@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fragment.h - splitting large frames into DataFragments and putting them
- * back together (spec §4.7, §9, PROFILE §8).
+ * back together (docs/protocol.md §4.7, §9).
  *
  * A frame longer than max_packet - 16 - 8 - 16 bytes (1192 at the default
  * 1232) goes out as DataFragments; each carries, inside the AEAD, the 8-byte
@@ -28,7 +28,7 @@
  *   fragments are dropped cheaply and do not compete with healthy frames.
  * - With the table full, any partial idle for longer than max_age_ms is
  *   reclaimed; failing that, the partial idle longest gives way to the new
- *   frame_id (counted in evicted). The spec (§9.2) drops the newcomer instead,
+ *   frame_id (counted in evicted). The draft (docs/protocol.md §9.2) drops the newcomer instead,
  *   but v1 resends only whole frames under new ids, so under loss it is the
  *   old partials that can never complete: keeping them stalls every large
  *   frame until they age out. Either way at most max_incomplete are held.
@@ -50,13 +50,13 @@ enum {
 	RW_FRAG_OVERHEAD = RW_SIZE_DATA_HEADER + RW_SIZE_FRAGMENT_HEADER + RW_TAG_LEN,
 	RW_REASM_DEFAULT_MAX_FRAME = 1 << 20,
 	RW_REASM_DEFAULT_MAX_MEMORY = 4 << 20,
-	/* spec §9.2: partial frames are collected after 2 x KeepaliveInterval */
+	/* docs/protocol.md §9.2: partial frames are collected after 2 x KeepaliveInterval */
 	RW_REASM_DEFAULT_MAX_AGE_MS = 2 * RW_KEEPALIVE_INTERVAL_S * 1000,
 	/* bound on max_incomplete, so the linear scan stays short */
 	RW_REASM_MAX_SLOTS = 4096,
 };
 
-_Static_assert(RW_DEFAULT_MAX_PACKET - RW_FRAG_OVERHEAD == RW_DEFAULT_MAX_FRAG_PAYLOAD, "spec §9.1");
+_Static_assert(RW_DEFAULT_MAX_PACKET - RW_FRAG_OVERHEAD == RW_DEFAULT_MAX_FRAG_PAYLOAD, "docs/protocol.md §9.1");
 
 /* ---- sending --------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * frame.c - Frame encode and decode (spec §10). See frame.h for the choices
+ * frame.c - Frame encode and decode (docs/protocol.md §10). See frame.h for the choices
  * made where the spec is silent.
  */
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * frame.h - the Frame: plaintext of a Data packet or of a reassembled run of
- * DataFragments (spec §10, PROFILE §9-10).
+ * DataFragments (docs/protocol.md §10, §13.1).
  *
  *   byte 0      channel (raw uint8)
  *   0x0a len    event: field 1, LEN; body = type byte + payload (len >= 1)
@@ -24,7 +24,7 @@
  *   rather than protobuf's "last one wins": two Seq values in one frame mean
  *   a broken or hostile peer, and silently keeping one would hide it.
  * - A reliability field written with the value 0 is accepted and means the
- *   same as an omitted one (PROFILE §10: WindowSize 0 is "omitted").
+ *   same as an omitted one (docs/protocol.md §11.4: WindowSize 0 is "omitted").
  * - Unknown fields are rejected, not skipped: the subset has no extensions.
  * - Non-minimal varints are accepted, as protobuf does, but bounded: tags and
  *   the uint32 fields take at most 5 bytes, an event length at most 10.
@@ -68,7 +68,7 @@ enum {
 	RW_FRAME_REL_MAX = 3 * (1 + 5) + 1 + 8,
 };
 
-/* The reliability fields (spec §11); 0 means "omitted" for each. */
+/* The reliability fields (docs/protocol.md §11); 0 means "omitted" for each. */
 struct rw_frame_rel {
 	uint32_t seq;
 	uint32_t ack_seq;

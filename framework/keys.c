@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * keys.c - X25519 key generation, key files and the text forms of keys
- * (PROFILE "Keys").
+ * (docs/protocol.md §16.1).
  *
  * Private key text goes through encoding.c's constant-time decoders; which
  * decoder runs depends only on the length of the text, so the only
@@ -127,9 +127,11 @@ static int parse_private(const char *name, const char *text, size_t len, uint8_t
 			goto out;
 		}
 		if (has_prefix_ci(text, len, RW_WPUB_HRP "1")) {
+			/* not "genkey > that file": it would replace the public key, not find the private one */
 			rw__errf(err, errlen, ret,
-			     "%s%sthis is a public key (wpub1...), not a private key; "
-			     "give the file written by: ringwire-key genkey > %s", pre, sep, file);
+			     "%s%sthis is a public key (wpub1...); a server needs its private key, the file "
+			     "ringwire-key genkey wrote (ringwire-key pubkey < that file prints this public key)",
+			     pre, sep);
 			goto out;
 		}
 		for (i = 0; i < len && !is_space(text[i]); i++)

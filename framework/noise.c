@@ -12,7 +12,7 @@
 #include "crypto.h"
 #include "noise.h"
 
-/* BLAKE2s("Noise_IK_25519_ChaChaPoly_BLAKE2s"): the name is 33 bytes, so hashed (PROFILE §1). */
+/* BLAKE2s("Noise_IK_25519_ChaChaPoly_BLAKE2s"): the name is 33 bytes, so hashed (docs/protocol.md §2.2). */
 const uint8_t rw__initial_ck[RW_HASH_LEN] = {
 	0xbb, 0xea, 0x02, 0x2b, 0x94, 0x8c, 0xf3, 0xbc, 0x58, 0x57, 0xd7, 0x08, 0x04, 0x22, 0x91, 0x79,
 	0xe1, 0x11, 0x6b, 0xc4, 0x0c, 0xb8, 0xcc, 0x07, 0x48, 0x35, 0x34, 0x9c, 0x46, 0x4b, 0xca, 0x36,
@@ -66,7 +66,7 @@ int rw__noise_mac1_put(uint8_t *msg, size_t mac_off, const uint8_t key[RW_HASH_L
 	uint8_t full[RW_HASH_LEN];
 	int ret = rw__mac(full, key, RW_HASH_LEN, msg, mac_off, NULL, 0);
 
-	/* MAC1 is the first 16 bytes of a 32-byte keyed BLAKE2s (PROFILE §3). */
+	/* MAC1 is the first 16 bytes of a 32-byte keyed BLAKE2s (docs/protocol.md §2.4). */
 	if (!ret)
 		memcpy(msg + mac_off, full, RW_MAC_LEN);
 	return ret;

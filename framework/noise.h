@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * noise.h - the Noise IK handshake of wiresocket v1 (spec §5, PROFILE §1-3).
+ * noise.h - the Noise IK handshake of wiresocket v1 (docs/protocol.md §5, §2).
  *
  *   -> e, es, s, ss     HandshakeInit  (initiator: init_create, responder: init_consume)
  *   <- e, ee, se        HandshakeResp  (responder: resp_create, initiator: resp_consume)
@@ -18,7 +18,7 @@
 
 #include "wire.h"
 
-/* The protocol's constant initial chaining key and hash (PROFILE §1). */
+/* The protocol's constant initial chaining key and hash (docs/protocol.md §2.2). */
 extern const uint8_t rw__initial_ck[RW_HASH_LEN];
 extern const uint8_t rw__initial_h[RW_HASH_LEN];
 
@@ -84,7 +84,7 @@ int rw__noise_resp_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE
 int rw__noise_resp_consume(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_RESP],
 			   const struct rw_noise_identity *local) RW_MUST_CHECK;
 /*
- * Transport keys (spec §5.6): the initiator sends with T1 and receives with
+ * Transport keys (docs/protocol.md §5.6): the initiator sends with T1 and receives with
  * T2, the responder the other way round. Wipes the handshake.
  */
 int rw__noise_split(struct rw_handshake *hs, bool initiator, uint8_t send_key[RW_KEY_LEN],

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pacer.h - the optional per-session send rate limit (spec §13 "Rate
- * limiting"): a token bucket in bytes per second with a burst of twice the
+ * pacer.h - the optional per-session send rate limit (docs/protocol.md §7.8):
+ * a token bucket in bytes per second with a burst of twice the
  * rate. A packet that finds too few tokens waits, as plaintext, in a bounded
  * FIFO (it is sealed only when it leaves, so counters stay in send order);
  * the caller asks how long until the head may go and arms a timer, so the

@@ -107,7 +107,7 @@ int rw__packet_seal(struct rw_aead *send, uint8_t *buf, uint8_t type, uint32_t r
 	int ret;
 
 	rw__packet_put_header(buf, type, receiver_index, counter);
-	/* v1 authenticates no header: AAD is empty (spec §4.4). */
+	/* v1 authenticates no header: AAD is empty (docs/protocol.md §4.4). */
 	ret = rw__aead_seal(send, counter, NULL, 0, buf + RW_DATA_OFF_PAYLOAD, plain_len, buf + RW_DATA_OFF_PAYLOAD);
 	return ret ? ret : (int)(RW_DATA_OFF_PAYLOAD + plain_len + RW_TAG_LEN);
 }

@@ -3,7 +3,7 @@
  * packet.h - datagram framing of the seven wiresocket v1 packet types.
  *
  * rw__packet_decode is the first thing every datagram meets: it checks the
- * type and the exact size for that type (PROFILE: exact sizes for types 1, 2,
+ * type and the exact size for that type (docs/protocol.md §15.2: exact sizes for types 1, 2,
  * 3, 5, 6; a minimum for 4 and 7) and reads the header fields, without
  * touching a byte past the datagram and without any crypto. A rejection names
  * its reason.

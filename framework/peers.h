@@ -4,7 +4,7 @@
  * a peer's static key belongs to; the newest handshake timestamp accepted
  * from each key (tai64n.h); and the last HandshakeResp we sent it, so that a
  * retransmitted HandshakeInit is answered with the same response instead of
- * opening a second session (PROFILE, rules of our own).
+ * opening a second session (docs/protocol.md §15.1).
  *
  * It is touched only by handshakes, behind one mutex; data packets never
  * see it. Memory is bounded by the session limit.

@@ -1158,24 +1158,6 @@ static void batch_end(struct rw_reactor *r)
 }
 
 /*
- * Publish the queued SQEs, as liburing's own flush does: since liburing 2.2
- * the SQ index array is the identity map written at setup, so moving the
- * tail is all submission needs. Returns how many await io_uring_enter.
- */
-static unsigned sq_flush(struct io_uring *ring)
-{
-	struct io_uring_sq *sq = &ring->sq;
-	unsigned tail = sq->sqe_tail;
-
-	if (sq->sqe_head != tail) {
-		sq->sqe_head = tail;
-		/* Release: the SQE contents before the tail that exposes them. */
-		io_uring_smp_store_release(sq->ktail, tail);
-	}
-	return tail - IO_URING_READ_ONCE(*sq->khead);
-}
-
-/*
  * One io_uring_enter: submit the batch's SQEs and sleep until the next
  * completion or timeout_ms (-1: none). With batch_wait_us the kernel
  * (FEAT_MIN_TIMEOUT, 6.12+) holds the sleeper until BATCH_NR completions or
@@ -1188,34 +1170,40 @@ static int wait_events(struct rw_reactor *r, int64_t timeout_ms)
 {
 	struct io_uring_getevents_arg arg;
 	struct __kernel_timespec ts;
-	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, wait_nr = 1;
+	struct io_uring_cqe *cqe;
+	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
 	long ret;
 
-	if (rw_unlikely(!(r->ring.features & IORING_FEAT_EXT_ARG))) {
-		struct io_uring_cqe *cqe;
-
+	if (!r->batch_wait_us) {
+		/* liburing's own submit-and-wait: one io_uring_enter with EXT_ARG kernels */
 		ts.tv_sec = timeout_ms / 1000;
 		ts.tv_nsec = (timeout_ms % 1000) * 1000000;
 		ret = io_uring_submit_and_wait_timeout(&r->ring, &cqe, 1, timeout_ms >= 0 ? &ts : NULL, NULL);
 		goto out;
 	}
+	/*
+	 * The min-wait argument is newer than liburing 2.3: submit through its
+	 * public API first, then wait with a raw io_uring_enter that submits
+	 * nothing (it only reads the ring fd, never the ring's head or tail).
+	 */
+	if (io_uring_sq_ready(&r->ring)) {
+		ret = io_uring_submit(&r->ring);
+		if (ret < 0)
+			goto out;
+	}
 	memset(&arg, 0, sizeof(arg));
 	/* The min wait needs a general timeout to fall back to, or it just wakes. */
-	if (r->batch_wait_us && timeout_ms < 0)
+	if (timeout_ms < 0)
 		timeout_ms = IDLE_WAKE_MS;
-	if (timeout_ms >= 0) {
-		ts.tv_sec = timeout_ms / 1000;
-		ts.tv_nsec = (timeout_ms % 1000) * 1000000;
-		arg.ts = (uint64_t)(uintptr_t)&ts;
-	}
-	if (r->batch_wait_us && timeout_ms > 0) {
+	ts.tv_sec = timeout_ms / 1000;
+	ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+	arg.ts = (uint64_t)(uintptr_t)&ts;
+	if (timeout_ms > 0)
 		arg.pad = r->batch_wait_us;	/* min_wait_usec in 6.12+ uapi */
-		wait_nr = BATCH_NR;
-	}
 	if (r->ring_fd_registered)
 		flags |= IORING_ENTER_REGISTERED_RING;
-	ret = syscall(__NR_io_uring_enter, r->ring.enter_ring_fd, sq_flush(&r->ring), wait_nr, flags, &arg,
-		      sizeof(arg));
+	ret = syscall(__NR_io_uring_enter, r->ring_fd_registered ? r->ring.enter_ring_fd : r->ring.ring_fd, 0,
+		      timeout_ms > 0 ? BATCH_NR : 1, flags, &arg, sizeof(arg));
 	if (ret < 0)
 		ret = -errno;
 out:
@@ -1460,6 +1448,15 @@ uint8_t *rw__reactor_send_buf(struct rw_reactor *r, unsigned *idx)
 	r->slots[i].state = SLOT_OWNED;
 	*idx = i;
 	return r->tx_mem + (size_t)i * r->buf_size;
+}
+
+unsigned rw__reactor_send_buf_idx(const struct rw_reactor *r, const void *buf)
+{
+	const uint8_t *b = buf;
+
+	if (b < r->tx_mem || b >= r->tx_mem + (size_t)r->send_count * r->buf_size)
+		return UINT32_MAX;
+	return (unsigned)((size_t)(b - r->tx_mem) / r->buf_size);
 }
 
 size_t rw__reactor_send_buf_size(const struct rw_reactor *r)

@@ -214,6 +214,8 @@ int rw__reactor_fd(const struct rw_reactor *r);
  */
 uint8_t *rw__reactor_send_buf(struct rw_reactor *r, unsigned *idx);
 size_t rw__reactor_send_buf_size(const struct rw_reactor *r);
+/** The index of a buffer rw__reactor_send_buf returned (UINT32_MAX if it is not one). */
+unsigned rw__reactor_send_buf_idx(const struct rw_reactor *r, const void *buf);
 /** Give back a buffer taken but not sent. */
 void rw__reactor_send_buf_put(struct rw_reactor *r, unsigned idx);
 

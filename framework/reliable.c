@@ -1,44 +1,45 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reliable.c - reliable channels on a session: timers, stamping, delivery.
+ * reliable.c - reliable channels: timers, stamping, delivery (reliable.h).
  *
  * The sequencing, SACK and retransmission logic lives in reliable_core.c,
  * which knows nothing of sessions or time sources and is unit-tested alone.
- * This file wires it to a session: one retransmit timer and one delayed-ACK
- * timer per reliable channel on the shard's wheel, ACKs piggybacked on any
- * frame sent on the channel (stamp) and otherwise sent standalone within
- * ack_delay_ms, and on_writable once a full window opens again.
+ * This file wires it to an owner through struct rw_reliable_ops: one
+ * retransmit timer and one delayed-ACK timer per reliable channel on the
+ * shard's wheel, ACKs piggybacked on any frame sent on the channel (stamp)
+ * and otherwise sent standalone within ack_delay_ms, and writable once a
+ * full window opens again. It owns the shard's block pool for kept frames.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine.h"
 #include "reliable.h"
 #include "reliable_core.h"
+#include "wire.h"
 
 /* Bytes a channel may hold unacknowledged / out of order: bounded whatever the peer does. */
 enum { RW_REL_MAX_PENDING = 8 << 20, RW_REL_MAX_BUFFERED = 8 << 20 };
 
 struct rw_reliable {
-	struct rw_session *s;
+	struct rw_reliable_env env;
 	uint8_t channel;
 	bool want_writable;
+	bool stopped;		/* the owner closed during a callback: deliver nothing more */
 	struct rw_rel_tx tx;
 	struct rw_rel_rx rx;
 	struct rw_timer t_rto, t_ack;
-	rw_frame_deliver_fn deliver;	/* valid during rx */
 };
 
 static struct rw_timer_wheel *wheel(struct rw_reliable *r)
 {
-	return rw__reactor_timers(r->s->sh->r);
+	return r->env.wheel;
 }
 
 static uint64_t now(struct rw_reliable *r)
 {
-	return rw__now_ms(r->s->sh);
+	return r->env.clock(r->env.clock_ctx);
 }
 
 /*
@@ -56,41 +57,41 @@ struct rw_block {
 
 static void *pool_get(void *ctx, size_t len)
 {
-	struct rw_shard *sh = ctx;
-	struct rw_block *b = sh->blocks;
+	struct rw_block_pool *pool = ctx;
+	struct rw_block *b = pool->blocks;
 
 	if (len > RW_BLOCK)
 		return malloc(len);
 	if (!b)
 		return malloc(RW_BLOCK);
-	sh->blocks = b->next;
-	sh->nblocks--;
+	pool->blocks = b->next;
+	pool->n--;
 	return b;
 }
 
 static void pool_put(void *ctx, void *p, size_t len)
 {
-	struct rw_shard *sh = ctx;
+	struct rw_block_pool *pool = ctx;
 	struct rw_block *b = p;
 
-	if (len > RW_BLOCK || sh->nblocks >= RW_POOL_KEEP) {
+	if (len > RW_BLOCK || pool->n >= RW_POOL_KEEP) {
 		free(p);
 		return;
 	}
-	b->next = sh->blocks;
-	sh->blocks = b;
-	sh->nblocks++;
+	b->next = pool->blocks;
+	pool->blocks = b;
+	pool->n++;
 }
 
-void rw__reliable_pool_free(struct rw_shard *sh)
+void rw__reliable_pool_free(struct rw_block_pool *pool)
 {
-	while (sh->blocks) {
-		struct rw_block *b = sh->blocks;
+	while (pool->blocks) {
+		struct rw_block *b = pool->blocks;
 
-		sh->blocks = b->next;
+		pool->blocks = b->next;
 		free(b);
 	}
-	sh->nblocks = 0;
+	pool->n = 0;
 }
 
 static void arm_rto(struct rw_reliable *r)
@@ -108,24 +109,19 @@ static int emit(void *ctx, uint32_t seq, const uint8_t *frame, size_t len)
 	struct rw_reliable *r = ctx;
 
 	(void)seq;
-	RW_STAT_INC(r->s->sh->st.retransmits);
-	r->s->st.retransmits++;
-	return rw__session_send_frame(r->s, frame, len);
+	return r->env.ops->send_frame(r->env.ctx, frame, len, true);
 }
 
 static void on_rto(struct rw_timer *t, uint64_t now_ms)
 {
 	struct rw_reliable *r = rw_container_of(t, struct rw_reliable, t_rto);
-	struct rw_session *s = r->s;
 
-	if (s->state != RW_SS_ESTABLISHED)
-		return;
 	if (rw__rel_tx_timeout(&r->tx, now_ms, emit, r) == -ETIMEDOUT) {
 		char msg[64];
 
 		snprintf(msg, sizeof(msg), "reliable channel %u: no ACK after %u retransmissions", r->channel,
 			 r->tx.max_retries);
-		rw__session_close(s, RW_CLOSE_RELIABLE, false, msg, true);
+		r->env.ops->fail(r->env.ctx, msg);
 		return;
 	}
 	arm_rto(r);
@@ -138,13 +134,13 @@ static void send_ack(struct rw_reliable *r)
 	uint8_t frame[1 + RW_FRAME_REL_MAX];
 	int n;
 
-	/* a standalone ACK: no events, Seq 0 (spec §10) */
+	/* a standalone ACK: no events, Seq 0 (docs/protocol.md §10.3) */
 	rw__rel_rx_ack(&r->rx, &rel);
 	if (rw__frame_begin(&b, frame, sizeof(frame), r->channel, RW_FRAME_REL_MAX))
 		return;
 	n = rw__frame_finish(&b, &rel);
 	if (n > 0)
-		rw__session_send_frame(r->s, frame, (size_t)n);
+		r->env.ops->send_frame(r->env.ctx, frame, (size_t)n, false);
 }
 
 static void on_ack_timer(struct rw_timer *t, uint64_t now_ms)
@@ -153,60 +149,52 @@ static void on_ack_timer(struct rw_timer *t, uint64_t now_ms)
 	uint64_t due;
 
 	(void)now_ms;
-	if (r->s->state == RW_SS_ESTABLISHED && rw__rel_rx_ack_pending(&r->rx, &due))
+	if (rw__rel_rx_ack_pending(&r->rx, &due))
 		send_ack(r);
 }
 
-int rw__reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_handler *h)
+struct rw_reliable *rw__reliable_new(const struct rw_reliable_env *env, uint8_t channel, const struct rw_handler *h)
 {
 	struct rw_reliable *r;
 	uint32_t window = h && h->window ? h->window : RW_DEFAULT_RELIABLE_WINDOW;
 	uint32_t rto = h && h->base_rto_ms ? h->base_rto_ms : RW_DEFAULT_BASE_RTO_MS;
 	uint32_t retries = h && h->max_retries ? h->max_retries : RW_DEFAULT_MAX_RETRIES;
 
-	if (s->rel[channel])
-		return 0;
 	r = calloc(1, sizeof(*r));
 	if (!r)
-		return -ENOMEM;
-	r->s = s;
+		return NULL;
+	r->env = *env;
 	r->channel = channel;
 	if (rw__rel_tx_init(&r->tx, window, rto, RW_MAX_RTO_MS, retries, RW_REL_MAX_PENDING) ||
 	    rw__rel_rx_init(&r->rx, window, RW_REL_MAX_BUFFERED)) {
 		rw__rel_tx_destroy(&r->tx);
 		free(r);
-		return -ENOMEM;
+		return NULL;
 	}
-	r->tx.alloc = (struct rw_rel_alloc){ .get = pool_get, .put = pool_put, .ctx = s->sh };
+	r->tx.alloc = (struct rw_rel_alloc){ .get = pool_get, .put = pool_put, .ctx = env->pool };
 	rw__timer_init(&r->t_rto, on_rto);
 	rw__timer_init(&r->t_ack, on_ack_timer);
-	s->rel[channel] = r;
-	return 0;
+	return r;
 }
 
-bool rw__reliable_can_send(struct rw_session *s, uint8_t channel, size_t len)
+bool rw__reliable_can_send(struct rw_reliable *r, size_t len)
 {
-	struct rw_reliable *r = s->rel[channel];
-
 	if (rw__rel_tx_can_send(&r->tx, len))
 		return true;
 	r->want_writable = true;
 	return false;
 }
 
-void rw__reliable_stamp(struct rw_session *s, uint8_t channel, struct rw_frame_rel *rel)
+void rw__reliable_stamp(struct rw_reliable *r, struct rw_frame_rel *rel)
 {
-	struct rw_reliable *r = s->rel[channel];
-
 	rw__rel_rx_ack(&r->rx, rel);
 	rel->seq = rw__rel_tx_next_seq(&r->tx);
 	/* the ACK rides along: no standalone one needed now */
 	rw__timer_cancel(wheel(r), &r->t_ack);
 }
 
-int rw__reliable_sent(struct rw_session *s, uint8_t channel, uint32_t seq, const uint8_t *frame, size_t len)
+int rw__reliable_sent(struct rw_reliable *r, uint32_t seq, const uint8_t *frame, size_t len)
 {
-	struct rw_reliable *r = s->rel[channel];
 	int ret = rw__rel_tx_store(&r->tx, seq, frame, len, now(r));
 
 	if (ret == 0)
@@ -219,55 +207,37 @@ static void deliver_cb(void *ctx, const uint8_t *frame, size_t len)
 	struct rw_reliable *r = ctx;
 	struct rw_frame f;
 
-	if (r->s->state != RW_SS_ESTABLISHED)
+	if (r->stopped)
 		return;
 	/* the stored copy was validated when it arrived; decode it again as a view */
-	if (rw__frame_decode(&f, frame, len) == 0)
-		r->deliver(r->s, &f);
+	if (rw__frame_decode(&f, frame, len) == 0 && !r->env.ops->deliver(r->env.ctx, &f))
+		r->stopped = true;
 }
 
-void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_deliver_fn deliver)
+void rw__reliable_rx(struct rw_reliable *r, const struct rw_frame *f)
 {
-	struct rw_reliable *r = s->rel[f->channel];
 	uint64_t due;
 	int v;
 
-	if (!r) {
-		/* PROFILE §10: reliable frames from the peer make the channel reliable here too */
-		if (!f->rel.seq) {
-			deliver(s, f);
-			return;
-		}
-		if (rw__reliable_enable(s, f->channel, rw__engine_handler(s->e, f->channel)))
-			return;
-		r = s->rel[f->channel];
-	}
 	if (f->rel.ack_seq || f->rel.ack_bitmap || f->rel.window) {
 		/* a pure duplicate ACK may be the third that triggers a fast retransmit */
 		rw__rel_tx_on_ack(&r->tx, &f->rel, now(r));
 		rw__rel_tx_fast_retransmit(&r->tx, now(r), emit, r);
-		if (s->state != RW_SS_ESTABLISHED)
-			return;
 		arm_rto(r);
 		if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
-			const struct rw_handler *h = rw__engine_handler(s->e, f->channel);
-
 			r->want_writable = false;
-			if (h && h->on_writable)
-				h->on_writable(s, f->channel, h->user);
-			if (s->state != RW_SS_ESTABLISHED)
+			if (!r->env.ops->writable(r->env.ctx, f->channel))
 				return;
 		}
 	}
 	if (!f->rel.seq) {
 		/* an ACK, or unreliable events on a reliable channel */
 		if (f->nevents)
-			deliver(s, f);
+			r->env.ops->deliver(r->env.ctx, f);
 		return;
 	}
-	r->deliver = deliver;
 	v = rw__rel_rx_frame(&r->rx, f->rel.seq, f->buf, f->len, now(r), deliver_cb, r);
-	if (s->state != RW_SS_ESTABLISHED)
+	if (r->stopped)
 		return;
 	if (v == RW_REL_BUFFERED || v == RW_REL_DUPLICATE || v == RW_REL_TOO_FAR) {
 		/*
@@ -280,53 +250,34 @@ void rw__reliable_rx(struct rw_session *s, const struct rw_frame *f, rw_frame_de
 		return;
 	}
 	if (rw__rel_rx_ack_pending(&r->rx, &due) && !rw__timer_pending(&r->t_ack))
-		rw__timer_add(wheel(r), &r->t_ack, now(r) + s->e->t.ack_delay_ms);
+		rw__timer_add(wheel(r), &r->t_ack, now(r) + r->env.ack_delay_ms);
 }
 
-static void stop(struct rw_reliable *r)
+void rw__reliable_reset(struct rw_reliable *r)
 {
+	/* docs/protocol.md §13.1: a later frame on the id opens the channel afresh */
+	if (!r)
+		return;
+	rw__rel_tx_reset(&r->tx);
+	rw__rel_rx_reset(&r->rx);
 	rw__timer_cancel(wheel(r), &r->t_rto);
 	rw__timer_cancel(wheel(r), &r->t_ack);
 }
 
-static void destroy(struct rw_reliable *r)
+void rw__reliable_stop(struct rw_reliable *r)
 {
+	if (!r)
+		return;
+	r->stopped = true;
+	rw__timer_cancel(wheel(r), &r->t_rto);
+	rw__timer_cancel(wheel(r), &r->t_ack);
+}
+
+void rw__reliable_free(struct rw_reliable *r)
+{
+	if (!r)
+		return;
 	rw__rel_tx_destroy(&r->tx);
 	rw__rel_rx_destroy(&r->rx);
 	free(r);
-}
-
-void rw__reliable_channel_closed(struct rw_session *s, uint8_t channel)
-{
-	struct rw_reliable *r = s->rel[channel];
-
-	/* PROFILE §9: a later frame on the id opens the channel afresh */
-	if (r) {
-		rw__rel_tx_reset(&r->tx);
-		rw__rel_rx_reset(&r->rx);
-		stop(r);
-	}
-}
-
-void rw__reliable_reset_all(struct rw_session *s)
-{
-	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
-		rw__reliable_channel_closed(s, (uint8_t)ch);
-}
-
-void rw__reliable_session_stop(struct rw_session *s)
-{
-	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
-		if (s->rel[ch])
-			stop(s->rel[ch]);
-}
-
-void rw__reliable_session_free(struct rw_session *s)
-{
-	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++) {
-		if (s->rel[ch]) {
-			destroy(s->rel[ch]);
-			s->rel[ch] = NULL;
-		}
-	}
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reliable_core.c - reliable delivery state machines (spec §11); the design,
+ * reliable_core.c - reliable delivery state machines (docs/protocol.md §11); the design,
  * the sequence space and the callback contracts are described in
  * reliable_core.h.
  */
@@ -630,7 +630,7 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 
 		if (tx->retries >= tx->max_retries)
 			return -ETIMEDOUT;
-		/* spec §11.6: oldest frame, RTO doubles up to max */
+		/* docs/protocol.md §11.6: oldest frame, RTO doubles up to max */
 		tx->retries++;
 		tx->retransmits++;
 		t = (uint64_t)tx->rto_ms * 2;

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reliable_core.h - the pure state machines of reliable delivery (spec §11,
- * PROFILE §10 and "Reliable delivery must be correct under loss, reordering
- * and duplication"): a receiver that hands frames over once each and in
+ * reliable_core.h - the pure state machines of reliable delivery (docs/protocol.md §11,
+ * §14 item 10 and §15.7: correct under loss, reordering
+ * and duplication): a receiver that hands frames over once each and in
  * order, and a sender that keeps what it sent until it is ACKed. No I/O, no
  * timers, no sessions: time comes in as now_ms, frames go out through
  * callbacks. reliable.c is the session-side glue.
  *
- * Sequence space. Seq 0 means "unreliable" on the wire (spec §11.1), so the
+ * Sequence space. Seq 0 means "unreliable" on the wire (docs/protocol.md §11.1), so the
  * space is 1..UINT32_MAX and skips 0: after UINT32_MAX comes 1. Both sides
  * keep a 64-bit "extended" sequence number that only grows (ext 1, 2, ...,
  * 2^32 - 1, 2^32, ...) and map it to the wire as ((ext - 1) mod (2^32 - 1)) + 1;
@@ -28,16 +28,16 @@
  * max_buffered_bytes: a frame over budget is dropped (RW_REL_NO_MEMORY) and
  * not SACKed, so the sender retransmits it. The advertised WindowSize is the
  * configured window, always: frames are handed to the application as they
- * become deliverable, so the receive buffer never fills (spec §11.4 "receive
+ * become deliverable, so the receive buffer never fills (docs/protocol.md §11.4 "receive
  * buffer headroom"), and a window of 0 cannot be sent anyway (it means
- * "omitted", PROFILE §10).
+ * "omitted", docs/protocol.md §11.4).
  *
  * Sender. Stored frames sit in a ring of `window` slots indexed by
  * ext % window; freeing is idempotent (a slot is either full or empty), so a
  * frame freed by a SACK and then covered by a cumulative ACK is neither freed
  * twice nor counted twice (the reference's second bug). Three bounds gate a
  * new frame (rw__rel_tx_can_send):
- * - the peer's WindowSize bounds numPending, as spec §11.4 says;
+ * - the peer's WindowSize bounds numPending, as docs/protocol.md §11.4 says;
  * - the "reach" bounds the span next - oldest_pending. It is the own window
  *   (the ring needs that) until a loss is detected; then it is halved, down
  *   to 65, once per recovery episode, and grows back by one per frame ACKed
@@ -49,7 +49,7 @@
  * - max_pending_bytes bounds the stored copies (one frame may always be in
  *   flight, whatever its size, so a sender never wedges).
  *
- * Retransmission (spec §11.6): one timer; when it fires, the oldest unACKed
+ * Retransmission (docs/protocol.md §11.6): one timer; when it fires, the oldest unACKed
  * frame is sent again and the RTO doubles (capped at max_rto); an ACK that
  * frees a frame resets the RTO to base and the retry count to 0; after
  * max_retries retransmissions without progress the next expiry reports
@@ -124,7 +124,7 @@ enum rw_rel_verdict {
 	RW_REL_DELIVERED = 0,	/* in order: delivered, with any buffered successors */
 	RW_REL_BUFFERED,	/* ahead, within 64: kept until the gap fills */
 	RW_REL_DUPLICATE,	/* already delivered or already buffered */
-	RW_REL_TOO_FAR,		/* more than 64 ahead: dropped (spec §11.3) */
+	RW_REL_TOO_FAR,		/* more than 64 ahead: dropped (docs/protocol.md §11.3) */
 	RW_REL_NO_MEMORY,	/* over the byte budget (or malloc): dropped, not SACKed */
 	RW_REL_INVALID,		/* seq 0: not a reliable frame, nothing done */
 	RW_REL_VERDICT_COUNT,
@@ -165,7 +165,7 @@ int rw__rel_rx_init(struct rw_rel_rx *rx, uint32_t window, size_t max_buffered_b
 /* Free the OOO buffer; init may be called again. Safe from inside deliver. */
 void rw__rel_rx_destroy(struct rw_rel_rx *rx);
 /*
- * Spec §11.7: expect 1, OOO buffer emptied, no ACK pending; configuration and
+ * docs/protocol.md §11.7: expect 1, OOO buffer emptied, no ACK pending; configuration and
  * statistics kept. Safe from inside deliver.
  */
 void rw__rel_rx_reset(struct rw_rel_rx *rx);
@@ -262,7 +262,7 @@ struct rw_rel_tx {
 	uint32_t rto_ms;	/* current RTO */
 	uint32_t max_retries;
 	uint32_t retries;	/* consecutive timer retransmits without progress */
-	uint64_t deadline_ms;	/* retransmit timer (spec §11.6) */
+	uint64_t deadline_ms;	/* retransmit timer (docs/protocol.md §11.6) */
 	uint64_t probe_ms;	/* loss probe, 0: none armed */
 	uint32_t probes;	/* probes since the last ACK that freed a frame */
 	uint32_t srtt_ms;	/* smoothed RTT, 0: no sample yet */
@@ -270,7 +270,7 @@ struct rw_rel_tx {
 	size_t max_pending_bytes;
 	bool *running;		/* a burst's "still valid" flag, if inside one */
 	/* statistics */
-	uint64_t retransmits;	/* by the retransmit timer (spec §11.6) */
+	uint64_t retransmits;	/* by the retransmit timer (docs/protocol.md §11.6) */
 	uint64_t fast_retransmits;	/* by rw__rel_tx_fast_retransmit */
 	uint64_t acked;		/* frames freed by ACKs */
 	uint64_t stale_acks;	/* AckSeq behind the oldest pending: ignored */
@@ -284,7 +284,7 @@ struct rw_rel_tx {
 
 /*
  * window: own window, 1..RW_REL_MAX_WINDOW (also the initial peer window,
- * spec §11.4); base_rto_ms >= 1; max_rto_ms >= base_rto_ms; max_pending_bytes:
+ * docs/protocol.md §11.4); base_rto_ms >= 1; max_rto_ms >= base_rto_ms; max_pending_bytes:
  * bound on stored bytes (0: none). -EINVAL on a bad argument, -ENOMEM.
  */
 int rw__rel_tx_init(struct rw_rel_tx *tx, uint32_t window, uint32_t base_rto_ms, uint32_t max_rto_ms,
@@ -292,7 +292,7 @@ int rw__rel_tx_init(struct rw_rel_tx *tx, uint32_t window, uint32_t base_rto_ms,
 /* Free everything; init may be called again. Safe from inside emit. */
 void rw__rel_tx_destroy(struct rw_rel_tx *tx);
 /*
- * Spec §11.7: purge pending frames, next seq 1, peer window back to the own
+ * docs/protocol.md §11.7: purge pending frames, next seq 1, peer window back to the own
  * window, RTO to base, timers stopped, reach and RTT estimate forgotten (a
  * new session may take another path); statistics kept. Safe from inside emit.
  */
@@ -335,7 +335,7 @@ int rw__rel_tx_store(struct rw_rel_tx *tx, uint32_t seq, const uint8_t *frame, s
  * ignored whole, WindowSize included. AckSeq 0 carries no ACK: only the
  * window is taken. Returns the number of frames freed (>= 0); when any were,
  * the RTO is back to base, the retry count to 0 and the timer restarted
- * from now_ms (spec §11.6). Also feeds the RTT estimate and loss detection
+ * from now_ms (docs/protocol.md §11.6). Also feeds the RTT estimate and loss detection
  * (see the top). Then call rw__rel_tx_fast_retransmit, and ask
  * rw__rel_tx_can_send and rw__rel_tx_deadline again.
  */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * replay.c - 4096-counter sliding window (spec §8); see replay.h for why the
+ * replay.c - 4096-counter sliding window (docs/protocol.md §8); see replay.h for why the
  * ring clears bits rather than words.
  */
 #include <string.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * replay.h - the receive counter window of a session (spec §8).
+ * replay.h - the receive counter window of a session (docs/protocol.md §8).
  *
  * 4096 counters, [head - 4095, head], in a 64 x uint64 bitmap. Checking and
  * updating are separate steps: rw__replay_check runs before the AEAD and
@@ -17,7 +17,7 @@
  * accepted once, head - 4096 is too old.
  *
  * Counter limit: a sender closes the session when its counter reaches
- * 2^64 - 1 (spec §7.2), so no valid packet carries UINT64_MAX; it is
+ * 2^64 - 1 (docs/protocol.md §7.2), so no valid packet carries UINT64_MAX; it is
  * rejected (RW_REPLAY_LIMIT), which also keeps head + 1 from overflowing.
  * Every other value is accepted, so no v1 peer is ever cut short; rekeying
  * (RW_REKEY_AFTER_MESSAGES = 2^60) happens long before.

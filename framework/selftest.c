@@ -5,7 +5,7 @@
  * A binary run on the wrong CPU, under a broken emulator or against a
  * miscompiled libcrypto can compute wrong crypto silently: it would then
  * talk only to itself. These vectors come from the reference implementation
- * (../shared/vectors/wiresocket-v1-kat.txt) and the XChaCha draft; they cover
+ * (tests/vectors/wiresocket-v1-kat.txt) and the XChaCha draft; they cover
  * every primitive on the wire. The result is computed once per process.
  */
 #include <errno.h>

@@ -17,6 +17,7 @@
 #include "allowlist.h"
 #include "engine.h"
 #include "metrics.h"
+#include "session.h"
 
 #ifdef RW_HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -59,9 +60,19 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
-	ret = rw__engine_init(&srv->e, true, cfg->listen ? cfg->listen : "0.0.0.0:0", cfg->reactors, &cfg->timers,
-			      cfg->max_packet, cfg->max_sessions, cfg->max_incomplete_frames, cfg->max_frame_bytes,
-			      cfg->quiet, err, errlen);
+	ret = rw__engine_init(&srv->e,
+			      &(struct rw_engine_config){
+				      .server = true,
+				      .listen = cfg->listen ? cfg->listen : "0.0.0.0:0",
+				      .reactors = cfg->reactors,
+				      .timers = &cfg->timers,
+				      .max_packet = cfg->max_packet,
+				      .max_sessions = cfg->max_sessions,
+				      .max_incomplete = cfg->max_incomplete_frames,
+				      .max_frame_bytes = cfg->max_frame_bytes,
+				      .quiet = cfg->quiet,
+			      },
+			      err, errlen);
 	if (ret) {
 		free(srv);
 		return ret;
@@ -445,7 +456,7 @@ int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_K
 		if (check_key(bound[i].key, srv) == 0)
 			continue;
 		/* its reactor closes it: RW_CLOSE_REJECTED, then Disconnect */
-		if (rw__engine_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED) == 0 && !srv->e.quiet) {
+		if (rw__session_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED) == 0 && !srv->e.quiet) {
 			char wpub[RW_WPUB_LEN + 1];
 
 			rw_pubkey_to_wpub(wpub, bound[i].key);
@@ -513,4 +524,9 @@ int rw_server_metrics_listen(struct rw_server *srv, const char *hostport, char *
 	if (srv->metrics)
 		return -EALREADY;
 	return rw__metrics_listen(&srv->metrics, hostport, fill_server, srv, err, errlen);
+}
+
+struct rw_engine *rw__server_engine(struct rw_server *srv)
+{
+	return &srv->e;
 }

@@ -2,10 +2,10 @@
 /*
  * tai64n.h - handshake timestamps and the replay rule built on them.
  *
- * A HandshakeInit carries the initiator's TAI64N clock (PROFILE §7). The
- * responder rejects one more than ±180 s from its own clock (spec §4.1) and,
+ * A HandshakeInit carries the initiator's TAI64N clock (docs/protocol.md §2.7). The
+ * responder rejects one more than ±180 s from its own clock (docs/protocol.md §4.1) and,
  * per client static key, one that is not newer than the greatest it accepted
- * (PROFILE, WireGuard's rule): a captured HandshakeInit cannot be replayed.
+ * (docs/protocol.md §15.1, WireGuard's rule): a captured HandshakeInit cannot be replayed.
  */
 #ifndef RW_TAI64N_H
 #define RW_TAI64N_H

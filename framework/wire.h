@@ -2,8 +2,8 @@
 /*
  * wire.h - every wiresocket v1 wire layout and protocol constant, in one place.
  *
- * Offsets and sizes follow ../shared/spec/wiresocket-v1.md §3-4 and §12 with
- * the errata of PROFILE.md. Packets are parsed with the explicit little-endian
+ * Offsets and sizes follow docs/protocol.md §3-4 and §12 with
+ * the errata of its §14. Packets are parsed with the explicit little-endian
  * loads below, never by casting packet bytes to structs: a datagram buffer has
  * no alignment guarantee and the wire is little-endian whatever the host is.
  */
@@ -37,7 +37,7 @@ enum {
 	RW_TAI64N_LEN = 12,
 };
 
-/* Whole-packet sizes (spec §12). */
+/* Whole-packet sizes (docs/protocol.md §12). */
 enum {
 	RW_SIZE_HANDSHAKE_INIT = 148,
 	RW_SIZE_HANDSHAKE_RESP = 92,
@@ -52,7 +52,7 @@ enum {
 
 /*
  * HandshakeInit (type 1) field offsets. MAC1 covers [0, OFF_MAC1); MAC2
- * covers the same bytes (PROFILE §4: MAC2 does not cover MAC1).
+ * covers the same bytes (docs/protocol.md §2.5: MAC2 does not cover MAC1).
  */
 enum {
 	RW_INIT_OFF_SENDER = 4,
@@ -95,7 +95,7 @@ enum {
 	RW_FRAG_OFF_DATA = 8,
 };
 
-/* Frame encoding (spec §10, PROFILE §9-10). */
+/* Frame encoding (docs/protocol.md §10, §13.1). */
 enum {
 	RW_FRAME_TAG_EVENT = 0x0a,	/* field 1, LEN */
 	RW_FRAME_TAG_SEQ = 0x10,	/* field 2, varint */
@@ -107,7 +107,7 @@ enum {
 	RW_MAX_CHANNELS = 256,
 };
 
-/* Sizes, limits and timers (spec §7, §9, §11, §12). */
+/* Sizes, limits and timers (docs/protocol.md §7, §9, §11, §12). */
 enum {
 	RW_DEFAULT_MAX_PACKET = 1232,
 	RW_DEFAULT_MAX_FRAG_PAYLOAD =
@@ -147,8 +147,8 @@ _Static_assert(RW_COOKIE_OFF_COOKIE + RW_COOKIE_LEN + RW_TAG_LEN == RW_SIZE_COOK
 _Static_assert((int)RW_DATA_OFF_PAYLOAD == (int)RW_SIZE_DATA_HEADER, "data header");
 _Static_assert(RW_SIZE_DATA_HEADER + RW_TAG_LEN == RW_SIZE_KEEPALIVE, "keepalive size");
 _Static_assert((int)RW_SIZE_KEEPALIVE == (int)RW_SIZE_DISCONNECT, "disconnect size");
-_Static_assert(RW_DEFAULT_MAX_FRAG_PAYLOAD == 1192, "spec §9.1");
-_Static_assert(RW_REPLAY_WINDOW == 4096, "spec §8");
+_Static_assert(RW_DEFAULT_MAX_FRAG_PAYLOAD == 1192, "docs/protocol.md §9.1");
+_Static_assert(RW_REPLAY_WINDOW == 4096, "docs/protocol.md §8");
 
 /* Explicit little/big-endian loads and stores for packet bytes. */
 static inline uint16_t rw_le16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }

@@ -1,23 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cookie_reply.c - type 3: the server is under load and wants proof of our
- * address. Retry the same HandshakeInit with MAC2 (PROFILE §4: byte for byte
+ * address. Retry the same HandshakeInit with MAC2 (docs/protocol.md §6.3: byte for byte
  * the first one with MAC2 filled in), once per handshake attempt.
  */
-#include "engine.h"
+#include "recv.h"
+#include "send.h"
+#include "session.h"
 
-void rw__handle_cookie_reply(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
-			     socklen_t fromlen)
+void rw__handle_cookie_reply(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from)
 {
 	struct rw_keypair *kp;
 	struct rw_session *s;
 
-	kp = rw__pending_handshake(sh, p, data, from, fromlen);
+	kp = rw__pending_handshake(sh, p, data, from);
 	if (!kp)
 		return;
 	s = kp->s;
 	if (rw__cookie_reply_consume(data, s->hs.mac1, s->cookie)) {
-		rw__drop(sh, RW_DROP_BAD_COOKIE, from, fromlen);
+		rw__drop(sh, RW_DROP_BAD_COOKIE, from);
 		return;
 	}
 	s->has_cookie = true;
@@ -33,5 +34,5 @@ void rw__handle_cookie_reply(struct rw_shard *sh, struct rw_packet *p, uint8_t *
 	s->cookie_retried = true;
 	if (rw__cookie_mac2_put(s->hs_msg, s->cookie))
 		return;
-	rw__shard_send_raw(sh, s->hs_msg, sizeof(s->hs_msg), (const struct sockaddr *)&s->addr, s->addrlen);
+	rw__send_raw(sh, s->hs_msg, sizeof(s->hs_msg), &s->peer);
 }

@@ -2,15 +2,16 @@
 /* fragment.c - type 7: one piece of a large frame, reassembled per session. */
 #include <errno.h>
 
-#include "engine.h"
+#include "recv.h"
+#include "send.h"
+#include "session.h"
 
-void rw__handle_fragment(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
-			 socklen_t fromlen)
+void rw__handle_fragment(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from)
 {
 	const uint8_t *frame;
 	struct rw_keypair *kp;
 	size_t flen;
-	int n = rw__transport_open(sh, p, data, from, fromlen, &kp);
+	int n = rw__transport_open(sh, p, data, from, &kp);
 
 	if (n < 0)
 		return;
@@ -25,10 +26,10 @@ void rw__handle_fragment(struct rw_shard *sh, struct rw_packet *p, uint8_t *data
 	case -EMSGSIZE:
 	case -ENOMEM:
 	case -ECANCELED:
-		rw__drop(sh, RW_DROP_FRAGMENT_LIMIT, from, fromlen);
+		rw__drop(sh, RW_DROP_FRAGMENT_LIMIT, from);
 		break;
 	default:
-		rw__drop(sh, RW_DROP_BAD_FRAGMENT, from, fromlen);
+		rw__drop(sh, RW_DROP_BAD_FRAGMENT, from);
 		break;
 	}
 }

@@ -2,7 +2,7 @@
 /*
  * handshake_init.c - type 1: a client wants a session (responder side).
  *
- * The order of checks is the point (WireGuard's, plus PROFILE's rules):
+ * The order of checks is the point (WireGuard's, plus docs/protocol.md §15.1):
  * MAC1 before anything costs a DH; under load, MAC2 before anything costs a
  * DH, a CookieReply (smaller than the init: no amplification) otherwise;
  * then the per-source rate limit; then the Noise work; then the clock, the
@@ -14,7 +14,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "engine.h"
+#include "recv.h"
+#include "send.h"
+#include "session.h"
 #include "tai64n.h"
 
 /* A consumed HandshakeInit travelling to the shard that owns the peer's session. */
@@ -23,8 +25,7 @@ struct rw_hs_cmd {
 	uint64_t session_id;
 	struct rw_handshake hs;
 	uint8_t mac1[RW_MAC_LEN];
-	struct sockaddr_storage from;
-	socklen_t fromlen;
+	struct rw_peer_addr from;
 };
 
 static bool under_load(struct rw_shard *sh)
@@ -45,13 +46,12 @@ static bool under_load(struct rw_shard *sh)
 	return e->force_cookies || sh->hs_in_window > e->load_hps || rw__shard_crowded(sh);
 }
 
-static void send_cookie(struct rw_shard *sh, const uint8_t *init, const char *addr, const struct sockaddr *from,
-			socklen_t fromlen)
+static void send_cookie(struct rw_shard *sh, const uint8_t *init, const char *addr, const struct rw_peer_addr *from)
 {
 	uint8_t reply[RW_SIZE_COOKIE_REPLY];
 
 	if (!rw__cookie_reply_create(&sh->cookies, reply, init, addr, NULL) &&
-	    !rw__shard_send_raw(sh, reply, sizeof(reply), from, fromlen))
+	    !rw__send_raw(sh, reply, sizeof(reply), from))
 		RW_STAT_INC(sh->st.cookies_sent);
 }
 
@@ -68,34 +68,27 @@ static bool allowed(const struct rw_engine *e, const uint8_t key[RW_KEY_LEN])
 }
 
 /* Complete the handshake only to tell a rejected client why, then forget it. */
-static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, const struct sockaddr *from,
-			       socklen_t fromlen)
+static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, const struct rw_peer_addr *from)
 {
 	static const char msg[] = "key not allowed by this server";
-	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], pkt[128], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], frame[64], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
 	struct rw_frame_builder b;
-	struct rw_aead a = { 0 };
 	uint8_t ev[1 + sizeof(msg) - 1];
 	uint32_t remote_index = hs->remote_index;	/* split wipes hs */
 	int n;
 
 	if (rw__noise_resp_create(hs, resp, 0, NULL) || rw__noise_split(hs, false, tx, rx))
 		goto out;
-	rw__shard_send_raw(sh, resp, sizeof(resp), from, fromlen);
-	if (rw__aead_init(&a, tx, 1))
-		goto out;
+	rw__send_raw(sh, resp, sizeof(resp), from);
 	ev[0] = RW_CLOSE_REJECTED;
 	memcpy(ev + 1, msg, sizeof(msg) - 1);
-	if (rw__frame_begin(&b, pkt + RW_DATA_OFF_PAYLOAD, sizeof(pkt) - 32, RW_CHANNEL_INTERNAL, 0) ||
+	if (rw__frame_begin(&b, frame, sizeof(frame), RW_CHANNEL_INTERNAL, 0) ||
 	    rw__frame_add_event(&b, RW_INTERNAL_CLOSE_REASON, ev, sizeof(ev)))
 		goto out;
 	n = rw__frame_finish(&b, NULL);
-	if (n > 0 && (n = rw__packet_seal(&a, pkt, RW_MSG_DATA, remote_index, 0, (size_t)n)) > 0)
-		rw__shard_send_raw(sh, pkt, (size_t)n, from, fromlen);
-	if ((n = rw__packet_seal(&a, pkt, RW_MSG_DISCONNECT, remote_index, 1, 0)) > 0)
-		rw__shard_send_raw(sh, pkt, (size_t)n, from, fromlen);
+	if (n > 0)
+		rw__send_farewell(sh, tx, remote_index, frame, (size_t)n, from);
 out:
-	rw__aead_free(&a);
 	rw__memzero(tx, sizeof(tx));
 	rw__memzero(rx, sizeof(rx));
 	rw__noise_handshake_clear(hs);
@@ -106,7 +99,7 @@ out:
  * first keys of a new session), remember the response for retransmits.
  */
 static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshake *hs, const uint8_t mac1[RW_MAC_LEN],
-		   const struct sockaddr *from, socklen_t fromlen)
+		   const struct rw_peer_addr *from)
 {
 	struct rw_engine *e = sh->e;
 	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
@@ -120,13 +113,13 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 	memcpy(ts, hs->timestamp, sizeof(ts));	/* split wipes hs */
 	if (!s) {
 		/* half-open until the client uses the keys: a flood of fresh keys stays in the pool */
-		s = rw__session_new_half_open(sh, hs->remote_static, from, fromlen);
+		s = rw__session_new_half_open(sh, hs->remote_static, from);
 		if (!s) {
-			rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
+			rw__drop(sh, RW_DROP_NO_BUFFER, from);
 			goto out;
 		}
 		fresh = true;
-		rw__session_set_addr(s, from, fromlen);
+		rw__session_set_peer(s, from);
 	}
 	kp = rw__keypair_new(s, false);
 	if (!kp)
@@ -141,37 +134,37 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 		goto fail;
 	}
 	if (old > 0 && (uint64_t)old != s->id)
-		rw__engine_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL);
+		rw__session_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL);
 	/* a handshake is proof of the address: the session follows it */
-	rw__session_set_addr(s, from, fromlen);
-	rw__shard_send_raw(sh, resp, sizeof(resp), from, fromlen);
+	rw__session_set_peer(s, from);
+	rw__send_raw(sh, resp, sizeof(resp), from);
 	rw__session_keys_established(s, kp);
 	if (fresh)
 		rw__session_opened(s);
 	goto out;
 fail:
 	rw__keypair_free(kp);
-	rw__drop(sh, why, from, fromlen);
+	rw__drop(sh, why, from);
 	if (fresh)
-		rw__session_close(s, RW_CLOSE_PROTOCOL, true, NULL, false);
+		rw__session_close(s, RW_CLOSE_PROTOCOL, RW_CLOSE_F_BY_PEER, NULL);
 out:
 	rw__memzero(tx, sizeof(tx));
 	rw__memzero(rx, sizeof(rx));
 	rw__noise_handshake_clear(hs);
 }
 
-void rw__handshake_finish_cmd(struct rw_shard *sh, struct rw_hs_cmd *c)
+static void run_finish(struct rw_shard *sh, struct rw_cmd *cmd)
 {
+	struct rw_hs_cmd *c = (struct rw_hs_cmd *)cmd;
 	struct rw_session *s = rw__session_by_id(sh, c->session_id);
 
 	/* the session may have closed meanwhile: then this starts a new one */
-	finish(sh, s, &c->hs, c->mac1, (struct sockaddr *)&c->from, c->fromlen);
+	finish(sh, s, &c->hs, c->mac1, &c->from);
 	rw__memzero(c, sizeof(*c));
 	free(c);
 }
 
-void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
-			       socklen_t fromlen)
+void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from)
 {
 	struct rw_engine *e = sh->e;
 	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], mac1[RW_MAC_LEN];
@@ -180,18 +173,18 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 	struct rw_session *s = NULL;
 
 	if (!e->server) {
-		rw__drop(sh, RW_DROP_UNKNOWN_TYPE, from, fromlen);
+		rw__drop(sh, RW_DROP_UNKNOWN_TYPE, from);
 		return;
 	}
 	if (!rw__noise_mac1_ok(data, RW_INIT_OFF_MAC1, e->id.mac1_key)) {
-		rw__drop(sh, RW_DROP_BAD_MAC1, from, fromlen);
+		rw__drop(sh, RW_DROP_BAD_MAC1, from);
 		return;
 	}
 	if (under_load(sh)) {
 		char addr[RW_ADDR_STR_MAX];
 
-		if (rw__addr_to_string(addr, from, fromlen)) {
-			rw__drop(sh, RW_DROP_BAD_MAC2, from, fromlen);
+		if (rw__peer_to_string(addr, from)) {
+			rw__drop(sh, RW_DROP_BAD_MAC2, from);
 			return;
 		}
 		if (!rw__cookie_mac2_ok(&sh->cookies, data, addr, rw__now_ms(sh))) {
@@ -199,34 +192,34 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 			 * One reason per datagram: no MAC2 yet is "under load", a
 			 * wrong one is "bad MAC2"; both get a (smaller) CookieReply.
 			 */
-			send_cookie(sh, data, addr, from, fromlen);
+			send_cookie(sh, data, addr, from);
 			RW_STAT_INC(sh->st.drops[rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN) ? RW_DROP_UNDER_LOAD
 												   : RW_DROP_BAD_MAC2]);
 			return;
 		}
-		if (!rw__ratelimit_allow(&sh->limiter, from, rw__now_ms(sh))) {
-			rw__drop(sh, RW_DROP_RATE_LIMITED, from, fromlen);
+		if (!rw__ratelimit_allow(&sh->limiter, &from->u.sa, rw__now_ms(sh))) {
+			rw__drop(sh, RW_DROP_RATE_LIMITED, from);
 			return;
 		}
 		/* however many keys it makes, one address holds a bounded share of the pool */
-		if (rw__half_open_from(sh, from, fromlen) >= e->source_max_half_open) {
-			rw__drop(sh, RW_DROP_HALF_OPEN_LIMIT, from, fromlen);
+		if (rw__half_open_from(sh, from) >= e->source_max_half_open) {
+			rw__drop(sh, RW_DROP_HALF_OPEN_LIMIT, from);
 			return;
 		}
 	}
 	if (rw__noise_init_consume(&hs, data, &e->id)) {
-		rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+		rw__drop(sh, RW_DROP_HANDSHAKE, from);
 		return;
 	}
 	if (rw__tai64n_check_skew(hs.timestamp, (uint64_t)time(NULL), RW_MAX_TIMESTAMP_SKEW_S)) {
-		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from, fromlen);
+		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from);
 		goto out;
 	}
 	if (!allowed(e, hs.remote_static)) {
 		char addr[RW_ADDR_STR_MAX];
 
-		rw__drop(sh, RW_DROP_REJECTED_KEY, from, fromlen);
-		if (e->reject_silently || rw__addr_to_string(addr, from, fromlen))
+		rw__drop(sh, RW_DROP_REJECTED_KEY, from);
+		if (e->reject_silently || rw__peer_to_string(addr, from))
 			goto out;
 		/*
 		 * The reason costs three packets (191 bytes): only for an address
@@ -235,37 +228,37 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 		 * same init is stale and costs nothing more.
 		 */
 		if (!rw__cookie_mac2_ok(&sh->cookies, data, addr, rw__now_ms(sh)))
-			send_cookie(sh, data, addr, from, fromlen);
+			send_cookie(sh, data, addr, from);
 		else if (rw__peers_note_ts(&e->peers, hs.remote_static, hs.timestamp, (uint64_t)time(NULL)) == 0)
-			reject_with_reason(sh, &hs, from, fromlen);
+			reject_with_reason(sh, &hs, from);
 		goto out;
 	}
 	memcpy(mac1, data + RW_INIT_OFF_MAC1, RW_MAC_LEN);
 	switch (rw__peers_admit(&e->peers, hs.remote_static, hs.timestamp, mac1, (uint64_t)time(NULL), &sid, resp)) {
 	case RW_PEER_RETRANSMIT:
 		/* our response was lost: the same answer again, no second session */
-		rw__shard_send_raw(sh, resp, sizeof(resp), from, fromlen);
+		rw__send_raw(sh, resp, sizeof(resp), from);
 		goto out;
 	case RW_PEER_STALE:
-		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from, fromlen);
+		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from);
 		goto out;
 	case RW_PEER_FULL:
-		rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
+		rw__drop(sh, RW_DROP_NO_BUFFER, from);
 		goto out;
 	case RW_PEER_EXISTING:
-		if ((sid & 0xff) != sh->id) {
+		if (rw__id_shard(sid) != sh->id) {
 			struct rw_hs_cmd *c = malloc(sizeof(*c));
 
 			if (!c) {
-				rw__drop(sh, RW_DROP_NO_BUFFER, from, fromlen);
+				rw__drop(sh, RW_DROP_NO_BUFFER, from);
 				goto out;
 			}
 			c->session_id = sid;
 			c->hs = hs;
 			memcpy(c->mac1, mac1, RW_MAC_LEN);
-			memcpy(&c->from, from, fromlen);
-			c->fromlen = fromlen;
-			if (rw__engine_post_handshake(e, (unsigned)(sid & 0xff), &c->c.node)) {
+			c->from = *from;
+			c->c.run = run_finish;
+			if (!rw__shard_of_id(e, sid) || rw__shard_post(rw__shard_of_id(e, sid), &c->c)) {
 				rw__memzero(c, sizeof(*c));
 				free(c);
 			}
@@ -276,7 +269,7 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 	case RW_PEER_NEW:
 		break;
 	}
-	finish(sh, s, &hs, mac1, from, fromlen);
+	finish(sh, s, &hs, mac1, from);
 out:
 	rw__noise_handshake_clear(&hs);
 }

@@ -2,22 +2,23 @@
 /* handshake_resp.c - type 2: the server answered our HandshakeInit (initiator side). */
 #include <string.h>
 
-#include "engine.h"
+#include "recv.h"
+#include "send.h"
+#include "session.h"
 
-void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct sockaddr *from,
-			       socklen_t fromlen)
+void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from)
 {
 	uint8_t tx[RW_KEY_LEN], rx[RW_KEY_LEN];
 	struct rw_keypair *kp;
 	struct rw_session *s;
 	bool first;
 
-	kp = rw__pending_handshake(sh, p, data, from, fromlen);
+	kp = rw__pending_handshake(sh, p, data, from);
 	if (!kp)
 		return;
 	s = kp->s;
 	if (!rw__noise_mac1_ok(data, RW_RESP_OFF_MAC1, s->local->mac1_key)) {
-		rw__drop(sh, RW_DROP_BAD_MAC1, from, fromlen);
+		rw__drop(sh, RW_DROP_BAD_MAC1, from);
 		return;
 	}
 	/* consume on a copy: a forged response must not spoil the real one to come */
@@ -25,26 +26,26 @@ void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t
 
 	if (rw__noise_resp_consume(&hs, data, s->local)) {
 		rw__noise_handshake_clear(&hs);
-		rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+		rw__drop(sh, RW_DROP_HANDSHAKE, from);
 		return;
 	}
 	uint32_t remote_index = hs.remote_index;	/* split wipes hs */
 
 	if (rw__noise_split(&hs, true, tx, rx) || rw__keypair_install(kp, tx, rx, remote_index)) {
-		rw__drop(sh, RW_DROP_HANDSHAKE, from, fromlen);
+		rw__drop(sh, RW_DROP_HANDSHAKE, from);
 		goto out;
 	}
 	rw__noise_handshake_clear(&s->hs);
 	s->hs_kp = NULL;
-	rw__timer_cancel(rw__reactor_timers(sh->r), &s->t_handshake);
+	rw__timer_cancel(sh->wheel, &s->t_handshake);
 	first = !s->opened;
-	rw__session_set_addr(s, from, fromlen);
+	rw__session_set_peer(s, from);
 	rw__session_keys_established(s, kp);
 	if (first)
 		rw__session_opened(s);
 	/* confirm the keys to the responder now, even with nothing to say */
 	if (s->state == RW_SS_ESTABLISHED)
-		rw__session_send_keepalive(s);
+		rw__send_control(s, RW_MSG_KEEPALIVE);
 out:
 	rw__memzero(tx, sizeof(tx));
 	rw__memzero(rx, sizeof(rx));

@@ -217,7 +217,7 @@ struct rw_close_info {
 
 /** Channel options (rw_handler.flags). */
 enum {
-	RW_CHANNEL_RELIABLE = 1 << 0,	/* sequence, ACK and retransmit (spec §11) */
+	RW_CHANNEL_RELIABLE = 1 << 0,	/* sequence, ACK and retransmit (docs/protocol.md §11) */
 };
 
 /**
@@ -227,7 +227,7 @@ enum {
  * handler that has them, so keep per-session setup in one of them.
  * RW_CHANNEL_RELIABLE on a channel's own handler makes it reliable from the
  * start; on RW_CHANNEL_ANY it only sets the window/RTO/retries used when a
- * peer's reliable frames switch a channel to reliable (PROFILE §10).
+ * peer's reliable frames switch a channel to reliable (docs/protocol.md §11.8).
  */
 struct rw_handler {
 	void (*on_open)(struct rw_session *s, void *user);

@@ -2,7 +2,7 @@
 /*
  * ringwire-chat - terminal client of ringwire-chat-server.
  *
- *   ringwire-chat URI [--nick NAME] [--linger MS] [--quiet]
+ *   ringwire-chat URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]
  *
  * Reads lines from stdin: commands (/join ROOM, /leave, /who, /nick NAME,
  * /rooms, /help; /quit ends the client) or text for the current room. It
@@ -15,8 +15,9 @@
  *
  * Works the same interactively and scripted: at the end of stdin (or /quit)
  * it sends what is left, listens --linger milliseconds more (default 300)
- * and disconnects. If the server closes the session, the reason is printed
- * on stderr and the exit status is 1.
+ * and disconnects. If the server closes the session, or cannot be reached
+ * within --timeout (default 5000 ms), the reason is printed on stderr and
+ * the exit status is 1.
  *
  * Lines are not sent from the reading thread: they wait in a queue that the
  * session's own tick drains with rw_session_send, so a full window makes
@@ -45,7 +46,6 @@ enum {
 	EV_LINE = 1, EV_INFO = 2, EV_JOINED = 3, EV_LEFT = 4, EV_ERROR = 5,
 	EV_READY = 1, EV_MSG = 1, EV_NOTICE = 2,
 	LINE_MAX_ = 4096, TICK_MS = 10,
-	DRAIN_MS = 5000,	/* at most this long to get queued lines out at the end */
 	JOIN_WAIT_MS = 3000,	/* at most this long for the answer to a /join */
 };
 
@@ -61,11 +61,49 @@ static struct line *q_head, **q_tail = &q_head;
 static atomic_uint q_len;
 
 static atomic_bool opened, closed;
-static char close_text[RW_ERRBUF_SIZE];	/* written before closed is set */
+static char close_text[RW_ERRBUF_SIZE + 256];	/* written before closed is set */
+static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
+static unsigned timeout_ms = 5000;	/* to connect, and to get the last lines out */
 
-/* on the session's thread only: room names by channel, and a /join in flight */
+/*
+ * On the session's thread only: room names by channel, and a /join in
+ * flight: sent at join_sent_ms, and once JOINED, the room's channel, until
+ * our own "joined" notice comes on it.
+ */
 static char *room_name[CH_ROOM_LAST + 1];
 static uint64_t join_sent_ms;
+static int join_ch;
+
+/* ---- connecting ----------------------------------------------------------------- */
+
+/* "host:port" as a user writes it: an IPv6 host in brackets. */
+static void host_port(char *out, size_t n, const char *host, unsigned port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, n, "[%s]:%u", host, port);
+	else
+		snprintf(out, n, "%s:%u", host, port);
+}
+
+/*
+ * Why a dial came to nothing, in one line: no answer (a wrong key in the
+ * URI looks exactly like no server: the server drops what it cannot
+ * decrypt), refused by the server (its reason), or a local error (the
+ * engine's message names the errno and what to do).
+ */
+static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
+{
+	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
+
+	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
+		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
+			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
+	else if (why->reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			 "address (is the server running?)", peer, timeout_ms);
+}
 
 /* ---- the queue of lines -------------------------------------------------------- */
 
@@ -107,14 +145,17 @@ static void drain(struct rw_session *s)
 		int ret;
 
 		/*
-		 * After a /join, hold the next lines until the server answers
-		 * (JOINED or ERROR): text typed right after it then goes to
-		 * the new room once we are subscribed to it, and after our
-		 * own "joined" notice.
+		 * After a /join, hold the next lines until we are in the room:
+		 * our own "joined" notice on its channel says the server has
+		 * subscribed us (or until the join is refused). Text typed
+		 * right after the /join then reaches the room after the join,
+		 * and comes back to us too. A server that never answers gets
+		 * JOIN_WAIT_MS.
 		 */
 		if (join_sent_ms && now_ms() - join_sent_ms < JOIN_WAIT_MS)
 			return;
 		join_sent_ms = 0;
+		join_ch = 0;
 		pthread_mutex_lock(&q_lock);
 		l = q_head;
 		pthread_mutex_unlock(&q_lock);
@@ -174,11 +215,10 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 {
 	(void)s;
 	(void)user;
-	if (why->by_peer)
+	if (!opened)
+		dial_failure(close_text, sizeof(close_text), why);
+	else if (why->by_peer)
 		snprintf(close_text, sizeof(close_text), "the server closed the session: %s",
-			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
-	else if (!opened)
-		snprintf(close_text, sizeof(close_text), "cannot reach the chat server: %s",
 			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
 	else if (why->reason != RW_CLOSE_SHUTDOWN)
 		snprintf(close_text, sizeof(close_text), "session closed: %s%s%s", rw_close_reason_name(why->reason),
@@ -218,18 +258,34 @@ static void on_control(struct rw_session *s, uint8_t channel, uint8_t type, cons
 		break;
 	case EV_ERROR:
 		show("! %.*s\n", n, (const char *)p);
-		join_sent_ms = 0;
-		drain(s);
+		/*
+		 * Only the refusal of the /join itself ends the wait (the server
+		 * starts those with "/join"): an error about an earlier line,
+		 * say a nickname taken, comes first and must not let the lines
+		 * held for the join into the room before we are in it.
+		 */
+		if (join_sent_ms && len >= 5 && !memcmp(p, "/join", 5)) {
+			join_sent_ms = 0;
+			join_ch = 0;
+			drain(s);
+		}
 		break;
 	case EV_JOINED:
 		if (len < 2 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
 			return;
+		if (room_name[p[0]] && strlen(room_name[p[0]]) == len - 1 && !memcmp(room_name[p[0]], p + 1, len - 1)) {
+			/* in that room already: no new notice will come */
+			join_sent_ms = 0;
+			join_ch = 0;
+			drain(s);
+			break;
+		}
 		free(room_name[p[0]]);
 		room_name[p[0]] = strndup((const char *)p + 1, len - 1);
 		/* a reliable frame on the room makes it reliable at the server too; then it subscribes us */
 		rw_session_send(s, p[0], EV_READY, NULL, 0);
-		join_sent_ms = 0;
-		drain(s);
+		if (join_sent_ms)
+			join_ch = p[0];	/* the lines wait for our "joined" notice there */
 		break;
 	case EV_LEFT:
 		if (len < 1 || p[0] < CH_ROOM_FIRST || p[0] > CH_ROOM_LAST)
@@ -247,7 +303,6 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 	const char *room = channel <= CH_ROOM_LAST && room_name[channel] ? room_name[channel] : "?";
 	const char *nul;
 
-	(void)s;
 	(void)user;
 	if (type == EV_MSG && (nul = memchr(p, 0, len)) != NULL) {
 		size_t nl = (size_t)(nul - (const char *)p);
@@ -256,16 +311,24 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 	} else if (type == EV_NOTICE) {
 		show("[%s] * %.*s\n", room, (int)len, (const char *)p);
 	}
+	if (join_ch && channel == join_ch) {
+		/* the first event of the room we joined: we are subscribed, the held lines may go */
+		join_sent_ms = 0;
+		join_ch = 0;
+		drain(s);
+	}
 }
 
 /* ---- main ------------------------------------------------------------------------------ */
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--quiet]\n"
+	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]\n"
 		   "  URI          wire://wpub1...@host:port of ringwire-chat-server\n"
 		   "  --nick NAME  take this nickname at once\n"
 		   "  --linger MS  after the end of stdin, keep listening this long (default 300)\n"
+		   "  --timeout MS time limit to connect, and to send the last lines at the end (default 5000)\n"
+		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		   "  --quiet      no engine log lines on stderr\n"
 		   "Type /join ROOM, then text; /who, /rooms, /nick NAME, /leave, /help; /quit.\n");
 }
@@ -309,10 +372,61 @@ static int read_stdin(char *buf, size_t *have)
 	return GOT_NOTHING;
 }
 
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/*
+ * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
+ * free one); a message and 0 if it is not one.
+ */
+static int addr_ok(const char *flag, const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
+		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
+	else if (s[0] != '[' && strchr(colon + 1, ':'))
+		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
+	else
+		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
+	return 0;
+}
+
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
+			bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
+			bind);
+	else
+		fprintf(stderr, PROG ": %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "nick", required_argument, NULL, 'n' }, { "linger", required_argument, NULL, 'L' },
+		{ "timeout", required_argument, NULL, 'T' }, { "bind", required_argument, NULL, 'b' },
 		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
@@ -331,7 +445,8 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	rw_client_config_init(&cfg);
-	while ((c = getopt_long(argc, argv, "n:L:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":n:L:T:b:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			nick = optarg;
@@ -347,6 +462,23 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
+		case 'T': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600000) {
+				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of milliseconds from 1 to "
+					"3600000\n", optarg);
+				return 2;
+			}
+			timeout_ms = (unsigned)v;
+			break;
+		}
+		case 'b':
+			if (!addr_ok("--bind", optarg))
+				return 2;
+			cfg.bind = optarg;
+			break;
 		case 'q':
 			cfg.quiet = 1;
 			break;
@@ -354,8 +486,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind >= argc) {
@@ -371,6 +502,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
+	host_port(peer, sizeof(peer), ep.host, ep.port);
 	if (nick) {
 		char cmd[64];
 		int n = snprintf(cmd, sizeof(cmd), "/nick %s", nick);
@@ -390,10 +522,9 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 
 	cfg.reconnect = 0;	/* a lost server is reported, not silently re-dialled */
-	cfg.timers.handshake_retry_ms = 250;
-	cfg.timers.handshake_attempts = 6;
-	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	cfg.handshake_timeout_ms = timeout_ms;
+	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
+		create_failed(c, cfg.bind, err);
 		return 1;
 	}
 	rw_client_on(cli, CH_CTL, &ctl);
@@ -422,10 +553,14 @@ int main(int argc, char **argv)
 		else if (p[0].revents & (POLLIN | POLLHUP | POLLERR))
 			state = read_stdin(buf, &have);
 	}
-	/* the end: get the queued lines out (after the handshake, if still going), then listen a little */
+	/*
+	 * The end: get the queued lines out (after the handshake, if still
+	 * going: its own timeout, a moment before ours, then says why it
+	 * failed), then listen a little.
+	 */
 	t0 = now_ms();
 	if (state != GOT_SIGNAL) {
-		while (!closed && (q_len || !opened) && now_ms() - t0 < DRAIN_MS)
+		while (!closed && (q_len || !opened) && now_ms() - t0 < timeout_ms + (opened ? 0 : 500u))
 			usleep(5000);
 		t0 = now_ms();
 		while (!closed && now_ms() - t0 < linger)
@@ -435,8 +570,13 @@ int main(int argc, char **argv)
 		if (close_text[0])
 			fprintf(stderr, PROG ": %s\n", close_text);
 		ret = close_text[0] ? 1 : 0;
+	} else if (!opened && state != GOT_SIGNAL) {
+		fprintf(stderr, PROG ": cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			"address (is the server running?)\n", peer, timeout_ms);
+		ret = 1;
 	} else if (q_len) {
-		fprintf(stderr, PROG ": %u lines could not be sent within %d ms\n", (unsigned)q_len, DRAIN_MS);
+		fprintf(stderr, PROG ": %u line%s could not be sent within %u ms\n", (unsigned)q_len,
+			q_len == 1 ? "" : "s", timeout_ms);
 		ret = 1;
 	}
 out:

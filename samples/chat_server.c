@@ -20,21 +20,28 @@
  *             3 JOINED  u8 channel, room name: the room's channel; the client
  *                       answers READY on that channel
  *             4 LEFT    u8 channel
- *             5 ERROR   text: what was wrong and how to do it right
+ *             5 ERROR   text: what was wrong and how to do it right; the
+ *                       refusal of a /join starts with "/join" (a client
+ *                       holding lines back until its join is answered
+ *                       tells it from errors about earlier lines so)
  *   channels 1-200 (rooms)
  *     client: 1 READY   (empty) the client holds the channel reliably now:
  *                       subscribe me. Sent reliably, it makes the server's
- *                       side of the channel reliable too (PROFILE §10), so
+ *                       side of the channel reliable too (docs/protocol.md §11.8), so
  *                       only the rooms a session uses cost it memory.
  *     server: 1 MSG     nick, NUL, text
  *             2 NOTICE  text (joins, leaves, renames)
  *
  * Nicknames: 1-16 letters, digits, '-' or '_', starting with a letter,
  * unique regardless of case. A session that breaks these rules three times
- * is closed, and so is one idle for --idle seconds; it is told why.
+ * is closed (a name someone else has is no broken rule, just refused), and
+ * so is one idle for --idle seconds; it is told why.
  *
- * The first line on stdout is the server's URI; joins and leaves are logged
- * on stderr. SIGINT or SIGTERM stops it gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * Joins and leaves are logged on stderr. SIGINT or SIGTERM stops it
+ * gracefully.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -225,7 +232,8 @@ static void join(struct rw_session *s, struct member *m, const char *name)
 	int ch = 0, free_ch = 0;
 
 	if (!room_valid(name)) {
-		say(s, EV_ERROR, "a room name is 1 to %d letters, digits, '-', '_' or '.': /join lobby", ROOM_MAX);
+		say(s, EV_ERROR, "/join %.40s: a room name is 1 to %d letters, digits, '-', '_' or '.': /join lobby",
+		    name, ROOM_MAX);
 		return;
 	}
 	if (m->room && !strcmp(rooms[m->room].name, name)) {
@@ -257,7 +265,8 @@ static void join(struct rw_session *s, struct member *m, const char *name)
 	}
 	pthread_mutex_unlock(&lock);
 	if (!ch) {
-		say(s, EV_ERROR, "all %d rooms are in use; /rooms lists them, join one of those", CH_ROOM_LAST);
+		say(s, EV_ERROR, "/join %s: all %d rooms are in use; /rooms lists them, join one of those", name,
+		    CH_ROOM_LAST);
 		return;
 	}
 	/* subscribed when READY comes back: the channel is reliable both ways by then */
@@ -315,16 +324,22 @@ static void nick(struct rw_session *s, struct member *m, const char *name)
 {
 	const char *rule = nick_rule(name);
 	char old[NICK_MAX + 1];
+	int taken = 0;
 
 	if (!rule) {
 		pthread_mutex_lock(&lock);
 		if (nick_taken(name, m)) {
-			rule = "that nickname is taken";
+			taken = 1;
 		} else {
 			memcpy(old, m->nick, sizeof(old));
 			snprintf(m->nick, sizeof(m->nick), "%s", name);
 		}
 		pthread_mutex_unlock(&lock);
+	}
+	if (taken) {
+		/* not a broken rule: someone else was first (a --nick at start often is) */
+		say(s, EV_ERROR, "/nick %s: that nickname is taken; choose another", name);
+		return;
 	}
 	if (rule) {
 		if (++m->strikes >= STRIKES) {
@@ -347,8 +362,8 @@ static void nick(struct rw_session *s, struct member *m, const char *name)
 
 static void help(struct rw_session *s)
 {
-	say(s, EV_INFO, "commands: /join ROOM, /leave, /who, /nick NAME, /rooms, /help; "
-			"anything else is said in your room");
+	say(s, EV_INFO, "commands: /join ROOM, /leave, /who, /nick NAME, /rooms, /help, /quit (ends the "
+			"client); anything else is said in your room");
 }
 
 /* Make a line safe to show on a terminal: control characters become '?'. */
@@ -566,6 +581,70 @@ static int number(const char *opt, const char *s, unsigned long lo, unsigned lon
 	return 0;
 }
 
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
+static int listen_ok(const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
+		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
+			"port)\n", s, s);
+	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
+		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
+	} else {
+		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
+	}
+	return 0;
+}
+
+/*
+ * The URIs to dial this server at, on stdout: first one a client on this
+ * machine can dial (scripts read that first line), then, for a wildcard
+ * listen address, one per address of the local interfaces.
+ */
+static void print_uris(const struct rw_server *server)
+{
+	size_t cap = 16 * RW_URI_MAX;
+	char *buf = NULL;
+	int n = -ENOSPC;
+
+	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
+		char *nb = realloc(buf, cap);
+
+		if (!nb)
+			break;
+		buf = nb;
+		n = rw_server_uris(server, buf, cap);
+		cap *= 4;
+	}
+	if (n > 0)
+		fputs(buf, stdout);
+	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
+		printf("%s\n", buf);
+	fflush(stdout);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -579,15 +658,18 @@ int main(int argc, char **argv)
 	struct rw_handler room = { .on_event = on_room, .window = 128 };
 	struct rw_server_config cfg;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE], uri[512];
+	char err[RW_ERRBUF_SIZE];
 	const char *key = NULL;
 	int c, ret;
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
-	while ((c = getopt_long(argc, argv, "l:k:r:i:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:k:r:i:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
+			if (!listen_ok(optarg))
+				return 2;
 			cfg.listen = optarg;
 			break;
 		case 'k':
@@ -609,8 +691,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind < argc) {
@@ -637,10 +718,7 @@ int main(int argc, char **argv)
 	}
 	rw_server_on(srv, CH_CTL, &ctl);
 	rw_server_on(srv, RW_CHANNEL_ANY, &room);
-	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
-		printf("%s\n", uri);
-		fflush(stdout);
-	}
+	print_uris(srv);
 	ret = rw_server_run(srv);
 	if (ret)
 		fprintf(stderr, PROG ": %s\n", strerror(-ret));

@@ -2,7 +2,7 @@
 /*
  * ringwire-echo - echoes every event back on the same channel with the same
  * event type. A channel the peer uses reliably is answered reliably (the
- * engine does that by itself, PROFILE §10).
+ * engine does that by itself, docs/protocol.md §11.8).
  *
  *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N] [--max-sessions N]
  *
@@ -11,9 +11,11 @@
  * 16 bytes, the little-endian count and byte total of the type-253 events
  * this session sent. Any server can implement that to be measured one-way.
  *
- * The first line on stdout is the server's wire:// URI. SIGINT or SIGTERM
- * stops it gracefully (every session gets a Disconnect); then it prints its
- * counters.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * SIGINT or SIGTERM stops it gracefully (every session gets a Disconnect);
+ * then it prints its counters.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +25,8 @@
 #include <string.h>
 
 #include <ringwire.h>
+
+#define PROG "ringwire-echo"
 
 enum { EV_REPORT = 252, EV_SINK = 253, BACKLOG_MAX = 8 << 20 };
 
@@ -171,6 +175,70 @@ static void print_stats(const struct rw_stats *st)
 			printf("dropped %s: %" PRIu64 "\n", rw_drop_reason_name((enum rw_drop_reason)r), st->drops[r]);
 }
 
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
+static int listen_ok(const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
+		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
+			"port)\n", s, s);
+	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
+		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
+	} else {
+		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
+	}
+	return 0;
+}
+
+/*
+ * The URIs to dial this server at, on stdout: first one a client on this
+ * machine can dial (scripts read that first line), then, for a wildcard
+ * listen address, one per address of the local interfaces.
+ */
+static void print_uris(const struct rw_server *server)
+{
+	size_t cap = 16 * RW_URI_MAX;
+	char *buf = NULL;
+	int n = -ENOSPC;
+
+	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
+		char *nb = realloc(buf, cap);
+
+		if (!nb)
+			break;
+		buf = nb;
+		n = rw_server_uris(server, buf, cap);
+		cap *= 4;
+	}
+	if (n > 0)
+		fputs(buf, stdout);
+	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
+		printf("%s\n", buf);
+	fflush(stdout);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -184,15 +252,18 @@ int main(int argc, char **argv)
 				.on_writable = on_writable };
 	struct rw_server *srv;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE], uri[512];
+	char err[RW_ERRBUF_SIZE];
 	const char *key = NULL;
 	int c, ret;
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
-	while ((c = getopt_long(argc, argv, "l:k:r:m:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:k:r:m:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
+			if (!listen_ok(optarg))
+				return 2;
 			cfg.listen = optarg;
 			break;
 		case 'k':
@@ -203,7 +274,7 @@ int main(int argc, char **argv)
 			unsigned long n = strtoul(optarg, &end, 10);
 
 			if (*end || n < 1 || n > 64) {
-				fprintf(stderr, "ringwire-echo: --reactors: \"%s\" is not a number from 1 to 64\n", optarg);
+				fprintf(stderr, PROG ": --reactors: \"%s\" is not a number from 1 to 64\n", optarg);
 				return 2;
 			}
 			cfg.reactors = (unsigned)n;
@@ -214,7 +285,7 @@ int main(int argc, char **argv)
 			unsigned long n = strtoul(optarg, &end, 10);
 
 			if (*end || n < 1 || n > 4000000) {
-				fprintf(stderr, "ringwire-echo: --max-sessions: \"%s\" is not a number from 1 to 4000000\n",
+				fprintf(stderr, PROG ": --max-sessions: \"%s\" is not a number from 1 to 4000000\n",
 					optarg);
 				return 2;
 			}
@@ -228,41 +299,37 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ringwire-echo: unexpected argument \"%s\"; see --help\n", argv[optind]);
+		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
 		return 2;
 	}
 	if (!cfg.listen) {
-		fprintf(stderr, "ringwire-echo: missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
+		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
 		return 2;
 	}
 	if (!key) {
-		fprintf(stderr, "ringwire-echo: missing --key FILE; create one with: ringwire-key genkey > server.key\n");
+		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
 		return 2;
 	}
 	ret = rw_key_load_private(key, cfg.private_key, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "ringwire-echo: %s\n", err);
+		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
 	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
 	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
 	if (ret) {
-		fprintf(stderr, "ringwire-echo: %s\n", err);
+		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
 	rw_server_on(srv, RW_CHANNEL_ANY, &h);
-	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
-		printf("%s\n", uri);
-		fflush(stdout);
-	}
+	print_uris(srv);
 	ret = rw_server_run(srv);
 	if (ret)
-		fprintf(stderr, "ringwire-echo: %s\n", strerror(-ret));
+		fprintf(stderr, PROG ": %s\n", strerror(-ret));
 	rw_server_stats(srv, &st);
 	print_stats(&st);
 	if (backpressured)

@@ -36,8 +36,10 @@
  * oldest dropped. A message is stored once and shared by reference between
  * the queues.
  *
- * The first line on stdout is the broker's URI. SIGINT or SIGTERM stops it
- * gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * SIGINT or SIGTERM stops it gracefully.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -117,9 +119,9 @@ static void sub_put(struct sub *b)
 	t_stalls += b->stalls;
 	t_dropped += b->dropped;
 	if (!quiet && (b->delivered || b->dropped))
-		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " times, dropped %" PRIu64
+		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " time%s, dropped %" PRIu64
 				"\n",
-			b->wpub, b->delivered, b->stalls, b->dropped);
+			b->wpub, b->delivered, b->stalls, b->stalls == 1 ? "" : "s", b->dropped);
 	pthread_mutex_destroy(&b->lock);
 	free(b->q);
 	free(b);
@@ -520,6 +522,70 @@ static int number(const char *opt, const char *s, unsigned long lo, unsigned lon
 	return 0;
 }
 
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
+static int listen_ok(const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
+		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
+			"port)\n", s, s);
+	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
+		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
+	} else {
+		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
+	}
+	return 0;
+}
+
+/*
+ * The URIs to dial this server at, on stdout: first one a client on this
+ * machine can dial (scripts read that first line), then, for a wildcard
+ * listen address, one per address of the local interfaces.
+ */
+static void print_uris(const struct rw_server *server)
+{
+	size_t cap = 16 * RW_URI_MAX;
+	char *buf = NULL;
+	int n = -ENOSPC;
+
+	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
+		char *nb = realloc(buf, cap);
+
+		if (!nb)
+			break;
+		buf = nb;
+		n = rw_server_uris(server, buf, cap);
+		cap *= 4;
+	}
+	if (n > 0)
+		fputs(buf, stdout);
+	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
+		printf("%s\n", buf);
+	fflush(stdout);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -533,15 +599,18 @@ int main(int argc, char **argv)
 	struct rw_server_config cfg;
 	struct rw_server *srv;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE], uri[512];
+	char err[RW_ERRBUF_SIZE];
 	const char *key = NULL;
 	int c, ret;
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
-	while ((c = getopt_long(argc, argv, "l:k:r:Q:f:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:k:r:Q:f:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
+			if (!listen_ok(optarg))
+				return 2;
 			cfg.listen = optarg;
 			break;
 		case 'k':
@@ -567,8 +636,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind < argc) {
@@ -594,10 +662,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rw_server_on(srv, CH, &h);
-	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
-		printf("%s\n", uri);
-		fflush(stdout);
-	}
+	print_uris(srv);
 	ret = rw_server_run(srv);
 	if (ret)
 		fprintf(stderr, PROG ": %s\n", strerror(-ret));

@@ -2,8 +2,8 @@
 /*
  * ringwire-pubsub - client of ringwire-pubsub-broker.
  *
- *   ringwire-pubsub URI sub TOPIC... [--count N]
- *   ringwire-pubsub URI pub TOPIC MESSAGE [--count N]
+ *   ringwire-pubsub URI sub TOPIC... [--count N] [--timeout MS] [--bind HOST:PORT]
+ *   ringwire-pubsub URI pub TOPIC MESSAGE [--count N] [--timeout MS] [--bind HOST:PORT]
  *
  * sub: subscribes to every TOPIC, says "subscribed" on stderr once the
  * broker has them all, then prints each message as "topic: message" on
@@ -53,7 +53,9 @@ static uint8_t *buf;
 static atomic_bool opened, subscribed, done, closed;
 static atomic_ulong received;
 static _Atomic uint64_t progress_ms;
-static char close_text[RW_ERRBUF_SIZE];
+static char close_text[RW_ERRBUF_SIZE + 256];
+static char peer[RW_HOST_MAX + 16];	/* the broker's host:port, for messages */
+static unsigned timeout_ms = 5000;
 
 static uint64_t now_ms(void)
 {
@@ -96,6 +98,37 @@ static void pump(struct rw_session *s)
 	progress_ms = now_ms();
 }
 
+/* ---- connecting ----------------------------------------------------------------- */
+
+/* "host:port" as a user writes it: an IPv6 host in brackets. */
+static void host_port(char *out, size_t n, const char *host, unsigned port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, n, "[%s]:%u", host, port);
+	else
+		snprintf(out, n, "%s:%u", host, port);
+}
+
+/*
+ * Why a dial came to nothing, in one line: no answer (a wrong key in the
+ * URI looks exactly like no server: the server drops what it cannot
+ * decrypt), refused by the broker (its reason), or a local error (the
+ * engine's message names the errno and what to do).
+ */
+static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
+{
+	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
+
+	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
+		snprintf(out, n, "cannot connect to %s: refused by the broker (%s%s%s)", peer,
+			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
+	else if (why->reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			 "address (is the broker running?)", peer, timeout_ms);
+}
+
 static void on_open(struct rw_session *s, void *user)
 {
 	(void)user;
@@ -114,11 +147,10 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 {
 	(void)s;
 	(void)user;
-	if (why->by_peer)
+	if (!opened)
+		dial_failure(close_text, sizeof(close_text), why);
+	else if (why->by_peer)
 		snprintf(close_text, sizeof(close_text), "the broker closed the session: %s",
-			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
-	else if (!opened)
-		snprintf(close_text, sizeof(close_text), "cannot reach the broker: %s",
 			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
 	else if (why->reason != RW_CLOSE_SHUTDOWN)
 		snprintf(close_text, sizeof(close_text), "session closed: %s%s%s", rw_close_reason_name(why->reason),
@@ -160,20 +192,73 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " URI sub TOPIC... [--count N]\n"
-		   "       " PROG " URI pub TOPIC MESSAGE [--count N]\n"
+	fprintf(f, "usage: " PROG " URI sub TOPIC... [--count N] [--timeout MS] [--bind HOST:PORT]\n"
+		   "       " PROG " URI pub TOPIC MESSAGE [--count N] [--timeout MS] [--bind HOST:PORT]\n"
 		   "  URI          wire://wpub1...@host:port of ringwire-pubsub-broker\n"
 		   "  --count N    sub: exit after N messages (default: run until Ctrl-C)\n"
 		   "               pub: publish N times, numbered \"MESSAGE 1\".. \"MESSAGE N\" (default 1)\n"
-		   "  --timeout MS give up after MS ms without progress (default 5000; sub: until subscribed)\n"
+		   "  --timeout MS give up after MS ms without progress, connecting included\n"
+		   "               (default 5000; sub: until subscribed)\n"
+		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		   "  --quiet      no engine log lines on stderr\n");
+}
+
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/*
+ * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
+ * free one); a message and 0 if it is not one.
+ */
+static int addr_ok(const char *flag, const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
+		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
+	else if (s[0] != '[' && strchr(colon + 1, ':'))
+		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
+	else
+		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
+	return 0;
+}
+
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
+			bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
+			bind);
+	else
+		fprintf(stderr, PROG ": %s\n", err);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' }, { "timeout", required_argument, NULL, 'T' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "quiet", no_argument, NULL, 'q' }, { "bind", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event,
 				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
@@ -182,13 +267,14 @@ int main(int argc, char **argv)
 	struct rw_endpoint ep;
 	char err[RW_ERRBUF_SIZE], *end;
 	const char *uri, *mode;
-	unsigned long timeout_ms = 5000;
+	unsigned long v;
 	int c, ret = 0, have_count = 0;
 	sigset_t sigs;
 	struct timespec tick = { 0, 20 * 1000000 };
 
 	rw_client_config_init(&cfg);
-	while ((c = getopt_long(argc, argv, "c:T:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:T:b:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			count = strtoul(optarg, &end, 10);
@@ -199,11 +285,17 @@ int main(int argc, char **argv)
 			have_count = 1;
 			break;
 		case 'T':
-			timeout_ms = strtoul(optarg, &end, 10);
-			if (end == optarg || *end || optarg[0] == '-' || timeout_ms < 1 || timeout_ms > 3600000) {
+			v = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600000) {
 				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of ms from 1 to 3600000\n", optarg);
 				return 2;
 			}
+			timeout_ms = (unsigned)v;
+			break;
+		case 'b':
+			if (!addr_ok("--bind", optarg))
+				return 2;
+			cfg.bind = optarg;
 			break;
 		case 'q':
 			cfg.quiet = 1;
@@ -212,8 +304,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (argc - optind < 3) {
@@ -251,6 +342,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
+	host_port(peer, sizeof(peer), ep.host, ep.port);
 	buf = malloc(TOPIC_MAX + 1 + MSG_MAX + 24);
 	if (!buf) {
 		fprintf(stderr, PROG ": out of memory\n");
@@ -264,10 +356,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	cfg.reconnect = 0;
-	cfg.timers.handshake_retry_ms = 250;
-	cfg.timers.handshake_attempts = 6;
-	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	cfg.handshake_timeout_ms = timeout_ms;
+	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
+		create_failed(c, cfg.bind, err);
 		free(buf);
 		return 1;
 	}
@@ -286,10 +377,14 @@ int main(int argc, char **argv)
 	while (!done && !closed) {
 		if (sigtimedwait(&sigs, NULL, &tick) > 0)
 			break;
-		/* a subscriber waits for messages as long as it takes, once subscribed */
+		/*
+		 * A subscriber waits for messages as long as it takes, once
+		 * subscribed. While connecting, 500 ms more: the dial's own
+		 * timeout ends it first, and says why.
+		 */
 		if ((publisher || !subscribed) && !done && now_ms() - progress_ms > timeout_ms +
-		    (opened ? 0 : 8000u)) {
-			fprintf(stderr, PROG ": no progress for %lu ms; %s\n", timeout_ms,
+		    (opened ? 0 : 500u)) {
+			fprintf(stderr, PROG ": no progress for %u ms; %s\n", timeout_ms,
 				opened ? "the broker stopped answering" : "cannot reach the broker");
 			ret = 1;
 			break;
@@ -301,7 +396,7 @@ int main(int argc, char **argv)
 	}
 	if (publisher && done)
 		fprintf(stderr, PROG ": published %lu message%s to %s\n", count, count > 1 ? "s" : "", topics[0]);
-	else if (!publisher)
+	else if (!publisher && opened)
 		fprintf(stderr, PROG ": received %lu message%s\n", (unsigned long)received, received == 1 ? "" : "s");
 out:
 	rw_client_stop(cli);

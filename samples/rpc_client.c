@@ -3,7 +3,7 @@
  * ringwire-rpc-client - calls ringwire-rpc-server, with a time limit per call.
  *
  *   ringwire-rpc-client URI METHOD [ARGS...] [--timeout MS] [--count N]
- *                       [--concurrency C] [--quiet]
+ *                       [--concurrency C] [--bind HOST:PORT] [--quiet]
  *
  *   echo TEXT...   the server sends TEXT back
  *   add A B        A + B, 64-bit signed
@@ -14,6 +14,8 @@
  * 1). Outstanding calls live in a table of C slots on the session's thread;
  * a reply finds its slot from its correlation id, and the session's tick
  * expires the calls older than --timeout (default 5000 ms), reporting each.
+ * --timeout bounds connecting too: a server that does not answer the
+ * handshake within it is reported in one line, and so is a refusal.
  * With N <= 10 every result is printed, then a line with the counts and the
  * latencies (min, mean, p50, p99, max).
  *
@@ -66,7 +68,8 @@ static size_t nlat;
 static uint64_t t_first_ns, t_last_ns;
 
 static atomic_bool opened, done, closed;
-static char close_text[RW_ERRBUF_SIZE];
+static char close_text[RW_ERRBUF_SIZE + 256];
+static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
 
 static uint64_t now_ns(void)
 {
@@ -124,6 +127,37 @@ static void print_result(const uint8_t *r, size_t len)
 			putchar(r[i]);
 		else
 			printf("\\x%02x", r[i]);
+}
+
+/* ---- connecting ----------------------------------------------------------------- */
+
+/* "host:port" as a user writes it: an IPv6 host in brackets. */
+static void host_port(char *out, size_t n, const char *host, unsigned port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, n, "[%s]:%u", host, port);
+	else
+		snprintf(out, n, "%s:%u", host, port);
+}
+
+/*
+ * Why a dial came to nothing, in one line: no answer (a wrong key in the
+ * URI looks exactly like no server: the server drops what it cannot
+ * decrypt), refused by the server (its reason), or a local error (the
+ * engine's message names the errno and what to do).
+ */
+static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
+{
+	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
+
+	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
+		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
+			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
+	else if (why->reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			 "address (is the server running?)", peer, timeout_ms);
 }
 
 /* ---- the calls (session thread) --------------------------------------------------- */
@@ -247,11 +281,10 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 {
 	(void)s;
 	(void)user;
-	if (why->by_peer)
+	if (!opened)
+		dial_failure(close_text, sizeof(close_text), why);
+	else if (why->by_peer)
 		snprintf(close_text, sizeof(close_text), "the server closed the session: %s",
-			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
-	else if (!opened)
-		snprintf(close_text, sizeof(close_text), "cannot reach the server: %s",
 			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
 	else if (why->reason != RW_CLOSE_SHUTDOWN)
 		snprintf(close_text, sizeof(close_text), "session closed: %s%s%s", rw_close_reason_name(why->reason),
@@ -350,11 +383,49 @@ static void usage(FILE *f)
 	fprintf(f, "usage: " PROG " URI METHOD [ARGS...] [--timeout MS] [--count N] [--concurrency C]\n"
 		   "  URI              wire://wpub1...@host:port of ringwire-rpc-server\n"
 		   "  METHOD [ARGS]    echo TEXT... | add A B | sleep MS | time\n"
-		   "  --timeout MS     time limit of each call (default 5000)\n"
+		   "  --timeout MS     time limit of connecting, and of each call (default 5000)\n"
 		   "  --count N        make the call N times (default 1)\n"
 		   "  --concurrency C  calls outstanding at once (default 1)\n"
+		   "  --bind HOST:PORT local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		   "  --quiet          no engine log lines on stderr\n"
 		   "Negative numbers follow \"--\": " PROG " URI add -- -1 2\n");
+}
+
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/*
+ * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
+ * free one); a message and 0 if it is not one.
+ */
+static int addr_ok(const char *flag, const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
+		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
+	else if (s[0] != '[' && strchr(colon + 1, ':'))
+		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
+	else
+		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
+	return 0;
 }
 
 static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
@@ -372,12 +443,25 @@ static int number(const char *opt, const char *s, unsigned long lo, unsigned lon
 	return 0;
 }
 
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
+			bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
+			bind);
+	else
+		fprintf(stderr, PROG ": %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "timeout", required_argument, NULL, 't' }, { "count", required_argument, NULL, 'n' },
 		{ "concurrency", required_argument, NULL, 'c' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "bind", required_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
 				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
@@ -394,7 +478,8 @@ int main(int argc, char **argv)
 
 	rw_client_config_init(&cfg);
 	/* options may follow the arguments; "--" ends them, for "add -- -1 2" */
-	while ((c = getopt_long(argc, argv, "t:n:c:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":t:n:c:b:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
 			if (number("--timeout", optarg, 1, 3600000, &v))
@@ -410,6 +495,11 @@ int main(int argc, char **argv)
 				return 2;
 			conc = (unsigned)v;
 			break;
+		case 'b':
+			if (!addr_ok("--bind", optarg))
+				return 2;
+			cfg.bind = optarg;
+			break;
 		case 'q':
 			cfg.quiet = 1;
 			break;
@@ -417,8 +507,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (argc - optind < 2) {
@@ -436,6 +525,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
+	host_port(peer, sizeof(peer), ep.host, ep.port);
 	request = malloc(4 + mlen + 1 + ARG_MAX_);
 	slots = calloc(conc, sizeof(*slots));
 	next_id = calloc(conc, sizeof(*next_id));
@@ -461,10 +551,9 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 
 	cfg.reconnect = 0;
-	cfg.timers.handshake_retry_ms = 250;
-	cfg.timers.handshake_attempts = 6;
-	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	cfg.handshake_timeout_ms = timeout_ms;	/* connecting is bounded like a call */
+	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
+		create_failed(c, cfg.bind, err);
 		ret = 1;
 		goto out;
 	}

@@ -6,10 +6,12 @@
  *
  *   ringwire-telemetry-device --server URI --devices N --rate R
  *                             [--duration S] [--query[=PREFIX]] [--reactors N]
+ *                             [--timeout MS] [--bind HOST:PORT]
  *
  * Each device takes turns over temperature, humidity, GPS and battery, each
  * a random walk from a random starting point, paced by the session's own
- * tick (no thread of ours per device). After --duration seconds (or SIGINT)
+ * tick (no thread of ours per device). A device that cannot connect within
+ * --timeout says why. After --duration seconds (or SIGINT)
  * it stops sending; with --query it then asks the server for the totals
  * (or for the device whose wpub starts with PREFIX) and prints the answer.
  *
@@ -51,7 +53,9 @@ static double rate;
 static atomic_uint opened, failed, closed_by_peer;
 static atomic_bool stop_sending;
 static _Atomic uint64_t send_errors, total_sent;
-static char close_msg[RW_ERRBUF_SIZE];	/* the first reason a device could not connect or was closed */
+static char close_msg[RW_ERRBUF_SIZE + 256];	/* the first reason a device could not connect or was closed */
+static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
+static unsigned timeout_ms = 5000;
 static pthread_mutex_t msg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* the query: one at a time, answered on a reactor thread */
@@ -162,10 +166,44 @@ static void send_reading(struct rw_session *s, struct device *d)
 	d->sent++;
 }
 
+/* ---- connecting ----------------------------------------------------------------- */
+
+/* "host:port" as a user writes it: an IPv6 host in brackets. */
+static void host_port(char *out, size_t n, const char *host, unsigned port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, n, "[%s]:%u", host, port);
+	else
+		snprintf(out, n, "%s:%u", host, port);
+}
+
+/*
+ * Why a dial came to nothing, in one line: no answer (a wrong key in the
+ * URI looks exactly like no server: the server drops what it cannot
+ * decrypt), refused by the server (its reason), or a local error (the
+ * engine's message names the errno and what to do).
+ */
+static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
+{
+	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
+
+	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
+		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
+			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
+	else if (why->reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			 "address (is the server running?)", peer, timeout_ms);
+}
+
+/* Keep the first reason a device could not connect (what: NULL) or was closed. */
 static void note_close(const char *what, const struct rw_close_info *why)
 {
 	pthread_mutex_lock(&msg_lock);
-	if (!close_msg[0])
+	if (!close_msg[0] && !what)
+		dial_failure(close_msg, sizeof(close_msg), why);
+	else if (!close_msg[0])
 		snprintf(close_msg, sizeof(close_msg), "%s: %s%s%s", what, rw_close_reason_name(why->reason),
 			 why->message[0] ? ": " : "", why->message);
 	pthread_mutex_unlock(&msg_lock);
@@ -209,8 +247,8 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 
 	(void)user;
 	if (!d->open) {
+		note_close(NULL, why);
 		failed++;
-		note_close("cannot connect", why);
 		return;
 	}
 	d->open = 0;
@@ -242,7 +280,7 @@ static void on_reply(struct rw_session *s, uint8_t channel, uint8_t type, const 
 }
 
 /* Ask the server through the first open device; 0 and the text printed, or 1. */
-static int query(struct rw_client *cli, unsigned ndev, const char *prefix, unsigned timeout_ms)
+static int query(struct rw_client *cli, unsigned ndev, const char *prefix)
 {
 	uint8_t req[4 + RW_WPUB_LEN];
 	size_t plen = strlen(prefix);
@@ -304,12 +342,50 @@ static void usage(FILE *f)
 		   "  --server URI      wire://wpub1...@host:port of ringwire-telemetry-server\n"
 		   "  --devices N       simulated devices, one session and one key each (default 1)\n"
 		   "  --rate R          readings per second per device (default 10; may be fractional)\n"
-		   "  --duration S      seconds to send (default 10; 0: until Ctrl-C)\n"
+		   "  --duration S      seconds to send, e.g. 10 or 0.5 (default 10; 0: until Ctrl-C)\n"
 		   "  --query[=PREFIX]  then ask the server for totals (or the device whose wpub\n"
 		   "                    starts with PREFIX) and print the answer\n"
 		   "  --timeout MS      connect and query time limit (default 5000)\n"
 		   "  --reactors N      client reactor threads (default 1)\n"
+		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		   "  --quiet           no engine log lines on stderr\n");
+}
+
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/*
+ * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
+ * free one); a message and 0 if it is not one.
+ */
+static int addr_ok(const char *flag, const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
+		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
+	else if (s[0] != '[' && strchr(colon + 1, ':'))
+		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
+	else
+		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
+	return 0;
 }
 
 static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
@@ -327,6 +403,19 @@ static int number(const char *opt, const char *s, unsigned long lo, unsigned lon
 	return 0;
 }
 
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
+			bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
+			bind);
+	else
+		fprintf(stderr, PROG ": %s\n", err);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -334,7 +423,7 @@ int main(int argc, char **argv)
 		{ "rate", required_argument, NULL, 'R' }, { "duration", required_argument, NULL, 'd' },
 		{ "query", optional_argument, NULL, 'Q' }, { "timeout", required_argument, NULL, 'T' },
 		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "bind", required_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler any = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick };
 	struct rw_handler qh = { .on_event = on_reply, .flags = RW_CHANNEL_RELIABLE };
@@ -343,7 +432,8 @@ int main(int argc, char **argv)
 	struct rw_endpoint ep;
 	char err[RW_ERRBUF_SIZE];
 	const char *uri = NULL, *prefix = NULL;
-	unsigned ndev = 1, duration = 10, timeout_ms = 5000;
+	unsigned ndev = 1;
+	double duration = 10;
 	uint64_t t0, t1;
 	int c, ret = 0, interrupted = 0, do_query = 0;
 	pthread_condattr_t ca;
@@ -351,7 +441,8 @@ int main(int argc, char **argv)
 
 	rate = 10;
 	rw_client_config_init(&cfg);
-	while ((c = getopt_long(argc, argv, "s:n:R:d:T:r:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":s:n:R:d:T:r:b:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			uri = optarg;
@@ -371,10 +462,17 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
-		case 'd':
-			if (number("--duration", optarg, 0, 1000000, &duration))
+		case 'd': {
+			char *end;
+
+			duration = strtod(optarg, &end);
+			if (end == optarg || *end || !(duration == 0 || (duration >= 0.001 && duration <= 1000000))) {
+				fprintf(stderr, PROG ": --duration: \"%s\" is not a number of seconds from 0.001 to "
+					"1000000 (e.g. 10 or 0.5; 0: until Ctrl-C)\n", optarg);
 				return 2;
+			}
 			break;
+		}
 		case 'Q':
 			do_query = 1;
 			prefix = optarg ? optarg : "";
@@ -387,6 +485,11 @@ int main(int argc, char **argv)
 			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
 				return 2;
 			break;
+		case 'b':
+			if (!addr_ok("--bind", optarg))
+				return 2;
+			cfg.bind = optarg;
+			break;
 		case 'q':
 			cfg.quiet = 1;
 			break;
@@ -394,8 +497,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind < argc) {
@@ -410,13 +512,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": --server: %s\n", err);
 		return 2;
 	}
+	host_port(peer, sizeof(peer), ep.host, ep.port);
 	if (prefix && strlen(prefix) > RW_WPUB_LEN) {
 		fprintf(stderr, PROG ": --query: a device prefix is at most %d characters of its wpub\n", RW_WPUB_LEN);
 		return 2;
 	}
 	devs = calloc(ndev, sizeof(*devs));
 	if (!devs) {
-		fprintf(stderr, PROG ": out of memory for %u devices\n", ndev);
+		fprintf(stderr, PROG ": out of memory for %u device%s\n", ndev, ndev == 1 ? "" : "s");
 		return 1;
 	}
 	pthread_condattr_init(&ca);
@@ -433,13 +536,14 @@ int main(int argc, char **argv)
 	cfg.has_private_key = 0;	/* a fresh key per session: each is a device */
 	cfg.reconnect = 0;
 	/*
-	 * Hundreds of handshakes at once keep a server busy for a while: a
-	 * retry sooner than the default second would only replace handshakes
-	 * the server is still answering.
+	 * The engine's retry schedule (1 s, doubling) stays: hundreds of
+	 * handshakes at once keep a server busy for a while, and a sooner
+	 * retry would only replace handshakes it is still answering.
+	 * --timeout bounds the whole dial.
 	 */
-	cfg.timers.handshake_attempts = 5;
-	if (rw_client_create(&cli, &cfg, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
+	cfg.handshake_timeout_ms = timeout_ms;
+	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
+		create_failed(c, cfg.bind, err);
 		return 1;
 	}
 	rw_client_on(cli, RW_CHANNEL_ANY, &any);
@@ -466,22 +570,29 @@ int main(int argc, char **argv)
 	}
 	/* everyone up (or given up), within the timeout */
 	t0 = now_ms();
-	while (opened + failed < ndev && now_ms() - t0 < timeout_ms + 8000u)
+	/* each dial ends by --timeout: on_open or on_close; a little more for the last callbacks */
+	while (opened + failed < ndev && now_ms() - t0 < timeout_ms + 500u)
 		if (wait_signal(&sigs, 10)) {
 			interrupted = 1;
 			break;
 		}
 	if (!opened) {
-		fprintf(stderr, PROG ": no device could connect to %s:%u (%s); is the server running and the key in the URI right?\n",
-			ep.host, ep.port, close_msg[0] ? close_msg : "no answer");
+		pthread_mutex_lock(&msg_lock);
+		if (!close_msg[0])
+			snprintf(close_msg, sizeof(close_msg), "cannot connect to %s: no answer within %u ms; check the "
+				 "key in the URI and the address (is the server running?)", peer, timeout_ms);
+		fprintf(stderr, PROG ": %s\n", close_msg);
+		pthread_mutex_unlock(&msg_lock);
 		ret = 1;
 		goto out;
 	}
 	if (failed)
-		fprintf(stderr, PROG ": %u of %u devices could not connect (%s)\n", (unsigned)failed, ndev, close_msg);
-	fprintf(stderr, PROG ": %u devices connected, %.2f readings/s each\n", (unsigned)opened, rate);
+		fprintf(stderr, PROG ": %u of %u device%s could not connect (%s)\n", (unsigned)failed, ndev,
+			ndev == 1 ? "" : "s", close_msg);
+	fprintf(stderr, PROG ": %u device%s connected, %.2f readings/s each\n", (unsigned)opened,
+		opened == 1 ? "" : "s", rate);
 	t0 = now_ms();
-	while (!interrupted && (!duration || now_ms() - t0 < duration * 1000ull)) {
+	while (!interrupted && (!duration || now_ms() - t0 < (uint64_t)(duration * 1000))) {
 		if (closed_by_peer == opened) {
 			fprintf(stderr, PROG ": %s\n", close_msg);
 			ret = 1;
@@ -493,16 +604,17 @@ int main(int argc, char **argv)
 	t1 = now_ms();
 	/* readings are unreliable and may still be in flight: give them a moment before asking */
 	wait_signal(&sigs, 200);
-	printf("sent %" PRIu64 " readings from %u devices in %.1f s\n", (uint64_t)total_sent, (unsigned)opened,
-	       (double)(t1 - t0) / 1000.0);
+	printf("sent %" PRIu64 " reading%s from %u device%s in %.1f s\n", (uint64_t)total_sent,
+	       total_sent == 1 ? "" : "s", (unsigned)opened, opened == 1 ? "" : "s", (double)(t1 - t0) / 1000.0);
 	fflush(stdout);
 	if (do_query && !ret)
-		ret = query(cli, ndev, prefix, timeout_ms);
+		ret = query(cli, ndev, prefix);
 out:
 	rw_client_stop(cli);
 	rw_client_wait(cli);
 	if (send_errors)
-		fprintf(stderr, PROG ": %" PRIu64 " readings could not be sent\n", (uint64_t)send_errors);
+		fprintf(stderr, PROG ": %" PRIu64 " reading%s could not be sent\n", (uint64_t)send_errors,
+			send_errors == 1 ? "" : "s");
 	rw_client_destroy(cli);
 	free(devs);
 	return ret;

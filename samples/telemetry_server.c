@@ -22,8 +22,11 @@
  *   reply   type 2: u32 correlation id, u8 status (0 ok, 1 no such device,
  *                   2 more than one device matches, 3 bad request), text
  *
- * The first line on stdout is the server's URI; a summary table follows
- * every --interval seconds. SIGINT or SIGTERM stops it gracefully.
+ * The first line on stdout is a wire:// URI a client on this machine can
+ * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
+ * for a wildcard, one line per local interface address follows it.
+ * A summary table follows every --interval seconds. SIGINT or SIGTERM
+ * stops it gracefully.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -455,21 +458,24 @@ static int by_readings(const void *a, const void *b)
 	return x->n < y->n ? 1 : x->n > y->n ? -1 : 0;
 }
 
-static double mean(const struct kind *k, int c)
+/*
+ * One cell of the table: the last reading of a kind (or the mean of its
+ * readings), or "-" while the device has sent none of that kind.
+ */
+static const char *cell(char *out, size_t n, int width, int prec, const struct kind *k, int c, int want_mean)
 {
-	return k->n ? k->v[c].sum / (double)k->n : NAN;
-}
-
-static double last(const struct kind *k, int c)
-{
-	return k->n ? k->v[c].last : NAN;
+	if (!k->n)
+		snprintf(out, n, "%*s", width, "-");
+	else
+		snprintf(out, n, "%*.*f", width, prec, want_mean ? k->v[c].sum / (double)k->n : k->v[c].last);
+	return out;
 }
 
 static void print_table(unsigned top, double elapsed_s, uint64_t *prev_total)
 {
 	struct snap *v, t;
 	size_t n;
-	char when[32];
+	char when[32], c[7][32];
 	time_t now = time(NULL);
 	struct tm tm;
 
@@ -484,22 +490,29 @@ static void print_table(unsigned top, double elapsed_s, uint64_t *prev_total)
 	       t.online, t.n, elapsed_s > 0 ? (double)(t.n - *prev_total) / elapsed_s : 0.0, t.malformed);
 	*prev_total = t.n;
 	if (n) {
-		printf("%-*s %9s %8s %8s %8s %8s %7s  %s\n", SHORT_WPUB + 1, "device", "readings", "temp", "mean",
-		       "hum%", "mean", "batt%", "gps");
+		printf("%-*s %-3s %9s %8s %8s %8s %8s %7s  %s\n", SHORT_WPUB, "device", "on", "readings", "temp",
+		       "mean", "hum%", "mean", "batt%", "gps");
 		for (size_t i = 0; i < n && i < top; i++) {
 			const struct kind *k = v[i].k;
 
-			printf("%.*s%c %9" PRIu64 " %8.2f %8.2f %8.2f %8.2f %7.1f  %.5f,%.5f\n", SHORT_WPUB,
-			       v[i].d->wpub, v[i].online ? ' ' : '-', v[i].n, last(&k[KIND_TEMP], 0),
-			       mean(&k[KIND_TEMP], 0), last(&k[KIND_HUM], 0), mean(&k[KIND_HUM], 0),
-			       last(&k[KIND_BATT], 0), last(&k[KIND_GPS], 0), last(&k[KIND_GPS], 1));
+			printf("%.*s %-3s %9" PRIu64 " %s %s %s %s %s  ", SHORT_WPUB, v[i].d->wpub,
+			       v[i].online ? "yes" : "no", v[i].n, cell(c[0], 32, 8, 2, &k[KIND_TEMP], 0, 0),
+			       cell(c[1], 32, 8, 2, &k[KIND_TEMP], 0, 1), cell(c[2], 32, 8, 2, &k[KIND_HUM], 0, 0),
+			       cell(c[3], 32, 8, 2, &k[KIND_HUM], 0, 1), cell(c[4], 32, 7, 1, &k[KIND_BATT], 0, 0));
+			if (k[KIND_GPS].n)
+				printf("%.5f,%.5f\n", k[KIND_GPS].v[0].last, k[KIND_GPS].v[1].last);
+			else
+				printf("-\n");
 		}
 		if (n > top)
-			printf("(%zu more devices)\n", n - top);
-		printf("%-*s %9" PRIu64 " %8s %8.2f %8s %8.2f %7s  (min..max temp %.2f..%.2f)\n", SHORT_WPUB + 1,
-		       "total", t.n, "", mean(&t.k[KIND_TEMP], 0), "", mean(&t.k[KIND_HUM], 0), "",
-		       t.k[KIND_TEMP].n ? t.k[KIND_TEMP].v[0].min : NAN,
-		       t.k[KIND_TEMP].n ? t.k[KIND_TEMP].v[0].max : NAN);
+			printf("(%zu more device%s)\n", n - top, n - top == 1 ? "" : "s");
+		printf("%-*s %-3s %9" PRIu64 " %8s %s %8s %s", SHORT_WPUB, "total", "", t.n, "",
+		       cell(c[5], 32, 8, 2, &t.k[KIND_TEMP], 0, 1), "", cell(c[6], 32, 8, 2, &t.k[KIND_HUM], 0, 1));
+		if (t.k[KIND_TEMP].n)
+			printf(" %7s  (min..max temp %.2f..%.2f)", "", t.k[KIND_TEMP].v[0].min, t.k[KIND_TEMP].v[0].max);
+		printf("\n");
+		printf("on: a session is open now; temp, hum%%, batt%%, gps: the last reading; mean: of all; "
+		       "-: none of that kind yet\n");
 	}
 	fflush(stdout);
 	free(v);
@@ -579,6 +592,70 @@ static int number(const char *opt, const char *s, unsigned long lo, unsigned lon
 	return 0;
 }
 
+/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
+static int flag_error(int c, char **argv)
+{
+	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+	if (c == ':')
+		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
+	else if (strncmp(arg, "--", 2))
+		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
+	else if (optopt && eq)
+		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+	else
+		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
+	return 2;
+}
+
+/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
+static int listen_ok(const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return 1;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
+		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
+			"port)\n", s, s);
+	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
+		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
+	} else {
+		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
+	}
+	return 0;
+}
+
+/*
+ * The URIs to dial this server at, on stdout: first one a client on this
+ * machine can dial (scripts read that first line), then, for a wildcard
+ * listen address, one per address of the local interfaces.
+ */
+static void print_uris(const struct rw_server *server)
+{
+	size_t cap = 16 * RW_URI_MAX;
+	char *buf = NULL;
+	int n = -ENOSPC;
+
+	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
+		char *nb = realloc(buf, cap);
+
+		if (!nb)
+			break;
+		buf = nb;
+		n = rw_server_uris(server, buf, cap);
+		cap *= 4;
+	}
+	if (n > 0)
+		fputs(buf, stdout);
+	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
+		printf("%s\n", buf);
+	fflush(stdout);
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -593,7 +670,7 @@ int main(int argc, char **argv)
 	struct rw_server_config cfg;
 	struct rw_server *srv;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE], uri[512];
+	char err[RW_ERRBUF_SIZE];
 	const char *key = NULL;
 	pthread_condattr_t ca;
 	pthread_t printer;
@@ -603,9 +680,12 @@ int main(int argc, char **argv)
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
-	while ((c = getopt_long(argc, argv, "l:k:r:i:t:qh", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":l:k:r:i:t:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
+			if (!listen_ok(optarg))
+				return 2;
 			cfg.listen = optarg;
 			break;
 		case 'k':
@@ -630,8 +710,7 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			fprintf(stderr, PROG ": see --help for the options\n");
-			return 2;
+			return flag_error(c, argv);
 		}
 	}
 	if (optind < argc) {
@@ -658,10 +737,7 @@ int main(int argc, char **argv)
 	}
 	rw_server_on(srv, RW_CHANNEL_ANY, &any);
 	rw_server_on(srv, CH_QUERY, &query);
-	if (rw_server_uri(srv, uri, sizeof(uri)) > 0) {
-		printf("%s\n", uri);
-		fflush(stdout);
-	}
+	print_uris(srv);
 	/*
 	 * rw_server_run takes SIGINT and SIGTERM through a signalfd: every
 	 * thread must have them blocked, so block them before the printer

@@ -99,13 +99,21 @@ check "garbage key file: one line" one_line "$err"
 # usage
 run "$KEY" frobnicate
 check "unknown subcommand exits 2" test "$rc" -eq 2
-check "unknown subcommand: usage on stderr" grep -q "Usage:" <<<"$err"
+check "unknown subcommand: one line" one_line "$err"
+check "unknown subcommand: names it and the commands" grep -q "unknown command frobnicate; use genkey, pubkey or uri" <<<"$err"
 run "$KEY"
 check "no subcommand exits 2" test "$rc" -eq 2
+check "no subcommand: one line naming the commands" one_line "$err"
 run "$KEY" uri "$tmp/server.key"
 check "uri with a missing argument exits 2" test "$rc" -eq 2
+check "uri with a missing argument: an example" grep -q "uri server.key 203.0.113.42:9000" <<<"$err"
 run "$KEY" genkey extra
 check "genkey with an argument exits 2" test "$rc" -eq 2
+check "genkey with an argument: one line" one_line "$err"
+run "$KEY" uri "$tmp/server.key" 203.0.113.42
+check "uri without a port: says it needs one" grep -q "needs a port, e.g. 203.0.113.42:9000" <<<"$err"
+run "$KEY" --bogus
+check "an unknown flag exits 2 with one line" test "$rc" -eq 2 -a "$err" = "ringwire-key: unknown flag --bogus; see --help"
 run "$KEY" --help
 check "--help exits 0 with usage on stdout" test "$rc" -eq 0 -a -n "$out"
 check "--help mentions every command" grep -q "genkey" <<<"$out"

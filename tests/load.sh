@@ -11,11 +11,12 @@ pass=0
 fail=0
 tmp=$(mktemp -d /tmp/rw-load-XXXXXX) || exit 1
 srv=
+srv6=
 cleanup() {
-	# only the server this script started, by its pid
-	if [ -n "$srv" ] && kill -0 "$srv" 2>/dev/null; then
-		kill -KILL "$srv" 2>/dev/null
-	fi
+	# only the servers this script started, by their pids
+	for p in $srv $srv6; do
+		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -128,6 +129,80 @@ for f in --sessions --connect-rate --reactors --channels --size --rate --duratio
 	--window --json --quiet --soak --seed --keep --rekey; do
 	check "--help documents $f" grep -q -- "$f" "$tmp/help.out"
 done
+
+# ---- failures say why, in one line, within --timeout ----
+# elapsed_ms COMMAND...: runs it (stdout and stderr to $tmp/t.out, $tmp/t.err); rc and ms set
+elapsed_ms() {
+	local t0 t1
+	t0=$(date +%s%N)
+	"$@" >"$tmp/t.out" 2>"$tmp/t.err" </dev/null
+	rc=$?
+	t1=$(date +%s%N)
+	ms=$(((t1 - t0) / 1000000))
+}
+other=$("$KEY" genkey | "$KEY" pubkey)
+wrong="wire://$other@${uri#*@}"
+elapsed_ms timeout 30 "$LOAD" "$wrong" --timeout 1000 --quiet
+check "wrong key, --timeout 1000: exits 1 (got $rc)" test "$rc" -eq 1
+check "wrong key: within 2 s (took $ms ms)" test "$ms" -lt 2000
+check "wrong key: one line, no answer, check the key" \
+	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && grep -q "no answer within 1000 ms; check the key in the URI" "$1"' _ "$tmp/t.err"
+# a local error is ours: an IPv6-bound client cannot reach an IPv4 server
+elapsed_ms timeout 30 "$LOAD" "$uri" --bind "[::1]:0" --timeout 1000 --quiet
+check "--bind [::1]:0 to an IPv4 server: exits 1 at once (got $rc, $ms ms)" test "$rc" -eq 1 -a "$ms" -lt 1000
+check "... one line saying it is a local error, not blaming the server or the key" \
+	bash -c '[ "$(wc -l <"$1")" -eq 1 ] && grep -q "local error: .*--bind" "$1" && ! grep -q "check the key" "$1"' _ "$tmp/t.err"
+load bind4 --bind 127.0.0.1:0 --sessions 2 --reactors 1 --duration 0.5 --warmup 0 --quiet --json
+check "--bind 127.0.0.1:0 to an IPv4 server: echoes come back" \
+	json_ok "$tmp/bind4.out" 'j["sessions_connected"] == 2 and j["received"] > 0'
+
+# ---- IPv6 and wildcard servers: ringwire-load dials the first URI line, and the others ----
+# echo_on LISTEN: a second ringwire-echo; its stdout in $tmp/echo6.out, its URIs in uris[]
+echo_on() {
+	"$ECHO" --listen "$1" --key "$tmp/server.key" --reactors 1 >"$tmp/echo6.out" 2>"$tmp/echo6.err" &
+	srv6=$!
+	for _ in $(seq 100); do
+		[ -s "$tmp/echo6.out" ] && break
+		sleep 0.05
+	done
+	sleep 0.1	# every URI line is written at once; this is for a slow start
+	mapfile -t uris < <(grep '^wire://' "$tmp/echo6.out")
+}
+stop6() {
+	kill -INT "$srv6" 2>/dev/null
+	wait "$srv6"
+}
+# dial_ok NAME URI [ARGS...]: 2 sessions for half a second, echoes come back
+dial_ok() {
+	local name=$1 u=$2
+	shift 2
+	timeout 30 "$LOAD" "$u" --sessions 2 --reactors 1 --duration 0.5 --warmup 0 --quiet --json "$@" \
+		>"$tmp/$name.out" 2>"$tmp/$name.err"
+	check "$name: echoes come back from $u${*:+ ($*)}" \
+		json_ok "$tmp/$name.out" 'j["sessions_connected"] == 2 and j["received"] > 0'
+}
+echo_on "[::1]:0"
+check "ringwire-echo on [::1]: one URI, bracketed" \
+	bash -c '[ "$1" -eq 1 ] && grep -Eq "^wire://wpub1[a-z0-9]{58}@\[::1\]:[0-9]+$" <<<"$2"' _ "${#uris[@]}" "${uris[0]:-}"
+dial_ok v6 "${uris[0]:-none}"
+dial_ok v6-bind "${uris[0]:-none}" --bind "[::1]:0"
+stop6
+echo_on "[::]:0"
+check "ringwire-echo on [::]: the first URI is [::1], dialable here" grep -Eq '@\[::1\]:[0-9]+$' <<<"${uris[0]:-}"
+check "ringwire-echo on [::]: no URI with [::] in it" bash -c '! grep -qF "@[::]" "$1"' _ "$tmp/echo6.out"
+check "ringwire-echo on [::]: more URI lines follow the first (127.0.0.1 among them)" \
+	bash -c '[ "$#" -ge 2 ] && printf "%s\n" "$@" | grep -q "@127\.0\.0\.1:"' _ "${uris[@]}"
+dial_ok wild6-first "${uris[0]:-none}"
+v4=${uris[0]/@\[::1\]/@127.0.0.1}
+dial_ok wild6-v4 "$v4"
+dial_ok wild6-v4-bind "$v4" --bind 127.0.0.1:0
+stop6
+echo_on "0.0.0.0:0"
+check "ringwire-echo on 0.0.0.0: the first URI is 127.0.0.1, not 0.0.0.0" \
+	bash -c 'grep -Eq "@127\.0\.0\.1:[0-9]+$" <<<"$1" && ! grep -qF "@0.0.0.0" "$2"' _ "${uris[0]:-}" "$tmp/echo6.out"
+dial_ok wild4-first "${uris[0]:-none}"
+stop6
+srv6=
 
 # ---- the server stops cleanly on SIGINT and prints its counters ----
 kill -INT "$srv"

@@ -228,6 +228,41 @@ static void test_roundtrip_random(void **state)
 	}
 }
 
+/* A listen or bind address: port 0 is "any"; a message never points at the wire:// form. */
+static void test_hostport(void **state)
+{
+	static const struct {
+		const char *in, *msg;
+	} bad[] = {
+		{ "127.0.0.1", "missing port; expected host:port, e.g. 127.0.0.1:9000" },
+		{ "[::1]", "missing port; expected [addr]:port" },
+		{ "::1:9000", "an IPv6 address must be in brackets, as in [::1]:9000" },
+		{ "127.0.0.1:", "missing port number after ':'" },
+		{ "127.0.0.1:9000/x", "unexpected '/' after the port; expected host:port" },
+		{ "[::1]x", "unexpected 'x' after ']'" },
+		{ "a!b:9", "host contains '!'" },
+		{ ":9", "empty host" },
+		{ "127.0.0.1:65536", "port must be" },
+	};
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+
+	(void)state;
+	assert_int_equal(rw_hostport_parse("127.0.0.1:0", host, &port, err, sizeof(err)), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 0);
+	assert_int_equal(rw_hostport_parse("[::]:9000", host, &port, err, sizeof(err)), 0);
+	assert_string_equal(host, "::");
+	assert_int_equal(port, 9000);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_int_equal(rw_hostport_parse(bad[i].in, host, &port, err, sizeof(err)), -EINVAL);
+		assert_contains(err, bad[i].msg);
+		if (strstr(err, "wire://"))
+			fail_msg("%s: \"%s\" points at the wire:// form", bad[i].in, err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_roundtrip_random),
+		cmocka_unit_test(test_hostport),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -759,11 +759,11 @@ static void test_bad_flags(void **state)
 		  "ringwire-netem: --loss: \"150%\" is not a percentage between 0 and 100\n" },
 		{ { "--loss-up", "-1" }, "--loss-up: \"-1\" is not a percentage" },
 		{ { "--loss=abc" }, "--loss: \"abc\" is not a percentage" },
-		{ { "--bogus", "1" }, "unknown option \"--bogus\"" },
-		{ { "--loss-left", "1" }, "unknown option \"--loss-left\"" },
+		{ { "--bogus", "1" }, "unknown flag --bogus; see --help" },
+		{ { "--loss-left", "1" }, "unknown flag --loss-left; see --help" },
 		{ { "--loss" }, "--loss needs a value" },
 		{ { "stray" }, "unexpected argument \"stray\"" },
-		{ { "--listen", "127.0.0.1" }, "--listen: \"127.0.0.1\" is not an address" },
+		{ { "--listen", "127.0.0.1" }, "--listen 127.0.0.1: the address needs a port" },
 		{ { "--listen", "300.0.0.1:9" }, "--listen: \"300.0.0.1:9\" is not an address" },
 		{ { "--listen", "[::1:9" }, "--listen: \"[::1:9\" is not an address" },
 		{ { "--listen", "127.0.0.1:70000" }, "needs a port" },
@@ -778,7 +778,7 @@ static void test_bad_flags(void **state)
 		{ { "--max-flows", "0" }, "--max-flows: \"0\" is not a whole number" },
 		{ { "--seed", "x1" }, "--seed: \"x1\" is not a whole number" },
 		{ { "--quiet=yes" }, "--quiet takes no value" },
-		{ { "--upstream", "127.0.0.1:9" }, "--listen is required" },
+		{ { "--upstream", "127.0.0.1:9" }, "missing --listen HOST:PORT" },
 	};
 	static char out[4096], err[4096];
 

@@ -193,6 +193,11 @@ static int cmd_uri(const char *keyfile, const char *hostport)
 	}
 	snprintf(in, sizeof(in), "wire://%s@%s", wpub, hostport);
 	ret = rw_uri_parse(in, &ep, err, sizeof(err));
+	if (ret && (hostport[0] == '[' ? !strstr(hostport, "]:") : !strchr(hostport, ':'))) {
+		snprintf(msg, sizeof(msg), "%s: a server address needs a port, e.g. %s:9000", hostport, hostport);
+		fail(msg);
+		goto out;
+	}
 	if (ret) {
 		snprintf(msg, sizeof(msg), "%s: %s", hostport, err);
 		fail(msg);
@@ -227,7 +232,7 @@ int main(int argc, char **argv)
 		return fail(msg);
 	}
 	if (!cmd) {
-		usage(stderr);
+		fprintf(stderr, PROG ": missing a command: genkey, pubkey or uri; see --help\n");
 		return 2;
 	}
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
@@ -240,10 +245,16 @@ int main(int argc, char **argv)
 		return cmd_pubkey();
 	if (!strcmp(cmd, "uri") && argc == 4)
 		return cmd_uri(argv[2], argv[3]);
-	if (!strcmp(cmd, "genkey") || !strcmp(cmd, "pubkey") || !strcmp(cmd, "uri"))
-		fprintf(stderr, PROG ": wrong number of arguments for '%s'\n", cmd);
+	if (!strcmp(cmd, "genkey") || !strcmp(cmd, "pubkey"))
+		fprintf(stderr, PROG ": %s takes no arguments (%s); see --help\n", cmd,
+			!strcmp(cmd, "genkey") ? "it writes to stdout: " PROG " genkey > server.key"
+					       : "it reads stdin: " PROG " pubkey < server.key");
+	else if (!strcmp(cmd, "uri"))
+		fprintf(stderr, PROG ": uri takes a key file and host:port, e.g. " PROG " uri server.key "
+			"203.0.113.42:9000\n");
+	else if (cmd[0] == '-')
+		fprintf(stderr, PROG ": unknown flag %s; see --help\n", cmd);
 	else
-		fprintf(stderr, PROG ": unknown command '%s'\n", cmd);
-	usage(stderr);
+		fprintf(stderr, PROG ": unknown command %s; use genkey, pubkey or uri (see --help)\n", cmd);
 	return 2;
 }

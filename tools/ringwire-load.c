@@ -91,7 +91,8 @@ static struct {
 	unsigned sessions, reactors, channels, window;
 	size_t size;
 	double rate, connect_rate, duration, warmup;
-	unsigned rekey_ms;
+	unsigned rekey_ms, timeout_ms;
+	const char *bind;
 	bool reliable, json, quiet, soak, keep;
 	uint64_t seed;
 } o;
@@ -112,6 +113,16 @@ static bool paced;
 static double tok_per_ns, tok_cap;
 static uint64_t t_start;
 static char dial_uri[512];
+static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
+
+/* The first dial that failed, and why: the one line printed when none connected. */
+static pthread_mutex_t first_fail_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool first_fail_set;
+static struct {
+	enum rw_close_reason reason;
+	bool by_peer;
+	char message[RW_ERRBUF_SIZE];
+} first_fail;
 
 static bool cls_reliable(unsigned c)
 {
@@ -683,6 +694,14 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		} else {
 			add(w, C_FAILED, 1);
 			w->why[why->reason < RW_CLOSE__COUNT ? why->reason : RW_CLOSE_NONE]++;
+			pthread_mutex_lock(&first_fail_lock);
+			if (!first_fail_set) {
+				first_fail_set = true;
+				first_fail.reason = why->reason;
+				first_fail.by_peer = why->by_peer;
+				snprintf(first_fail.message, sizeof(first_fail.message), "%s", why->message);
+			}
+			pthread_mutex_unlock(&first_fail_lock);
 		}
 	} else {
 		add(w, C_CLOSED, 1);
@@ -936,6 +955,9 @@ static void usage(FILE *f)
 		"                        (the soak's 2000 / 2 s is 1000/s: a small machine may\n"
 		"                        need a longer --rekey)\n"
 		"  --seed N              seed for the soak's random choices (default: the time)\n"
+		"  --timeout MS          give up a dial without an answer after MS ms, 1 to\n"
+		"                        3600000 (default: the engine's retries, about a minute)\n"
+		"  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
 		"  --quiet               no progress line each second on stderr\n"
 		"  --help                this text\n"
@@ -1057,8 +1079,30 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
-	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
 };
+
+/*
+ * A --bind address, "host:port" or "[v6]:port" (port 0: any free one); a
+ * message and exit 2 if it is not one.
+ */
+static void check_bind(const char *s)
+{
+	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
+	uint16_t port;
+	const char *colon = strchr(s, ':');
+
+	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
+		return;
+	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
+		fprintf(stderr, "ringwire-load: --bind %s: the address needs a port, e.g. --bind %s:0\n", s, s);
+	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
+		fprintf(stderr, "ringwire-load: --bind %s: write an IPv6 address in brackets, e.g. --bind [::1]:0\n", s);
+	} else {
+		fprintf(stderr, "ringwire-load: --bind %s: %s\n", s, err);
+	}
+	exit(2);
+}
 
 static void parse_args(int argc, char **argv)
 {
@@ -1081,6 +1125,8 @@ static void parse_args(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "keep", no_argument, NULL, O_KEEP },
 		{ "rekey", required_argument, NULL, O_REKEY },
+		{ "timeout", required_argument, NULL, O_TIMEOUT },
+		{ "bind", required_argument, NULL, O_BIND },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1169,6 +1215,13 @@ static void parse_args(int argc, char **argv)
 		case O_REKEY:
 			o.rekey_ms = parse_uint("--rekey", optarg, 100, 3600000);
 			break;
+		case O_TIMEOUT:
+			o.timeout_ms = parse_uint("--timeout", optarg, 1, 3600000);
+			break;
+		case O_BIND:
+			check_bind(optarg);
+			o.bind = optarg;
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -1176,9 +1229,18 @@ static void parse_args(int argc, char **argv)
 		case ':':
 			fprintf(stderr, "ringwire-load: %s needs a value; see --help\n", argv[optind - 1]);
 			exit(2);
-		default:
-			fprintf(stderr, "ringwire-load: unknown flag \"%s\"; see --help\n", argv[optind - 1]);
+		default: {
+			const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
+
+			if (strncmp(arg, "--", 2))
+				fprintf(stderr, "ringwire-load: unknown flag -%c; see --help\n", optopt ? optopt : '?');
+			else if (optopt && eq)
+				fprintf(stderr, "ringwire-load: %.*s takes no value; see --help\n", (int)(eq - arg), arg);
+			else
+				fprintf(stderr, "ringwire-load: unknown flag %.*s; see --help\n",
+					eq ? (int)(eq - arg) : (int)strlen(arg), arg);
 			exit(2);
+		}
 		}
 	}
 	if (optind >= argc) {
@@ -1283,6 +1345,10 @@ static int resolve_uri(char *err, size_t errlen)
 	ret = rw_uri_parse(o.uri, &ep, err, errlen);
 	if (ret)
 		return 2;
+	if (strchr(ep.host, ':'))
+		snprintf(peer, sizeof(peer), "[%s]:%u", ep.host, ep.port);
+	else
+		snprintf(peer, sizeof(peer), "%s:%u", ep.host, ep.port);
 	ret = getaddrinfo(ep.host, NULL, &hints, &res);
 	if (ret || !res) {
 		snprintf(err, errlen, "cannot resolve host \"%.100s\": %s", ep.host, gai_strerror(ret));
@@ -1438,12 +1504,54 @@ static void print_reasons(const char *what, const struct result *r, uint64_t n)
 	printf(")\n");
 }
 
+/*
+ * Why no session connected, in one line, from the first dial that failed:
+ * no answer (a wrong key looks exactly like no server: the server drops
+ * what it cannot decrypt), refused by the server, or a local error, which
+ * is ours to fix and not the server's.
+ */
+static void dial_failure(char *out, size_t n)
+{
+	const char *msg = first_fail.message[0] ? first_fail.message : rw_close_reason_name(first_fail.reason);
+	char within[48] = "";
+
+	if (o.timeout_ms)
+		snprintf(within, sizeof(within), " within %u ms", o.timeout_ms);
+	if (first_fail_set && (first_fail.by_peer || first_fail.reason == RW_CLOSE_REJECTED))
+		snprintf(out, n, "no session could connect to %s: refused by the server (%s%s%s)", peer,
+			 rw_close_reason_name(first_fail.reason), first_fail.message[0] ? ": " : "", first_fail.message);
+	else if (first_fail_set && first_fail.reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "no session could connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "no session could connect to %s: no answer%s; check the key in the URI and the address "
+			 "(is the server running?)", peer, within);
+}
+
+/* "s" for a count other than one: "1 retransmit", "2 retransmits" */
+static const char *plural(uint64_t n)
+{
+	return n == 1 ? "" : "s";
+}
+
 static void json_num(const char *key, double v, bool valid, bool comma)
 {
 	if (valid)
 		printf("\"%s\":%.3f%s", key, v, comma ? "," : "");
 	else
 		printf("\"%s\":null%s", key, comma ? "," : "");
+}
+
+/* The client could not be made: for --bind, the usual causes in words. */
+static void create_failed(int ret, const char *bind, const char *err)
+{
+	if (bind && ret == -EADDRNOTAVAIL)
+		fprintf(stderr, "ringwire-load: --bind %s: not an address of this machine; give one it has, or drop "
+			"--bind\n", bind);
+	else if (bind && ret == -EADDRINUSE)
+		fprintf(stderr, "ringwire-load: --bind %s: that port is in use; give another, or port 0 for any free "
+			"one\n", bind);
+	else
+		fprintf(stderr, "ringwire-load: %s\n", err);
 }
 
 int main(int argc, char **argv)
@@ -1522,9 +1630,11 @@ int main(int argc, char **argv)
 		cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
 	/* the server's timers are its own: this only makes our side rekey sooner */
 	cfg.timers.rekey_after_ms = o.rekey_ms;
+	cfg.handshake_timeout_ms = o.timeout_ms;
+	cfg.bind = o.bind;
 	ret = rw_client_create(&cli, &cfg, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "ringwire-load: %s\n", err);
+		create_failed(ret, cfg.bind, err);
 		return 1;
 	}
 	rw_client_on(cli, RW_CHANNEL_ANY, &any);
@@ -1678,7 +1788,7 @@ int main(int argc, char **argv)
 	double hs_span = r->last_open_ns > r->first_dial_ns ? (double)(r->last_open_ns - r->first_dial_ns) / 1e9 : 0;
 	double pkts = (double)((r->st1.tx_packets + r->st1.rx_packets) - (r->st0.tx_packets + r->st0.rx_packets)) / iv;
 	const char *exit_reason = NULL;
-	char why_buf[256];
+	char why_buf[RW_ERRBUF_SIZE + 2 * RW_HOST_MAX];
 
 	if (o.mode == M_ONEWAY) {
 		sent = c[C_REP_SENT];
@@ -1705,9 +1815,8 @@ int main(int argc, char **argv)
 	lost = sent > recv + abandon ? sent - recv - abandon : 0;
 	r->hs_per_s = hs_span > 0 ? (double)c[C_OPENED_INIT] / hs_span : 0;
 	if (c[C_OPENED] == 0) {
-		exit_reason = c[C_FAILED] ? "no session could connect (see \"dials failed\" above)"
-					  : "no session could connect: no handshake answer in time (is the server up, and is "
-					    "the key in the URI its key?)";
+		dial_failure(why_buf, sizeof(why_buf));
+		exit_reason = why_buf;
 		failed = true;
 	}
 	if (o.soak) {
@@ -1722,9 +1831,9 @@ int main(int argc, char **argv)
 			failed = true;
 		} else if (rel_lost) {
 			snprintf(why_buf, sizeof(why_buf),
-				 "soak failed: %" PRIu64 " reliable events still unanswered when the drain ended: "
+				 "soak failed: %" PRIu64 " reliable event%s still unanswered when the drain ended: "
 				 "overloaded (see the latencies); try fewer --sessions or a longer --rekey",
-				 rel_lost);
+				 rel_lost, plural(rel_lost));
 			exit_reason = why_buf;
 			failed = true;
 		} else if (r->rss0 > 0 && grow > r->rss0 * RSS_TOL_PCT / 100 && grow > (long)RSS_TOL_MIB * 1024) {
@@ -1780,16 +1889,19 @@ int main(int argc, char **argv)
 		print_reasons("closed unexpectedly", r, c[C_UNEXPECTED]);
 	else if (c[C_UNEXPECTED])
 		printf("  %-18s%" PRIu64 "\n", "closed unexpectedly", c[C_UNEXPECTED]);
-	printf("  %-18s%" PRIu64 " retransmits, %" PRIu64 " drops, %" PRIu64 " rekeys\n", "engine",
-	       r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
+	printf("  %-18s%" PRIu64 " retransmit%s, %" PRIu64 " drop%s, %" PRIu64 " rekey%s\n", "engine",
+	       r->st_end.retransmits, plural(r->st_end.retransmits), drops_of(&r->st_end),
+	       plural(drops_of(&r->st_end)), r->st_end.rekeys, plural(r->st_end.rekeys));
 	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval\n", "cpu", r->cpu_total, r->cpu_meas);
 	if (o.mode == M_ONEWAY && (c[C_UNREPORTED] || c[C_BAD_REPORT] || c[C_SINK_ECHOED]))
-		printf("  %-18s%" PRIu64 " sessions without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
+		printf("  %-18s%" PRIu64 " session%s without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
+		       plural(c[C_UNREPORTED] + c[C_BAD_REPORT]),
 		       c[C_SINK_ECHOED] || c[C_BAD_REPORT]
 			       ? "; the server echoes type 253/252: it does not follow the sink convention" : "");
 	if (c[C_BADLEN] || c[C_UNKNOWN] || c[C_SEND_ERR])
-		printf("  %-18s%" PRIu64 " echoes of the wrong size, %" PRIu64 " unknown, %" PRIu64 " send errors\n",
-		       "warning", c[C_BADLEN], c[C_UNKNOWN], c[C_SEND_ERR]);
+		printf("  %-18s%" PRIu64 " echo%s of the wrong size, %" PRIu64 " unknown, %" PRIu64 " send error%s\n",
+		       "warning", c[C_BADLEN], c[C_BADLEN] == 1 ? "" : "es", c[C_UNKNOWN], c[C_SEND_ERR],
+		       plural(c[C_SEND_ERR]));
 	if (o.soak) {
 		printf("  %-18s%" PRIu64 " sent, %" PRIu64 " received, %" PRIu64 " lost (%" PRIu64
 		       " still in flight when the drain ended), %" PRIu64 " duplicated, %" PRIu64 " out of order, %" PRIu64
@@ -1798,8 +1910,8 @@ int main(int argc, char **argv)
 		       rel_abandon);
 		printf("  %-18s%" PRIu64 " sent, %" PRIu64 " received, %" PRIu64 " duplicated\n", "unreliable (ch 2)",
 		       c[C_SENT_M1], c[C_RECV_M1], c[C_DUP1]);
-		printf("  %-18s%" PRIu64 " closed on purpose and re-dialled, %" PRIu64 " dials in all\n", "reconnects",
-		       c[C_DELIBERATE], r->dials);
+		printf("  %-18s%" PRIu64 " closed on purpose and re-dialled, %" PRIu64 " dial%s in all\n", "reconnects",
+		       c[C_DELIBERATE], r->dials, plural(r->dials));
 		printf("  %-18s%ld KiB after warm-up, %ld KiB at the end (tolerance +%d%% and +%d MiB)\n", "resident memory",
 		       r->rss0, r->rss1, RSS_TOL_PCT, RSS_TOL_MIB);
 		printf("  %-18s%s\n", "soak", failed ? "FAILED" : "passed");

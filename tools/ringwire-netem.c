@@ -475,8 +475,11 @@ static void parse_addr(const char *opt, const char *s, struct sockaddr_storage *
 	size_t n;
 
 	memset(ss, 0, sizeof(*ss));
-	if (!end || (v6 && end[1] != ':'))
+	if (!end || (v6 && end[1] != ':')) {
+		if (v6 ? end && !end[1] : !strchr(s, ':'))
+			usage_err("%s %s: the address needs a port, e.g. %s %s:9000", opt, s, opt, s);
 		goto bad;
+	}
 	n = (size_t)(end - h);
 	p = end + 1 + v6;
 	if (n >= sizeof(host))
@@ -540,11 +543,11 @@ static void parse_args(int argc, char **argv)
 		if (!strcmp(a, "-h"))
 			a = "--help";
 		if (strncmp(a, "--", 2) || !a[2])
-			usage_err("unexpected argument \"%s\" (see --help)", a);
+			usage_err("unexpected argument \"%s\"; flags start with -- (see --help)", a);
 		eq = strchr(a, '=');
 		n = eq ? (size_t)(eq - a) : strlen(a);
 		if (n >= sizeof(name))
-			usage_err("unknown option \"%.*s\" (see --help)", (int)n, a);
+			usage_err("unknown flag %.*s; see --help", (int)n, a);
 		memcpy(name, a, n);
 		name[n] = '\0';
 		for (int j = 0; j < NGEN; j++)
@@ -563,10 +566,10 @@ static void parse_args(int argc, char **argv)
 				id = j, dir = DOWN;
 		}
 		if (gen < 0 && id < 0)
-			usage_err("unknown option \"%s\" (see --help)", name);
+			usage_err("unknown flag %s; see --help", name);
 		if (gen == G_QUIET || gen == G_HELP) {
 			if (eq)
-				usage_err("%s takes no value", name);
+				usage_err("%s takes no value; see --help", name);
 			if (gen == G_HELP) {
 				usage(stdout);
 				exit(fflush(stdout) || ferror(stdout) ? 1 : 0);
@@ -579,7 +582,7 @@ static void parse_args(int argc, char **argv)
 		else if (i + 1 < argc)
 			val = argv[++i];
 		else
-			usage_err("%s needs a value (see --help)", name);
+			usage_err("%s needs a value; see --help", name);
 		switch (gen) {
 		case G_LISTEN:
 			parse_addr(name, val, &g.lsa, &g.llen, true);
@@ -617,9 +620,10 @@ static void parse_args(int argc, char **argv)
 		}
 	}
 	if (!have_listen)
-		usage_err("--listen is required (see --help)");
+		usage_err("missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9100; see --help");
 	if (!have_up)
-		usage_err("--upstream is required (see --help)");
+		usage_err("missing --upstream HOST:PORT (the server's address), e.g. --upstream 127.0.0.1:9000; "
+			  "see --help");
 
 	/* Plain forms first, then directional ones, so the latter win in any order. */
 	memset(&g.dir[UP].k, 0, sizeof(g.dir[UP].k));

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * timers.c - what happens when a session's timer fires, one named hook per
+ * timer, in the manner of WireGuard's timers.c:
+ *
+ *   on_handshake_retry  the initiator's HandshakeInit got no answer: resend
+ *                       (backing off), or give up
+ *   on_keepalive        nothing sent for keepalive_ms: a Keepalive
+ *   on_timeout          nothing received for session_timeout_ms: reconnect
+ *                       (initiator) or close
+ *   on_rekey            keys older than rekey_after_ms: a new handshake
+ *   on_drain            the previous keys stop decrypting
+ *   on_frag             incomplete reassemblies expire
+ *   on_tick             the application's on_tick
+ *   on_pace             the pacer may send again
+ *
+ * Timers are lazy: the session arms them (rw__timer_add on the shard's wheel)
+ * and a hook re-arms from last_rx/last_tx when it fires early. The engine
+ * registers the table below; hooks call down into session.c and send.c.
+ */
+#include "timers.h"
+
+#include "send.h"
+#include "session.h"
+
+static void arm(struct rw_session *s, struct rw_timer *t, uint64_t at)
+{
+	rw__timer_add(s->sh->wheel, t, at);
+}
+
+static void on_handshake_retry(struct rw_timer *t, uint64_t now)
+{
+	rw__session_handshake_retry(rw_container_of(t, struct rw_session, t_handshake), now);
+}
+
+static void on_keepalive(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_keepalive);
+	uint64_t due = s->last_tx_ms + s->e->t.keepalive_ms;
+
+	if (s->state != RW_SS_ESTABLISHED)
+		return;
+	if (now >= due) {
+		rw__send_flush(s);
+		rw__send_control(s, RW_MSG_KEEPALIVE);
+		due = now + s->e->t.keepalive_ms;
+	}
+	arm(s, t, due);
+}
+
+static void on_timeout(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_timeout);
+	uint64_t due = s->last_rx_ms + s->e->t.session_timeout_ms;
+
+	if (s->half_open) {
+		/* a responder's session nobody used: counted, closed */
+		if (now < s->born_ms + s->e->half_open_timeout_ms)
+			arm(s, t, s->born_ms + s->e->half_open_timeout_ms);
+		else
+			rw__half_open_expire(s);
+		return;
+	}
+	if (now < due) {
+		arm(s, t, due);
+		return;
+	}
+	if (s->initiator && s->e->reconnect && s->state == RW_SS_ESTABLISHED) {
+		/* persistent connection: start over with a fresh handshake */
+		arm(s, t, now + s->e->t.session_timeout_ms);
+		rw__session_reconnect(s, now);
+		return;
+	}
+	rw__session_close(s, RW_CLOSE_TIMEOUT, 0, "session timed out");
+}
+
+static void on_rekey(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_rekey);
+
+	if (s->initiator && s->state == RW_SS_ESTABLISHED && !s->hs_kp && !s->resolving)
+		rw__session_handshake_start(s);
+	(void)now;
+}
+
+static void on_drain(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_drain);
+
+	/* the drain window is over: the previous keys stop decrypting */
+	rw__keypair_free(s->prev);
+	s->prev = NULL;
+	(void)now;
+}
+
+static void on_frag(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_frag);
+
+	rw__reasm_expire(&s->reasm, now, s->e->t.fragment_timeout_ms);
+	if (rw__reasm_pending(&s->reasm))
+		arm(s, t, now + s->e->t.fragment_timeout_ms);
+}
+
+static void on_tick(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_tick);
+	struct rw_engine *e = s->e;
+
+	if (s->state != RW_SS_ESTABLISHED || !s->tick_ms)
+		return;
+	/*
+	 * Re-arm from the time it really is, not the tick due: a reactor that
+	 * ran late calls on_tick once, not once per missed interval.
+	 */
+	(void)now;
+	arm(s, t, rw__now_ms(s->sh) + s->tick_ms);
+	for (int ch = 0; ch < RW_MAX_CHANNELS && s->state == RW_SS_ESTABLISHED; ch++)
+		if (e->has_handler[ch] && e->handlers[ch].on_tick)
+			e->handlers[ch].on_tick(s, e->handlers[ch].user);
+	if (s->state == RW_SS_ESTABLISHED && e->has_any && e->any.on_tick)
+		e->any.on_tick(s, e->any.user);
+}
+
+static void on_pace(struct rw_timer *t, uint64_t now)
+{
+	rw__send_paced(rw_container_of(t, struct rw_session, t_pace), now);
+}
+
+const struct rw_session_timer_fns rw__session_timer_fns = {
+	.keepalive = on_keepalive,
+	.timeout = on_timeout,
+	.rekey = on_rekey,
+	.handshake_retry = on_handshake_retry,
+	.drain = on_drain,
+	.frag = on_frag,
+	.tick = on_tick,
+	.pace = on_pace,
+};
