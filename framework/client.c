@@ -171,12 +171,14 @@ fail:
 int rw_client_metrics_write(const struct rw_client *cli, char *buf, size_t cap)
 {
 	struct rw__metrics_info info = { .server = false };
+	struct rw__metrics_reactor per[RW_MAX_REACTORS];
 	struct rw_stats st;
 
 	if (!cli)
 		return -EINVAL;
 	rw_client_stats(cli, &st);
-	info.reactors = cli->e.nshards;
+	info.reactors = rw__metrics_reactors(&cli->e, per, RW_MAX_REACTORS);
+	info.per = per;
 	return rw__metrics_format(&st, &info, buf, cap);
 }
 

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +12,10 @@
 #include <pthread.h>
 #include <sys/socket.h>
 
+#include "engine.h"
 #include "errmsg.h"
 #include "metrics.h"
+#include "send.h"
 
 #ifdef RW_HAVE_MICROHTTPD
 #include <microhttpd.h>
@@ -93,9 +96,62 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	metric(&o, "ringwire_retransmits_total", "counter", "Reliable frames retransmitted.", st->retransmits);
 	metric(&o, "ringwire_handoffs_total", "counter",
 	       "Datagrams that reached a reactor not owning their session and were handed over.", st->handoffs);
+	if (info->per) {
+		static const struct {
+			const char *name, *help;
+			size_t off;
+		} series[] = {
+#define S(f, n, h) { "ringwire_reactor_" n, h, offsetof(struct rw__metrics_reactor, f) }
+			S(rx_packets, "packets_received_total", "UDP datagrams this reactor received."),
+			S(rx_bytes, "bytes_received_total", "UDP payload bytes this reactor received."),
+			S(handoffs_out, "handoffs_out_total",
+			  "Datagrams this reactor handed to the reactor owning their session."),
+			S(handoffs_in, "handoffs_in_total", "Datagrams other reactors handed to this one."),
+			S(handoff_full, "handoff_full_total", "Hand-overs dropped: the owner's queue was full."),
+			S(rx_nobufs, "receive_ring_empty_total", "Times the receive buffer ring ran dry."),
+			S(send_buf_exhausted, "send_buffers_exhausted_total", "Sends that found no free send buffer."),
+			S(send_parked, "send_parked_total", "Packets parked until a send buffer came back."),
+			S(send_resumed, "send_resumed_total", "Parked packets sent once buffers came back."),
+			S(send_paced, "send_paced_total", "Packets held back by a session's send-rate limit."),
+#undef S
+		};
+
+		for (size_t k = 0; k < sizeof(series) / sizeof(series[0]); k++) {
+			put(&o, "# HELP %s %s\n# TYPE %s counter\n", series[k].name, series[k].help, series[k].name);
+			for (unsigned i = 0; i < info->reactors; i++)
+				put(&o, "%s{reactor=\"%u\"} %llu\n", series[k].name, i,
+				    (unsigned long long)*(const uint64_t *)((const char *)&info->per[i] + series[k].off));
+		}
+	}
 	if (info->has_allowlist)
 		metric(&o, "ringwire_allowed_keys", "gauge", "Keys on the allow-list.", info->allowed_keys);
 	return o.full ? -ENOSPC : (int)o.len;
+}
+
+unsigned rw__metrics_reactors(const struct rw_engine *e, struct rw__metrics_reactor *per, unsigned max)
+{
+	unsigned n = e->nshards < max ? e->nshards : max;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct rw_reactor_stats rs;
+		struct rw_send_stats ss;
+
+		rw__reactor_stats(e->shards[i].r, &rs);
+		rw__send_stats(&e->shards[i], &ss);
+		per[i] = (struct rw__metrics_reactor){
+			.rx_packets = rs.rx_packets,
+			.rx_bytes = rs.rx_bytes,
+			.handoffs_out = rs.handoffs_out,
+			.handoffs_in = rs.handoffs_in,
+			.handoff_full = rs.handoff_full,
+			.rx_nobufs = rs.rx_nobufs,
+			.send_buf_exhausted = rs.send_buf_exhausted,
+			.send_parked = ss.parked,
+			.send_resumed = ss.resumed,
+			.send_paced = ss.paced,
+		};
+	}
+	return n;
 }
 
 /* ---- the endpoint ---------------------------------------------------------------------- */

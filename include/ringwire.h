@@ -476,12 +476,13 @@ RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_st
  * The counters of rw_stats in the Prometheus text exposition format 0.0.4:
  * ringwire_packets_received_total, ringwire_drops_total{reason="bad_mac1"}
  * (one series per rw_drop_reason_name), ringwire_sessions_open (a gauge),
- * ... (ringwire(3) lists them). Reading them takes no lock and never stalls a
+ * per-reactor series (ringwire_reactor_*{reactor="0"}: receives, hand-overs,
+ * send buffers) ... (ringwire(3) lists them). Reading them takes no lock and never stalls a
  * reactor: any thread may call these.
  *
  * *_metrics_write: the exposition into buf (NUL-terminated), for a program
  * that has its own HTTP server. Returns its length, or -ENOSPC when cap is
- * too small (16 KiB is ample).
+ * too small (8 KiB plus 1 KiB per reactor is ample).
  *
  * *_metrics_listen: serve GET /metrics on "HOST:PORT" (TCP; "[::1]:9100",
  * port 0 picks a free one) from a thread of its own (libmicrohttpd), never

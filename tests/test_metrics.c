@@ -280,6 +280,15 @@ static void test_scrape(void **state)
 	assert_true(value(b2, "ringwire_bytes_sent_total") > value(b1, "ringwire_bytes_sent_total"));
 	assert_true(value(b2, "ringwire_sessions_opened_total") >= 4);
 	promtool_check(b2);
+	/* per reactor: both reactors have their series, and together they received packets */
+	{
+		double r0 = value(b2, "ringwire_reactor_packets_received_total{reactor=\"0\"}"),
+		       r1 = value(b2, "ringwire_reactor_packets_received_total{reactor=\"1\"}");
+
+		assert_true(r0 >= 0 && r1 >= 0 && r0 + r1 > 0);
+		assert_true(value(b2, "ringwire_reactor_send_parked_total{reactor=\"1\"}") >= 0);
+		assert_true(value(b2, "ringwire_reactor_handoff_full_total{reactor=\"0\"}") >= 0);
+	}
 	{
 		/* the huge header got an error status or a closed connection, never a hang of the others */
 		char resp[64] = "";
