@@ -41,6 +41,33 @@ for p in "${progs[@]}"; do
 	[ -z "$missing$stale" ] && echo "ok   $p: $(echo $in_help | wc -w) options"
 done
 
+# ringwire(3) documents every field of the configuration and handler structs
+python3 - "$src" <<'PY' || fail=1
+import re, sys
+src = sys.argv[1]
+h = open(src + "/include/ringwire.h").read()
+page = open(src + "/docs/man/ringwire.3.scd").read()
+bad = 0
+for st in ["rw_server_config", "rw_client_config", "rw_timers", "rw_handler"]:
+    body = re.sub(r"/\*.*?\*/", "", re.search(r"struct " + st + r" \{(.*?)\n\};", h, re.S).group(1), flags=re.S)
+    names = []
+    for decl in filter(None, (d.strip() for d in body.split(";"))):
+        fp = re.search(r"\(\s*\*\s*(\w+)\s*\)", decl)
+        if fp:
+            names.append(fp.group(1))
+            continue
+        for part in decl.split(","):
+            w = re.findall(r"(\w+)\s*(?:\[[^\]]*\])?\s*$", part.strip())
+            names += w[:1]
+    missing = [n for n in names if "*" + n + "*" not in page]
+    if missing:
+        print("FAIL ringwire.3: struct %s fields not documented: %s" % (st, " ".join(missing)))
+        bad = 1
+    else:
+        print("ok   ringwire.3: struct %s, %d fields" % (st, len(names)))
+sys.exit(bad)
+PY
+
 # every page in docs/man is built, and each renders cleanly
 if command -v scdoc >/dev/null && command -v man >/dev/null; then
 	tmp=$(mktemp -d)

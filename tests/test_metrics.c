@@ -140,8 +140,15 @@ static bool have(const char *prog)
 
 static char tmpdir[] = "/tmp/rw-metrics-XXXXXX";
 
+static int curl_host(const char *host, int port, const char *args, const char *path, char **body);
+
 /* curl the URL path; the HTTP status (0: no answer), the body in *body (malloc'd). */
 static int curl(int port, const char *args, const char *path, char **body)
+{
+	return curl_host("127.0.0.1", port, args, path, body);
+}
+
+static int curl_host(const char *host, int port, const char *args, const char *path, char **body)
 {
 	char cmd[512], out[64], file[96];
 	FILE *f;
@@ -149,8 +156,8 @@ static int curl(int port, const char *args, const char *path, char **body)
 	long n;
 
 	snprintf(file, sizeof(file), "%s/body", tmpdir);
-	snprintf(cmd, sizeof(cmd), "curl -sS --max-time 5 %s -o %s -w '%%{http_code}' http://127.0.0.1:%d%s", args,
-		 file, port, path);
+	snprintf(cmd, sizeof(cmd), "curl -gsS --max-time 5 %s -o %s -w '%%{http_code}' 'http://%s:%d%s'", args, file,
+		 host, port, path);
 	f = popen(cmd, "r");
 	assert_non_null(f);
 	if (fgets(out, sizeof(out), f))
@@ -318,11 +325,13 @@ static void test_scrape(void **state)
 	assert_true(rw_client_metrics_write(cli[0], big, sizeof(big)) > 0);
 	assert_true(value(big, "ringwire_handshakes_initiated_total") >= 1);
 	{
-		int cport = rw_client_metrics_listen(cli[0], "127.0.0.1:0", err, sizeof(err));
+		/* over IPv6 loopback this time */
+		int cport = rw_client_metrics_listen(cli[0], "[::1]:0", err, sizeof(err));
 
 		if (cport <= 0)
 			fail_msg("client metrics_listen: %s", err);
-		assert_int_equal(curl(cport, "", "/metrics", &b3), 200);
+		assert_int_equal(curl_host("[::1]", cport, "", "/metrics", &b3), 200);
+		promtool_check(b3);
 		assert_non_null(strstr(b3, "role=\"client\""));
 		free(b3);
 	}
