@@ -60,8 +60,9 @@ major=${version%%.*}
 soname=$(readelf -d "$libdir/libringwire.so" | sed -n 's/.*Library soname: \[\(.*\)\].*/\1/p')
 [ "$soname" = "libringwire.so.$major" ] || fail "soname $soname, want libringwire.so.$major"
 [ -e "$libdir/libringwire.so.$major" ] || fail "no $libdir/libringwire.so.$major link"
-LD_LIBRARY_PATH=$libdir ldd "$tmp/app" | grep -q "libringwire.so.$major => $libdir/" ||
-	fail "the program did not load $libdir/libringwire.so.$major"
+# (ldd into a variable: grep -q closing the pipe early would fail the pipeline under pipefail)
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/app")
+grep -q "libringwire.so.$major => $libdir/" <<<"$deps" || fail "the program did not load $libdir/libringwire.so.$major"
 
 # ---- man pages ---------------------------------------------------------------------
 mandir=$(dirname "$(find "$D" -type d -name man1 | head -1)")

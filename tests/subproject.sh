@@ -29,6 +29,9 @@ meson setup "$tmp/b" "$tmp/app" --force-fallback-for=ringwire -Dringwire:tests=f
 grep -q "Dependency ringwire found: YES .*(overridden)" "$tmp/setup.log" ||
 	{ grep -i ringwire "$tmp/setup.log" | tail -5; echo "FAIL: dependency('ringwire') did not come from the subproject"; exit 1; }
 ninja -C "$tmp/b" app >"$tmp/build.log" 2>&1 || { tail -20 "$tmp/build.log"; echo "FAIL: building app"; exit 1; }
-ldd "$tmp/b/app" | grep -q "libringwire.so.0 => $tmp/b/subprojects/ringwire/" || { ldd "$tmp/b/app"; echo "FAIL: app is not linked with the subproject's library"; exit 1; }
+# (ldd into a variable: grep -q closing the pipe early would fail the pipeline under pipefail)
+deps=$(ldd "$tmp/b/app")
+grep -q "libringwire.so.0 => $tmp/b/subprojects/ringwire/" <<<"$deps" ||
+	{ echo "$deps"; echo "FAIL: app is not linked with the subproject's library"; exit 1; }
 out=$("$tmp/b/app") || { echo "FAIL: app did not run: $out"; exit 1; }
 echo "subproject: $out"
