@@ -509,6 +509,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->events_in += RW_STAT_GET(sh->st.events_in);
 		st->events_out += RW_STAT_GET(sh->st.events_out);
 		st->retransmits += RW_STAT_GET(sh->st.retransmits);
+		st->spurious_retransmits += RW_STAT_GET(sh->st.spurious_retransmits);
 		st->half_open += RW_STAT_GET(sh->nhalf_open);
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);

@@ -154,6 +154,7 @@ static int reliable_enable(struct rw_session *s, uint8_t channel, const struct r
 		.clock_ctx = s->sh,
 		.pool = &s->sh->pool,
 		.ack_delay_ms = s->e->t.ack_delay_ms,
+		.spurious = &s->sh->st.spurious_retransmits,
 	};
 
 	if (s->rel[channel])

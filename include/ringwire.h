@@ -270,6 +270,7 @@ struct rw_stats {
 	uint64_t sessions_opened, sessions_closed;
 	uint64_t events_in, events_out;
 	uint64_t retransmits;
+	uint64_t spurious_retransmits;	/* of those, shown unnecessary by an ACK (a lower bound) */
 	uint64_t handoffs;		/* packets that reached a reactor not owning their session */
 	/* Half-open sessions: answered handshakes whose initiator has not yet
 	 * sent anything under the new keys (server side). */
