@@ -94,6 +94,8 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	metric(&o, "ringwire_events_received_total", "counter", "Events delivered to handlers.", st->events_in);
 	metric(&o, "ringwire_events_sent_total", "counter", "Events sent.", st->events_out);
 	metric(&o, "ringwire_retransmits_total", "counter", "Reliable frames retransmitted.", st->retransmits);
+	metric(&o, "ringwire_spurious_retransmits_total", "counter",
+	       "Retransmits an ACK showed unnecessary (a lower bound).", st->spurious_retransmits);
 	metric(&o, "ringwire_handoffs_total", "counter",
 	       "Datagrams that reached a reactor not owning their session and were handed over.", st->handoffs);
 	if (info->per) {

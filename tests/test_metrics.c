@@ -294,6 +294,7 @@ static void test_scrape(void **state)
 	assert_true(value(b2, "ringwire_packets_received_total") > value(b1, "ringwire_packets_received_total"));
 	assert_true(value(b2, "ringwire_bytes_sent_total") > value(b1, "ringwire_bytes_sent_total"));
 	assert_true(value(b2, "ringwire_sessions_opened_total") >= 4);
+	assert_true(value(b2, "ringwire_spurious_retransmits_total") >= 0);
 	promtool_check(b2);
 	/* per reactor: both reactors have their series, and together they received packets */
 	{
