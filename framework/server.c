@@ -456,7 +456,7 @@ int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_K
 		if (check_key(bound[i].key, srv) == 0)
 			continue;
 		/* its reactor closes it: RW_CLOSE_REJECTED, then Disconnect */
-		if (rw__session_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED) == 0 && !srv->e.quiet) {
+		if (rw__session_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED, "key removed from the allow-list") == 0 && !srv->e.quiet) {
 			char wpub[RW_WPUB_LEN + 1];
 
 			rw_pubkey_to_wpub(wpub, bound[i].key);

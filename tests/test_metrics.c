@@ -34,6 +34,7 @@
 struct rec {
 	atomic_uint opened, closed, events;
 	atomic_int reason, by_peer;
+	char message[128];		/* written before closed moves */
 };
 
 static uint64_t now_ms(void)
@@ -69,6 +70,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 	(void)s;
 	atomic_store(&r->reason, why->reason);
 	atomic_store(&r->by_peer, why->by_peer);
+	snprintf(r->message, sizeof(r->message), "%s", why->message);
 	atomic_fetch_add(&r->closed, 1);
 }
 
@@ -431,6 +433,8 @@ static void test_allow_reload(void **state)
 	assert_true(wait_for(&rb.closed, 1, 10000));
 	assert_int_equal(atomic_load(&rb.reason), RW_CLOSE_REJECTED);
 	assert_int_equal(atomic_load(&rb.by_peer), 1);
+	if (!strstr(rb.message, "allow-list"))
+		fail_msg("bob was told \"%s\"", rb.message);
 	send_events(ida, a, 10);
 	assert_true(wait_for(&ra.events, 10, 10000));
 	assert_int_equal(atomic_load(&ra.closed), 0);
