@@ -39,6 +39,7 @@ struct rw_server {
 	int (*user_auth)(const uint8_t peer_key[RW_KEY_SIZE], void *user);
 	void *user_auth_ctx;
 	char *allow_path;		/* rw_server_allow_file: reloaded on SIGHUP */
+	pthread_mutex_t file_lock;	/* one file load at a time; guards allow_path */
 	struct rw__metrics *metrics;
 };
 
@@ -102,6 +103,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.half_open_timeout_ms =
 		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : srv->e.t.keepalive_ms + 5000;
 	rw__allow_slot_init(&srv->allow);
+	pthread_mutex_init(&srv->file_lock, NULL);
 	srv->user_auth = cfg->authenticate;
 	srv->user_auth_ctx = cfg->auth_user;
 	srv->e.authenticate = check_key;
@@ -113,6 +115,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 
 		if (!set) {
 			rw__allow_slot_destroy(&srv->allow);
+			pthread_mutex_destroy(&srv->file_lock);
 			rw__engine_destroy(&srv->e);
 			free(srv);
 			return -ENOMEM;
@@ -122,6 +125,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	ret = rw__engine_set_limits(&srv->e);
 	if (ret) {
 		rw__allow_slot_destroy(&srv->allow);
+		pthread_mutex_destroy(&srv->file_lock);
 		rw__engine_destroy(&srv->e);
 		free(srv);
 		return ret;
@@ -150,19 +154,24 @@ int rw_server_wait(struct rw_server *srv)
 	return rw__engine_wait(&srv->e);
 }
 
+static int load_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen);
+
 static void reload_allow_file(struct rw_server *srv)
 {
 	char err[RW_ERRBUF_SIZE];
 
+	pthread_mutex_lock(&srv->file_lock);
 	if (!srv->allow_path) {
+		pthread_mutex_unlock(&srv->file_lock);
 		rw__log(&srv->e, "SIGHUP: nothing to reload (no allow-list file)");
 		return;
 	}
 	sd_notify(0, "RELOADING=1");
-	if (rw_server_allow_file(srv, srv->allow_path, err, sizeof(err)))
+	if (load_allow_file(srv, srv->allow_path, err, sizeof(err)))
 		rw__log(&srv->e, "SIGHUP: allow-list not reloaded, the old one stays: %s", err);
 	else
 		rw__log(&srv->e, "SIGHUP: allow-list reloaded from %s", srv->allow_path);
+	pthread_mutex_unlock(&srv->file_lock);
 	sd_notify(0, "READY=1");
 }
 
@@ -246,6 +255,7 @@ void rw_server_destroy(struct rw_server *srv)
 	rw__engine_destroy(&srv->e);
 	rw__allow_slot_destroy(&srv->allow);
 	free(srv->allow_path);
+	pthread_mutex_destroy(&srv->file_lock);
 	free(srv);
 }
 
@@ -467,9 +477,22 @@ int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_K
 	return 0;
 }
 
-int rw_server_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen)
+/* Load path and apply it (file_lock held). */
+static int load_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen)
 {
 	struct rw_allowlist al;
+	int ret;
+
+	ret = rw_allowlist_load(path, &al, err, errlen);
+	if (!ret)
+		ret = rw_server_set_allowed_keys(srv, (const uint8_t(*)[RW_KEY_SIZE])al.keys,
+						 (const char *const *)al.names, al.n);
+	rw_allowlist_free(&al);
+	return ret;
+}
+
+int rw_server_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen)
+{
 	char *copy;
 	int ret;
 
@@ -478,22 +501,16 @@ int rw_server_allow_file(struct rw_server *srv, const char *path, char *err, siz
 	copy = strdup(path);
 	if (!copy)
 		return -ENOMEM;
-	ret = rw_allowlist_load(path, &al, err, errlen);
-	if (!ret)
-		ret = rw_server_set_allowed_keys(srv, (const uint8_t(*)[RW_KEY_SIZE])al.keys,
-						 (const char *const *)al.names, al.n);
-	rw_allowlist_free(&al);
-	if (ret) {
-		free(copy);
-		return ret;
-	}
-	if (srv->allow_path != path) {
+	pthread_mutex_lock(&srv->file_lock);
+	ret = load_allow_file(srv, copy, err, errlen);
+	if (!ret) {
 		free(srv->allow_path);
 		srv->allow_path = copy;
-	} else {
-		free(copy);
+		copy = NULL;
 	}
-	return 0;
+	pthread_mutex_unlock(&srv->file_lock);
+	free(copy);
+	return ret;
 }
 
 /* ---- metrics ----------------------------------------------------------------------- */
