@@ -101,7 +101,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.source_max_half_open =
 		cfg->source_max_half_open ? cfg->source_max_half_open : RW_DEFAULT_SOURCE_MAX_HALF_OPEN;
 	srv->e.half_open_timeout_ms =
-		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : srv->e.t.keepalive_ms + 5000;
+		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : 2 * srv->e.t.keepalive_ms + 5000;
 	rw__allow_slot_init(&srv->allow);
 	pthread_mutex_init(&srv->file_lock, NULL);
 	srv->user_auth = cfg->authenticate;

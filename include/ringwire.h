@@ -306,7 +306,8 @@ struct rw_server_config {
 	 * fresh keys can never take the slots of real sessions. max_half_open:
 	 * the pool, all reactors together (0: max_sessions / 4, at least 256);
 	 * the oldest is evicted when it is full, and one unconfirmed after
-	 * half_open_timeout_ms (0: keepalive + 5 s) is closed. Once the pool is
+	 * half_open_timeout_ms (0: two keepalives + 5 s: a v1 client that sends
+	 * nothing still sends a keepalive within one) is closed. Once the pool is
 	 * half full the server is under load (cookies), and then a source
 	 * address (an IPv6 /64) may hold at most source_max_half_open of them per
 	 * reactor (0: 8).
