@@ -44,6 +44,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -74,6 +75,13 @@
 #define BIG_BUF 65536u			/* a large send buffer; a large receive buffer holds RX_HDR more */
 #define GSO_MAX_SEGS 64			/* UDP_MAX_SEGMENTS of older kernels */
 #define GSO_MAX_BYTES MAX_DGRAM_V4	/* one super-datagram, whatever the family of the peer */
+/*
+ * Zero copy pins each buffer as a page fragment of one skb: more than
+ * MAX_SKB_FRAGS (17 by default) and the kernel says -EMSGSIZE (measured:
+ * runs of 40-53 x 1232 B all refused). Small buffers never straddle a page
+ * (the stride divides 4096), so 16 segments fit.
+ */
+#define GSO_ZC_MAX_SEGS 16
 
 enum op {
 	OP_RECV = 1,	/* multishot recvmsg */
@@ -253,6 +261,7 @@ struct rw_reactor {
 	unsigned gso_count, gso_nfree;
 	uint32_t run;		/* the run collecting sends, NIL if none */
 	bool gso_on, gso_zc;
+	unsigned gso_max_segs;
 	bool gso_ok;		/* a GSO send went through: later refusals are per send, not the kernel's */
 	unsigned gso_fake_refuse;	/* test hook: GSO sends still to refuse */
 	int rcvbuf, sndbuf;	/* as granted */
@@ -649,6 +658,7 @@ static int setup_tx(struct rw_reactor *r, const struct rw_reactor_config *c)
 	r->run = NIL;
 	r->gso_on = !c->no_gso && r->gso_count > 0;
 	r->gso_zc = c->gso_zc;
+	r->gso_max_segs = c->gso_zc ? GSO_ZC_MAX_SEGS : GSO_MAX_SEGS;
 	r->park_head = r->park_tail = NIL;
 	if (r->mode == RW_SEND_ZC_FIXED) {
 		struct iovec iov = { .iov_base = r->tx_mem, .iov_len = r->tx_len };
@@ -1247,7 +1257,7 @@ static void run_add(struct rw_reactor *r, uint32_t idx)
 			s->gso = r->run;
 			s->state = SLOT_PARKED;
 			/* a shorter datagram ends a run: only the last segment may be short */
-			if (s->len < d->seg || d->n == GSO_MAX_SEGS || d->bytes + d->seg > GSO_MAX_BYTES)
+			if (s->len < d->seg || d->n == r->gso_max_segs || d->bytes + d->seg > GSO_MAX_BYTES)
 				run_close(r);
 			return;
 		}
@@ -2169,6 +2179,26 @@ int rw__reactor_group_join(struct rw_reactor_group *g)
 	return err;
 }
 
+/* Test hook (RW_TEST_REACTOR_STATS=1): the batching counters of each reactor on stderr, for benchmarks. */
+static void print_stats(const struct rw_reactor_group *g)
+{
+	for (unsigned i = 0; i < g->n; i++) {
+		struct rw_reactor_stats st;
+
+		if (!g->r[i])
+			continue;
+		rw__reactor_stats(g->r[i], &st);
+		fprintf(stderr,
+			"reactor %u: tx %llu datagrams, %llu in %llu GSO sends, refused %llu, off %llu; rx %llu datagrams, "
+			"%llu in %llu GRO receives, nobufs %llu, kernel drops %llu, rcvbuf %d\n",
+			i, (unsigned long long)st.tx_packets, (unsigned long long)st.tx_gso_segments,
+			(unsigned long long)st.tx_gso_sends, (unsigned long long)st.tx_gso_refused,
+			(unsigned long long)st.tx_gso_off, (unsigned long long)st.rx_packets,
+			(unsigned long long)st.rx_gro_segments, (unsigned long long)st.rx_gro_packets,
+			(unsigned long long)st.rx_nobufs, (unsigned long long)st.rx_kernel_drops, g->r[i]->rcvbuf);
+	}
+}
+
 void rw__reactor_group_destroy(struct rw_reactor_group *g)
 {
 	if (!g)
@@ -2177,6 +2207,8 @@ void rw__reactor_group_destroy(struct rw_reactor_group *g)
 		rw__reactor_group_stop(g);
 		rw__reactor_group_join(g);
 	}
+	if (g->r && getenv("RW_TEST_REACTOR_STATS"))
+		print_stats(g);
 	if (g->r)
 		for (unsigned i = 0; i < g->n; i++)
 			reactor_free(g->r[i]);

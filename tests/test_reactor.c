@@ -960,7 +960,7 @@ static unsigned burst_recv(int fd, unsigned want, unsigned long timeout_ms)
 	return got;
 }
 
-static void gso_run(struct fx *f, bool no_gso, bool refuse, struct rw_reactor_stats *st)
+static void gso_run(struct fx *f, bool no_gso, bool refuse, bool zc, struct rw_reactor_stats *st)
 {
 	struct rw_reactor_config c;
 	socklen_t slen = sizeof(gsoc.to);
@@ -972,6 +972,7 @@ static void gso_run(struct fx *f, bool no_gso, bool refuse, struct rw_reactor_st
 	base_cfg(f, &c, AF_INET, 1);
 	c.ops.on_command = gso_command;
 	c.no_gso = no_gso;
+	c.gso_zc = zc;
 	if (refuse)
 		setenv("RW_TEST_GSO_REFUSE", "1", 1);
 	start_group(f, &c);
@@ -999,7 +1000,7 @@ static void test_gso_burst(void **state)
 	struct fx *f = *state;
 	struct rw_reactor_stats st;
 
-	gso_run(f, false, false, &st);
+	gso_run(f, false, false, false, &st);
 	assert_true(rw__reactor_gso(rw__reactor_get(f->g, 0)));
 	/* 40 (the last shorter) in one; 100 x 1232 in two: 53 fit 65,507 bytes */
 	assert_int_equal(st.tx_gso_sends, 3);
@@ -1012,7 +1013,7 @@ static void test_gso_forced_off(void **state)
 	struct fx *f = *state;
 	struct rw_reactor_stats st;
 
-	gso_run(f, true, false, &st);
+	gso_run(f, true, false, false, &st);
 	assert_false(rw__reactor_gso(rw__reactor_get(f->g, 0)));
 	assert_int_equal(st.tx_gso_sends, 0);
 	assert_int_equal(st.tx_gso_segments, 0);
@@ -1024,12 +1025,25 @@ static void test_gso_refused(void **state)
 	struct fx *f = *state;
 	struct rw_reactor_stats st;
 
-	gso_run(f, false, true, &st);
+	gso_run(f, false, true, false, &st);
 	assert_false(rw__reactor_gso(rw__reactor_get(f->g, 0)));
 	assert_int_equal(st.tx_gso_refused, 1);
 	assert_int_equal(st.tx_gso_off, 1);
 	/* the run that was open when the refusal came in may still have gone as GSO */
 	assert_true(st.tx_gso_sends <= 2);
+}
+
+/* Zero-copy GSO sends: the buffers come back on the notification, the counts are the same. */
+static void test_gso_zc(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_stats st;
+
+	gso_run(f, false, false, true, &st);
+	/* at most 16 segments a send (page fragments of one skb): 40 in 3, 100 in 7 */
+	assert_int_equal(st.tx_gso_refused, 0);
+	assert_int_equal(st.tx_gso_sends, 10);
+	assert_int_equal(st.tx_gso_segments, BURST_A + BURST_B);
 }
 
 /* ---- (9) GRO: a GSO burst from a plain socket reaches on_datagram split ------------ */
@@ -1188,6 +1202,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gso_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gso_forced_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gso_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_zc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gro_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_datagrams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_drops, setup, teardown),
