@@ -169,14 +169,20 @@ _Static_assert(RX_NAME_SPACE >= sizeof(struct sockaddr_in6), "room for an IPv6 s
 _Static_assert(RX_HDR % 16 == 0, "payloads start 16-byte aligned");
 
 /*
- * One bounded SPSC ring (from -> to), owned by the target. The producer and
- * consumer indices live on separate cache lines so the two cores do not
+ * One bounded SPSC ring (from -> to), owned by the target: a ring of bytes
+ * holding records of a header and a datagram, each rounded up to a cache
+ * line, so a 64 KiB datagram and a 64-byte one both fit without every slot
+ * being 64 KiB. A record never wraps: when it would, the producer writes a
+ * pad record (len HAND_PAD) to the end and starts at offset 0. head and
+ * tail are byte counts (mod 2^32; the size is a power of two). The producer
+ * and consumer indices live on separate cache lines so the two cores do not
  * bounce one line per datagram; the producer keeps a private copy of head
  * and only re-reads the shared one when the ring looks full.
  */
+#define HAND_PAD UINT32_MAX
 struct hand_ring {
 	uint8_t *mem;
-	uint32_t mask;
+	uint32_t mask;	/* bytes - 1 */
 	_Alignas(CACHELINE) _Atomic uint32_t tail;	/* written by the producer */
 	uint32_t head_cache;				/* producer-private */
 	_Alignas(CACHELINE) _Atomic uint32_t head;	/* written by the consumer */
@@ -270,7 +276,7 @@ struct rw_reactor {
 	struct hand_ring *in;
 	uint8_t *hand_mem;
 	size_t hand_len;
-	size_t hand_stride;
+	size_t hand_cap;	/* bytes of one ring */
 	uint8_t *wake_mark;	/* per target: listed in wake_list */
 	uint8_t *wake_owed;	/* per target: we must (re)send a msg_ring */
 	unsigned *wake_list;
@@ -672,8 +678,14 @@ static int setup_tx(struct rw_reactor *r, const struct rw_reactor_config *c)
 
 static int setup_handoff(struct rw_reactor *r, unsigned n, unsigned slots)
 {
-	r->hand_stride = round_up(HAND_HDR_SIZE + r->buf_size, CACHELINE);
-	r->hand_len = (size_t)n * slots * r->hand_stride;
+	/* as many bytes as `slots` small datagrams, and room for a few of the largest */
+	size_t want = (size_t)slots * r->buf_size, least = 4 * round_up(HAND_HDR_SIZE + r->max_datagram, CACHELINE);
+
+	if (want < least)
+		want = least;
+	for (r->hand_cap = CACHELINE; r->hand_cap < want && r->hand_cap < (1u << 30);)
+		r->hand_cap <<= 1;
+	r->hand_len = (size_t)n * r->hand_cap;
 	/* NORESERVE and untouched: only slots that carry traffic cost memory. */
 	r->hand_mem = map_anon(r->hand_len, true);
 	r->in = aligned_alloc(CACHELINE, round_up(n * sizeof(*r->in), CACHELINE));
@@ -684,8 +696,8 @@ static int setup_handoff(struct rw_reactor *r, unsigned n, unsigned slots)
 		return -ENOMEM;
 	memset(r->in, 0, n * sizeof(*r->in));
 	for (unsigned i = 0; i < n; i++) {
-		r->in[i].mem = r->hand_mem + (size_t)i * slots * r->hand_stride;
-		r->in[i].mask = slots - 1;
+		r->in[i].mem = r->hand_mem + (size_t)i * r->hand_cap;
+		r->in[i].mask = (uint32_t)r->hand_cap - 1;
 	}
 	return 0;
 }
@@ -1431,13 +1443,20 @@ static void drain_handoff(struct rw_reactor *r, uint32_t from)
 	head = atomic_load_explicit(&q->head, memory_order_relaxed);
 	tail = atomic_load_explicit(&q->tail, memory_order_acquire);
 	while (head != tail) {
-		struct hand_hdr *h = (struct hand_hdr *)(q->mem + (size_t)(head & q->mask) * r->hand_stride);
+		uint32_t off = head & q->mask;
+		struct hand_hdr *h = (struct hand_hdr *)(q->mem + off);
 
-		STAT_ADD(r, handoffs_in, 1);
-		if (rw_likely(!r->closing && r->g->cfg.ops.on_handoff))
-			r->g->cfg.ops.on_handoff(r, (uint8_t *)h + HAND_HDR_SIZE, h->len, &h->from.sa, h->addrlen);
-		/* Release: the producer may reuse the slot once it sees head move. */
-		atomic_store_explicit(&q->head, ++head, memory_order_release);
+		if (h->len == HAND_PAD) {
+			head += q->mask + 1 - off;	/* the rest up to the end was padding */
+		} else {
+			STAT_ADD(r, handoffs_in, 1);
+			if (rw_likely(!r->closing && r->g->cfg.ops.on_handoff))
+				r->g->cfg.ops.on_handoff(r, (uint8_t *)h + HAND_HDR_SIZE, h->len, &h->from.sa,
+							 h->addrlen);
+			head += (uint32_t)round_up(HAND_HDR_SIZE + h->len, CACHELINE);
+		}
+		/* Release: the producer may reuse the bytes once it sees head move. */
+		atomic_store_explicit(&q->head, head, memory_order_release);
 	}
 }
 
@@ -1999,28 +2018,37 @@ int rw__reactor_handoff(struct rw_reactor *from, unsigned to_id, const uint8_t *
 {
 	struct hand_ring *q;
 	struct hand_hdr *h;
-	uint32_t tail;
+	uint32_t tail, off, rec, to_end, need;
 
 	if (rw_unlikely(to_id >= from->g->n || srclen > sizeof(union addr)))
 		return -EINVAL;
-	if (rw_unlikely(len > from->buf_size))
+	if (rw_unlikely(len > from->max_datagram))
 		return -EMSGSIZE;
 	q = &from->g->r[to_id]->in[from->id];
 	tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-	if (tail - q->head_cache > q->mask) {
+	off = tail & q->mask;
+	rec = (uint32_t)round_up(HAND_HDR_SIZE + len, CACHELINE);
+	to_end = q->mask + 1 - off;
+	need = rec > to_end ? to_end + rec : rec;	/* a record does not wrap: pad to the end first */
+	if (q->mask + 1 - (tail - q->head_cache) < need) {
 		q->head_cache = atomic_load_explicit(&q->head, memory_order_acquire);
-		if (tail - q->head_cache > q->mask) {
+		if (q->mask + 1 - (tail - q->head_cache) < need) {
 			STAT_ADD(from, handoff_full, 1);
 			return -ENOBUFS;
 		}
 	}
-	h = (struct hand_hdr *)(q->mem + (size_t)(tail & q->mask) * from->hand_stride);
+	if (rec > to_end) {
+		((struct hand_hdr *)(q->mem + off))->len = HAND_PAD;
+		tail += to_end;
+		off = 0;
+	}
+	h = (struct hand_hdr *)(q->mem + off);
 	h->len = (uint32_t)len;
 	h->addrlen = srclen;
 	memcpy(&h->from, src, srclen);
 	memcpy((uint8_t *)h + HAND_HDR_SIZE, data, len);
-	/* Release: the slot's bytes are visible before the new tail. */
-	atomic_store_explicit(&q->tail, tail + 1, memory_order_release);
+	/* Release: the record's bytes (and a pad before it) are visible before the new tail. */
+	atomic_store_explicit(&q->tail, tail + rec, memory_order_release);
 	STAT_ADD(from, handoffs_out, 1);
 	mark_wake(from, to_id);
 	return 0;

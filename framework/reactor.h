@@ -128,7 +128,8 @@ struct rw_reactor_config {
 	bool no_gso;			/* never coalesce sends (env RW_TEST_NO_GSO=1 too) */
 	bool no_gro;			/* no UDP_GRO on receive (env RW_TEST_NO_GRO=1 too) */
 	bool gso_zc;			/* GSO sends as IORING_OP_SENDMSG_ZC (env RW_TEST_GSO_ZC=1); see reactor.c */
-	unsigned handoff_slots;		/* per (from, to) pair, default 256, rounded up to 2^n */
+	/* per (from, to) pair: a ring of handoff_slots x buf_size bytes (2^n, >= 4 of the largest datagram), default 256 */
+	unsigned handoff_slots;
 	int rcvbuf, sndbuf;		/* socket buffers, default 4 MiB (FORCE, then plain) */
 	/*
 	 * Under load, let completions gather for up to this many µs before a
@@ -286,7 +287,7 @@ int rw__reactor_submit(struct rw_reactor *r);
  * (which may be `from` itself); to_id gets it in on_handoff. The target is
  * woken by one IORING_OP_MSG_RING per batch, not per datagram. Owner thread
  * of `from` only. -ENOBUFS when the ring is full (counted in handoff_full),
- * -EMSGSIZE above buf_size, -EINVAL for a bad id or address.
+ * -EMSGSIZE above max_datagram, -EINVAL for a bad id or address.
  */
 int rw__reactor_handoff(struct rw_reactor *from, unsigned to_id, const uint8_t *data, size_t len,
 			const struct sockaddr *src, socklen_t srclen);

@@ -86,7 +86,7 @@ static void echo(struct rw_reactor *r, const uint8_t *data, size_t len, const st
 {
 	struct fx *f = fx_of(r);
 	unsigned idx;
-	uint8_t *buf = rw__reactor_send_buf(r, &idx);
+	uint8_t *buf = rw__reactor_send_buf_get(r, len, &idx);
 
 	if (!buf) {
 		atomic_fetch_add(&f->echo_fail, 1);
@@ -1142,6 +1142,54 @@ static void test_large_datagrams(void **state)
 	stop_join(f);
 }
 
+/* Handoff of datagrams of every size, 64 KiB ones among small ones, through the byte ring. */
+static void test_handoff_large(void **state)
+{
+	static const size_t sz[] = { 65507, 100, 60000, 1232, 30000, 64, 65000, 2000 };
+	static uint8_t out[65507], in[70000];
+	struct fx *f = *state;
+	struct rw_reactor_config c;
+	struct rw_reactor_stats st[2];
+	struct sockaddr_storage srv;
+	socklen_t srvlen;
+	unsigned got = 0, rounds = 200;
+	int cl[4];
+
+	base_cfg(f, &c, AF_INET, 2);
+	c.handoff_slots = 64;	/* the smallest ring (4 of the largest records): large records wrap it often */
+	f->handoff_mode = true;
+	start_group(f, &c);
+	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
+	for (unsigned i = 0; i < 4; i++)
+		cl[i] = client_open(AF_INET);
+	for (unsigned i = 0; i < rounds; i++) {
+		size_t len = sz[i % 8];
+		struct pollfd p = { .fd = cl[i % 4], .events = POLLIN };
+		uint32_t seq = i;
+		ssize_t n;
+
+		memset(out, (int)(i & 0xff), len);
+		memcpy(out, &seq, 4);
+		assert_int_equal(sendto(cl[i % 4], out, len, 0, (struct sockaddr *)&srv, srvlen), (ssize_t)len);
+		if (poll(&p, 1, 2000) != 1)
+			continue;
+		n = recv(cl[i % 4], in, sizeof(in), MSG_DONTWAIT);
+		memcpy(&seq, in, 4);
+		if (n == (ssize_t)len && seq == i && in[n - 1] == (uint8_t)(i & 0xff))
+			got++;
+	}
+	for (unsigned i = 0; i < 4; i++)
+		close(cl[i]);
+	stop_join(f);
+	rw__reactor_stats(rw__reactor_get(f->g, 0), &st[0]);
+	rw__reactor_stats(rw__reactor_get(f->g, 1), &st[1]);
+	assert_int_equal(got, rounds);
+	assert_int_equal(st[0].handoffs_in + st[1].handoffs_in, rounds);
+	assert_int_equal(st[0].handoff_full + st[1].handoff_full, 0);
+	assert_int_equal(atomic_load(&f->misaligned), 0);
+	assert_int_equal(atomic_load(&f->echo_fail), 0);
+}
+
 /* ---- (11) kernel drops: a tiny socket buffer and a slow reader --------------------- */
 
 static void test_kernel_drops(void **state)
@@ -1205,6 +1253,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gso_zc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gro_split, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_large_datagrams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kernel_drops, setup, teardown),
 	};
 
