@@ -17,8 +17,9 @@
  *    one of those buffers, success or failure, and returns each to its pool
  *    when the kernel is done with it. A batch to one peer is what lets a
  *    transport coalesce it (UDP GSO: one sendmsg with UDP_SEGMENT) without
- *    any change above this line; consecutive batches to one peer may be
- *    coalesced too, until flush.
+ *    any change above this line. UDP coalesces consecutive batches to one
+ *    peer too, holding them no longer than the end of the reactor's batch
+ *    (after on_batch_end, so after flush).
  *  - buf_put returns a buffer that was taken but will not be sent.
  *  - flush: the pipeline has nothing more for now (a transport that holds
  *    batches back pushes them out here).
