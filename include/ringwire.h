@@ -278,6 +278,8 @@ struct rw_stats {
 	uint64_t half_open_evicted;	/* closed to make room for a newer one */
 	uint64_t half_open_expired;	/* never confirmed within the half-open timeout */
 	uint64_t drops[RW_DROP__COUNT];
+	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
+	uint64_t kernel_drops;
 };
 
 struct rw_server_config {
