@@ -8,8 +8,11 @@
  * TCP transport would be a second file beside it, implementing the same ops.
  *
  * Contract:
- *  - buf_get hands out one packet buffer of buf_size bytes (NULL when every
- *    buffer is in flight: the caller parks its packet, it never blocks).
+ *  - buf_get hands out one packet buffer of at least `need` bytes (NULL when
+ *    every buffer that large is in flight, or need exceeds max_datagram: the
+ *    caller parks its packet, it never blocks).
+ *  - max_datagram is the largest datagram the transport can both send and
+ *    receive: what a session may grow its packets to (path MTU discovery).
  *  - send takes a BATCH of n datagrams to one peer, each iov[i] one datagram
  *    inside a buffer from buf_get. From the call on, the transport owns every
  *    one of those buffers, success or failure, and returns each to its pool
@@ -72,7 +75,7 @@ typedef void (*rw_transport_rx_fn)(void *up, uint8_t *data, size_t len, const st
 typedef void (*rw_transport_err_fn)(void *up, const struct rw_peer_addr *to, int err);
 
 struct rw_transport_ops {
-	uint8_t *(*buf_get)(struct rw_transport *t);
+	uint8_t *(*buf_get)(struct rw_transport *t, size_t need);
 	void (*buf_put)(struct rw_transport *t, uint8_t *buf);
 	int (*send)(struct rw_transport *t, const struct rw_peer_addr *to, const struct iovec *iov, unsigned n);
 	void (*flush)(struct rw_transport *t);
@@ -82,7 +85,8 @@ struct rw_transport_ops {
 
 struct rw_transport {
 	const struct rw_transport_ops *ops;
-	size_t buf_size;		/* bytes of one packet buffer */
+	size_t buf_size;		/* bytes of one ordinary packet buffer */
+	size_t max_datagram;		/* largest datagram sent and received */
 	rw_transport_rx_fn on_datagram;	/* upward */
 	rw_transport_err_fn on_send_error;	/* upward, optional */
 	void *up;
@@ -90,9 +94,9 @@ struct rw_transport {
 	bool v6_source_only;		/* bound to one IPv6 address: IPv4 peers are out of reach */
 };
 
-static inline uint8_t *rw__transport_buf_get(struct rw_transport *t)
+static inline uint8_t *rw__transport_buf_get(struct rw_transport *t, size_t need)
 {
-	return t->ops->buf_get(t);
+	return t->ops->buf_get(t, need);
 }
 
 static inline void rw__transport_buf_put(struct rw_transport *t, uint8_t *buf)

@@ -19,10 +19,16 @@ static struct rw_udp *udp(struct rw_transport *t)
 	return rw_container_of(t, struct rw_udp, t);
 }
 
-static uint8_t *udp_buf_get(struct rw_transport *t)
+/* A receive buffer holds a 48-byte header before the datagram (reactor.h, buf_size). */
+enum { UDP_RX_HEADER = 48 };
+
+static uint8_t *udp_buf_get(struct rw_transport *t, size_t need)
 {
 	unsigned idx;
 
+	/* one pool of buf_size buffers: a larger need has no buffer */
+	if (need > t->buf_size)
+		return NULL;
 	return rw__reactor_send_buf(udp(t)->r, &idx);
 }
 
@@ -93,6 +99,7 @@ void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_
 {
 	u->t.ops = &udp_ops;
 	u->t.buf_size = rw__reactor_send_buf_size(r);
+	u->t.max_datagram = u->t.buf_size - UDP_RX_HEADER;
 	u->t.on_datagram = on_datagram;
 	u->t.up = up;
 	u->r = r;
