@@ -49,8 +49,6 @@ enum {
 	RW_AEAD_FAILURES_REHANDSHAKE = 8,
 	/* Stop using a send counter this close to 2^64 (docs/protocol.md §7.2). */
 	RW_COUNTER_LIMIT_MARGIN = 1 << 16,
-	/* Internal events on channel 255 (v1 peers ignore the channel). */
-	RW_INTERNAL_CLOSE_REASON = 1,
 	RW_CLOSE_MESSAGE_MAX = 120,
 };
 
