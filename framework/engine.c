@@ -241,6 +241,7 @@ static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
 	DEF(cookie_rotation_ms, RW_COOKIE_ROTATION_S * 1000u);
 	DEF(fragment_timeout_ms, 2 * RW_KEEPALIVE_INTERVAL_S * 1000u);
 	DEF(ack_delay_ms, RW_DEFAULT_ACK_DELAY_MS);
+	DEF(pmtu_raise_ms, RW_PMTU_RAISE_MS);
 #undef DEF
 }
 
@@ -275,6 +276,11 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	e->max_packet = cfg->max_packet ? cfg->max_packet : RW_DEFAULT_MAX_PACKET;
 	if (e->max_packet < 128 || e->max_packet > 9000)
 		return rw__errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
+	if (cfg->max_packet_size && (cfg->max_packet_size < e->max_packet || cfg->max_packet_size > RW_PMTU_MAX_DATAGRAM))
+		return rw__errf(err, errlen, -EINVAL,
+				"max_packet_size %u is out of range %u..%u (max_packet..65000; max_packet turns path MTU "
+				"discovery off)",
+				cfg->max_packet_size, e->max_packet, (unsigned)RW_PMTU_MAX_DATAGRAM);
 	e->max_sessions = cfg->max_sessions ? cfg->max_sessions : RW_DEFAULT_MAX_SESSIONS;
 	e->max_incomplete = cfg->max_incomplete ? cfg->max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
 	e->max_frame_bytes = cfg->max_frame_bytes ? cfg->max_frame_bytes : RW_DEFAULT_MAX_FRAME_BYTES;
@@ -299,10 +305,26 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	}
 
 	rc.n_reactors = cfg->reactors;
-	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
-	rc.send_buf_count = send_buffers(cfg);
-	rc.buf_count = 2048;
-	rc.handoff_slots = 1024;
+	{
+		/*
+		 * Buffers hold the largest datagram this side sends or receives:
+		 * max_packet, or an explicit max_packet_size. Large ones come in
+		 * smaller numbers, so a reactor's buffers stay within 64 MiB each.
+		 */
+		unsigned most = cfg->max_packet_size > e->max_packet ? cfg->max_packet_size : e->max_packet;
+		const size_t budget = 64u << 20;
+
+		rc.buf_size = most + 64 > 2048 ? (most + 64 + 1023) / 1024 * 1024 : 2048;
+		rc.send_buf_count = send_buffers(cfg);
+		rc.buf_count = 2048;
+		rc.handoff_slots = 1024;
+		while (rc.buf_count > 256 && (size_t)rc.buf_count * rc.buf_size > budget)
+			rc.buf_count /= 2;
+		while (rc.send_buf_count > 256 && (size_t)rc.send_buf_count * rc.buf_size > budget)
+			rc.send_buf_count /= 2;
+		while (rc.handoff_slots > 64 && (size_t)rc.handoff_slots * rc.buf_size > budget)
+			rc.handoff_slots /= 2;
+	}
 	rc.ops = (struct rw_reactor_ops){
 		.on_datagram = rw__udp_on_datagram,
 		.on_handoff = rw__udp_on_datagram,	/* the owner handles it like its own */
@@ -358,6 +380,23 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
 		}
+	}
+	{
+		/* path MTU discovery: from max_packet up to what this side and its transport carry */
+		size_t tmax = e->shards[0].tr->max_datagram;
+		uint32_t cap = cfg->max_packet_size ? cfg->max_packet_size : RW_PMTU_MAX_DATAGRAM;
+
+		if (cap > tmax)
+			cap = (uint32_t)tmax;
+		if (cap < e->max_packet)
+			cap = e->max_packet;
+		e->pmtu = (struct rw_pmtu_cfg){
+			.base = e->max_packet,
+			.cap = cap,
+			.raise_ms = e->t.pmtu_raise_ms,
+			.confirm_ms = RW_PMTU_CONFIRM_MS,
+		};
+		e->pmtu_rx_max = cap;
 	}
 	e->port = rw__udp_local_port(e->group);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -511,6 +550,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->half_open += RW_STAT_GET(sh->nhalf_open);
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
+		st->pmtu_black_holes += RW_STAT_GET(sh->pmtu_black_holes);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;
