@@ -329,6 +329,7 @@ static void half_open_confirm(struct rw_session *s)
 		return;
 	}
 	arm(s, &s->t_timeout, s->last_rx_ms + s->e->t.session_timeout_ms);
+	pmtu_arm(s);
 }
 
 struct rw_session *rw__session_by_id(struct rw_shard *sh, uint64_t id)
@@ -560,7 +561,12 @@ void rw__session_aead_failed(struct rw_session *s)
 
 static void pmtu_arm(struct rw_session *s)
 {
-	if (s->pmtu.due != UINT64_MAX && s->state == RW_SS_ESTABLISHED)
+	/*
+	 * Not before the peer proved its address (a half-open responder session
+	 * is confirmed by the initiator's first packet under the new keys): a
+	 * 1232-byte probe answering a 148-byte HandshakeInit would amplify.
+	 */
+	if (s->pmtu.due != UINT64_MAX && s->state == RW_SS_ESTABLISHED && !s->half_open)
 		arm(s, &s->t_pmtu, s->pmtu.due);
 }
 
@@ -569,8 +575,8 @@ void rw__session_pmtu_run(struct rw_session *s, uint64_t now)
 	uint64_t holes = s->pmtu.black_holes;
 	uint32_t size, id;
 
-	if (s->state != RW_SS_ESTABLISHED)
-		return;
+	if (s->state != RW_SS_ESTABLISHED || s->half_open)
+		return;	/* half_open_confirm arms it again */
 	if (!s->cur || !s->cur->ready) {
 		/* reconnecting: probes wait for the keys */
 		arm(s, &s->t_pmtu, now + RW_PMTU_PROBE_TIMEOUT_INIT_MS);
