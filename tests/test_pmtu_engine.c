@@ -205,6 +205,15 @@ static void test_acknowledged(void **state)
 
 	(void)state;
 	srv = server_up(65000, false, false, key);
+	{
+		/* probes leave with Don't Fragment: too large is lost, not fragmented */
+		int v = -1;
+		socklen_t vl = sizeof(v);
+
+		assert_int_equal(getsockopt(rw__reactor_fd(rw__server_engine(srv)->shards[0].r), IPPROTO_IP,
+					    IP_MTU_DISCOVER, &v, &vl), 0);
+		assert_int_equal(v, IP_PMTUDISC_PROBE);
+	}
 	cli = client_up(65000, false);
 	dial(cli, key, rw_server_port(srv));
 	assert_true(wait_for(&st.pmtu, 8001, 10000));
