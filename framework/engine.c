@@ -335,15 +335,16 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		.on_send_error = on_send_error,
 	};
 	rc.user = e;
-	if (cfg->server) {
+	{
+		/* a client binding a fixed port must not join a server's reuseport group either */
 		char who[128];
 
 		ret = rw__port_claim_check((const struct sockaddr *)&rc.listen, rc.listen_len, who, sizeof(who));
 		if (ret == -EADDRINUSE) {
 			rw__resolver_destroy(&e->resolver);
 			rw__peers_destroy(&e->peers);
-			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; stop it or listen on another port",
-					port, who);
+			return rw__errf(err, errlen, ret, "port %u/udp is already in use by %s; %s", port, who,
+					cfg->server ? "stop it or listen on another port" : "bind another port (or port 0)");
 		}
 	}
 	ret = rw__reactor_group_create(&e->group, &rc);
@@ -547,6 +548,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->events_in += RW_STAT_GET(sh->st.events_in);
 		st->events_out += RW_STAT_GET(sh->st.events_out);
 		st->retransmits += RW_STAT_GET(sh->st.retransmits);
+		st->spurious_retransmits += RW_STAT_GET(sh->st.spurious_retransmits);
 		st->half_open += RW_STAT_GET(sh->nhalf_open);
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);

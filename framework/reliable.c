@@ -98,6 +98,13 @@ static void arm_rto(struct rw_reliable *r)
 {
 	uint64_t d = rw__rel_tx_deadline(&r->tx);
 
+	/* an application held back by pacing alone is woken when the next token is there */
+	if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
+		uint64_t p = now(r) + rw__rel_tx_pacing_delay(&r->tx, now(r));
+
+		if (!d || p < d)
+			d = p;
+	}
 	if (d)
 		rw__timer_add(wheel(r), &r->t_rto, d);
 	else
@@ -112,6 +119,15 @@ static int emit(void *ctx, uint32_t seq, const uint8_t *frame, size_t len)
 	return r->env.ops->send_frame(r->env.ctx, frame, len, true);
 }
 
+/* writable, once, when a sender that was refused may send again. false: the owner closed. */
+static bool notify_writable(struct rw_reliable *r)
+{
+	if (!r->want_writable || !rw__rel_tx_can_send(&r->tx, 0) || rw__rel_tx_pacing_delay(&r->tx, now(r)))
+		return true;
+	r->want_writable = false;
+	return r->env.ops->writable(r->env.ctx, r->channel);
+}
+
 static void on_rto(struct rw_timer *t, uint64_t now_ms)
 {
 	struct rw_reliable *r = rw_container_of(t, struct rw_reliable, t_rto);
@@ -124,6 +140,8 @@ static void on_rto(struct rw_timer *t, uint64_t now_ms)
 		r->env.ops->fail(r->env.ctx, msg);
 		return;
 	}
+	if (!notify_writable(r))
+		return;
 	arm_rto(r);
 }
 
@@ -172,6 +190,10 @@ struct rw_reliable *rw__reliable_new(const struct rw_reliable_env *env, uint8_t 
 		return NULL;
 	}
 	r->tx.alloc = (struct rw_rel_alloc){ .get = pool_get, .put = pool_put, .ctx = env->pool };
+	r->rx.ack_delay_ms = env->ack_delay_ms;
+	/* the peer's ACK delay is not on the wire: assume ours, and never below the default */
+	if (env->ack_delay_ms > r->tx.max_ack_delay_ms)
+		r->tx.max_ack_delay_ms = env->ack_delay_ms;
 	rw__timer_init(&r->t_rto, on_rto);
 	rw__timer_init(&r->t_ack, on_ack_timer);
 	return r;
@@ -179,9 +201,11 @@ struct rw_reliable *rw__reliable_new(const struct rw_reliable_env *env, uint8_t 
 
 bool rw__reliable_can_send(struct rw_reliable *r, size_t len)
 {
-	if (rw__rel_tx_can_send(&r->tx, len))
+	/* the windows (peer, own, congestion), then pacing (RFC 9002 §7.7) */
+	if (rw__rel_tx_can_send(&r->tx, len) && !rw__rel_tx_pacing_delay(&r->tx, now(r)))
 		return true;
 	r->want_writable = true;
+	arm_rto(r);
 	return false;
 }
 
@@ -220,15 +244,16 @@ void rw__reliable_rx(struct rw_reliable *r, const struct rw_frame *f)
 	int v;
 
 	if (f->rel.ack_seq || f->rel.ack_bitmap || f->rel.window) {
-		/* a pure duplicate ACK may be the third that triggers a fast retransmit */
+		uint64_t spurious = r->tx.spurious_retransmits;
+
+		/* losses it shows are sent again at once, as far as cwnd and pacing allow */
 		rw__rel_tx_on_ack(&r->tx, &f->rel, now(r));
+		if (r->tx.spurious_retransmits != spurious && r->env.spurious)
+			__atomic_fetch_add(r->env.spurious, r->tx.spurious_retransmits - spurious, __ATOMIC_RELAXED);
 		rw__rel_tx_fast_retransmit(&r->tx, now(r), emit, r);
 		arm_rto(r);
-		if (r->want_writable && rw__rel_tx_can_send(&r->tx, 0)) {
-			r->want_writable = false;
-			if (!r->env.ops->writable(r->env.ctx, f->channel))
-				return;
-		}
+		if (!notify_writable(r))
+			return;
 	}
 	if (!f->rel.seq) {
 		/* an ACK, or unreliable events on a reliable channel */
@@ -249,8 +274,9 @@ void rw__reliable_rx(struct rw_reliable *r, const struct rw_frame *f)
 		rw__timer_cancel(wheel(r), &r->t_ack);
 		return;
 	}
-	if (rw__rel_rx_ack_pending(&r->rx, &due) && !rw__timer_pending(&r->t_ack))
-		rw__timer_add(wheel(r), &r->t_ack, now(r) + r->env.ack_delay_ms);
+	/* the core moves the due time with each frame (sooner once they stop) */
+	if (rw__rel_rx_ack_pending(&r->rx, &due) && (!rw__timer_pending(&r->t_ack) || r->t_ack.expires != due))
+		rw__timer_add(wheel(r), &r->t_ack, due);
 }
 
 void rw__reliable_reset(struct rw_reliable *r)

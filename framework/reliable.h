@@ -52,6 +52,7 @@ struct rw_reliable_env {
 	const void *clock_ctx;
 	struct rw_block_pool *pool;
 	uint32_t ack_delay_ms;
+	uint64_t *spurious;	/* counter for retransmissions shown unnecessary (relaxed atomic), or NULL */
 };
 
 /* A reliable channel (handler settings, or defaults when h is NULL). NULL: out of memory. */

@@ -165,6 +165,7 @@ static int reliable_enable(struct rw_session *s, uint8_t channel, const struct r
 		.clock_ctx = s->sh,
 		.pool = &s->sh->pool,
 		.ack_delay_ms = s->e->t.ack_delay_ms,
+		.spurious = &s->sh->st.spurious_retransmits,
 	};
 
 	if (s->rel[channel])
@@ -741,6 +742,7 @@ struct cmd_close {
 	struct rw_cmd c;
 	uint64_t id;
 	enum rw_close_reason reason;
+	const char *message;
 };
 
 static void run_close(struct rw_shard *sh, struct rw_cmd *cmd)
@@ -749,11 +751,11 @@ static void run_close(struct rw_shard *sh, struct rw_cmd *cmd)
 	struct rw_session *s = rw__session_by_id(sh, c->id);
 
 	if (s)
-		rw__session_close(s, c->reason, RW_CLOSE_F_TELL, "superseded by a new session of the same key");
+		rw__session_close(s, c->reason, RW_CLOSE_F_TELL, c->message);
 	free(c);
 }
 
-int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason)
+int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason, const char *message)
 {
 	struct rw_shard *sh = rw__shard_of_id(e, id);
 	struct cmd_close *c;
@@ -767,6 +769,7 @@ int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason 
 	c->c.run = run_close;
 	c->id = id;
 	c->reason = reason;
+	c->message = message;
 	ret = rw__shard_post(sh, &c->c);
 	if (ret)
 		free(c);

@@ -45,6 +45,16 @@ for listen in "127.0.0.1:$port" "0.0.0.0:$port" "[::]:$port"; do
 	fi
 done
 
+# nor can a client bind onto it (it would join the server's reuseport group and steal its replies)
+if timeout 10 "$B/ringwire-load" "$uri" --bind "127.0.0.1:$port" --mode echo --duration 0.2 --warmup 0 --quiet \
+	>"$tmp/clientbind.out" 2>"$tmp/clientbind.err"; then
+	bad "a client bound onto the server's port: $(cat "$tmp/clientbind.err")"
+elif grep -q "in use" "$tmp/clientbind.err" && [ "$(wc -l <"$tmp/clientbind.err")" -eq 1 ]; then
+	ok "a client --bind onto the server's port is refused: $(cat "$tmp/clientbind.err")"
+else
+	bad "client --bind onto the server's port: $(cat "$tmp/clientbind.err")"
+fi
+
 # the first server still answers: every echo comes back
 if timeout 30 "$B/ringwire-load" "$uri" --mode echo --sessions 4 --duration 1 --warmup 0.2 --quiet --json \
 	>"$tmp/load.out" 2>"$tmp/load.err" &&

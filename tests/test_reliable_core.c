@@ -190,13 +190,20 @@ static void test_rx_ack_fields(void **state)
 
 	assert_int_equal(rx_feed(&rx, 1, &l, 1000), DEL);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
-	assert_int_equal(due, 1000 + RW_DEFAULT_ACK_DELAY_MS);
-	assert_int_equal(rx_feed(&rx, 3, &l, 1010), BUF);
+	assert_int_equal(due, 1000 + RW_REL_ACK_QUIET_MS);	/* if nothing follows */
+	assert_int_equal(rx_feed(&rx, 3, &l, 1001), BUF);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1001 + RW_REL_ACK_QUIET_MS);	/* a frame pushes it back */
 	assert_int_equal(rx_feed(&rx, 5, &l, 1011), BUF);
 	assert_int_equal(rx_feed(&rx, 66, &l, 1012), BUF);	/* 2 + 64 */
+	assert_int_equal(rx_feed(&rx, 67, &l, 1019), FAR);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1000 + RW_DEFAULT_ACK_DELAY_MS);	/* but no later than the ACK delay */
+	rx.ack_quiet_ms = 0;	/* off: the ACK delay alone */
 	assert_int_equal(rx_feed(&rx, 67, &l, 1013), FAR);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
-	assert_int_equal(due, 1000 + RW_DEFAULT_ACK_DELAY_MS);	/* the first wins */
+	assert_int_equal(due, 1000 + RW_DEFAULT_ACK_DELAY_MS);
+	rx.ack_quiet_ms = RW_REL_ACK_QUIET_MS;
 	rw__rel_rx_ack(&rx, &a);
 	assert_int_equal(a.ack_seq, 2);
 	assert_int_equal(a.ack_bitmap, (UINT64_C(1) << 0) | (UINT64_C(1) << 2) | (UINT64_C(1) << 63));
@@ -205,6 +212,7 @@ static void test_rx_ack_fields(void **state)
 
 	/* a duplicate asks for an ACK too, from its own arrival */
 	rx.ack_delay_ms = 5;
+	rx.ack_quiet_ms = 0;
 	assert_int_equal(rx_feed(&rx, 1, &l, 2000), DUP);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
 	assert_int_equal(due, 2005);
@@ -606,6 +614,8 @@ static void test_tx_window(void **state)
 	assert_false(rw__rel_tx_can_send(&tx, 1));
 	assert_int_equal(tx_ack(&tx, 6, 0, 0, 0), 1);
 	assert_true(rw__rel_tx_can_send(&tx, 1));
+	/* that SACK showed 2 lost and halved cwnd: not what this test is about */
+	tx.cwnd = 4;
 	/* the peer shrinks its window to 2, then grows it beyond ours */
 	tx_put(&tx, 10, 0);
 	tx_put(&tx, 10, 0);
@@ -716,7 +726,7 @@ static void test_tx_wrap(void **state)
 static void test_tx_retransmit_timing(void **state)
 {
 	(void)state;
-	/* base 100, cap 500, 4 retries: when each expiry happens and what follows */
+	/* base 100, cap 500, 4 retries, no RTT sample: when each expiry happens and what follows */
 	static const struct {
 		uint64_t now;
 		int ret;
@@ -738,9 +748,10 @@ static void test_tx_retransmit_timing(void **state)
 	assert_int_equal(rw__rel_tx_init(&tx, 8, 100, 500, 4, 0), 0);
 	assert_int_equal(rw__rel_tx_deadline(&tx), 0);
 	assert_int_equal(rw__rel_tx_timeout(&tx, 1000, log_emit, &e), 0);
+	assert_int_equal(rw__rel_tx_pto(&tx), 100);	/* base RTO until a sample */
 	tx_put(&tx, 10, 0);
-	tx_put(&tx, 10, 50);	/* the timer runs from the first one */
 	assert_int_equal(rw__rel_tx_deadline(&tx), 100);
+	tx_put(&tx, 10, 0);
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		int r = rw__rel_tx_timeout(&tx, t[i].now, log_emit, &e);
 
@@ -749,14 +760,22 @@ static void test_tx_retransmit_timing(void **state)
 		assert_int_equal(tx.rto_ms, t[i].rto);
 		assert_int_equal(rw__rel_tx_deadline(&tx), t[i].deadline);
 	}
-	assert_int_equal(e.n, 4);
+	/* two probes each time (RFC 9002 §6.2.4), both the oldest */
+	assert_int_equal(e.n, 8);
 	for (size_t i = 0; i < e.n; i++)
-		assert_int_equal(e.seq[i], 1);	/* always the oldest */
-	assert_int_equal(tx.retransmits, 4);
+		assert_int_equal(e.seq[i], 1);
+	assert_int_equal(tx.retransmits, 8);
 	assert_int_equal(tx.retries, 4);
 	rw__rel_tx_destroy(&tx);
 
-	/* an ACK that frees something resets RTO and retries, timer from now */
+	/* the timer runs from the last send (RFC 9002 §6.2.1) */
+	assert_int_equal(rw__rel_tx_init(&tx, 8, 100, 500, 4, 0), 0);
+	tx_put(&tx, 10, 0);
+	tx_put(&tx, 10, 50);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 150);
+	rw__rel_tx_destroy(&tx);
+
+	/* an ACK that frees something resets RTO (to the PTO) and retries, timer from now */
 	assert_int_equal(rw__rel_tx_init(&tx, 8, 100, 500, 3, 0), 0);
 	memset(&e, 0, sizeof(e));
 	tx_put(&tx, 10, 0);
@@ -770,30 +789,38 @@ static void test_tx_retransmit_timing(void **state)
 	assert_int_equal(tx.rto_ms, 400);
 	assert_int_equal(tx.retries, 2);
 	assert_int_equal(rw__rel_tx_deadline(&tx), 700);
-	/* a SACK freeing 3 counts as progress */
+	assert_int_equal(e.n, 4);
+	/* a SACK freeing 3 counts as progress; its 400 ms sample makes the PTO the cap */
 	assert_int_equal(tx_ack(&tx, 1, 1u << 1, 0, 400), 1);
-	assert_int_equal(tx.rto_ms, 100);
+	assert_int_equal(tx.rto_ms, 500);
 	assert_int_equal(tx.retries, 0);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 500);
-	assert_int_equal(tx_ack(&tx, 2, 0, 0, 450), 1);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 550);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 550, log_emit, &e), 1);
-	assert_int_equal(e.n, 3);
-	assert_int_equal(e.seq[2], 2);	/* the new oldest */
+	/* sooner: the loss timer of 2, sent at 0 and behind 3: 9/8 * 400 ms */
+	assert_int_equal(rw__rel_tx_deadline(&tx), 450);
+	/* 1's probe at 300 ACKed 120 ms later, sooner than min_rtt (400): the original's ACK */
+	assert_int_equal(tx_ack(&tx, 2, 0, 0, 420), 1);
+	assert_int_equal(tx.spurious_retransmits, 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 450);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 450, log_emit, &e), 1);
+	assert_int_equal(e.n, 5);
+	assert_int_equal(e.seq[4], 2);	/* the new oldest, lost */
+	assert_int_equal(tx.fast_retransmits, 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 950);	/* from that send */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 950, log_emit, &e), 1);
+	assert_int_equal(e.n, 7);
+	assert_int_equal(e.seq[6], 2);
 	/* a failing emit is a lost retransmission: counted, backoff continues */
 	e.fail = -ENOBUFS;
-	assert_int_equal(rw__rel_tx_timeout(&tx, 750, log_emit, &e), 1);
-	assert_int_equal(tx.emit_errors, 1);
-	assert_int_equal(tx.rto_ms, 400);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 1150, log_emit, &e), 1);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 1650, log_emit, &e), -ETIMEDOUT);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 1450, log_emit, &e), 1);
+	assert_int_equal(tx.emit_errors, 2);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 1950, log_emit, &e), 1);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 2450, log_emit, &e), -ETIMEDOUT);
 	/* everything ACKed: the timer stops */
-	assert_int_equal(tx_ack(&tx, 3, 0, 0, 1700), 1);
+	assert_int_equal(tx_ack(&tx, 3, 0, 0, 2500), 1);
 	assert_int_equal(rw__rel_tx_deadline(&tx), 0);
 	assert_int_equal(rw__rel_tx_timeout(&tx, 99999, log_emit, &e), 0);
-	/* a new frame starts it again at base RTO */
-	tx_put(&tx, 10, 2000);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 2100);
+	/* a new frame starts it again at the PTO */
+	tx_put(&tx, 10, 3000);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 3500);
 	rw__rel_tx_destroy(&tx);
 
 	/* max_retries 0: the first expiry closes */
@@ -803,176 +830,560 @@ static void test_tx_retransmit_timing(void **state)
 	rw__rel_tx_destroy(&tx);
 }
 
-static void test_tx_fast_retransmit(void **state)
+/* RFC 6298 §2 / RFC 9002 §5.3 by hand: each sample, then the estimate and the PTO. */
+static void test_tx_rtt(void **state)
 {
 	(void)state;
-	struct rw_rel_tx tx;
-	struct emitlog e = { 0 };
-
-	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
-	for (int i = 0; i < 6; i++)
-		tx_put(&tx, 10, 0);
-	/* 1 is a hole under three ACKs: lost after the third */
-	assert_int_equal(tx_ack(&tx, 1, 0x1, 0, 10), 1);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 10, log_emit, &e), 0);
-	assert_int_equal(tx_ack(&tx, 1, 0x3, 0, 11), 1);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 11, log_emit, &e), 0);
-	assert_int_equal(tx_ack(&tx, 1, 0x3, 0, 12), 0);	/* a duplicate ACK counts */
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 12, log_emit, &e), 1);
-	assert_int_equal(e.n, 1);
-	assert_int_equal(e.seq[0], 1);
-	assert_int_equal(tx.fast_retransmits, 1);
-	/* once: more ACKs about frames sent before it are no evidence */
-	for (int i = 0; i < 5; i++) {
-		assert_int_equal(tx_ack(&tx, 1, 0x7, 0, 13), i == 0);
-		assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 13, log_emit, &e), 0);
-	}
-	/* frames sent after the retransmission arrive: it was lost too */
-	tx_put(&tx, 10, 14);	/* 7 */
-	assert_int_equal(tx_ack(&tx, 1, 0x3f, 0, 15), 3);	/* 5, 6, 7: 7 is the evidence */
-	assert_int_equal(tx_ack(&tx, 1, 0x3f, 0, 15), 0);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 15, log_emit, &e), 0);
-	assert_int_equal(tx_ack(&tx, 1, 0x3f, 0, 15), 0);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 15, log_emit, &e), 1);
-	assert_int_equal(e.seq[1], 1);
-	assert_int_equal(tx_ack(&tx, 8, 0, 0, 16), 1);
-	assert_int_equal(tx.in_flight, 0);
-	assert_int_equal(tx.fast_retransmits, 2);
-	assert_int_equal(tx.retransmits, 0);
-	rw__rel_tx_destroy(&tx);
-
-	/*
-	 * 200 frames; 1 lost; the receiver kept 2..65 and dropped 66..200 as
-	 * too far. The first ACK frees 64 frames sent after 1: three duplicate
-	 * ACKs' worth, 1 is lost at once. Once its retransmission is ACKed,
-	 * 66..200 (sent before it) are holes; three ACKs later all of them go,
-	 * 64 per call, oldest first.
-	 */
-	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
-	memset(&e, 0, sizeof(e));
-	for (int i = 0; i < 200; i++)
-		tx_put(&tx, 10, 0);
-	assert_int_equal(tx_ack(&tx, 1, UINT64_MAX, 0, 1), 64);
-	assert_int_equal(tx_ack(&tx, 1, UINT64_MAX, 0, 1), 0);
-	assert_int_equal(tx.in_flight, 136);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 1, log_emit, &e), 1);
-	assert_int_equal(tx_ack(&tx, 66, 0, 0, 2), 1);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 2, log_emit, &e), 0);
-	tx_ack(&tx, 66, 0, 0, 3);
-	tx_ack(&tx, 66, 0, 0, 4);
-	/* the path refuses: nothing counted, all stay marked */
-	e.fail = -EAGAIN;
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 4, log_emit, &e), 0);
-	assert_int_equal(tx.emit_errors, 1);
-	e.fail = 0;
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 4, log_emit, &e), RW_REL_FAST_BURST);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 4, log_emit, &e), RW_REL_FAST_BURST);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 4, log_emit, &e), 135 - 2 * RW_REL_FAST_BURST);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 4, log_emit, &e), 0);
-	assert_int_equal(e.n, 136);
-	assert_int_equal(tx.fast_retransmits, 136);
-	for (size_t i = 1; i < e.n; i++)
-		assert_int_equal(e.seq[i], 66 + i - 1);	/* oldest first */
-	rw__rel_tx_destroy(&tx);
-
-	/* an emit that destroys (and frees) the tx mid-burst */
-	struct rw_rel_tx *hx = malloc(sizeof(*hx));
-
-	assert_non_null(hx);
-	assert_int_equal(rw__rel_tx_init(hx, 256, 200, 30000, 10, 0), 0);
-	memset(&e, 0, sizeof(e));
-	for (int i = 0; i < 10; i++)
-		tx_put(hx, 10, 0);
-	for (int i = 0; i < 3; i++)
-		tx_ack(hx, 1, 1u << 8, 0, 1);	/* 10 arrived: 1..9 lost */
-	e.tx = hx;
-	e.destroy_after = 4;
-	assert_int_equal(rw__rel_tx_fast_retransmit(hx, 2, log_emit, &e), 4);
-	assert_null(e.tx);
-
-	/* and one that destroys it from the timer */
-	hx = malloc(sizeof(*hx));
-	assert_non_null(hx);
-	assert_int_equal(rw__rel_tx_init(hx, 256, 200, 30000, 10, 0), 0);
-	memset(&e, 0, sizeof(e));
-	tx_put(hx, 10, 0);
-	e.tx = hx;
-	e.destroy_after = 1;
-	assert_int_equal(rw__rel_tx_timeout(hx, 200, log_emit, &e), 1);
-	assert_null(e.tx);
-}
-
-/* The RTT estimate and the loss probe that uses it. */
-static void test_tx_probe(void **state)
-{
-	(void)state;
-	/* the script of expiries once frame 1 is ACKed at 40 ms (pto 120 ms) */
 	static const struct {
-		uint64_t at;
-		char kind;	/* 'P'robe or 'R'TO */
-		uint32_t rto;
+		uint32_t sample_ms;
+		uint32_t srtt_us, rttvar_us, min_rtt_us, pto_ms;
 	} t[] = {
-		{ 160, 'P', 200 }, { 240, 'R', 400 }, { 360, 'P', 400 }, { 480, 'P', 400 },
-		{ 600, 'P', 400 }, { 640, 'R', 800 }, { 760, 'P', 800 }, { 880, 'P', 800 },
-		/* 6 probes: the RTO alone from here */
-		{ 1440, 'R', 1600 }, { 3040, 'R', 3200 },
+		/* first: srtt = r, rttvar = r/2; PTO = srtt + 4 rttvar + 20 ms ACK delay */
+		{ 40, 40000, 20000, 40000, 140 },
+		/* rttvar = 3/4 rttvar + 1/4 |srtt - r|, then srtt = 7/8 srtt + 1/8 r */
+		{ 60, 42500, 20000, 40000, 143 },	/* 142.5 ms, rounded up */
+		{ 20, 39687, 20625, 20000, 143 },
+		{ 100, 47226, 30547, 20000, 190 },
+		{ 10, 42572, 32216, 10000, 192 },
+		{ 0, 37250, 34805, 0, 197 },
 	};
 	struct rw_rel_tx tx;
+	uint64_t now = 1000;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	tx.learn_ack_delay = false;	/* RFC 9002's formula as is (see test_tx_ack_delay) */
+	assert_false(tx.has_rtt);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint32_t seq = tx_put(&tx, 10, now);
+
+		now += t[i].sample_ms;
+		assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 1), 0, 0, now), 1);
+		if (tx.srtt_us != t[i].srtt_us || tx.rttvar_us != t[i].rttvar_us || tx.min_rtt_us != t[i].min_rtt_us ||
+		    rw__rel_tx_pto(&tx) != t[i].pto_ms)
+			fail_msg("step %zu: srtt %u rttvar %u min %u pto %u, want %u %u %u %u", i, tx.srtt_us,
+				 tx.rttvar_us, tx.min_rtt_us, rw__rel_tx_pto(&tx), t[i].srtt_us, t[i].rttvar_us,
+				 t[i].min_rtt_us, t[i].pto_ms);
+		assert_int_equal(tx.latest_rtt_us, t[i].sample_ms * 1000);
+		now += 5;
+	}
+	rw__rel_tx_reset(&tx);
+	assert_false(tx.has_rtt);
+	assert_int_equal(rw__rel_tx_pto(&tx), 200);
+
+	/* the floor: a loopback path with no variance is still max_ack_delay + 5 ms */
+	for (int i = 0; i < 40; i++) {
+		uint32_t seq = tx_put(&tx, 10, now);
+
+		assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 1), 0, 0, now), 1);
+	}
+	assert_int_equal(tx.srtt_us, 0);
+	assert_int_equal(rw__rel_tx_pto(&tx), RW_DEFAULT_ACK_DELAY_MS + RW_REL_MIN_RTO_SLACK_MS);
+	tx.max_ack_delay_ms = 40;
+	assert_int_equal(rw__rel_tx_pto(&tx), 45);
+	/* and the cap */
+	tx.srtt_us = 40000000;
+	assert_int_equal(rw__rel_tx_pto(&tx), 30000);
+	rw__rel_tx_destroy(&tx);
+}
+
+/* Karn: no sample from an ACK whose newest newly covered transmission was a retransmission. */
+static void test_tx_karn(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
 	struct emitlog e = { 0 };
 
-	assert_int_equal(rw__rel_tx_init(&tx, 8, 200, 30000, 10, 0), 0);
-	tx_put(&tx, 10, 0);
-	tx_put(&tx, 10, 0);
-	tx_put(&tx, 10, 0);
-	/* no RTT sample yet: the spec's timer alone */
-	assert_int_equal(rw__rel_tx_deadline(&tx), 200);
-	assert_int_equal(tx_ack(&tx, 2, 0, 0, 40), 1);
-	assert_int_equal(tx.srtt_ms, 40);
-	assert_int_equal(tx.rttvar_ms, 20);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 160);	/* 40 + 40 + 4 * 20 */
-	assert_int_equal(rw__rel_tx_timeout(&tx, 159, log_emit, &e), 0);
-	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		uint64_t p = tx.probes_sent, r = tx.retransmits;
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 100, 30000, 10, 0), 0);
+	tx_put(&tx, 10, 0);	/* 1 */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 100, log_emit, &e), 1);
+	/* the ACK of a retransmitted frame: progress, no sample */
+	assert_int_equal(tx_ack(&tx, 2, 0, 0, 150), 1);
+	assert_false(tx.has_rtt);
+	assert_int_equal(tx.rto_ms, 100);
+	/* 2 and 3 first sent at 200, 2 probed at 300: an ACK of both is no sample */
+	tx_put(&tx, 10, 200);
+	tx_put(&tx, 10, 200);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 300, log_emit, &e), 1);
+	assert_int_equal(e.seq[e.n - 2], 2);
+	assert_int_equal(e.seq[e.n - 1], 2);
+	assert_int_equal(tx_ack(&tx, 4, 0, 0, 340), 2);
+	assert_false(tx.has_rtt);
+	/* a first transmission newest: a sample, even beside a retransmitted one */
+	tx_put(&tx, 10, 400);	/* 4 */
+	tx_put(&tx, 10, 400);	/* 5 */
+	assert_int_equal(rw__rel_tx_timeout(&tx, 500, log_emit, &e), 1);	/* 4 again */
+	tx_put(&tx, 10, 520);	/* 6, newest */
+	assert_int_equal(tx_ack(&tx, 7, 0, 0, 550), 3);
+	assert_true(tx.has_rtt);
+	assert_int_equal(tx.srtt_us, 30000);
+	rw__rel_tx_destroy(&tx);
+}
 
-		if (rw__rel_tx_deadline(&tx) != t[i].at)
-			fail_msg("step %zu: deadline %llu, want %llu", i, (unsigned long long)rw__rel_tx_deadline(&tx),
-				 (unsigned long long)t[i].at);
-		assert_int_equal(rw__rel_tx_timeout(&tx, t[i].at, log_emit, &e), 1);
-		assert_int_equal(tx.probes_sent - p, t[i].kind == 'P');
-		assert_int_equal(tx.retransmits - r, t[i].kind == 'R');
-		assert_int_equal(tx.rto_ms, t[i].rto);
-		assert_int_equal(e.seq[e.n - 1], 2);	/* always the oldest */
-	}
-	assert_int_equal(tx.retries, 4);	/* probes are not retries */
-	/* an ACK of a retransmitted frame: progress, but no RTT sample (Karn) */
-	assert_int_equal(tx_ack(&tx, 3, 0, 0, 3100), 1);
-	assert_int_equal(tx.srtt_ms, 40);
-	assert_int_equal(tx.retries, 0);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 3220);	/* probes again */
-	/* 4 first sent at 3150, then 3 probed at 3220: an ACK of both is no sample */
-	tx_put(&tx, 10, 3150);
-	assert_int_equal(rw__rel_tx_timeout(&tx, 3220, log_emit, &e), 1);
-	assert_int_equal(e.seq[e.n - 1], 3);
-	assert_int_equal(tx_ack(&tx, 5, 0, 0, 3300), 2);
-	assert_int_equal(tx.srtt_ms, 40);
+/* Give tx an RTT estimate of ms milliseconds (one clean sample) at now; returns now + ms. */
+static uint64_t tx_prime(struct rw_rel_tx *tx, uint32_t ms, uint64_t now)
+{
+	uint32_t seq = tx_put(tx, 10, now);
+
+	assert_int_equal(tx_ack(tx, rw__rel_seq_add(seq, 1), 0, 0, now + ms), 1);
+	return now + ms;
+}
+
+/* The peer's ACK delay after a pause, learnt from samples of the last frame sent. */
+static void test_tx_ack_delay(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	uint64_t now = 0;
+	uint32_t seq;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	assert_int_equal(tx.max_ack_delay_ms, RW_DEFAULT_ACK_DELAY_MS);
+	now = tx_prime(&tx, 2, now);
+	assert_int_equal(rw__rel_tx_pto(&tx), 2 + 4 + 20);	/* 17.5 ms learnt: + 2 ms granularity, 20 */
+	/* a peer that ACKs 2 ms after the frames stop: down by 1/8 per sample */
+	for (int i = 0; i < 40; i++)
+		now = tx_prime(&tx, 2, now + 1);
+	assert_true(tx.ack_delay_us < 200);
+	assert_int_equal(rw__rel_tx_pto(&tx), 1 + 2 + 5);	/* floor: 3 ms ACK delay + 5 */
+	/* a sample of a frame with another sent after it says nothing about pauses */
+	seq = tx_put(&tx, 10, now);
+	tx_put(&tx, 10, now);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 1), 0, 0, now + 30), 1);
+	assert_true(tx.ack_delay_us < 200);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 2), 0, 0, now + 30), 1);
+	/* a peer that waits its full ACK delay: up at once, capped by max_ack_delay */
+	now = tx_prime(&tx, 30, now + 40);
+	assert_int_equal(tx.ack_delay_us, 28000);
+	assert_true(rw__rel_tx_pto(&tx) >= 20 + 5);
+	tx.learn_ack_delay = false;
+	tx.ack_delay_us = 0;
+	assert_true(rw__rel_tx_pto(&tx) >= 20 + 5);	/* off: max_ack_delay as is */
+	rw__rel_tx_destroy(&tx);
+}
+
+/* RFC 9002 §6.1: packet threshold 3, time threshold 9/8 RTT, the loss timer. */
+static void test_tx_loss_detection(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+	uint64_t now;
+
+	/* packet threshold: 2 is lost once a transmission 3 newer is ACKed */
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	now = tx_prime(&tx, 40, 0);	/* 1; srtt 40: time threshold 45 ms */
+	for (int i = 0; i < 6; i++)
+		tx_put(&tx, 10, now);	/* 2..7 */
+	assert_int_equal(tx_ack(&tx, 2, 1u << 0, 0, now + 10), 1);	/* 3 */
+	assert_int_equal(tx_ack(&tx, 2, 3u << 0, 0, now + 10), 1);	/* 4: 2 below */
+	assert_int_equal(tx.lost_frames, 0);
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 10, log_emit, &e), 0);
+	assert_int_equal(tx_ack(&tx, 2, 7u << 0, 0, now + 10), 1);	/* 5: 3 newer */
+	assert_int_equal(tx.lost_frames, 1);
+	assert_int_equal(tx.lost_pending, 1);
+	assert_int_equal(tx.congestion_events, 1);
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 10, log_emit, &e), 1);
+	assert_int_equal(e.seq[0], 2);
+	assert_int_equal(tx.fast_retransmits, 1);
+	assert_int_equal(tx.lost_pending, 0);
+	/* once: more ACKs of frames sent before the retransmission are no evidence */
+	assert_int_equal(tx_ack(&tx, 2, 0x1f, 0, now + 11), 2);	/* 6, 7 */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 11, log_emit, &e), 0);
+	assert_int_equal(tx.lost_frames, 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 11 + rw__rel_tx_pto(&tx));
+	/* three sent after it are ACKed: it was lost again */
+	for (int i = 0; i < 3; i++)
+		tx_put(&tx, 10, now + 12);	/* 8..10 */
+	assert_int_equal(tx_ack(&tx, 2, 0x1ff, 0, now + 20), 3);
+	assert_int_equal(tx.lost_frames, 2);
+	/* a retransmission is sent after the recovery began: its loss is a new event (RFC 9002 §7.3.2) */
+	assert_int_equal(tx.congestion_events, 2);
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 20, log_emit, &e), 1);
+	assert_int_equal(e.seq[1], 2);
+	assert_int_equal(tx_ack(&tx, 11, 0, 0, now + 80), 1);
+	assert_int_equal(tx.in_flight, 0);
+	assert_int_equal(tx.retransmits, 0);
 	assert_int_equal(rw__rel_tx_deadline(&tx), 0);
-	/* a clean one moves the estimate */
-	tx_put(&tx, 10, 4000);
-	assert_int_equal(tx_ack(&tx, 6, 0, 0, 4060), 1);
-	assert_int_equal(tx.srtt_ms, (7 * 40 + 60) / 8);
-	assert_int_equal(tx.rttvar_ms, (3 * 20 + 20) / 4);
-	/* reset forgets the path */
-	rw__rel_tx_reset(&tx);
-	assert_int_equal(tx.srtt_ms, 0);
 	rw__rel_tx_destroy(&tx);
 
-	/* a probe that would not come before the base RTO is not armed */
-	assert_int_equal(rw__rel_tx_init(&tx, 8, 100, 30000, 10, 0), 0);
-	tx_put(&tx, 10, 0);
-	tx_put(&tx, 10, 0);
-	assert_int_equal(tx_ack(&tx, 2, 0, 0, 40), 1);	/* pto 120 >= 100 */
-	assert_int_equal(tx.probe_ms, 0);
-	assert_int_equal(rw__rel_tx_deadline(&tx), 140);
+	/* time threshold: a hole with fewer than 3 after it waits 9/8 max(srtt, latest_rtt) */
+	static const struct {
+		uint32_t rtt_ms;
+		uint64_t wait_ms;	/* from its send to its loss */
+	} tt[] = {
+		{ 40, 45 }, { 8, 9 }, { 1, 2 }, { 0, 2 },	/* granularity floor 2 ms */
+	};
+	for (size_t i = 0; i < sizeof(tt) / sizeof(tt[0]); i++) {
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+		now = tx_prime(&tx, tt[i].rtt_ms, 1000);
+		tx_put(&tx, 10, now);	/* 2 */
+		tx_put(&tx, 10, now);	/* 3 */
+		tx_put(&tx, 10, now);	/* 4 */
+		assert_int_equal(tx_ack(&tx, 2, 1u << 1, 0, now + tt[i].rtt_ms), 1);	/* 4: 2 and 3 are holes */
+		assert_int_equal(tx.lost_frames, 0);
+		if (rw__rel_tx_deadline(&tx) != now + tt[i].wait_ms)
+			fail_msg("rtt %u: loss timer at +%llu, want +%llu", tt[i].rtt_ms,
+				 (unsigned long long)(rw__rel_tx_deadline(&tx) - now),
+				 (unsigned long long)tt[i].wait_ms);
+		assert_int_equal(rw__rel_tx_timeout(&tx, now + tt[i].wait_ms - 1, log_emit, &e), 0);
+		assert_int_equal(rw__rel_tx_timeout(&tx, now + tt[i].wait_ms, log_emit, &e), 1);
+		assert_int_equal(tx.lost_frames, 2);
+		assert_int_equal(e.n, 2);
+		assert_int_equal(e.seq[0], 2);
+		assert_int_equal(e.seq[1], 3);
+		assert_int_equal(tx.retransmits, 0);	/* not the RTO */
+		assert_int_equal(tx.fast_retransmits, 2);
+		rw__rel_tx_destroy(&tx);
+	}
+
+	/* an ACK that arrives after the time threshold declares the loss by itself */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	now = tx_prime(&tx, 8, 0);
+	tx_put(&tx, 10, now);	/* 2 */
+	tx_put(&tx, 10, now + 20);	/* 3 */
+	assert_int_equal(tx_ack(&tx, 2, 1u << 0, 0, now + 28), 1);	/* latest_rtt 8, 2 sent 28 ago */
+	assert_int_equal(tx.lost_frames, 1);
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 28, log_emit, &e), 1);
+	rw__rel_tx_destroy(&tx);
+}
+
+/* RFC 8985 §6.1: an ACK sooner than min_rtt after a retransmission answers the original. */
+static void test_tx_spurious(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	tx_prime(&tx, 10, 0);	/* 1; min_rtt 10 ms, PTO 10 + 20 + 20 = 50 */
+	assert_int_equal(rw__rel_tx_pto(&tx), 50);
+	tx_put(&tx, 10, 20);	/* 2: xmit 2 */
+	tx_put(&tx, 10, 30);	/* 3, 4, 5: xmit 3..5 */
+	tx_put(&tx, 10, 30);
+	tx_put(&tx, 10, 30);
+	assert_int_equal(rw__rel_tx_deadline(&tx), 80);
+	assert_int_equal(rw__rel_tx_timeout(&tx, 80, log_emit, &e), 1);	/* 2 again, twice: xmit 6, 7 */
+	assert_int_equal(e.seq[0], 2);
+	assert_int_equal(e.seq[1], 2);
+	/* the ACK of the original, merely late: 2 ms after the retransmission */
+	assert_int_equal(tx_ack(&tx, 3, 0, 0, 82), 1);
+	assert_int_equal(tx.spurious_retransmits, 1);
+	/* credited to the original: 3..5, sent after it, are not lost (no cascade) */
+	assert_int_equal(tx.acked_xmit, 2);
+	assert_int_equal(tx.lost_frames, 0);
+	assert_int_equal(tx_ack(&tx, 6, 0, 0, 90), 3);
+	assert_int_equal(tx.lost_frames, 0);
+	assert_int_equal(tx.spurious_retransmits, 1);
+
+	/* a retransmission answered after min_rtt is not counted */
+	tx_put(&tx, 10, 100);	/* 6 */
+	assert_int_equal(rw__rel_tx_timeout(&tx, rw__rel_tx_deadline(&tx), log_emit, &e), 1);
+	assert_int_equal(tx_ack(&tx, 7, 0, 0, tx.slot[6 % 64].sent_ms + 10), 1);
+	assert_int_equal(tx.spurious_retransmits, 1);
+	assert_int_equal(tx.retransmits, 4);
+
+	/*
+	 * A timer probe's ACK, however late, is credited to the original: no
+	 * cascade behind a busy receiver, whose backlog is ACKed soon after;
+	 * after a blackout, what stays unACKed for the peer's ACK delay is lost.
+	 */
+	for (int blackout = 0; blackout < 2; blackout++) {
+		struct rw_rel_tx t2;
+		size_t n0;
+
+		assert_int_equal(rw__rel_tx_init(&t2, 64, 200, 30000, 10, 0), 0);
+		tx_prime(&t2, 2, 0);	/* PTO 2 + 4 + 20 */
+		tx_put(&t2, 10, 10);	/* 2 */
+		for (int i = 0; i < 3; i++)
+			tx_put(&t2, 10, 12);	/* 3..5 */
+		assert_int_equal(rw__rel_tx_deadline(&t2), 38);
+		assert_int_equal(rw__rel_tx_timeout(&t2, 38, log_emit, &e), 1);	/* 2, twice */
+		assert_int_equal(tx_ack(&t2, 3, 0, 0, 60), 1);	/* 22 ms later */
+		assert_int_equal(t2.acked_xmit, 2);
+		assert_int_equal(t2.lost_frames, 0);
+		assert_int_equal(rw__rel_tx_deadline(&t2), 60 + RW_DEFAULT_ACK_DELAY_MS);
+		if (!blackout) {
+			assert_int_equal(tx_ack(&t2, 6, 0, 0, 65), 3);	/* the backlog */
+		} else {
+			n0 = e.n;
+			assert_int_equal(rw__rel_tx_timeout(&t2, 80, log_emit, &e), 1);
+			assert_int_equal(t2.lost_frames, 3);	/* 3, 4, 5 */
+			assert_int_equal(e.n - n0, 3);
+			assert_int_equal(e.seq[e.n - 1], 5);
+		}
+		rw__rel_tx_destroy(&t2);
+	}
+
+	/* a fast retransmission shown spurious the same way */
+	for (int i = 0; i < 5; i++)
+		tx_put(&tx, 10, 200);	/* 7..11 */
+	assert_int_equal(tx_ack(&tx, 7, 0xf, 0, 210), 4);	/* 7 lost by packet threshold */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 210, log_emit, &e), 1);
+	assert_int_equal(tx.pkt_threshold, RW_REL_PACKET_THRESHOLD);
+	assert_int_equal(tx_ack(&tx, 12, 0, 0, 211), 1);	/* the original was only reordered */
+	assert_int_equal(tx.spurious_retransmits, 2);
+	assert_int_equal(tx.pkt_threshold, RW_REL_PACKET_THRESHOLD + 1);	/* a reordering path */
+	rw__rel_tx_destroy(&tx);
+}
+
+/* Ack every frame in flight (the cumulative ACK of next) at now; returns how many. */
+static int tx_ack_all(struct rw_rel_tx *tx, uint64_t now)
+{
+	return tx_ack(tx, rw__rel_tx_next_seq(tx), 0, 0, now);
+}
+
+/* Store frames at now while can_send allows; returns how many. */
+static unsigned tx_fill(struct rw_rel_tx *tx, uint64_t now)
+{
+	unsigned n = 0;
+
+	while (rw__rel_tx_can_send(tx, 10)) {
+		tx_put(tx, 10, now);
+		n++;
+	}
+	return n;
+}
+
+/* NewReno (RFC 9002 §7): slow start, one halving per recovery period, congestion avoidance. */
+static void test_tx_cwnd(void **state)
+{
+	(void)state;
+	/* slow start: the window doubles each round trip (+1 per frame ACKed) */
+	static const uint32_t ss[] = { 10, 20, 40, 80, 160, 256, 256 };
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+	uint64_t now = 0;
+	uint32_t first;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	for (size_t i = 0; i < sizeof(ss) / sizeof(ss[0]); i++) {
+		assert_int_equal(tx.cwnd, ss[i]);
+		/* can_send is what cwnd allows (the peer and own windows are 256) */
+		assert_int_equal(tx_fill(&tx, now), ss[i]);
+		now += 10;
+		assert_int_equal(tx_ack_all(&tx, now), (int)ss[i]);
+	}
+	assert_int_equal(tx.congestion_events, 0);
+	rw__rel_tx_destroy(&tx);
+
+	/* a loss halves it, once per recovery period (plain NewReno: see test_tx_queue_filter) */
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	tx.queue_filter = false;
+	now = tx_prime(&tx, 10, 0);
+	assert_int_equal(tx.cwnd, 11);
+	tx.cwnd = 40;
+	assert_int_equal(tx_fill(&tx, now), 40);	/* 2..41 */
+	/* RFC 9002 order: the 3 frames ACKed grow it to 43, then 2's loss halves it */
+	assert_int_equal(tx_ack(&tx, 2, 0x7, 0, now + 10), 3);
+	assert_int_equal(tx.congestion_events, 1);
+	assert_int_equal(tx.cwnd, 21);
+	assert_int_equal(tx.ssthresh, 21);
+	/* 36 in flight, 1 awaiting retransmission: nothing new, but the hole goes (RFC 5681 fast retransmit) */
+	assert_false(rw__rel_tx_can_send(&tx, 10));
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 10, log_emit, &e), 1);
+	/* another hole sent before the reduction (6): no second one */
+	assert_int_equal(tx_ack(&tx, 2, 0x7 | (0xfull << 4), 0, now + 11), 4);
+	assert_int_equal(tx.lost_frames, 2);
+	assert_int_equal(tx.congestion_events, 1);
+	assert_int_equal(tx.cwnd, 21);
+	/* frames sent before the reduction ACKed: no growth in recovery (2's retransmission counts) */
+	assert_int_equal(tx_ack_all(&tx, now + 30), 33);
+	assert_int_equal(tx.in_flight, 0);
+	assert_int_equal(tx.cwnd, 21);
+	assert_int_equal(tx.ca_acked, 1);
+	/* congestion avoidance: +1 per window of frames sent after it, ACKed */
+	assert_int_equal(tx_fill(&tx, now + 30), 21);
+	assert_int_equal(tx_ack_all(&tx, now + 40), 21);
+	assert_int_equal(tx.cwnd, 22);
+	assert_int_equal(tx_fill(&tx, now + 50), 22);
+	assert_int_equal(tx_ack_all(&tx, now + 60), 22);
+	assert_int_equal(tx.cwnd, 23);
+	/* a loss of a frame sent after the recovery began is a new event */
+	first = rw__rel_tx_next_seq(&tx);
+	assert_int_equal(tx_fill(&tx, now + 70), 23);
+	assert_int_equal(tx_ack(&tx, first, 0xe, 0, now + 80), 3);	/* first + 2..4: first, first + 1 lost */
+	assert_int_equal(tx.lost_frames, 4);
+	assert_int_equal(tx.congestion_events, 2);
+	assert_int_equal(tx.cwnd, 11);
+	/* ... a false alarm: first's retransmission is ACKed sooner than min_rtt, the halving is undone */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 80, log_emit, &e), 1);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(first, 1), 0x7, 0, now + 81), 1);
+	assert_int_equal(tx.spurious_retransmits, 1);
+	assert_int_equal(tx.congestion_undos, 1);
+	assert_int_equal(tx.cwnd, 23);
+	rw__rel_tx_destroy(&tx);
+
+	/* never below the minimum window; a window of 4 caps it */
+	assert_int_equal(rw__rel_tx_init(&tx, 4, 200, 30000, 10, 0), 0);
+	tx.queue_filter = false;
+	assert_int_equal(tx.cwnd, 4);
+	assert_int_equal(tx_fill(&tx, 0), 4);
+	assert_int_equal(tx_ack_all(&tx, 10), 4);
+	assert_int_equal(tx.cwnd, 4);
+	tx.cwnd = 3;
+	assert_int_equal(tx_fill(&tx, 20), 3);
+	assert_int_equal(tx_ack(&tx, 5, 0x3, 0, 30), 2);	/* 6, 7: cwnd 4 again (the cap) */
+	assert_int_equal(tx.cwnd, 4);
+	tx_put(&tx, 10, 30);
+	assert_int_equal(tx_ack(&tx, 5, 0x7, 0, 31), 1);	/* 8: 5 lost */
+	assert_int_equal(tx.cwnd, RW_REL_MIN_CWND);
+	rw__rel_tx_destroy(&tx);
+}
+
+/* A loss without a standing queue is random loss: no halving; with one, NewReno's. */
+static void test_tx_queue_filter(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+	uint64_t now;
+	uint32_t first, c;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	assert_true(tx.queue_filter);
+	now = tx_prime(&tx, 10, 0);	/* min_rtt = srtt = 10 ms */
+	tx.cwnd = 40;
+	first = rw__rel_tx_next_seq(&tx);
+	assert_int_equal(tx_fill(&tx, now), 40);
+	assert_int_equal(tx_ack(&tx, first, 0x7, 0, now + 10), 3);	/* first lost */
+	assert_int_equal(tx.lost_frames, 1);
+	assert_int_equal(tx.random_losses, 1);
+	assert_int_equal(tx.congestion_events, 0);
+	assert_int_equal(tx.cwnd, 43);
+	/* still a recovery period: the hole goes at once, more holes are the same event */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, now + 10, log_emit, &e), 1);
+	assert_int_equal(tx_ack(&tx, first, 0x7 | (0xfull << 4), 0, now + 11), 4);
+	assert_int_equal(tx.random_losses, 1);
+	rw__rel_tx_fast_retransmit(&tx, now + 11, log_emit, &e);
+	assert_int_equal(tx_ack_all(&tx, now + 30), 33);
+
+	/* the path queues: RTT samples 50 ms against a minimum of 10 */
+	while (tx.srtt_us <= tx.min_rtt_us + RW_REL_QUEUE_MS * 1000) {
+		now += 100;
+		tx_fill(&tx, now);
+		tx_ack_all(&tx, now + 50);
+	}
+	assert_int_equal(tx.min_rtt_us, 10000);
+	now += 200;
+	c = tx.cwnd;
+	first = rw__rel_tx_next_seq(&tx);
+	assert_true(tx_fill(&tx, now) >= 4);
+	assert_int_equal(tx_ack(&tx, first, 0x7, 0, now + 50), 3);
+	assert_int_equal(tx.random_losses, 1);
+	assert_int_equal(tx.congestion_events, 1);
+	assert_int_equal(tx.cwnd, (c + 3 > 256 ? 256 : c + 3) / 2);	/* grown (capped), then halved */
+	rw__rel_tx_destroy(&tx);
+}
+
+/* RFC 9002 §7.6: no ACK for 3 PTOs: the window collapses to the minimum. */
+static void test_tx_persistent_congestion(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+	uint64_t now;
+	uint32_t pto;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	tx.queue_filter = false;	/* plain RFC 9002 (the filter: below) */
+	now = tx_prime(&tx, 10, 0);
+	pto = rw__rel_tx_pto(&tx);	/* 10 + 20 + 20 */
+	assert_int_equal(pto, 50);
+	assert_int_equal(tx_fill(&tx, now), 11);
+	/*
+	 * Expiries (no backoff for the first RW_REL_FLAT_PROBES below
+	 * base_rto_ms) after 1, 2, 3, 4 PTOs of silence: persistent
+	 * congestion at 3, once per stall.
+	 */
+	for (uint32_t k = 1; k <= RW_REL_FLAT_PROBES; k++) {
+		assert_int_equal(rw__rel_tx_deadline(&tx), now + k * pto);
+		assert_int_equal(rw__rel_tx_timeout(&tx, now + k * pto, log_emit, &e), 1);
+		assert_int_equal(tx.persistent_congestions, k >= 3);
+		assert_int_equal(tx.cwnd, k >= 3 ? RW_REL_MIN_CWND : 11);
+	}
+	/* then the backoff */
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 5 * pto);
+	assert_int_equal(rw__rel_tx_timeout(&tx, now + 5 * pto, log_emit, &e), 1);
+	assert_int_equal(rw__rel_tx_deadline(&tx), now + 7 * pto);
+	assert_int_equal(tx.persistent_congestions, 1);
+	assert_int_equal(tx.retransmits, 10);
+	assert_int_equal(tx.retries, 0);	/* below base_rto_ms (200): not the spec's retransmissions */
+	/* progress: slow start from the minimum */
+	assert_int_equal(tx_ack_all(&tx, now + 5 * pto + 20), 11);
+	assert_false(tx.persistent);
+	/* (the probes' ACKs are credited to their originals, sent before it: no growth yet) */
+	assert_int_equal(tx_fill(&tx, now + 400), RW_REL_MIN_CWND);
+	rw__rel_tx_destroy(&tx);
+
+	/* with the queue filter and no queue (srtt = min_rtt): a blackout, not congestion */
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	now = tx_prime(&tx, 10, 0);
+	assert_int_equal(tx_fill(&tx, now), 11);
+	for (uint32_t k = 1; k <= 3; k++)
+		assert_int_equal(rw__rel_tx_timeout(&tx, rw__rel_tx_deadline(&tx), log_emit, &e), 1);
+	assert_int_equal(tx.persistent_congestions, 0);
+	assert_int_equal(tx.random_losses, 1);
+	assert_int_equal(tx.cwnd, 11);
+	rw__rel_tx_destroy(&tx);
+
+	/* without an RTT sample the spec's timer alone: no collapse (nothing to compare with) */
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 100, 30000, 10, 0), 0);
+	tx_fill(&tx, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(rw__rel_tx_timeout(&tx, rw__rel_tx_deadline(&tx), log_emit, &e), 1);
+	assert_int_equal(tx.persistent_congestions, 0);
+	rw__rel_tx_destroy(&tx);
+}
+
+/* RFC 9002 §7.7: new frames and retransmissions paced at 1.25 cwnd / srtt. */
+static void test_tx_pacing(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+	uint64_t now;
+	unsigned sent = 0;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	/* no RTT yet: no pacing */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(rw__rel_tx_pacing_delay(&tx, 0), 0);
+	now = tx_prime(&tx, 40, 0);
+	tx.cwnd = 64;	/* 1.25 * 64 / 40 ms = 2 frames a ms; bucket 10 frames */
+	/* a full bucket, then one every half ms */
+	for (uint64_t t = now; t < now + 20; t++) {
+		while (rw__rel_tx_can_send(&tx, 10) && rw__rel_tx_pacing_delay(&tx, t) == 0) {
+			tx_put(&tx, 10, t);
+			sent++;
+		}
+		if (t == now) {
+			assert_int_equal(sent, 10);
+			assert_int_equal(rw__rel_tx_pacing_delay(&tx, t), 1);
+		}
+	}
+	assert_int_equal(sent, 10 + 19 * 2);
+	rw__rel_tx_destroy(&tx);
+
+	/* retransmissions: never a burst beyond the bucket and cwnd; the deadline says when the rest go */
+	memset(&e, 0, sizeof(e));
+	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	tx.queue_filter = false;
+	now = tx_prime(&tx, 40, 0);
+	tx.cwnd = 200;
+	for (int i = 0; i < 150; i++)
+		tx_put(&tx, 10, now - 1);	/* 2..151, before the bucket */
+	/* the receiver got 39..66: 2..38 lost; cwnd (200 + 28) / 2 */
+	assert_int_equal(tx_ack(&tx, 2, ~0ull << 36, 0, now + 40), 28);
+	assert_int_equal(tx_ack(&tx, 2, ~0ull << 36, 0, now + 40), 0);
+	assert_int_equal(tx.cwnd, 114);
+	assert_int_equal(tx.lost_pending, 37);
+	/* 1.25 * 114 / 40 ms = 3.6 a ms, bucket 10, and the one that goes at once */
+	assert_true(rw__rel_tx_fast_retransmit(&tx, now + 40, log_emit, &e) <= 11);
+	assert_true(rw__rel_tx_deadline(&tx) <= now + 41);
+	assert_int_equal(rw__rel_tx_timeout(&tx, now + 41, log_emit, &e), 1);
+	assert_true(e.n <= 11 + 4);
 	rw__rel_tx_destroy(&tx);
 }
 
@@ -984,7 +1395,9 @@ static void test_tx_reach(void **state)
 	struct emitlog e = { 0 };
 
 	assert_int_equal(rw__rel_tx_init(&tx, 256, 200, 30000, 10, 0), 0);
+	tx.queue_filter = false;
 	assert_int_equal(tx.reach, 256);
+	tx.cwnd = 256;
 	for (int i = 0; i < 200; i++)
 		tx_put(&tx, 10, 0);
 	/* 1 lost, 2..65 SACKed, 66..200 dropped as too far by the receiver */
@@ -993,20 +1406,34 @@ static void test_tx_reach(void **state)
 	assert_int_equal(tx.reach, 128);
 	assert_int_equal(tx.in_flight, 136);
 	assert_false(rw__rel_tx_can_send(&tx, 1));	/* span 200 >= 128 */
+	/* the hole goes at once, whatever the window (RFC 5681 fast retransmit) */
 	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 40, log_emit, &e), 1);
+	/* its ACK (one RTT later) shows 66..200, sent before it, lost */
 	assert_int_equal(tx_ack(&tx, 66, 0, 0, 80), 1);
+	assert_int_equal(tx.lost_pending, 135);
+	assert_int_equal(tx.cwnd, 128);
 	assert_false(rw__rel_tx_can_send(&tx, 1));	/* span 135 */
-	/* more losses in the same episode do not narrow it again */
-	tx_ack(&tx, 66, 0, 0, 81);
-	tx_ack(&tx, 66, 0, 0, 82);
-	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 82, log_emit, &e), 64);
+	/* they go as the bucket (10, then 1.25 * 128 / 40 ms = 4 a ms) and cwnd allow */
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 80, log_emit, &e), 10);
+	while (tx.lost_pending && rw__rel_tx_deadline(&tx) < 200) {
+		uint64_t t = rw__rel_tx_deadline(&tx);
+		size_t n0 = e.n;
+
+		assert_int_equal(rw__rel_tx_timeout(&tx, t, log_emit, &e), 1);
+		assert_true(e.n - n0 >= 1 && e.n - n0 <= 5);	/* the last one: cwnd */
+	}
+	assert_int_equal(tx.cc_in_flight, 128);
+	assert_int_equal(tx.lost_pending, 7);
+	assert_int_equal(rw__rel_tx_fast_retransmit(&tx, 120, log_emit, &e), 0);	/* cwnd */
 	assert_int_equal(tx.recoveries, 1);
 	assert_int_equal(tx.reach, 128);
 	/* the episode ends when everything sent before it is ACKed: it grows */
 	assert_int_equal(tx_ack(&tx, 150, 0, 0, 120), 84);
 	assert_int_equal(tx.reach, 128);
-	assert_int_equal(tx_ack(&tx, 201, 0, 0, 121), 51);
+	rw__rel_tx_fast_retransmit(&tx, 120, log_emit, &e);
+	assert_int_equal(tx_ack(&tx, 201, 0, 0, 160), 51);
 	assert_int_equal(tx.reach, 179);
+	tx.cwnd = 256;
 	for (int i = 0; i < 100; i++)
 		tx_put(&tx, 10, 200);
 	assert_int_equal(tx_ack(&tx, 301, 0, 0, 240), 100);
@@ -1023,6 +1450,7 @@ static void test_tx_reach(void **state)
 	assert_int_equal(tx.reach, 65);
 	rw__rel_tx_reset(&tx);
 	assert_int_equal(tx.reach, 256);
+	assert_int_equal(tx.cwnd, RW_REL_INITIAL_CWND);
 	rw__rel_tx_destroy(&tx);
 
 	/* a window within the receiver's reach is never narrowed */
@@ -1031,6 +1459,36 @@ static void test_tx_reach(void **state)
 	assert_int_equal(rw__rel_tx_timeout(&tx, 200, log_emit, &e), 1);
 	assert_int_equal(tx.reach, 32);
 	rw__rel_tx_destroy(&tx);
+}
+
+/* An emit that destroys (and frees) the tx mid-burst, from an ACK's retransmissions or the timer. */
+static void test_tx_emit_destroys(void **state)
+{
+	(void)state;
+	struct rw_rel_tx *hx = malloc(sizeof(*hx));
+	struct emitlog e = { 0 };
+
+	assert_non_null(hx);
+	assert_int_equal(rw__rel_tx_init(hx, 256, 200, 30000, 10, 0), 0);
+	for (int i = 0; i < 10; i++)
+		tx_put(hx, 10, 0);
+	tx_ack(hx, 1, 1u << 8, 0, 10);	/* 10 arrived 10 ms later: 1..7 lost (8, 9 not yet) */
+	assert_int_equal(hx->lost_pending, 7);
+	hx->cwnd = 10;
+	e.tx = hx;
+	e.destroy_after = 4;
+	assert_int_equal(rw__rel_tx_fast_retransmit(hx, 10, log_emit, &e), 4);
+	assert_null(e.tx);
+
+	hx = malloc(sizeof(*hx));
+	assert_non_null(hx);
+	assert_int_equal(rw__rel_tx_init(hx, 256, 200, 30000, 10, 0), 0);
+	memset(&e, 0, sizeof(e));
+	tx_put(hx, 10, 0);
+	e.tx = hx;
+	e.destroy_after = 1;
+	assert_int_equal(rw__rel_tx_timeout(hx, 200, log_emit, &e), 1);
+	assert_null(e.tx);
 }
 
 /* ---- simulation --------------------------------------------------------- */
@@ -1200,7 +1658,7 @@ static void run_sim(const struct sim_cfg *c)
 			size_t len = sim_len(c->seed, queued);
 			uint32_t seq;
 
-			if (!rw__rel_tx_can_send(&tx, len))
+			if (!rw__rel_tx_can_send(&tx, len) || rw__rel_tx_pacing_delay(&tx, s.now))
 				break;
 			seq = rw__rel_tx_next_seq(&tx);
 			assert_int_equal(seq, rw__rel_seq_add(c->first_seq, queued));
@@ -1237,8 +1695,12 @@ static void run_sim(const struct sim_cfg *c)
 		if (rw__rel_tx_deadline(&tx) && rw__rel_tx_deadline(&tx) <= s.now) {
 			r = rw__rel_tx_timeout(&tx, s.now, sim_emit, &s);
 			if (r < 0)
-				fail_msg("seed %llu: timeout %d at %llu ms", (unsigned long long)c->seed, r,
-					 (unsigned long long)s.now);
+				fail_msg("seed %llu: timeout %d at %llu ms: una %llu next %llu in flight %u cc %u lost %u "
+					 "cwnd %u srtt %u rto %u retries %u delivered %llu",
+					 (unsigned long long)c->seed, r, (unsigned long long)s.now,
+					 (unsigned long long)tx.una, (unsigned long long)tx.next, tx.in_flight,
+					 tx.cc_in_flight, tx.lost_pending, tx.cwnd, tx.srtt_us, tx.rto_ms, tx.retries,
+					 (unsigned long long)s.delivered);
 		}
 		if (s.delivered == c->frames && tx.in_flight == 0)
 			break;
@@ -1255,10 +1717,13 @@ static void run_sim(const struct sim_cfg *c)
 	assert_int_equal(rw__rel_tx_next_seq(&tx), rw__rel_seq_add(c->first_seq, c->frames));
 	assert_int_equal(rw__rel_rx_expect(&rx), rw__rel_seq_add(c->first_seq, c->frames));
 	print_message("seed %-3llu loss %2u%% dup %u%% jit %2u win %3u: %u frames in %6llu ms, "
-		      "%llu sent, %llu rto, %llu fast, %llu dup/rx, %llu far, span %llu\n",
+		      "%llu sent, %llu rto, %llu fast, %llu spurious, %llu cong/%llu random/%llu persistent, "
+		      "%llu dup/rx, %llu far, span %llu\n",
 		      (unsigned long long)c->seed, c->loss_pct, c->dup_pct, c->jitter_ms, c->window, c->frames,
 		      (unsigned long long)s.now, (unsigned long long)s.fwd.sent, (unsigned long long)tx.retransmits,
-		      (unsigned long long)tx.fast_retransmits, (unsigned long long)rx.duplicates,
+		      (unsigned long long)tx.fast_retransmits, (unsigned long long)tx.spurious_retransmits,
+		      (unsigned long long)tx.congestion_events, (unsigned long long)tx.random_losses,
+		      (unsigned long long)tx.persistent_congestions, (unsigned long long)rx.duplicates,
 		      (unsigned long long)rx.too_far, (unsigned long long)max_span);
 	rw__rel_tx_destroy(&tx);
 	rw__rel_rx_destroy(&rx);
@@ -1343,8 +1808,16 @@ int main(void)
 		cmocka_unit_test(test_tx_seq),
 		cmocka_unit_test(test_tx_wrap),
 		cmocka_unit_test(test_tx_retransmit_timing),
-		cmocka_unit_test(test_tx_fast_retransmit),
-		cmocka_unit_test(test_tx_probe),
+		cmocka_unit_test(test_tx_rtt),
+		cmocka_unit_test(test_tx_ack_delay),
+		cmocka_unit_test(test_tx_karn),
+		cmocka_unit_test(test_tx_loss_detection),
+		cmocka_unit_test(test_tx_spurious),
+		cmocka_unit_test(test_tx_cwnd),
+		cmocka_unit_test(test_tx_queue_filter),
+		cmocka_unit_test(test_tx_persistent_congestion),
+		cmocka_unit_test(test_tx_pacing),
+		cmocka_unit_test(test_tx_emit_destroys),
 		cmocka_unit_test(test_tx_reach),
 		cmocka_unit_test(test_simulation),
 		cmocka_unit_test(test_simulation_seeds),
