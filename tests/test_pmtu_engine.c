@@ -230,9 +230,12 @@ static void test_acknowledged(void **state)
 	usleep(50 * 1000);
 	rw_client_stats(cli, &after);
 	tx = after.tx_packets - before.tx_packets;
-	/* 64 KiB at 1232 bytes a datagram is 55 fragments; at 65000, 2 (and perhaps a keepalive) */
+	/*
+	 * 64 KiB at 1232 bytes a datagram is 55 fragments; at 65000, 2. A few
+	 * more may be acks of the server's last probes on a loaded machine.
+	 */
 	print_message("a 64 KiB event: %llu datagrams\n", (unsigned long long)tx);
-	assert_true(tx >= 2 && tx <= 3);
+	assert_true(tx >= 2 && tx <= 6);
 	assert_int_equal(atomic_load(&st.errors), 0);
 	rw_client_destroy(cli);
 	rw_server_destroy(srv);
