@@ -241,6 +241,7 @@ static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
 	DEF(cookie_rotation_ms, RW_COOKIE_ROTATION_S * 1000u);
 	DEF(fragment_timeout_ms, 2 * RW_KEEPALIVE_INTERVAL_S * 1000u);
 	DEF(ack_delay_ms, RW_DEFAULT_ACK_DELAY_MS);
+	DEF(pmtu_raise_ms, RW_PMTU_RAISE_MS);
 #undef DEF
 }
 
@@ -275,6 +276,11 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	e->max_packet = cfg->max_packet ? cfg->max_packet : RW_DEFAULT_MAX_PACKET;
 	if (e->max_packet < 128 || e->max_packet > 9000)
 		return rw__errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
+	if (cfg->max_packet_size && (cfg->max_packet_size < e->max_packet || cfg->max_packet_size > RW_PMTU_MAX_DATAGRAM))
+		return rw__errf(err, errlen, -EINVAL,
+				"max_packet_size %u is out of range %u..%u (max_packet..65000; max_packet turns path MTU "
+				"discovery off)",
+				cfg->max_packet_size, e->max_packet, (unsigned)RW_PMTU_MAX_DATAGRAM);
 	e->max_sessions = cfg->max_sessions ? cfg->max_sessions : RW_DEFAULT_MAX_SESSIONS;
 	e->max_incomplete = cfg->max_incomplete ? cfg->max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
 	e->max_frame_bytes = cfg->max_frame_bytes ? cfg->max_frame_bytes : RW_DEFAULT_MAX_FRAME_BYTES;
@@ -299,6 +305,11 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	}
 
 	rc.n_reactors = cfg->reactors;
+	/*
+	 * Buffers of max_packet are many; datagrams above it (a session grown by
+	 * path MTU discovery, a GRO super-datagram) use the reactor's pools of
+	 * large buffers, up to max_datagram.
+	 */
 	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
 	rc.send_buf_count = send_buffers(cfg);
 	rc.buf_count = 2048;
@@ -359,6 +370,23 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
 		}
+	}
+	{
+		/* path MTU discovery: from max_packet up to what this side and its transport carry */
+		size_t tmax = e->shards[0].tr->max_datagram;
+		uint32_t cap = cfg->max_packet_size ? cfg->max_packet_size : RW_PMTU_MAX_DATAGRAM;
+
+		if (cap > tmax)
+			cap = (uint32_t)tmax;
+		if (cap < e->max_packet)
+			cap = e->max_packet;
+		e->pmtu = (struct rw_pmtu_cfg){
+			.base = e->max_packet,
+			.cap = cap,
+			.raise_ms = e->t.pmtu_raise_ms,
+			.confirm_ms = RW_PMTU_CONFIRM_MS,
+		};
+		e->pmtu_rx_max = cap;
 	}
 	e->port = rw__udp_local_port(e->group);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -513,6 +541,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->half_open += RW_STAT_GET(sh->nhalf_open);
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
+		st->pmtu_black_holes += RW_STAT_GET(sh->pmtu_black_holes);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;

@@ -592,8 +592,8 @@ static int setup_rx(struct rw_reactor *r, const struct rw_reactor_config *c)
 
 	/*
 	 * Large datagrams (or GRO super-datagrams) need 64 KiB buffers: fewer
-	 * of them, or a reactor would map 128 MiB. Pages are only touched as
-	 * far as datagrams fill them, so small traffic costs a page a buffer.
+	 * of them (128 by default, 8 MiB), or a reactor would map 128 MiB.
+	 * Pages are only touched as far as datagrams fill them.
 	 */
 	r->rx_entries = big ? c->big_rx_count : c->buf_count;
 	r->rx_buf_size = big ? (unsigned)(RX_HDR + BIG_BUF) : r->buf_size;
@@ -860,7 +860,7 @@ static int apply_defaults(struct rw_reactor_config *c)
 			c->max_datagram = fam_max;
 	}
 	if (!c->big_rx_count)
-		c->big_rx_count = 256;
+		c->big_rx_count = 128;
 	if (!c->big_send_count)
 		c->big_send_count = 64;
 	/* Test switches, so a whole program can run without GSO / GRO / with zero-copy GSO. */

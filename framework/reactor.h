@@ -123,7 +123,7 @@ struct rw_reactor_config {
 	 * buf_count) and big_send_count large send buffers exist.
 	 */
 	unsigned max_datagram;
-	unsigned big_rx_count;		/* large receive buffers, default 256 (16 MiB virtual), rounded to 2^n */
+	unsigned big_rx_count;		/* large receive buffers, default 128 (8 MiB, committed), rounded to 2^n */
 	unsigned big_send_count;	/* large send buffers, default 64 */
 	bool no_gso;			/* never coalesce sends (env RW_TEST_NO_GSO=1 too) */
 	bool no_gro;			/* no UDP_GRO on receive (env RW_TEST_NO_GRO=1 too) */

@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "noise.h"
 #include "pacer.h"
+#include "pmtu.h"
 #include "replay.h"
 #include "resolver.h"
 #include "shard.h"
@@ -69,7 +70,7 @@ struct rw_session {
 	uint64_t hs_started_ms;
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
-	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace;
+	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
 	uint32_t tick_ms;
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t aead_failures;
@@ -94,6 +95,9 @@ struct rw_session {
 	} tx;
 
 	struct rw_reliable *rel[RW_MAX_CHANNELS];	/* reliable channel state, lazily */
+
+	/* path MTU discovery (pmtu.h): pmtu.size is the largest datagram send.c builds */
+	struct rw_pmtu pmtu;
 
 	uint64_t subs[4];	/* broadcast subscriptions, a bit per channel */
 	void *user;
@@ -162,6 +166,8 @@ void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsign
 /* Close a session by id from any thread; message: a string that lives forever (a literal). */
 int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason, const char *message);
 void rw__session_opened(struct rw_session *s);
+/* The path MTU timer (timers.c): send the probe due, handle timeouts, re-arm. */
+void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now);

@@ -257,6 +257,10 @@ struct rw_timers {
 	uint32_t cookie_rotation_ms;	/* 120000 */
 	uint32_t fragment_timeout_ms;	/* 20000: partial frames older than this are dropped */
 	uint32_t ack_delay_ms;		/* 20: standalone ACK after this long */
+	/* 600000: a path MTU search that stopped below the cap (or a peer that
+	 * never answered probes) is tried again after this long (RFC 8899's
+	 * PMTU_RAISE_TIMER) */
+	uint32_t pmtu_raise_ms;
 };
 
 /** Counters, summed over reactors. */
@@ -277,6 +281,7 @@ struct rw_stats {
 	uint64_t half_open;		/* now */
 	uint64_t half_open_evicted;	/* closed to make room for a newer one */
 	uint64_t half_open_expired;	/* never confirmed within the half-open timeout */
+	uint64_t pmtu_black_holes;	/* sessions whose grown packet size stopped getting through */
 	uint64_t drops[RW_DROP__COUNT];
 	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
 	uint64_t kernel_drops;
@@ -288,6 +293,15 @@ struct rw_server_config {
 	unsigned reactors;		/* 0: one per online CPU */
 	unsigned max_sessions;		/* 0: 16384 in all; sizes tables committed at start (~1 KiB a session) */
 	unsigned max_packet;		/* 0: 1232 (IPv6 minimum MTU minus headers) */
+	/*
+	 * Path MTU discovery (docs/protocol.md §13.6): every session starts at
+	 * max_packet and grows its datagrams, probing, up to the largest the path
+	 * and the peer carry, at most max_packet_size bytes; it also bounds the
+	 * datagrams this side receives. 0: 65000, or what the sockets' buffers
+	 * hold if less. Set it to max_packet to turn discovery off. A v1 peer
+	 * never answers probes: its sessions stay at max_packet.
+	 */
+	unsigned max_packet_size;
 	unsigned max_incomplete_frames;	/* 0: 64 partial frames per session */
 	size_t max_frame_bytes;		/* 0: 16 MiB largest reassembled frame */
 	struct rw_timers timers;
@@ -391,6 +405,7 @@ struct rw_client_config {
 	const char *bind;
 	unsigned max_sessions;		/* 0: 16384 */
 	unsigned max_packet, max_incomplete_frames;
+	unsigned max_packet_size;	/* path MTU discovery's cap, as for servers */
 	size_t max_frame_bytes;
 	struct rw_timers timers;
 	int reconnect;			/* re-handshake (re-resolving the host) after a timeout; default on */
@@ -471,6 +486,11 @@ RW_EXTERN int rw_session_set_tick(struct rw_session *s, uint32_t interval_ms);
 /** Per-session counters: packets, bytes, events in and out, rekeys. */
 struct rw_session_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, events_in, events_out, rekeys, retransmits;
+	/* path MTU discovery (docs/protocol.md §13.6) */
+	uint32_t pmtu;			/* the largest datagram this session sends now */
+	uint32_t pmtu_peer_max;		/* the largest the peer said it receives, 0: not (yet) told */
+	uint64_t pmtu_probes_sent, pmtu_probes_acked, pmtu_probes_lost;
+	uint64_t pmtu_black_holes;	/* grown sizes that stopped getting through: back to max_packet */
 };
 RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st);
 

@@ -5,6 +5,7 @@
  * engine does that by itself, docs/protocol.md §11.8).
  *
  *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N] [--max-sessions N]
+ *                 [--max-packet-size N]
  *
  * One-way measurements (ringwire-load --mode oneway): an event of type 253
  * is counted, not echoed; an event of type 252 is answered with type 252 and
@@ -154,11 +155,13 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--max-sessions N] [--quiet]\n"
+	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--max-sessions N]\n"
+		   "                     [--max-packet-size N] [--quiet]\n"
 		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
 		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
 		   "  --reactors N        reactor threads (default: one per CPU)\n"
 		   "  --max-sessions N    sessions at once (default 16384; memory for them is reserved at start)\n"
+		   "  --max-packet-size N largest datagram path MTU discovery may grow to, 1232 to 65000 (1232: off)\n"
 		   "  --quiet             no log lines on stderr\n");
 }
 
@@ -244,7 +247,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
 		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
-		{ "max-sessions", required_argument, NULL, 'm' },
+		{ "max-sessions", required_argument, NULL, 'm' }, { "max-packet-size", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_server_config cfg;
@@ -259,7 +262,7 @@ int main(int argc, char **argv)
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:m:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:k:r:m:p:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l':
 			if (!listen_ok(optarg))
@@ -290,6 +293,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			cfg.max_sessions = (unsigned)n;
+			break;
+		}
+		case 'p': {
+			char *end;
+			unsigned long n = strtoul(optarg, &end, 10);
+
+			if (*end || n < 1232 || n > 65000) {
+				fprintf(stderr, PROG ": --max-packet-size: \"%s\" is not a number from 1232 to 65000\n",
+					optarg);
+				return 2;
+			}
+			cfg.max_packet_size = (unsigned)n;
 			break;
 		}
 		case 'q':
