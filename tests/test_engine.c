@@ -1051,6 +1051,52 @@ static void test_dial_fails_fast(void **state)
 	down(&f);
 }
 
+/* Several address hints (docs/protocol.md §16.3): a silent first address, then the server. */
+static void test_dial_hints(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_client_config cc;
+	char one[RW_URI_MAX], uri[2 * RW_URI_MAX];
+	char *at;
+	uint64_t t0, took;
+
+	(void)state;
+	server_up(&f, NULL);
+	rw_client_config_init(&cc);
+	cc.handshake_timeout_ms = 500;
+	client_up(&f, &cc);
+	uri_at(one, sizeof(one), &f, "127.0.0.1");
+	at = strchr(one, '@');
+	assert_non_null(at);
+	/* port 9 (discard) on loopback: nothing of ours answers there */
+	snprintf(uri, sizeof(uri), "%.*s@127.0.0.1:9,%s", (int)(at - one), one, at + 1);
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.opened, 1, 5000));
+	took = now_ms() - t0;
+	print_message("first address silent, second serves: opened after %llu ms\n", (unsigned long long)took);
+	assert_true(took >= 400);
+	assert_int_equal(atomic_load(&cli_rec.closed), 0);
+	down(&f);
+
+	/* every address silent: the dial fails once each has had its handshake_timeout_ms */
+	rec_reset(&cli_rec);
+	server_up(&f, NULL);
+	client_up(&f, &cc);
+	snprintf(uri, sizeof(uri), "%.*s@127.0.0.1:9,[::1]:9", (int)(at - one), one);
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 5000));
+	took = now_ms() - t0;
+	print_message("two silent addresses: closed after %llu ms: %s\n", (unsigned long long)took,
+		      cli_rec.close_message);
+	assert_int_equal(atomic_load(&cli_rec.close_reason), RW_CLOSE_RETRIES);
+	assert_int_equal(atomic_load(&cli_rec.opened), 0);
+	assert_true(took >= 900 && took < 3000);
+	assert_non_null(strstr(cli_rec.close_message, "[::1]:9"));
+	down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1071,6 +1117,7 @@ int main(void)
 		cmocka_unit_test_setup(test_dual_stack_client, reset),
 		cmocka_unit_test_setup(test_server_uris, reset),
 		cmocka_unit_test_setup(test_dial_fails_fast, reset),
+		cmocka_unit_test_setup(test_dial_hints, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
