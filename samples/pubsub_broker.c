@@ -5,6 +5,14 @@
  *
  *   ringwire-pubsub-broker --listen HOST:PORT --key FILE [--reactors N]
  *                          [--queue N] [--flush-ms MS] [--quiet]
+ *                          [--nats nats://HOST:PORT [--nats-prefix P]]
+ *
+ * --nats joins brokers through a NATS server (samples/nats_bridge.h): a
+ * message published on one reaches the subscribers of every broker on that
+ * server once, in each publisher's order. Each topic is one subject,
+ * PREFIX.t.HEX(topic). Brokers started with the same key file are one
+ * identity: a client given "wire://wpub1...@a:9000,b:9000" fails over
+ * between them (ringwire-pubsub re-subscribes).
  *
  * Everything goes over channel 1, reliable both ways:
  *
@@ -51,6 +59,12 @@
 #include <string.h>
 
 #include <ringwire.h>
+
+#ifdef RW_HAVE_NATS
+#include "nats_bridge.h"
+#else
+struct nb;	/* built without libnats: --nats says so */
+#endif
 
 #define PROG "ringwire-pubsub-broker"
 
@@ -101,6 +115,7 @@ static struct topic *buckets[NBUCKETS];
 
 static unsigned qcap = 1024, flush_ms = 2;
 static int quiet;
+static struct nb *bridge;	/* --nats: other brokers' topics */
 static _Atomic uint64_t published, unrouted, t_delivered, t_stalls, t_dropped;
 
 /* ---- messages and queues ---------------------------------------------------------- */
@@ -221,6 +236,47 @@ static void deliver(struct sub *b, struct msg *m)
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* ---- NATS (--nats): the same topics on every broker ------------------------------------------- */
+
+#ifdef RW_HAVE_NATS
+static void bridge_sub(const char *topic)
+{
+	if (bridge && nb_subscribe(bridge, topic))
+		fprintf(stderr, "pubsub: cannot subscribe to topic on NATS; other brokers' messages will not arrive\n");
+}
+
+static void bridge_unsub(const char *topic)
+{
+	if (bridge)
+		nb_unsubscribe(bridge, topic);
+}
+
+static void bridge_pub(const uint8_t *data, size_t len)
+{
+	size_t tl = strlen((const char *)data);
+
+	/* never blocks: a full queue drops and counts (nb_stats) */
+	if (bridge)
+		nb_publish(bridge, (const char *)data, data + tl + 1, len - tl - 1);
+}
+#else
+static void bridge_sub(const char *topic)
+{
+	(void)topic;
+}
+
+static void bridge_unsub(const char *topic)
+{
+	(void)topic;
+}
+
+static void bridge_pub(const uint8_t *data, size_t len)
+{
+	(void)data;
+	(void)len;
+}
+#endif
+
 /* ---- topics ------------------------------------------------------------------------- */
 
 static unsigned hash(const char *s)
@@ -317,19 +373,34 @@ static int topic_remove(const char *name, struct sub *b)
 
 static void topic_remove_all(struct sub *b)
 {
+	char **gone = NULL;
+	unsigned ngone = 0, cap = 0;
+
 	pthread_rwlock_wrlock(&topics_lock);
 	for (unsigned i = 0; i < NBUCKETS; i++) {
 		struct topic **link = &buckets[i];
 
 		while (*link) {
 			struct topic *t = *link;
+			char *name = bridge ? strdup(t->name) : NULL;
+			int found = topic_drop(link, b);
 
-			topic_drop(link, b);
+			/* the NATS side is told after the lock: it takes its own */
+			if (found && name && (ngone < cap || (gone = realloc(gone, (cap = cap * 2 + 8) * sizeof(*gone))))) {
+				gone[ngone++] = name;
+				name = NULL;
+			}
+			free(name);
 			if (*link == t)
 				link = &t->next;	/* still there: next one */
 		}
 	}
 	pthread_rwlock_unlock(&topics_lock);
+	for (unsigned i = 0; i < ngone; i++) {
+		bridge_unsub(gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
 }
 
 /* ---- callbacks ---------------------------------------------------------------------------- */
@@ -405,13 +476,12 @@ static void on_writable(struct rw_session *s, uint8_t channel, void *user)
 		drain(b);
 }
 
+static int fanout(struct msg *m);
+
 static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 {
 	const uint8_t *nul = memchr(p, 0, len);
-	struct sub *local[64], **subs = local;
-	struct topic *t;
 	struct msg *m;
-	unsigned n = 0;
 
 	if (!nul || nul == p || nul - p > TOPIC_MAX) {
 		refuse(s, "PUB payload is topic (1-255 bytes), NUL, message");
@@ -426,6 +496,24 @@ static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 	m->len = len;
 	memcpy(m->data, p, len);
 	published++;
+	/* other brokers first: its place in the NATS queue fixes this publisher's order there */
+	bridge_pub(m->data, m->len);
+	if (fanout(m) < 0)
+		refuse(s, "broker out of memory: message dropped");
+	msg_put(m);
+}
+
+/*
+ * Hand m to every local subscriber of its topic, on any thread (a
+ * publisher's reactor, or a NATS thread for another broker's message).
+ * Returns the subscribers reached, or -ENOMEM.
+ */
+static int fanout(struct msg *m)
+{
+	struct sub *local[64], **subs = local;
+	struct topic *t;
+	unsigned n = 0;
+
 	/* take the subscribers out under the lock; send after it (a send may close a session) */
 	pthread_rwlock_rdlock(&topics_lock);
 	t = topic_find((const char *)m->data, NULL);
@@ -441,15 +529,37 @@ static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 	if (!t)
 		unrouted++;
 	else if (!subs)
-		refuse(s, "broker out of memory: message dropped");
+		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
 		deliver(subs[i], m);
 		sub_put(subs[i]);
 	}
 	if (subs != local)
 		free(subs);
+	return (int)n;
+}
+
+#ifdef RW_HAVE_NATS
+/* Another broker's message, on a libnats thread: to our subscribers only (never back to NATS). */
+static void from_nats(const char *topic, const uint8_t *body, size_t len, void *user)
+{
+	size_t tl = strlen(topic);
+	struct msg *m = malloc(sizeof(*m) + tl + 1 + len);
+
+	(void)user;
+	if (!m) {
+		t_dropped++;
+		return;
+	}
+	atomic_init(&m->refs, 1);
+	m->len = tl + 1 + len;
+	memcpy(m->data, topic, tl + 1);
+	memcpy(m->data + tl + 1, body, len);
+	if (fanout(m) < 0)
+		t_dropped++;
 	msg_put(m);
 }
+#endif
 
 static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
 {
@@ -486,9 +596,12 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 
 		if (ret < 0)
 			refuse(s, "broker out of memory: not subscribed");
-		else if (ret && ++b->ntopics == 1)
+		if (ret > 0)
+			bridge_sub(topic);
+		if (ret > 0 && ++b->ntopics == 1)
 			rw_session_set_tick(s, flush_ms);	/* a subscriber: flush deliveries from other reactors */
 	} else if (topic_remove(topic, b)) {
+		bridge_unsub(topic);
 		b->ntopics--;	/* the tick stops once the queue is empty too */
 	}
 }
@@ -498,12 +611,16 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--queue N] [--flush-ms MS] [--quiet]\n"
+		   "       [--nats nats://HOST:PORT [--nats-prefix P]]\n"
 		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
 		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
 		   "  --reactors N        reactor threads (default: one per CPU)\n"
 		   "  --queue N           deliveries waiting per subscriber before the oldest is dropped (default 1024)\n"
 		   "  --flush-ms MS       how often a subscriber collects deliveries from other reactors (default 2)\n"
 		   "  --quiet             no log lines on stderr\n"
+		   "  --nats URL          join other brokers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
+		   "                      brokers on one NATS server share their topics\n"
+		   "  --nats-prefix P     NATS subject prefix (default ringwire.pubsub); brokers sharing topics use the same\n"
 		   "Clients: ringwire-pubsub URI sub TOPIC... | ringwire-pubsub URI pub TOPIC MESSAGE\n");
 }
 
@@ -592,6 +709,7 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
 		{ "reactors", required_argument, NULL, 'r' }, { "queue", required_argument, NULL, 'Q' },
 		{ "flush-ms", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' },
+		{ "nats", required_argument, NULL, 'N' }, { "nats-prefix", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
@@ -600,14 +718,31 @@ int main(int argc, char **argv)
 	struct rw_server *srv;
 	struct rw_stats st;
 	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL;
+	const char *key = NULL, *nats_url = NULL, *nats_prefix = "ringwire.pubsub";
 	int c, ret;
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:Q:f:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:k:r:Q:f:N:P:qh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'N':
+			if (strncmp(optarg, "nats://", 7) || !optarg[7]) {
+				fprintf(stderr, PROG ": --nats %s: expected nats://HOST:PORT, e.g. --nats nats://127.0.0.1:4222\n",
+					optarg);
+				return 2;
+			}
+			nats_url = optarg;
+			break;
+		case 'P':
+#ifdef RW_HAVE_NATS
+			if (nb_prefix_check(optarg, err, sizeof(err))) {
+				fprintf(stderr, PROG ": %s\n", err);
+				return 2;
+			}
+#endif
+			nats_prefix = optarg;
+			break;
 		case 'l':
 			if (!listen_ok(optarg))
 				return 2;
@@ -651,6 +786,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
 		return 2;
 	}
+#ifndef RW_HAVE_NATS
+	if (nats_url) {
+		fprintf(stderr, PROG ": --nats: this build has no NATS support; install libnats-dev and rebuild\n");
+		return 2;
+	}
+#endif
 	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
@@ -662,6 +803,15 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rw_server_on(srv, CH, &h);
+#ifdef RW_HAVE_NATS
+	if (nats_url && nb_open(&bridge, nats_url, nats_prefix, PROG, from_nats, NULL, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		rw_server_destroy(srv);
+		return 1;
+	}
+#else
+	(void)nats_prefix;
+#endif
 	print_uris(srv);
 	ret = rw_server_run(srv);
 	if (ret)
@@ -673,6 +823,18 @@ int main(int argc, char **argv)
 	       (uint64_t)t_dropped);
 	printf("sessions opened %" PRIu64 ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",
 	       st.sessions_opened, st.events_in, st.events_out, st.retransmits);
+#ifdef RW_HAVE_NATS
+	if (bridge) {
+		struct nb_stats ns;
+
+		/* the reactors are stopped: no publisher remains, so closing cannot race one */
+		nb_stats(bridge, &ns);
+		nb_close(bridge);
+		printf("nats: published %" PRIu64 ", received %" PRIu64 ", dropped %" PRIu64 ", slow consumer %" PRIu64
+		       ", outages %" PRIu64 "\n",
+		       ns.published, ns.received, ns.dropped, ns.slow_consumer, ns.outages);
+	}
+#endif
 	rw_server_destroy(srv);
 	return ret ? 1 : 0;
 }
