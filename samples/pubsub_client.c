@@ -57,6 +57,18 @@ static char close_text[RW_ERRBUF_SIZE + 256];
 static char peer[RW_HOST_MAX + 16];	/* the broker's host:port, for messages */
 static unsigned timeout_ms = 5000;
 
+/*
+ * Failover (a URI with several addresses, docs/protocol.md §16.3): brokers
+ * with one key joined through NATS. A lost session (nothing heard for
+ * LOSS_MS; a PING every PING_MS keeps a quiet topic talking) is dialled
+ * again from the next address on, and the subscriptions sent again.
+ */
+enum { PING_MS = 500, LOSS_MS = 2000, ADDR_TIMEOUT_MS = 1500 };
+static struct rw_endpoint ep;
+static int failover;
+static unsigned cur_addr;		/* the address the session went to first */
+static atomic_bool lost;
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -133,7 +145,17 @@ static void on_open(struct rw_session *s, void *user)
 {
 	(void)user;
 	opened = 1;
+	if (failover)
+		rw_session_set_tick(s, PING_MS);
 	pump(s);
+}
+
+static void on_tick(struct rw_session *s, void *user)
+{
+	(void)user;
+	/* a broker answers every PING: traffic both ways, so only a lost broker goes silent */
+	if (pinged)
+		rw_session_send(s, CH, EV_PING, "alive", 5);
 }
 
 static void on_writable(struct rw_session *s, uint8_t channel, void *user)
@@ -147,6 +169,10 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 {
 	(void)s;
 	(void)user;
+	if (failover && opened && !done && !why->by_peer && why->reason == RW_CLOSE_TIMEOUT) {
+		lost = 1;	/* main dials the next address */
+		return;
+	}
 	if (!opened)
 		dial_failure(close_text, sizeof(close_text), why);
 	else if (why->by_peer)
@@ -177,6 +203,8 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		break;
 	case EV_PONG:
 		progress_ms = now_ms();
+		if (len == 5 && !memcmp(p, "alive", 5))
+			break;
 		if (publisher) {
 			done = 1;
 		} else {
@@ -253,6 +281,42 @@ static void create_failed(int ret, const char *bind, const char *err)
 		fprintf(stderr, PROG ": %s\n", err);
 }
 
+/*
+ * The session to a broker was lost: dial again, starting at the address
+ * after the one that went silent (the engine goes on along the list), and
+ * start the plan over: the subscriptions, or the rest of the messages.
+ */
+static int redial(struct rw_client *cli)
+{
+	char wpub[RW_WPUB_LEN + 1], uri[RW_URI_MAX * RW_ENDPOINT_ADDRS_MAX], err[RW_ERRBUF_SIZE];
+	size_t n;
+
+	lost = 0;
+	opened = 0;
+	subscribed = 0;
+	pinged = 0;
+	if (!publisher)
+		next = 0;	/* a publisher goes on from where it was: what the broker had, it passed on */
+	cur_addr = (cur_addr + 1) % ep.naddrs;
+	rw_pubkey_to_wpub(wpub, ep.pubkey);
+	n = (size_t)snprintf(uri, sizeof(uri), "wire://%s@", wpub);
+	for (unsigned i = 0; i < ep.naddrs; i++) {
+		const struct rw_endpoint_addr *a = &ep.addrs[(cur_addr + i) % ep.naddrs];
+
+		n += (size_t)snprintf(uri + n, sizeof(uri) - n, strchr(a->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+				      i ? "," : "", a->host, (unsigned)a->port);
+	}
+	host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
+	fprintf(stderr, PROG ": lost the broker; failing over, trying %s first\n", peer);
+	progress_ms = now_ms();
+	if (rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		closed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -261,10 +325,9 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event,
-				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
+				.on_writable = on_writable, .on_tick = on_tick, .flags = RW_CHANNEL_RELIABLE };
 	struct rw_client_config cfg;
 	struct rw_client *cli;
-	struct rw_endpoint ep;
 	char err[RW_ERRBUF_SIZE], *end;
 	const char *uri, *mode;
 	unsigned long v;
@@ -357,6 +420,13 @@ int main(int argc, char **argv)
 
 	cfg.reconnect = 0;
 	cfg.handshake_timeout_ms = timeout_ms;
+	failover = ep.naddrs > 1;
+	if (failover) {
+		/* each address gets its own handshake timeout; a lost broker shows in LOSS_MS */
+		cfg.handshake_timeout_ms = timeout_ms < ADDR_TIMEOUT_MS ? timeout_ms : ADDR_TIMEOUT_MS;
+		cfg.timers.keepalive_ms = PING_MS;
+		cfg.timers.session_timeout_ms = LOSS_MS;
+	}
 	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
 		create_failed(c, cfg.bind, err);
 		free(buf);
@@ -377,6 +447,8 @@ int main(int argc, char **argv)
 	while (!done && !closed) {
 		if (sigtimedwait(&sigs, NULL, &tick) > 0)
 			break;
+		if (lost && redial(cli) == 0)
+			continue;
 		/*
 		 * A subscriber waits for messages as long as it takes, once
 		 * subscribed. While connecting, 500 ms more: the dial's own
