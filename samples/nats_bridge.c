@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nats/nats.h>
 
@@ -28,13 +29,34 @@ struct nsub {
 	char topic[];
 };
 
+enum qkind { Q_CORE, Q_STREAM, Q_RSUB, Q_RCLOSE };
+
 struct qmsg {
+	enum qkind kind;
 	size_t len;
-	char *subject;		/* subject, then the body right after its NUL */
+	char *subject;		/* subject, then the body right after its NUL (Q_STREAM: then the msg id) */
+	struct nb_rsub *r;	/* Q_RSUB, Q_RCLOSE */
+};
+
+/* A reliable subscription: made and ended on the bridge's thread, in queue order. */
+struct nb_rsub {
+	struct nb *b;
+	struct nb_rsub *next;		/* ended ones, freed at close */
+	natsSubscription *sub;
+	pthread_mutex_t lock;		/* held across fn: release waits for a running one */
+	atomic_bool dead;
+	uint64_t from_seq;
+	int64_t start_ns;		/* from_seq 0: what the stream got after the request */
+	nb_rdeliver_fn fn;
+	void (*release)(void *closure);
+	void *closure;
+	char topic[];
 };
 
 struct nb {
 	natsConnection *nc;
+	jsCtx *js;			/* with a stream: reliable topics */
+	char stream[64];
 	char prefix[NB_PREFIX_MAX + 1];
 	nb_deliver_fn fn;
 	void *user;
@@ -42,6 +64,7 @@ struct nb {
 	pthread_mutex_t subs_lock;	/* the subscriptions; never held across a callback of ours */
 	struct nsub *subs;
 	struct nsub *dead;		/* unsubscribed; freed at close, as a late callback may still hold one */
+	struct nb_rsub *rdead;
 
 	pthread_mutex_t q_lock;
 	pthread_cond_t q_cond;
@@ -82,7 +105,7 @@ int nb_prefix_check(const char *p, char *err, size_t errlen)
 	return 0;
 }
 
-int nb_subject(char *out, size_t cap, const char *prefix, const uint8_t *topic, size_t len)
+static int subject(char *out, size_t cap, const char *prefix, const char *kind, const uint8_t *topic, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t pl = strlen(prefix), need = pl + 3 + 2 * len + 1;
@@ -90,7 +113,7 @@ int nb_subject(char *out, size_t cap, const char *prefix, const uint8_t *topic, 
 	if (need > cap || len == 0)
 		return len ? -ENOSPC : -EINVAL;
 	memcpy(out, prefix, pl);
-	memcpy(out + pl, ".t.", 3);
+	memcpy(out + pl, kind, 3);
 	out += pl + 3;
 	for (size_t i = 0; i < len; i++) {
 		*out++ = hex[topic[i] >> 4];
@@ -98,6 +121,16 @@ int nb_subject(char *out, size_t cap, const char *prefix, const uint8_t *topic, 
 	}
 	*out = '\0';
 	return (int)(need - 1);
+}
+
+int nb_subject(char *out, size_t cap, const char *prefix, const uint8_t *topic, size_t len)
+{
+	return subject(out, cap, prefix, ".t.", topic, len);
+}
+
+int nb_rsubject(char *out, size_t cap, const char *prefix, const uint8_t *topic, size_t len)
+{
+	return subject(out, cap, prefix, ".r.", topic, len);
 }
 
 /* ---- NATS callbacks (libnats threads) ---------------------------------------------------- */
@@ -148,6 +181,73 @@ static void on_reconnected(natsConnection *nc, void *closure)
 		fprintf(stderr, "nats: reconnected; subscriptions re-established\n");
 }
 
+/* ---- reliable subscriptions (JetStream ordered consumers) ------------------------------------ */
+
+static natsStatus rsub_start(struct nb *b, struct nb_rsub *r);
+static void rsub_end(struct nb_rsub *r);
+
+static void on_rmsg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
+{
+	struct nb_rsub *r = closure;
+	jsMsgMetaData *meta = NULL;
+
+	(void)nc;
+	(void)sub;
+	pthread_mutex_lock(&r->lock);
+	if (!atomic_load(&r->dead) && natsMsg_GetMetaData(&meta, m) == NATS_OK) {
+		r->b->received++;
+		r->fn(r->closure, r->topic, meta->Sequence.Stream, (const uint8_t *)natsMsg_GetData(m),
+		      (size_t)natsMsg_GetDataLength(m));
+	}
+	pthread_mutex_unlock(&r->lock);
+	jsMsgMetaData_Destroy(meta);
+	natsMsg_Destroy(m);
+}
+
+/* On the bridge's thread: create the consumer (a request to the server: never on a reactor). */
+static natsStatus rsub_start(struct nb *b, struct nb_rsub *r)
+{
+	char subj[NB_SUBJECT_MAX];
+	jsSubOptions so;
+	natsStatus s;
+
+	if (atomic_load(&r->dead) || !b->js)
+		return NATS_OK;
+	nb_rsubject(subj, sizeof(subj), b->prefix, (const uint8_t *)r->topic, strlen(r->topic));
+	jsSubOptions_Init(&so);
+	so.Stream = b->stream;
+	so.Ordered = true;	/* ephemeral, in stream order, gaps re-fetched by the library */
+	if (r->from_seq) {
+		so.Config.DeliverPolicy = js_DeliverByStartSequence;
+		so.Config.OptStartSeq = r->from_seq + 1;
+	} else {
+		so.Config.DeliverPolicy = js_DeliverByStartTime;
+		so.Config.OptStartTime = r->start_ns;
+	}
+	s = js_Subscribe(&r->sub, b->js, subj, on_rmsg, r, NULL, &so, NULL);
+	if (s != NATS_OK)
+		fprintf(stderr, "nats: cannot start a reliable subscription: %s\n", natsStatus_GetText(s));
+	else
+		natsSubscription_SetPendingLimits(r->sub, PENDING_MSGS, PENDING_BYTES);
+	return s;
+}
+
+static void rsub_end(struct nb_rsub *r)
+{
+	if (r->sub)
+		natsSubscription_Unsubscribe(r->sub);
+	/* a callback under way finishes first (its fn sees the closure's own dead flag and returns) */
+	pthread_mutex_lock(&r->lock);
+	r->release(r->closure);
+	r->closure = NULL;
+	pthread_mutex_unlock(&r->lock);
+	/* a message already handed to the callback thread may still come: r stays until close */
+	pthread_mutex_lock(&r->b->subs_lock);
+	r->next = r->b->rdead;
+	r->b->rdead = r;
+	pthread_mutex_unlock(&r->b->subs_lock);
+}
+
 /* ---- publisher thread ------------------------------------------------------------------- */
 
 static void *publisher(void *arg)
@@ -168,11 +268,34 @@ static void *publisher(void *arg)
 		b->q_count--;
 		pthread_mutex_unlock(&b->q_lock);
 		/* may block while libnats flushes a full buffer: on this thread, never a reactor's */
-		s = natsConnection_Publish(b->nc, m.subject, m.subject + strlen(m.subject) + 1, (int)m.len);
-		if (s == NATS_OK)
-			b->published++;
-		else
-			b->dropped++;
+		switch (m.kind) {
+		case Q_CORE:
+			s = natsConnection_Publish(b->nc, m.subject, m.subject + strlen(m.subject) + 1, (int)m.len);
+			break;
+		case Q_STREAM: {
+			const char *body = m.subject + strlen(m.subject) + 1;
+			jsPubOptions po;
+
+			jsPubOptions_Init(&po);
+			po.MsgId = body + m.len;
+			/* async: acks are collected by libnats; too many pending makes this wait, here */
+			s = b->js ? js_PublishAsync(b->js, m.subject, body, (int)m.len, &po) : NATS_ERR;
+			break;
+		}
+		case Q_RSUB:
+			s = rsub_start(b, m.r);
+			break;
+		case Q_RCLOSE:
+			rsub_end(m.r);
+			s = NATS_OK;
+			break;
+		}
+		if (m.kind == Q_CORE || m.kind == Q_STREAM) {
+			if (s == NATS_OK)
+				b->published++;
+			else
+				b->dropped++;
+		}
 		free(m.subject);
 		pthread_mutex_lock(&b->q_lock);
 	}
@@ -182,8 +305,31 @@ static void *publisher(void *arg)
 
 /* ---- API ---------------------------------------------------------------------------------- */
 
-int nb_open(struct nb **out, const char *url, const char *prefix, const char *who, nb_deliver_fn fn, void *user,
-	    char *err, size_t errlen)
+/* The stream of reliable topics: created, or found as it is. */
+static void stream_setup(struct nb *b)
+{
+	char subj[NB_PREFIX_MAX + 8];
+	const char *subjects[1] = { subj };
+	jsStreamConfig sc;
+	jsStreamInfo *si = NULL;
+	jsErrCode jerr = 0;
+	natsStatus s;
+
+	snprintf(subj, sizeof(subj), "%s.r.>", b->prefix);
+	jsStreamConfig_Init(&sc);
+	sc.Name = b->stream;
+	sc.Subjects = subjects;
+	sc.SubjectsLen = 1;
+	sc.Storage = js_FileStorage;
+	s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
+	if (s != NATS_OK && jerr != JSStreamNameExistErr)
+		fprintf(stderr, "nats: cannot create stream %s: %s (JetStream on? nats-server -js)\n", b->stream,
+			natsStatus_GetText(s));
+	jsStreamInfo_Destroy(si);
+}
+
+int nb_open(struct nb **out, const char *url, const char *prefix, const char *stream, const char *who,
+	    nb_deliver_fn fn, void *user, char *err, size_t errlen)
 {
 	struct nb *b = calloc(1, sizeof(*b));
 	natsOptions *o = NULL;
@@ -231,6 +377,11 @@ int nb_open(struct nb **out, const char *url, const char *prefix, const char *wh
 	if (s != NATS_OK) {
 		snprintf(err, errlen, "--nats %s: %s (expected nats://HOST:PORT)", url, natsStatus_GetText(s));
 		goto fail;
+	}
+	if (stream) {
+		snprintf(b->stream, sizeof(b->stream), "%s", stream);
+		if (natsConnection_JetStream(&b->js, b->nc, NULL) == NATS_OK && !atomic_load(&b->down))
+			stream_setup(b);
 	}
 	if (pthread_create(&b->publisher, NULL, publisher, b)) {
 		snprintf(err, errlen, "cannot start the NATS publisher thread");
@@ -305,6 +456,79 @@ void nb_unsubscribe(struct nb *b, const char *topic)
 	}
 }
 
+/* Append to the bridge thread's queue; never blocks. */
+static int enqueue(struct nb *b, struct qmsg m, bool droppable)
+{
+	pthread_mutex_lock(&b->q_lock);
+	if (b->q_count == QUEUE_MAX && droppable) {
+		pthread_mutex_unlock(&b->q_lock);
+		free(m.subject);
+		b->dropped++;
+		return -EAGAIN;
+	}
+	if (b->q_count == QUEUE_MAX) {
+		/* control items (subscriptions) are never dropped: they take the oldest message's place */
+		free(b->q[b->q_head].subject);
+		b->q_head = (b->q_head + 1) % QUEUE_MAX;
+		b->q_count--;
+		b->dropped++;
+	}
+	b->q[(b->q_head + b->q_count) % QUEUE_MAX] = m;
+	b->q_count++;
+	pthread_cond_signal(&b->q_cond);
+	pthread_mutex_unlock(&b->q_lock);
+	return 0;
+}
+
+int nb_rpublish(struct nb *b, const char *topic, const void *body, size_t len, const char *msgid)
+{
+	char subj[NB_SUBJECT_MAX];
+	int n = nb_rsubject(subj, sizeof(subj), b->prefix, (const uint8_t *)topic, strlen(topic));
+	size_t il = strlen(msgid);
+	char *m;
+
+	if (n < 0)
+		return n;
+	m = malloc((size_t)n + 1 + len + il + 1);
+	if (!m) {
+		b->dropped++;
+		return -ENOMEM;
+	}
+	memcpy(m, subj, (size_t)n + 1);
+	memcpy(m + n + 1, body, len);
+	memcpy(m + n + 1 + len, msgid, il + 1);
+	return enqueue(b, (struct qmsg){ .kind = Q_STREAM, .len = len, .subject = m }, true);
+}
+
+struct nb_rsub *nb_rsubscribe(struct nb *b, const char *topic, uint64_t from_seq, nb_rdeliver_fn fn,
+			      void (*release)(void *closure), void *closure)
+{
+	struct nb_rsub *r = calloc(1, sizeof(*r) + strlen(topic) + 1);
+	struct timespec ts;
+
+	if (!r)
+		return NULL;
+	r->b = b;
+	pthread_mutex_init(&r->lock, NULL);
+	r->from_seq = from_seq;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	r->start_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	r->fn = fn;
+	r->release = release;
+	r->closure = closure;
+	strcpy(r->topic, topic);
+	enqueue(b, (struct qmsg){ .kind = Q_RSUB, .r = r }, false);
+	return r;
+}
+
+void nb_rclose(struct nb *b, struct nb_rsub *r)
+{
+	if (!r)
+		return;
+	atomic_store(&r->dead, true);
+	enqueue(b, (struct qmsg){ .kind = Q_RCLOSE, .r = r }, false);
+}
+
 int nb_publish(struct nb *b, const char *topic, const void *body, size_t len)
 {
 	char subject[NB_SUBJECT_MAX];
@@ -320,18 +544,7 @@ int nb_publish(struct nb *b, const char *topic, const void *body, size_t len)
 	}
 	memcpy(m, subject, (size_t)n + 1);
 	memcpy(m + n + 1, body, len);
-	pthread_mutex_lock(&b->q_lock);
-	if (b->q_count == QUEUE_MAX) {
-		pthread_mutex_unlock(&b->q_lock);
-		free(m);
-		b->dropped++;
-		return -EAGAIN;
-	}
-	b->q[(b->q_head + b->q_count) % QUEUE_MAX] = (struct qmsg){ .len = len, .subject = m };
-	b->q_count++;
-	pthread_cond_signal(&b->q_cond);
-	pthread_mutex_unlock(&b->q_lock);
-	return 0;
+	return enqueue(b, (struct qmsg){ .kind = Q_CORE, .len = len, .subject = m }, true);
 }
 
 void nb_stats(struct nb *b, struct nb_stats *st)
@@ -354,6 +567,13 @@ void nb_close(struct nb *b)
 	pthread_cond_signal(&b->q_cond);
 	pthread_mutex_unlock(&b->q_lock);
 	pthread_join(b->publisher, NULL);
+	if (b->js && !atomic_load(&b->down)) {
+		jsPubOptions po;
+
+		jsPubOptions_Init(&po);
+		po.MaxWait = 2000;
+		js_PublishAsyncComplete(b->js, &po);
+	}
 	if (!atomic_load(&b->down))
 		natsConnection_FlushTimeout(b->nc, 2000);
 	natsConnection_Close(b->nc);
@@ -363,6 +583,14 @@ void nb_close(struct nb *b)
 			natsSubscription_Destroy(ns->sub);
 			free(ns);
 		}
+	for (struct nb_rsub *r = b->rdead, *rn; r; r = rn) {
+		rn = r->next;
+		if (r->sub)
+			natsSubscription_Destroy(r->sub);
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+	}
+	jsCtx_Destroy(b->js);
 	natsConnection_Destroy(b->nc);
 	pthread_mutex_destroy(&b->q_lock);
 	pthread_cond_destroy(&b->q_cond);

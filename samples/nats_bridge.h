@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { NB_PREFIX_MAX = 64, NB_SUBJECT_MAX = NB_PREFIX_MAX + 3 + 2 * 255 + 1 };
+enum { NB_PREFIX_MAX = 64, NB_SUBJECT_MAX = NB_PREFIX_MAX + 3 + 2 * 255 + 1, NB_MSGID_MAX = 64 };
 
 struct nb;
 
@@ -45,10 +45,33 @@ int nb_prefix_check(const char *prefix, char *err, size_t errlen);
 
 /* The subject of topic (len bytes, any bytes) under prefix; its length, or -ENOSPC. */
 int nb_subject(char *out, size_t cap, const char *prefix, const uint8_t *topic, size_t len);
+/* The same for a reliable topic: PREFIX.r.HEX, a namespace of its own. */
+int nb_rsubject(char *out, size_t cap, const char *prefix, const uint8_t *topic, size_t len);
 
-/* Connect (retried in the background if the server is not up yet). 0 or a negative errno, message in err. */
-int nb_open(struct nb **out, const char *url, const char *prefix, const char *who, nb_deliver_fn fn, void *user,
-	    char *err, size_t errlen);
+/*
+ * Connect (retried in the background if the server is not up yet). 0 or a
+ * negative errno, message in err. stream (may be NULL): the JetStream stream
+ * that backs reliable topics (subjects PREFIX.r.HEX), created if missing.
+ */
+int nb_open(struct nb **out, const char *url, const char *prefix, const char *stream, const char *who,
+	    nb_deliver_fn fn, void *user, char *err, size_t errlen);
+
+/*
+ * Reliable topics (JetStream). nb_rpublish queues body with a de-duplication
+ * id (Nats-Msg-Id): a copy published twice under one id is stored once.
+ * nb_rsubscribe starts, on the bridge's thread, an ordered consumer of the
+ * topic from stream sequence from_seq + 1 (0: what is published from now
+ * on); each message goes to fn with its stream sequence, on the
+ * subscription's own libnats thread, which fn may hold up (backpressure: the
+ * stream keeps the rest). nb_rclose stops it; fn is not called after
+ * release(closure) ran, which the bridge calls once, off the caller's thread.
+ */
+typedef void (*nb_rdeliver_fn)(void *closure, const char *topic, uint64_t seq, const uint8_t *body, size_t len);
+struct nb_rsub;
+int nb_rpublish(struct nb *b, const char *topic, const void *body, size_t len, const char *msgid);
+struct nb_rsub *nb_rsubscribe(struct nb *b, const char *topic, uint64_t from_seq, nb_rdeliver_fn fn,
+			      void (*release)(void *closure), void *closure);
+void nb_rclose(struct nb *b, struct nb_rsub *r);
 
 /* Subscriptions are counted per topic: the first subscribes on NATS, the last unsubscribes. Any thread. */
 int nb_subscribe(struct nb *b, const char *topic);

@@ -17,6 +17,11 @@
  * Everything is sent from the session's own thread, as fast as the reliable
  * window allows: -EAGAIN stops the pump, on_writable restarts it.
  *
+ * --reliable uses the broker's reliable topics (RSUB/RPUB, a broker with
+ * --nats): each message comes with its stream sequence, and a subscriber
+ * that fails over (a URI with several addresses) resubscribes from the last
+ * one it got: nothing lost, nothing twice.
+ *
  * Exit status: 0 done, 1 the broker could not be reached, closed the session
  * or went silent for --timeout ms, 2 usage.
  */
@@ -36,6 +41,7 @@
 enum {
 	CH = 1,
 	EV_SUB = 1, EV_UNSUB = 2, EV_PUB = 3, EV_DELIVER = 4, EV_PING = 5, EV_PONG = 6, EV_ERROR = 7,
+	EV_RSUB = 8, EV_RPUB = 9, EV_RDELIVER = 10,
 	TOPIC_MAX = 255, MSG_MAX = 60000,
 };
 
@@ -45,6 +51,8 @@ static char **topics;
 static unsigned ntopics;
 static const char *message;
 static unsigned long count;
+static int reliable;		/* --reliable: the broker's JetStream-backed topics */
+static uint64_t *last_seq;	/* per topic: the last stream sequence delivered (session thread) */
 
 /* Progress: on the session's thread, except the atomics main watches. */
 static unsigned long next;	/* topics subscribed or messages sent so far */
@@ -91,7 +99,15 @@ static void pump(struct rw_session *s)
 			memcpy(buf + tl + 1, message, ml);
 			if (count > 1)
 				len += (size_t)snprintf((char *)buf + len, 24, " %lu", next + 1);
-			ret = rw_session_send(s, CH, EV_PUB, buf, len);
+			ret = rw_session_send(s, CH, reliable ? EV_RPUB : EV_PUB, buf, len);
+		} else if (!publisher && next < ntopics && reliable) {
+			/* where to resume: after the last message seen (a fail-over), or from now */
+			size_t tl2 = strlen(topics[next]);
+
+			for (int i = 0; i < 8; i++)
+				buf[i] = (uint8_t)(last_seq[next] >> (8 * i));
+			memcpy(buf + 8, topics[next], tl2);
+			ret = rw_session_send(s, CH, EV_RSUB, buf, 8 + tl2);
 		} else if (!publisher && next < ntopics) {
 			ret = rw_session_send(s, CH, EV_SUB, topics[next], strlen(topics[next]));
 		} else {
@@ -192,6 +208,24 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 	(void)channel;
 	(void)user;
 	switch (type) {
+	case EV_RDELIVER: {
+		uint64_t seq = 0;
+
+		if (len < 9 || done)
+			return;
+		for (int i = 7; i >= 0; i--)
+			seq = seq << 8 | p[i];
+		p += 8;
+		len -= 8;
+		for (unsigned i = 0; i < ntopics; i++)
+			if (!strncmp(topics[i], (const char *)p, len) && strlen(topics[i]) < len &&
+			    !p[strlen(topics[i])]) {
+				if (seq <= last_seq[i])
+					return;	/* seen already (cannot happen with one consumer; cheap to be sure) */
+				last_seq[i] = seq;
+			}
+	}
+		/* fall through */
 	case EV_DELIVER:
 		nul = memchr(p, 0, len);
 		if (!nul || done)
@@ -228,7 +262,9 @@ static void usage(FILE *f)
 		   "  --timeout MS give up after MS ms without progress, connecting included\n"
 		   "               (default 5000; sub: until subscribed)\n"
 		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
-		   "  --quiet      no engine log lines on stderr\n");
+		   "  --quiet      no engine log lines on stderr\n"
+		   "  --reliable   the broker's reliable topics (a broker with --nats: JetStream); a subscriber\n"
+		   "               failing over to another address of the URI resumes after its last message\n");
 }
 
 /* One line for a flag getopt refused (opterr is 0: its own messages are off). */
@@ -322,6 +358,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' }, { "timeout", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' }, { "bind", required_argument, NULL, 'b' },
+		{ "reliable", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event,
@@ -337,7 +374,7 @@ int main(int argc, char **argv)
 
 	rw_client_config_init(&cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:T:b:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:T:b:Rqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			count = strtoul(optarg, &end, 10);
@@ -362,6 +399,9 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			cfg.quiet = 1;
+			break;
+		case 'R':
+			reliable = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -406,8 +446,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	host_port(peer, sizeof(peer), ep.host, ep.port);
-	buf = malloc(TOPIC_MAX + 1 + MSG_MAX + 24);
-	if (!buf) {
+	buf = malloc(8 + TOPIC_MAX + 1 + MSG_MAX + 24);
+	last_seq = calloc(ntopics, sizeof(*last_seq));
+	if (!buf || !last_seq) {
 		fprintf(stderr, PROG ": out of memory\n");
 		return 1;
 	}
@@ -475,5 +516,6 @@ out:
 	rw_client_wait(cli);
 	rw_client_destroy(cli);
 	free(buf);
+	free(last_seq);
 	return ret;
 }
