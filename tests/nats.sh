@@ -107,22 +107,28 @@ inorder() {
 }
 
 # ---- 1. exactly once, in order per publisher, across three brokers ----
+# plain topics (core NATS) and reliable ones (--reliable: JetStream), 1000 messages per publisher
 N=1000
-for n in 1 2 3; do
-	check "subscriber on broker $n" sub s$n "${buri[$n]}" $((2 * N)) news
-done
-sleep 1	# subscriptions travel to the NATS server asynchronously
-"$B/ringwire-pubsub" "${buri[1]}" pub news p1 --count $N >"$tmp/p1.out" 2>"$tmp/p1.err" &
-p1=$!
-"$B/ringwire-pubsub" "${buri[2]}" pub news p2 --count $N >"$tmp/p2.out" 2>"$tmp/p2.err" &
-p2=$!
-check "publisher on broker 1 ($N messages)" wait_exit $p1 30
-check "publisher on broker 2 ($N messages)" wait_exit $p2 30
-for n in 1 2 3; do
-	wait_exit "$(eval echo \$s${n}_pid)" 20
-	check "broker $n's subscriber: $((2 * N)) messages, none twice" test "$(wc -l <"$tmp/s$n.out")" -eq $((2 * N))
-	check "broker $n's subscriber: publisher 1's in order, each once" inorder "$tmp/s$n.out" p1 $N
-	check "broker $n's subscriber: publisher 2's in order, each once" inorder "$tmp/s$n.out" p2 $N
+for kind in plain reliable; do
+	R=
+	[ $kind = reliable ] && R=--reliable
+	for n in 1 2 3; do
+		check "$kind subscriber on broker $n" sub s$n "${buri[$n]}" $((2 * N)) news$R $R
+	done
+	sleep 1	# subscriptions travel to the NATS server asynchronously
+	"$B/ringwire-pubsub" "${buri[1]}" pub news$R p1 --count $N $R >"$tmp/p1.out" 2>"$tmp/p1.err" &
+	p1=$!
+	"$B/ringwire-pubsub" "${buri[2]}" pub news$R p2 --count $N $R >"$tmp/p2.out" 2>"$tmp/p2.err" &
+	p2=$!
+	check "$kind publisher on broker 1 ($N messages)" wait_exit $p1 30
+	check "$kind publisher on broker 2 ($N messages)" wait_exit $p2 30
+	for n in 1 2 3; do
+		wait_exit "$(eval echo \$s${n}_pid)" 20
+		check "$kind: broker $n's subscriber: $((2 * N)) messages, none twice" \
+			test "$(wc -l <"$tmp/s$n.out")" -eq $((2 * N))
+		check "$kind: broker $n's subscriber: publisher 1's in order, each once" inorder "$tmp/s$n.out" p1 $N
+		check "$kind: broker $n's subscriber: publisher 2's in order, each once" inorder "$tmp/s$n.out" p2 $N
+	done
 done
 
 # ---- 2. topic names cannot reach another topic's subject ----
@@ -146,27 +152,36 @@ for w in w1 w2 w3 w4 w5; do kill "$(eval echo \$${w}_pid)" 2>/dev/null; done
 # ---- 3. SIGKILL a broker mid-stream: its subscriber fails over (multi-address URI) ----
 check "failover subscriber on broker 3 (URI: broker 3, then broker 2)" \
 	sub f1 "$KEY@${baddr[3]},${baddr[2]}" 1000000 live
+check "reliable failover subscriber on broker 3 (URI: broker 3, then broker 2)" \
+	sub f2 "$KEY@${baddr[3]},${baddr[2]}" 1000000 rlive --reliable
 sub l1 "${buri[1]}" 1000000 live	# one that stays put, for comparison
 sleep 1
-batches() {	# FROM TO: batches of 20 messages on broker 1, "bI 1".."bI 20"
+batches() {	# FROM TO: batches of 20 messages on broker 1, "bI 1".."bI 20", plain and reliable
 	local i
 	for ((i = $1; i <= $2; i++)); do
 		"$B/ringwire-pubsub" "${buri[1]}" pub live "b$i" --count 20 --timeout 5000 2>>"$tmp/pl.err" || return 1
+		"$B/ringwire-pubsub" "${buri[1]}" pub rlive "b$i" --count 20 --timeout 5000 --reliable \
+			2>>"$tmp/pl.err" || return 1
 		sleep 0.1
 	done
 }
 batches 1 5
 kill -KILL "${bpid[3]}"
+wait "${bpid[3]}" 2>/dev/null
 check "broker 3 killed mid-stream; publishing goes on" batches 6 40
 check "the failover subscriber says it fails over" wait_for "$tmp/f1.err" "failing over" 5
 check "it continues on broker 2: the last batch complete, each once, in order" inorder "$tmp/f1.out" b40 20
-stayed() {
+sleep 1
+stayed() {	# FILE: every batch complete, each message once, in order
 	local i
 	for i in $(seq 1 40); do
-		inorder "$tmp/l1.out" "b$i" 20 || { echo "batch $i: $(grep -c ": b$i " "$tmp/l1.out")"; return 1; }
+		inorder "$1" "b$i" 20 || { echo "batch $i: $(grep -c ": b$i " "$1")"; return 1; }
 	done
+	[ "$(wc -l <"$1")" -eq 800 ]
 }
-check "the subscriber that stayed put missed nothing" stayed
+check "the subscriber that stayed put missed nothing" stayed "$tmp/l1.out"
+check "the reliable subscriber failed over too" wait_for "$tmp/f2.err" "failing over" 1
+check "the reliable subscriber missed nothing and got nothing twice across the failover" stayed "$tmp/f2.out"
 
 # ---- 4. restart nats-server mid-stream: local delivery never stops, brokers recover ----
 sub r1 "${buri[1]}" 1000000 roll
@@ -190,6 +205,6 @@ check "the outage was logged once, not per message" test "$(grep -c 'connection 
 
 echo "$pass passed, $fail failed"
 if [ $fail -ne 0 ]; then
-	for f in "$tmp"/b*.err "$tmp"/f1.err; do echo "== $f"; tail -n 20 "$f"; done
+	for f in "$tmp"/b*.err "$tmp"/f*.err; do echo "== $f"; tail -n 20 "$f"; done
 fi
 [ $fail -eq 0 ]
