@@ -203,8 +203,45 @@ sleep 1
 check "after the restart, broker 2's subscriber gets broker 1's messages again, in order" inorder "$tmp/r2.out" after 50
 check "the outage was logged once, not per message" test "$(grep -c 'connection lost' "$tmp/b1.err")" -eq 1
 
+# ---- 5. chat: two servers, one room, /who and messages across them ----
+declare -A cpid curi
+for n in 1 2; do
+	"$B/ringwire-chat-server" --listen 127.0.0.1:0 --key "$tmp/server.key" --reactors 2 \
+		--nats "nats://127.0.0.1:$NPORT" --nats-prefix rwchat >"$tmp/c$n.out" 2>"$tmp/c$n.err" &
+	cpid[$n]=$!
+	pids+=($!)
+	wait_for "$tmp/c$n.out" "wire://" 5 && curi[$n]=$(head -n 1 "$tmp/c$n.out")
+done
+check "two chat servers start with --nats" test -n "${curi[1]:-}" -a -n "${curi[2]:-}"
+mkfifo "$tmp/bob.in"
+"$B/ringwire-chat" "${curi[1]}" --nick bob <"$tmp/bob.in" >"$tmp/bob.out" 2>"$tmp/bob.err" &
+bob=$!
+pids+=($!)
+exec 7>"$tmp/bob.in"
+echo "/join lobby" >&7
+check "chat: bob joins the lobby on server 1" wait_for "$tmp/bob.out" "[lobby] * bob joined" 10
+sleep 1.5	# the room's subscription and bob's presence reach server 2
+printf '/nick bob\n/nick Bob\n/join lobby\nhello from 2\n/who\n' | timeout 30 "$B/ringwire-chat" "${curi[2]}" \
+	--nick alice >"$tmp/alice.out" 2>"$tmp/alice.err"
+check "chat: /nick bob on server 2 is refused: bob is on server 1" grep -q "^! /nick bob: that nickname is taken" \
+	"$tmp/alice.out"
+check "chat: ... whatever the case" grep -q "^! /nick Bob: that nickname is taken" "$tmp/alice.out"
+check "chat: bob (server 1) sees alice (server 2) join" wait_for "$tmp/bob.out" "[lobby] * alice joined" 5
+check "chat: bob (server 1) sees alice's message (server 2)" wait_for "$tmp/bob.out" "[lobby] alice: hello from 2" 5
+check "chat: alice's /who on server 2 lists bob on server 1" \
+	grep -Eq '^\* in lobby \(2\): (alice bob|bob alice)$' "$tmp/alice.out"
+echo "hello from 1" >&7
+echo "/who" >&7
+check "chat: bob's own message, once" wait_for "$tmp/bob.out" "[lobby] bob: hello from 1" 5
+check "chat: bob sees alice leave" wait_for "$tmp/bob.out" "[lobby] * alice left" 5
+sleep 0.5
+check "chat: each message once on server 1" test "$(grep -c 'alice: hello from 2' "$tmp/bob.out")" -eq 1 -a \
+	"$(grep -c 'bob: hello from 1' "$tmp/bob.out")" -eq 1
+exec 7>&-
+wait_exit $bob 10
+
 echo "$pass passed, $fail failed"
 if [ $fail -ne 0 ]; then
-	for f in "$tmp"/b*.err "$tmp"/f*.err; do echo "== $f"; tail -n 20 "$f"; done
+	for f in "$tmp"/b*.err "$tmp"/f*.err "$tmp"/c*.err "$tmp"/*.out; do echo "== $f"; tail -n 20 "$f"; done
 fi
 [ $fail -eq 0 ]
