@@ -165,7 +165,7 @@ static void say(struct rw_session *s, uint8_t type, const char *fmt, ...)
  * PRESENCE_TTL_MS is dropped, so a server that dies leaves /who by itself.
  * /who lists everyone, /nick refuses a name in use on any server.
  */
-enum { PRESENCE_MS = 1000, PRESENCE_TTL_MS = 3500, REMOTES_MAX = 64 };
+enum { PRESENCE_MS = 500, PRESENCE_TTL_MS = 1800, REMOTES_MAX = 64 };
 
 struct remote {
 	char id[17];
@@ -967,6 +967,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
+	if (nats_url && !cfg.timers.keepalive_ms)
+		cfg.timers.keepalive_ms = 1000;	/* a client failing over between servers hears us every second */
 	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
 	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
 	if (ret) {

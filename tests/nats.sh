@@ -237,8 +237,26 @@ check "chat: bob sees alice leave" wait_for "$tmp/bob.out" "[lobby] * alice left
 sleep 0.5
 check "chat: each message once on server 1" test "$(grep -c 'alice: hello from 2' "$tmp/bob.out")" -eq 1 -a \
 	"$(grep -c 'bob: hello from 1' "$tmp/bob.out")" -eq 1
+# one identity at two addresses: carol on server 2 fails over to server 1 when 2 is killed
+mkfifo "$tmp/carol.in"
+"$B/ringwire-chat" "${curi[2]%@*}@${curi[2]#*@},${curi[1]#*@}" --nick carol <"$tmp/carol.in" \
+	>"$tmp/carol.out" 2>"$tmp/carol.err" &
+carol=$!
+pids+=($!)
+exec 8>"$tmp/carol.in"
+echo "/join lobby" >&8
+check "chat: carol (URI: server 2, then 1) joins the lobby" wait_for "$tmp/bob.out" "[lobby] * carol joined" 10
+kill -KILL "${cpid[2]}"
+wait "${cpid[2]}" 2>/dev/null
+check "chat: carol's server killed: she fails over" wait_for "$tmp/carol.err" "failing over" 10
+check "chat: ... and is carol in the lobby again, on server 1" wait_for "$tmp/carol.out" "you are now carol" 10
+wait_for "$tmp/carol.out" "[lobby] * carol joined" 5
+echo "welcome back" >&7
+check "chat: carol hears bob again" wait_for "$tmp/carol.out" "[lobby] bob: welcome back" 5
+exec 8>&-
 exec 7>&-
 wait_exit $bob 10
+wait_exit $carol 10
 
 echo "$pass passed, $fail failed"
 if [ $fail -ne 0 ]; then
