@@ -57,6 +57,7 @@ struct nb {
 	natsConnection *nc;
 	jsCtx *js;			/* with a stream: reliable topics */
 	char stream[64];
+	bool stream_ok;			/* created or found: bridge thread only, after nb_open */
 	char prefix[NB_PREFIX_MAX + 1];
 	nb_deliver_fn fn;
 	void *user;
@@ -185,6 +186,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 
 static natsStatus rsub_start(struct nb *b, struct nb_rsub *r);
 static void rsub_end(struct nb_rsub *r);
+static void stream_setup(struct nb *b);
 
 static void on_rmsg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *closure)
 {
@@ -267,6 +269,9 @@ static void *publisher(void *arg)
 		b->q_head = (b->q_head + 1) % QUEUE_MAX;
 		b->q_count--;
 		pthread_mutex_unlock(&b->q_lock);
+		/* NATS was down at start: the stream is made when it is first needed */
+		if ((m.kind == Q_STREAM || m.kind == Q_RSUB) && b->js && !b->stream_ok && !atomic_load(&b->down))
+			stream_setup(b);
 		/* may block while libnats flushes a full buffer: on this thread, never a reactor's */
 		switch (m.kind) {
 		case Q_CORE:
@@ -322,7 +327,9 @@ static void stream_setup(struct nb *b)
 	sc.SubjectsLen = 1;
 	sc.Storage = js_FileStorage;
 	s = js_AddStream(&si, b->js, &sc, NULL, &jerr);
-	if (s != NATS_OK && jerr != JSStreamNameExistErr)
+	if (s == NATS_OK || jerr == JSStreamNameExistErr)
+		b->stream_ok = true;
+	else if (!atomic_load(&b->down))
 		fprintf(stderr, "nats: cannot create stream %s: %s (JetStream on? nats-server -js)\n", b->stream,
 			natsStatus_GetText(s));
 	jsStreamInfo_Destroy(si);

@@ -85,6 +85,21 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Microseconds on the clock every process of this machine shares (--stamp compares two). */
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* --stamp and --rate (benchmarks): send times in the messages, a paced publisher. */
+static int stamp;
+static unsigned long rate;		/* messages/s, 0: as fast as the window allows */
+static uint64_t start_us;
+static uint32_t *lat_us;		/* subscriber with --stamp: one per message, up to --count */
+
 /* Send until the plan is done or the window is full. */
 static void pump(struct rw_session *s)
 {
@@ -92,11 +107,19 @@ static void pump(struct rw_session *s)
 	int ret = 0;
 
 	while (!pinged) {
+		if (publisher && next < count && rate && next >= (now_us() - start_us) * rate / 1000000 + 1)
+			break;	/* --rate: ahead of schedule; the 1 ms tick resumes */
 		if (publisher && next < count) {
 			size_t len = tl + 1 + ml;
 
 			memcpy(buf, topics[0], tl + 1);
-			memcpy(buf + tl + 1, message, ml);
+			if (stamp) {
+				/* --stamp: the send time first, for the subscriber's latency */
+				len += (size_t)snprintf((char *)buf + tl + 1, 24, "%llu ", (unsigned long long)now_us());
+				memcpy(buf + len, message, ml);
+			} else {
+				memcpy(buf + tl + 1, message, ml);
+			}
 			if (count > 1)
 				len += (size_t)snprintf((char *)buf + len, 24, " %lu", next + 1);
 			ret = rw_session_send(s, CH, reliable ? EV_RPUB : EV_PUB, buf, len);
@@ -124,6 +147,13 @@ static void pump(struct rw_session *s)
 	if (ret && ret != -EAGAIN && ret != -ENOTCONN)
 		fprintf(stderr, PROG ": cannot send: %s\n", strerror(-ret));
 	progress_ms = now_ms();
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 /* ---- connecting ----------------------------------------------------------------- */
@@ -161,17 +191,27 @@ static void on_open(struct rw_session *s, void *user)
 {
 	(void)user;
 	opened = 1;
-	if (failover)
+	if (publisher && rate)
+		rw_session_set_tick(s, 1);
+	else if (failover)
 		rw_session_set_tick(s, PING_MS);
+	start_us = now_us();
 	pump(s);
 }
 
 static void on_tick(struct rw_session *s, void *user)
 {
+	static uint64_t last_ping;
+	uint64_t t = now_ms();
+
 	(void)user;
+	if (rate && !pinged)
+		pump(s);
 	/* a broker answers every PING: traffic both ways, so only a lost broker goes silent */
-	if (pinged)
+	if (failover && pinged && t - last_ping >= PING_MS) {
+		last_ping = t;
 		rw_session_send(s, CH, EV_PING, "alive", 5);
+	}
 }
 
 static void on_writable(struct rw_session *s, uint8_t channel, void *user)
@@ -230,6 +270,11 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		nul = memchr(p, 0, len);
 		if (!nul || done)
 			return;
+		if (stamp && lat_us && received < count) {
+			uint64_t sent = strtoull((const char *)nul + 1, NULL, 10), t = now_us();
+
+			lat_us[received] = (uint32_t)(t > sent && t - sent < UINT32_MAX ? t - sent : 0);
+		}
 		printf("%s: %.*s\n", (const char *)p, (int)(len - (size_t)(nul - p) - 1), (const char *)nul + 1);
 		fflush(stdout);
 		if (++received == count)
@@ -263,6 +308,8 @@ static void usage(FILE *f)
 		   "               (default 5000; sub: until subscribed)\n"
 		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		   "  --quiet      no engine log lines on stderr\n"
+		   "  --stamp      pub: start each message with its send time; sub: print latency p50/p99 at the end\n"
+		   "  --rate N     pub: at most N messages/s (default: as fast as the window allows)\n"
 		   "  --reliable   the broker's reliable topics (a broker with --nats: JetStream); a subscriber\n"
 		   "               failing over to another address of the URI resumes after its last message\n");
 }
@@ -358,7 +405,8 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "count", required_argument, NULL, 'c' }, { "timeout", required_argument, NULL, 'T' },
 		{ "quiet", no_argument, NULL, 'q' }, { "bind", required_argument, NULL, 'b' },
-		{ "reliable", no_argument, NULL, 'R' },
+		{ "reliable", no_argument, NULL, 'R' }, { "stamp", no_argument, NULL, 'S' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event,
@@ -374,7 +422,7 @@ int main(int argc, char **argv)
 
 	rw_client_config_init(&cfg);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:T:b:Rqh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:T:b:r:RSqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			count = strtoul(optarg, &end, 10);
@@ -402,6 +450,17 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			reliable = 1;
+			break;
+		case 'S':
+			stamp = 1;
+			break;
+		case 'r':
+			rate = strtoul(optarg, &end, 10);
+			if (end == optarg || *end || optarg[0] == '-' || rate < 1 || rate > 10000000) {
+				fprintf(stderr, PROG ": --rate: \"%s\" is not a number of messages/s from 1 to 10000000\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -448,6 +507,8 @@ int main(int argc, char **argv)
 	host_port(peer, sizeof(peer), ep.host, ep.port);
 	buf = malloc(8 + TOPIC_MAX + 1 + MSG_MAX + 24);
 	last_seq = calloc(ntopics, sizeof(*last_seq));
+	if (stamp && !publisher && count)
+		lat_us = calloc(count, sizeof(*lat_us));
 	if (!buf || !last_seq) {
 		fprintf(stderr, PROG ": out of memory\n");
 		return 1;
@@ -511,6 +572,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": published %lu message%s to %s\n", count, count > 1 ? "s" : "", topics[0]);
 	else if (!publisher && opened)
 		fprintf(stderr, PROG ": received %lu message%s\n", (unsigned long)received, received == 1 ? "" : "s");
+	if (lat_us && received) {
+		unsigned long n = received < count ? received : count;
+
+		qsort(lat_us, n, sizeof(*lat_us), cmp_u32);
+		fprintf(stderr, PROG ": latency p50 %u us, p99 %u us (%lu messages)\n", lat_us[n / 2],
+			lat_us[n * 99 / 100], n);
+	}
+	free(lat_us);
 out:
 	rw_client_stop(cli);
 	rw_client_wait(cli);
