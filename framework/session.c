@@ -867,14 +867,21 @@ struct cmd_resolved {
 	struct rw_resolve_req req;
 	struct rw_shard *sh;
 	uint64_t id;
+	uint8_t hint;		/* the address hint looked up */
 };
+
+static void resolve_and_start(struct rw_session *s);
 
 static void run_resolved(struct rw_shard *sh, struct rw_cmd *cmd)
 {
 	struct cmd_resolved *c = (struct cmd_resolved *)cmd;
 	struct rw_session *s = rw__session_by_id(sh, c->id);
 
-	if (s && s->resolving) {
+	if (s && s->resolving && s->hints && c->hint != s->hint) {
+		/* the session moved to another hint meanwhile: look that one up instead */
+		s->resolving = false;
+		resolve_and_start(s);
+	} else if (s && s->resolving) {
 		s->resolving = false;
 		/*
 		 * host names can move; keep the old address if the name is gone or
@@ -905,12 +912,14 @@ static void resolve_and_start(struct rw_session *s)
 	struct cmd_resolved *c;
 
 	if (s->resolving)
-		return;	/* the previous lookup is still out: the handshake starts when it answers */
+		return;	/* the previous lookup is still out: the handshake starts when it answers (or,
+			 * for an older hint, this one is looked up then) */
 	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->c.run = run_resolved;
 		c->sh = s->sh;
 		c->id = s->id;
+		c->hint = s->hint;
 		memcpy(c->req.host, s->host, sizeof(c->req.host));
 		c->req.port = s->port;
 		c->req.reply = resolved;
