@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # nats.sh - ringwire-pubsub-broker instances joined through a nats-server
+# (timeouts are generous: connecting is not what is tested, and a loaded
+# machine makes handshakes slow)
 # (issue: past one machine). Starts nats-server itself on a free loopback
 # port with JetStream in a temp dir, and stops it. $1: the build directory,
 # $2: "yes" if the brokers were built with libnats. Skips (77) only when
@@ -94,10 +96,10 @@ KEY=${buri[1]%@*}
 sub() {
 	local name=$1 uri=$2 count=$3
 	shift 3
-	"$B/ringwire-pubsub" "$uri" sub "$@" --count "$count" --timeout 5000 >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	"$B/ringwire-pubsub" "$uri" sub "$@" --count "$count" --timeout 15000 >"$tmp/$name.out" 2>"$tmp/$name.err" &
 	eval "${name}_pid=$!"
 	pids+=($!)
-	wait_for "$tmp/$name.err" "subscribed" 5
+	wait_for "$tmp/$name.err" "subscribed" 15
 }
 # inorder FILE PREFIX N: lines "topic: PREFIX 1".."PREFIX N", each once, in order
 inorder() {
@@ -110,15 +112,15 @@ inorder() {
 # plain topics (core NATS) and reliable ones (--reliable: JetStream), 1000 messages per publisher
 N=1000
 for kind in plain reliable; do
-	R=
-	[ $kind = reliable ] && R=--reliable
+	R= T=news
+	[ $kind = reliable ] && R=--reliable T=news-r
 	for n in 1 2 3; do
-		check "$kind subscriber on broker $n" sub s$n "${buri[$n]}" $((2 * N)) news$R $R
+		check "$kind subscriber on broker $n" sub s$n "${buri[$n]}" $((2 * N)) $T $R
 	done
 	sleep 1	# subscriptions travel to the NATS server asynchronously
-	"$B/ringwire-pubsub" "${buri[1]}" pub news$R p1 --count $N $R >"$tmp/p1.out" 2>"$tmp/p1.err" &
+	"$B/ringwire-pubsub" "${buri[1]}" pub $T p1 --count $N $R >"$tmp/p1.out" 2>"$tmp/p1.err" &
 	p1=$!
-	"$B/ringwire-pubsub" "${buri[2]}" pub news$R p2 --count $N $R >"$tmp/p2.out" 2>"$tmp/p2.err" &
+	"$B/ringwire-pubsub" "${buri[2]}" pub $T p2 --count $N $R >"$tmp/p2.out" 2>"$tmp/p2.err" &
 	p2=$!
 	check "$kind publisher on broker 1 ($N messages)" wait_exit $p1 30
 	check "$kind publisher on broker 2 ($N messages)" wait_exit $p2 30
@@ -139,7 +141,7 @@ sub w4 "${buri[3]}" 1000 'a.b'
 sub w5 "${buri[2]}" 1000 'rwtest.t.78'	# the subject topic "x" has: a name, not a subject
 sleep 1
 for t in 'a.b' 'x' 'a' 'a b c' '*' 'a.*'; do
-	"$B/ringwire-pubsub" "${buri[1]}" pub "$t" "to [$t]" --timeout 5000 2>>"$tmp/wp.err" || bad "publish on [$t]"
+	"$B/ringwire-pubsub" "${buri[1]}" pub "$t" "to [$t]" --timeout 15000 2>>"$tmp/wp.err" || bad "publish on [$t]"
 done
 sleep 1
 check "a topic named 'a.*' gets only its own messages" test "$(cat "$tmp/w1.out")" = 'a.*: to [a.*]'
@@ -159,8 +161,8 @@ sleep 1
 batches() {	# FROM TO: batches of 20 messages on broker 1, "bI 1".."bI 20", plain and reliable
 	local i
 	for ((i = $1; i <= $2; i++)); do
-		"$B/ringwire-pubsub" "${buri[1]}" pub live "b$i" --count 20 --timeout 5000 2>>"$tmp/pl.err" || return 1
-		"$B/ringwire-pubsub" "${buri[1]}" pub rlive "b$i" --count 20 --timeout 5000 --reliable \
+		"$B/ringwire-pubsub" "${buri[1]}" pub live "b$i" --count 20 --timeout 15000 2>>"$tmp/pl.err" || return 1
+		"$B/ringwire-pubsub" "${buri[1]}" pub rlive "b$i" --count 20 --timeout 15000 --reliable \
 			2>>"$tmp/pl.err" || return 1
 		sleep 0.1
 	done
@@ -191,14 +193,14 @@ kill -TERM "$nats_pid"
 wait "$nats_pid" 2>/dev/null
 check "brokers log the outage once" wait_for "$tmp/b1.err" "connection lost" 5
 for i in $(seq 1 5); do
-	"$B/ringwire-pubsub" "${buri[1]}" pub roll "down$i" --count 20 --timeout 5000 2>>"$tmp/pr.err"
+	"$B/ringwire-pubsub" "${buri[1]}" pub roll "down$i" --count 20 --timeout 15000 2>>"$tmp/pr.err"
 done
 check "with NATS down, broker 1's local subscriber still gets every message" inorder "$tmp/r1.out" down5 20
 check "NATS restarts" start_nats
 check "broker 2 reconnects to NATS" wait_for "$tmp/b2.err" "reconnected" 10
 check "broker 1 reconnects to NATS" wait_for "$tmp/b1.err" "reconnected" 10
 sleep 1
-"$B/ringwire-pubsub" "${buri[1]}" pub roll after --count 50 --timeout 5000 2>>"$tmp/pr.err"
+"$B/ringwire-pubsub" "${buri[1]}" pub roll after --count 50 --timeout 15000 2>>"$tmp/pr.err"
 sleep 1
 check "after the restart, broker 2's subscriber gets broker 1's messages again, in order" inorder "$tmp/r2.out" after 50
 check "the outage was logged once, not per message" test "$(grep -c 'connection lost' "$tmp/b1.err")" -eq 1
