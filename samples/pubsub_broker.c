@@ -24,7 +24,8 @@
  *                    publisher knows its messages are in, a subscriber
  *                    that its subscriptions are)
  *           8 RSUB   u64 LE last sequence seen (0: none), topic   (--nats)
- *           9 RPUB   topic, NUL, message                          (--nats)
+ *           9 RPUB   u64 LE publisher id, u64 LE message number, topic, NUL,
+ *                    message                                      (--nats)
  *   broker: 4 DELIVER topic, NUL, message
  *           6 PONG
  *           7 ERROR  text
@@ -32,7 +33,8 @@
  *
  * Reliable topics (RSUB/RPUB, with --nats) live in a JetStream stream
  * (--nats-stream): RPUB stores the message under a de-duplication id
- * (Nats-Msg-Id), every RSUB gets an ordered consumer of its own starting
+ * (Nats-Msg-Id: the publisher's id and number, so a copy sent again after a
+ * failover is stored once), every RSUB gets an ordered consumer of its own starting
  * after the sequence the client names, so a client failing over to another
  * broker of the same identity resumes where it was, without loss or
  * duplicate. A full subscriber queue holds its consumer back (the stream
@@ -110,7 +112,6 @@ struct sub {
 	unsigned ntopics;	/* owner thread only */
 	struct nb_rsub *rsubs[RSUBS_MAX];	/* reliable topics (--nats): owner thread only */
 	unsigned nrsubs;
-	uint64_t rpub_n;			/* this session's reliable publishes: their de-dup ids */
 	atomic_uint refs;
 	/* the queue, dead and the counts: publishers on any thread push */
 	pthread_mutex_t lock;
@@ -658,24 +659,34 @@ static void rsubscribe(struct rw_session *s, struct sub *b, const uint8_t *p, si
 		rw_session_set_tick(s, flush_ms);
 }
 
-/* RPUB: topic, NUL, message, into the stream with a de-duplication id. */
-static void rpublish(struct rw_session *s, struct sub *b, const uint8_t *p, size_t len)
+/*
+ * RPUB: u64 LE publisher id, u64 LE message number, topic, NUL, message,
+ * into the stream under the de-duplication id "publisher-number": a
+ * publisher that fails over and sends its unconfirmed messages again, to
+ * this broker or another, has each stored once.
+ */
+static void rpublish(struct rw_session *s, const uint8_t *p, size_t len)
 {
-	const uint8_t *nul = memchr(p, 0, len);
+	const uint8_t *nul = len > 16 ? memchr(p + 16, 0, len - 16) : NULL;
+	uint64_t pub = 0, n = 0;
 	char id[NB_MSGID_MAX];
 
 	if (!bridge) {
 		refuse(s, "reliable topics need a broker started with --nats");
 		return;
 	}
-	if (!nul || nul == p || nul - p > TOPIC_MAX) {
-		refuse(s, "RPUB payload is topic (1-255 bytes), NUL, message");
+	if (!nul || nul == p + 16 || nul - (p + 16) > TOPIC_MAX) {
+		refuse(s, "RPUB payload is publisher id and message number (8 bytes LE each), topic (1-255 bytes), NUL, "
+			  "message");
 		return;
 	}
-	/* the publisher's key and its count: a copy sent again after a failover is stored once */
-	snprintf(id, sizeof(id), "%s-%" PRIx64 "-%" PRIu64, b->wpub, rw_session_id(s), ++b->rpub_n);
+	for (int i = 7; i >= 0; i--) {
+		pub = pub << 8 | p[i];
+		n = n << 8 | p[8 + i];
+	}
+	snprintf(id, sizeof(id), "%016" PRIx64 "-%" PRIu64, pub, n);
 	published++;
-	if (nb_rpublish(bridge, (const char *)p, nul + 1, len - (size_t)(nul - p) - 1, id))
+	if (nb_rpublish(bridge, (const char *)p + 16, nul + 1, len - (size_t)(nul - p) - 1, id))
 		refuse(s, "broker's NATS queue is full: message dropped");
 }
 #endif
@@ -698,7 +709,7 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		rsubscribe(s, b, p, len);
 		return;
 	case EV_RPUB:
-		rpublish(s, b, p, len);
+		rpublish(s, p, len);
 		return;
 #endif
 	case EV_PING:

@@ -20,7 +20,9 @@
  * --reliable uses the broker's reliable topics (RSUB/RPUB, a broker with
  * --nats): each message comes with its stream sequence, and a subscriber
  * that fails over (a URI with several addresses) resubscribes from the last
- * one it got: nothing lost, nothing twice.
+ * one it got: nothing lost, nothing twice. A publisher numbers its messages
+ * under a random id and, failing over, sends again from the last number the
+ * broker confirmed; the stream de-duplicates the copies.
  *
  * Exit status: 0 done, 1 the broker could not be reached, closed the session
  * or went silent for --timeout ms, 2 usage.
@@ -71,7 +73,9 @@ static unsigned timeout_ms = 5000;
  * LOSS_MS; a PING every PING_MS keeps a quiet topic talking) is dialled
  * again from the next address on, and the subscriptions sent again.
  */
-enum { PING_MS = 500, LOSS_MS = 2000, ADDR_TIMEOUT_MS = 1500 };
+enum { PING_MS = 500, LOSS_MS = 2000, ADDR_TIMEOUT_MS = 1500, CONFIRM_EVERY = 50 };
+static uint64_t pub_id;			/* --reliable publisher: its id in the de-dup ids, random */
+static unsigned long confirmed;		/* --reliable publisher: messages the broker has confirmed */
 static struct rw_endpoint ep;
 static int failover;
 static unsigned cur_addr;		/* the address the session went to first */
@@ -115,14 +119,32 @@ static void pump(struct rw_session *s)
 			memcpy(buf, topics[0], tl + 1);
 			if (stamp) {
 				/* --stamp: the send time first, for the subscriber's latency */
-				len += (size_t)snprintf((char *)buf + tl + 1, 24, "%llu ", (unsigned long long)now_us());
-				memcpy(buf + len, message, ml);
+				size_t sl = (size_t)snprintf((char *)buf + tl + 1, 24, "%llu ", (unsigned long long)now_us());
+
+				memcpy(buf + tl + 1 + sl, message, ml);
+				len += sl;
 			} else {
 				memcpy(buf + tl + 1, message, ml);
 			}
 			if (count > 1)
 				len += (size_t)snprintf((char *)buf + len, 24, " %lu", next + 1);
+			if (reliable) {
+				/* publisher id and number first: the stream stores a copy sent again once */
+				memmove(buf + 16, buf, len);
+				for (int i = 0; i < 8; i++) {
+					buf[i] = (uint8_t)(pub_id >> (8 * i));
+					buf[8 + i] = (uint8_t)((next + 1) >> (8 * i));
+				}
+				len += 16;
+			}
 			ret = rw_session_send(s, CH, reliable ? EV_RPUB : EV_PUB, buf, len);
+			/* a failing-over publisher learns every CONFIRM_EVERY what the broker has */
+			if (!ret && reliable && failover && (next + 1) % CONFIRM_EVERY == 0) {
+				char mark[24];
+				int ml2 = snprintf(mark, sizeof(mark), "m%lu", next + 1);
+
+				rw_session_send(s, CH, EV_PING, mark, (size_t)ml2);
+			}
 		} else if (!publisher && next < ntopics && reliable) {
 			/* where to resume: after the last message seen (a fail-over), or from now */
 			size_t tl2 = strlen(topics[next]);
@@ -284,6 +306,14 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		progress_ms = now_ms();
 		if (len == 5 && !memcmp(p, "alive", 5))
 			break;
+		if (len > 1 && len < 24 && p[0] == 'm') {
+			char mark[24];
+
+			memcpy(mark, p + 1, len - 1);
+			mark[len - 1] = 0;
+			confirmed = strtoul(mark, NULL, 10);	/* the broker has every message up to it */
+			break;
+		}
 		if (publisher) {
 			done = 1;
 		} else {
@@ -379,7 +409,10 @@ static int redial(struct rw_client *cli)
 	subscribed = 0;
 	pinged = 0;
 	if (!publisher)
-		next = 0;	/* a publisher goes on from where it was: what the broker had, it passed on */
+		next = 0;
+	else if (reliable)
+		next = confirmed;	/* again from the last confirmed: the stream keeps one of each */
+	/* a plain publisher goes on from where it was: at most once, as plain topics are */
 	cur_addr = (cur_addr + 1) % ep.naddrs;
 	rw_pubkey_to_wpub(wpub, ep.pubkey);
 	n = (size_t)snprintf(uri, sizeof(uri), "wire://%s@", wpub);
@@ -505,8 +538,17 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	host_port(peer, sizeof(peer), ep.host, ep.port);
-	buf = malloc(8 + TOPIC_MAX + 1 + MSG_MAX + 24);
+	buf = malloc(16 + TOPIC_MAX + 1 + MSG_MAX + 48);
 	last_seq = calloc(ntopics, sizeof(*last_seq));
+	if (reliable && publisher) {
+		FILE *f = fopen("/dev/urandom", "rb");
+
+		if (!f || fread(&pub_id, 1, sizeof(pub_id), f) != sizeof(pub_id)) {
+			fprintf(stderr, PROG ": cannot read /dev/urandom\n");
+			return 1;
+		}
+		fclose(f);
+	}
 	if (stamp && !publisher && count)
 		lat_us = calloc(count, sizeof(*lat_us));
 	if (!buf || !last_seq) {

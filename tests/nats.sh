@@ -185,6 +185,24 @@ check "the subscriber that stayed put missed nothing" stayed "$tmp/l1.out"
 check "the reliable subscriber failed over too" wait_for "$tmp/f2.err" "failing over" 1
 check "the reliable subscriber missed nothing and got nothing twice across the failover" stayed "$tmp/f2.out"
 
+# a reliable publisher whose broker is killed mid-stream fails over and sends again what was not
+# confirmed: the stream stores each message once (Nats-Msg-Id)
+check "broker 3 restarted" start_broker 3
+sub g1 "${buri[1]}" 1000000 rpub --reliable
+sleep 1
+"$B/ringwire-pubsub" "$KEY@${baddr[3]},${baddr[2]}" pub rpub m --count 3000 --rate 1000 --reliable \
+	--timeout 15000 >/dev/null 2>"$tmp/g.err" &
+gp=$!
+pids+=($!)
+sleep 1.2
+kill -KILL "${bpid[3]}"
+wait "${bpid[3]}" 2>/dev/null
+check "the reliable publisher on broker 3 fails over and finishes" wait_exit $gp 30
+check "... it said so" grep -q "failing over" "$tmp/g.err"
+sleep 1
+check "its subscriber on broker 1 got all 3000, each once, in order" inorder "$tmp/g1.out" m 3000
+kill "$g1_pid" 2>/dev/null
+
 # ---- 4. restart nats-server mid-stream: local delivery never stops, brokers recover ----
 sub r1 "${buri[1]}" 1000000 roll
 sub r2 "${buri[2]}" 1000000 roll
