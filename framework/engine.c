@@ -48,6 +48,7 @@ struct cmd_dial {
 	struct rw_cmd c;
 	uint64_t id;
 	struct rw_endpoint ep;
+	unsigned first;			/* the hint addr resolves: the first that did */
 	struct rw_peer_addr addr;
 	void *user;
 };
@@ -183,8 +184,18 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 	s->initiator = true;
 	s->state = RW_SS_CONNECTING;
 	s->user = c->user;
-	memcpy(s->host, c->ep.host, sizeof(s->host));
-	s->port = c->ep.port;
+	memcpy(s->host, c->ep.addrs[c->first].host, sizeof(s->host));
+	s->port = c->ep.addrs[c->first].port;
+	if (c->ep.naddrs > 1) {
+		/* several hints (§16.3): the session keeps them; session.c moves along them */
+		s->hints = malloc(c->ep.naddrs * sizeof(*s->hints));
+		if (s->hints) {
+			memcpy(s->hints, c->ep.addrs, c->ep.naddrs * sizeof(*s->hints));
+			s->nhints = (uint8_t)c->ep.naddrs;
+			s->hint = (uint8_t)c->first;
+			s->hints_tried = (uint8_t)c->first;	/* the ones that did not resolve count as tried */
+		}
+	}
 	rw__session_set_peer(s, &c->addr);
 	if (!e->has_id) {
 		/* no key configured: this session gets its own identity */
@@ -648,9 +659,13 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 	ret = rw_uri_parse(uri, &c->ep, err, errlen);
 	if (ret)
 		goto fail;
-	if (rw__resolve_now(c->ep.host, c->ep.port, false, &c->addr)) {
-		ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"", c->ep.host);
-		goto fail;
+	/* the first address that resolves; a later one resolves when its turn comes (§16.3) */
+	while (rw__resolve_now(c->ep.addrs[c->first].host, c->ep.addrs[c->first].port, false, &c->addr)) {
+		if (++c->first == c->ep.naddrs) {
+			ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"%s", c->ep.host,
+				       c->ep.naddrs > 1 ? " (nor any other address of the URI)" : "");
+			goto fail;
+		}
 	}
 	{
 		uint64_t seq = atomic_fetch_add(&e->dial_seq, 1) + 1;

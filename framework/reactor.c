@@ -544,6 +544,40 @@ fail:
 }
 
 /*
+ * Port 0: choose the port with a plain socket first. An SO_REUSEPORT socket
+ * binding port 0 may be given a port that another SO_REUSEPORT socket of the
+ * same user already holds (the kernel counts that as sharing, not as a
+ * conflict): a client would join some server's group and get part of its
+ * traffic. A socket without SO_REUSEPORT conflicts with every holder, so the
+ * port it gets is free; our sockets then bind it the moment it is released.
+ */
+static int pick_port(const struct rw_reactor_config *c, struct sockaddr *addr, socklen_t len)
+{
+	struct sockaddr_storage got;
+	socklen_t glen = sizeof(got);
+	int fd, ret = 0;
+
+	in_port_t port = addr->sa_family == AF_INET6 ? ((struct sockaddr_in6 *)addr)->sin6_port
+						     : ((struct sockaddr_in *)addr)->sin_port;
+
+	if (port)
+		return 0;
+	fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+	if (fd < 0)
+		return -errno;
+	if (addr->sa_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){ c->v6only }, sizeof(int));
+	if (bind(fd, addr, len) < 0 || getsockname(fd, (struct sockaddr *)&got, &glen) < 0)
+		ret = -errno;
+	else if (addr->sa_family == AF_INET6)
+		((struct sockaddr_in6 *)addr)->sin6_port = ((struct sockaddr_in6 *)&got)->sin6_port;
+	else
+		((struct sockaddr_in *)addr)->sin_port = ((struct sockaddr_in *)&got)->sin_port;
+	close(fd);
+	return ret;
+}
+
+/*
  * Rings are created disabled so that SINGLE_ISSUER binds them to the thread
  * that enables them (the reactor), not to the creating thread; registration
  * (buffers, files) is allowed on a disabled ring. Kernels that refuse a flag
@@ -920,6 +954,9 @@ int rw__reactor_group_create(struct rw_reactor_group **gp, const struct rw_react
 	}
 	mode = resolve_mode(g->cfg.send_mode);
 	addr = g->cfg.listen;
+	ret = pick_port(&g->cfg, (struct sockaddr *)&addr, g->cfg.listen_len);
+	if (ret < 0)
+		goto fail;
 	for (unsigned i = 0; i < g->n; i++) {
 		ret = reactor_create(g, i, (struct sockaddr *)&addr, g->cfg.listen_len, mode, &g->r[i]);
 		if (ret < 0)

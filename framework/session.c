@@ -403,6 +403,7 @@ void rw__shard_reap(struct rw_shard *sh)
 		keypair_release(s->next);
 		keypair_release(s->hs_kp);
 		rw__reasm_destroy(&s->reasm);
+		free(s->hints);
 		rw__memzero(s, sizeof(*s));
 		free(s);
 	}
@@ -842,6 +843,8 @@ static bool permanent(int err)
 	}
 }
 
+static bool next_hint(struct rw_session *s);
+
 bool rw__session_dial_error(struct rw_session *s, int err)
 {
 	char a[RW_ADDR_STR_MAX] = "?", msg[256];
@@ -849,6 +852,8 @@ bool rw__session_dial_error(struct rw_session *s, int err)
 
 	if (s->state != RW_SS_CONNECTING || !permanent(err))
 		return false;
+	if (next_hint(s))
+		return true;	/* that address cannot be reached from here: the next one may */
 	switch (-err) {
 	case EAFNOSUPPORT:
 		hint = "bind an address of the server's family (--bind)";
@@ -903,6 +908,9 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 	if (s->state == RW_SS_CONNECTING && e->hs_timeout_ms && now >= s->hs_started_ms + e->hs_timeout_ms) {
 		char within[32];
 
+		if (next_hint(s))
+			return;
+
 		snprintf(within, sizeof(within), "within %u ms", (unsigned int)e->hs_timeout_ms);
 		close_unanswered(s, within);
 		return;
@@ -913,6 +921,9 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 		rw__noise_handshake_clear(&s->hs);
 		if (s->state == RW_SS_CONNECTING || !s->cur) {
 			char after[32];
+
+			if (next_hint(s))
+				return;
 
 			snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
 			close_unanswered(s, after);
@@ -934,19 +945,31 @@ struct cmd_resolved {
 	struct rw_resolve_req req;
 	struct rw_shard *sh;
 	uint64_t id;
+	uint8_t hint;		/* the address hint looked up */
 };
+
+static void resolve_and_start(struct rw_session *s);
 
 static void run_resolved(struct rw_shard *sh, struct rw_cmd *cmd)
 {
 	struct cmd_resolved *c = (struct cmd_resolved *)cmd;
 	struct rw_session *s = rw__session_by_id(sh, c->id);
 
-	if (s && s->resolving) {
+	if (s && s->resolving && s->hints && c->hint != s->hint) {
+		/* the session moved to another hint meanwhile: look that one up instead */
 		s->resolving = false;
-		/* host names can move; keep the old address if the name is gone or changed family */
-		if (c->req.ret == 0 && rw__peer_family(&c->req.addr) == rw__peer_family(&s->peer))
-			s->peer = c->req.addr;
-		if (s->state == RW_SS_ESTABLISHED && !s->cur)
+		resolve_and_start(s);
+	} else if (s && s->resolving) {
+		s->resolving = false;
+		/*
+		 * host names can move; keep the old address if the name is gone or
+		 * changed family. Another hint (§16.3) may well be of the other
+		 * family: the client socket is dual-stack unless bound otherwise,
+		 * and a send error then moves on to the next hint.
+		 */
+		if (c->req.ret == 0 && (s->hints || rw__peer_family(&c->req.addr) == rw__peer_family(&s->peer)))
+			rw__session_set_peer(s, &c->req.addr);
+		if ((s->state == RW_SS_ESTABLISHED && !s->cur) || s->state == RW_SS_CONNECTING)
 			rw__session_handshake_start(s);
 	}
 	free(c);
@@ -961,28 +984,20 @@ static void resolved(struct rw_resolve_req *req)
 		free(c);
 }
 
-void rw__session_reconnect(struct rw_session *s, uint64_t now)
+/* Look s->host up off this thread; the handshake starts with the answer. */
+static void resolve_and_start(struct rw_session *s)
 {
 	struct cmd_resolved *c;
 
-	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
-		rw__reliable_reset(s->rel[ch]);
-	rw__keypair_free(s->prev);
-	rw__keypair_free(s->cur);
-	rw__keypair_free(s->next);
-	s->prev = s->cur = s->next = NULL;
-	s->last_rx_ms = now;
-	/* the server may have restarted, moved or changed version: learn its MTU again */
-	rw__pmtu_reset(&s->pmtu, now);
-	pmtu_arm(s);
 	if (s->resolving)
-		return;	/* the previous lookup is still out: the handshake starts when it answers */
-	/* the name is looked up again off this thread; the handshake starts with the answer */
+		return;	/* the previous lookup is still out: the handshake starts when it answers (or,
+			 * for an older hint, this one is looked up then) */
 	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->c.run = run_resolved;
 		c->sh = s->sh;
 		c->id = s->id;
+		c->hint = s->hint;
 		memcpy(c->req.host, s->host, sizeof(c->req.host));
 		c->req.port = s->port;
 		c->req.reply = resolved;
@@ -994,6 +1009,50 @@ void rw__session_reconnect(struct rw_session *s, uint64_t now)
 	}
 	/* no lookup possible: try the address we have */
 	rw__session_handshake_start(s);
+}
+
+/*
+ * Move to the next address hint (§16.3): after a dial's address gave no
+ * answer, or on a reconnect. A dial gives up once it has tried them all
+ * (false: the caller closes); a reconnect wraps round.
+ */
+static bool next_hint(struct rw_session *s)
+{
+	if (!s->hints || s->nhints < 2)
+		return false;
+	if (s->state == RW_SS_CONNECTING && ++s->hints_tried >= s->nhints)
+		return false;
+	s->hint = (uint8_t)((s->hint + 1) % s->nhints);
+	memcpy(s->host, s->hints[s->hint].host, sizeof(s->host));
+	s->port = s->hints[s->hint].port;
+	rw__keypair_free(s->hs_kp);
+	s->hs_kp = NULL;
+	rw__noise_handshake_clear(&s->hs);
+	rw__timer_cancel(s->sh->wheel, &s->t_handshake);
+	rw__log(s->e, "no answer from the current address; trying %s%s%s:%u (address %u of %u)",
+		strchr(s->host, ':') ? "[" : "", s->host, strchr(s->host, ':') ? "]" : "",
+		(unsigned int)s->port, (unsigned int)s->hint + 1, (unsigned int)s->nhints);
+	resolve_and_start(s);
+	return true;
+}
+
+void rw__session_reconnect(struct rw_session *s, uint64_t now)
+{
+	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
+		rw__reliable_reset(s->rel[ch]);
+	rw__keypair_free(s->prev);
+	rw__keypair_free(s->cur);
+	rw__keypair_free(s->next);
+	s->prev = s->cur = s->next = NULL;
+	s->last_rx_ms = now;
+	/* the server may have restarted, moved or changed version: learn its MTU again */
+	rw__pmtu_reset(&s->pmtu, now);
+	pmtu_arm(s);
+	/* the address that went silent is the suspect: the next hint, if the URI gave several */
+	if (next_hint(s))
+		return;
+	/* the name is looked up again off this thread; the handshake starts with the answer */
+	resolve_and_start(s);
 }
 
 /* ---- public session API (owner thread) ------------------------------------------------ */

@@ -111,6 +111,9 @@ struct rw_session {
 	/* client: where to reconnect to */
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
+	/* a URI with several addresses (§16.3): all of them, the one in use, how many this dial tried */
+	struct rw_endpoint_addr *hints;		/* NULL for one address */
+	uint8_t nhints, hint, hints_tried;
 
 	/* responder: half-open until the initiator's first packet under our keys */
 	bool half_open;

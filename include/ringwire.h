@@ -97,16 +97,34 @@ RW_EXTERN int rw_pubkey_to_wpub(char out[RW_WPUB_LEN + 1], const uint8_t pub[RW_
  */
 RW_EXTERN int rw_pubkey_parse(const char *text, uint8_t pub[RW_KEY_SIZE], char *err, size_t errlen);
 
-/** A parsed "wire://wpub1...@host:port" endpoint. host has no brackets. */
-struct rw_endpoint {
-	uint8_t pubkey[RW_KEY_SIZE];
+/** Address hints one URI may carry: wire://wpub1...@a:9000,b:9000 (docs/protocol.md §16.3). */
+enum { RW_ENDPOINT_ADDRS_MAX = 8 };
+
+/** One address hint of an endpoint. host has no brackets. */
+struct rw_endpoint_addr {
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
 };
 
 /**
+ * A parsed "wire://wpub1...@host:port[,host:port...]" endpoint. host and
+ * port are the first (usually the only) address; addrs[0..naddrs-1] are all
+ * of them in the order written, addrs[0] being host:port again. One key,
+ * several places where that identity is served: a dialer tries them in order.
+ */
+struct rw_endpoint {
+	uint8_t pubkey[RW_KEY_SIZE];
+	char host[RW_HOST_MAX + 1];
+	uint16_t port;
+	unsigned naddrs;			/* 1..RW_ENDPOINT_ADDRS_MAX */
+	struct rw_endpoint_addr addrs[RW_ENDPOINT_ADDRS_MAX];
+};
+
+/**
  * Parse a wire:// URI; IPv6 hosts are written in brackets. The key must be
- * wpub1 (base64 has '/' and '='). Host names are not resolved here. ep is
+ * wpub1 (base64 has '/' and '='). After the '@' come one to
+ * RW_ENDPOINT_ADDRS_MAX addresses separated by ',' (no spaces): hints of
+ * where the key's owner is served. Host names are not resolved here. ep is
  * unchanged on failure. err as above.
  */
 RW_EXTERN int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errlen);
@@ -423,7 +441,13 @@ RW_EXTERN int rw_client_start(struct rw_client *cli);
 /**
  * Open a session to a wire:// URI; thread-safe, returns at once. The
  * handshake runs on a reactor; on_open or on_close (RW_CLOSE_RETRIES) tells
- * how it went. user is the session's user pointer from the start. *id (may
+ * how it went. A URI with several addresses is tried in order: when one
+ * gives no answer within handshake_timeout_ms (or handshake_attempts), the
+ * next is tried, and the dial fails once every one has. With reconnect on, a
+ * session that times out reconnects to the next address (wrapping round),
+ * as it reconnects to its one address: same session, id and user pointer,
+ * reliable channels started over. An application that keeps state on the
+ * server (subscriptions) sets reconnect off and dials again on on_close. user is the session's user pointer from the start. *id (may
  * be NULL) gets the session id.
  */
 RW_EXTERN int rw_client_dial(struct rw_client *cli, const char *uri, void *user, uint64_t *id, char *err,
