@@ -1513,6 +1513,27 @@ static long rss_kib(long pid)
 	return v;
 }
 
+/* utime + stime of another process, seconds (/proc/PID/stat fields 14 and 15); -1 if unknown. */
+static double proc_cpu_s(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the command name may hold spaces */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static double cpu_s(void)
 {
 	struct rusage ru;
@@ -1680,6 +1701,7 @@ struct result {
 	bool dial_deadline;
 	uint64_t up_dialled, up_meas;
 	long rss_before, rss_up, srv_rss_before, srv_rss_up;
+	double srv_cpu0, srv_cpu1;	/* --server-pid: its CPU seconds when measuring began and ended */
 };
 
 static void collect(struct result *r)
@@ -1911,6 +1933,8 @@ int main(int argc, char **argv)
 			rw_client_stats(cli, &r->st0);
 			r->up_meas = r->st0.sessions_open;
 			cpu0 = cpu_s();
+			if (o.server_pid)
+				r->srv_cpu0 = proc_cpu_s(o.server_pid);
 			r->rss0 = rss_kib(0);
 			t_meas0 = now_ns();
 			atomic_store(&phase, P_MEASURE);
@@ -1920,6 +1944,8 @@ int main(int argc, char **argv)
 			t_meas1 = now_ns();
 			rw_client_stats(cli, &r->st1);
 			cpu1 = cpu_s();
+			if (o.server_pid)
+				r->srv_cpu1 = proc_cpu_s(o.server_pid);
 			atomic_store(&phase, P_DRAIN);
 			ph = P_DRAIN;
 			if (o.mode == M_CONNECT)
@@ -2031,6 +2057,7 @@ int main(int argc, char **argv)
 						    rel_dups = 0, rel_abandon = 0, abandon = 0, rel_holes = 0;
 	bool lat_valid = o.mode == M_ECHO && r->lat.n > 0, hs_valid = r->hs.n > 0;
 	bool int_valid = driven && r->lat_int.n > 0;
+	bool srv_cpu_valid = o.server_pid && r->srv_cpu0 >= 0 && r->srv_cpu1 >= r->srv_cpu0 && o.mode != M_CONNECT;
 	uint64_t up = r->up_dialled;
 	bool rss_valid = r->rss_before > 0 && r->rss_up > 0 && up > 0 && o.mode != M_CONNECT;
 	bool srss_valid = r->srv_rss_before > 0 && r->srv_rss_up > 0 && up > 0 && o.mode != M_CONNECT;
@@ -2159,7 +2186,13 @@ int main(int argc, char **argv)
 	printf("  %-18s%" PRIu64 " retransmit%s, %" PRIu64 " drop%s, %" PRIu64 " rekey%s\n", "engine",
 	       r->st_end.retransmits, plural(r->st_end.retransmits), drops_of(&r->st_end),
 	       plural(drops_of(&r->st_end)), r->st_end.rekeys, plural(r->st_end.rekeys));
-	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval\n", "cpu", r->cpu_total, r->cpu_meas);
+	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval", "cpu", r->cpu_total, r->cpu_meas);
+	if (o.mode != M_CONNECT && recv)
+		printf(" (%.2f us per event)", r->cpu_meas * 1e6 / (double)recv);
+	printf("\n");
+	if (srv_cpu_valid)
+		printf("  %-18s%.2f s user+sys in the measured interval (%.2f us per event)\n", "server cpu",
+		       r->srv_cpu1 - r->srv_cpu0, recv ? (r->srv_cpu1 - r->srv_cpu0) * 1e6 / (double)recv : 0.0);
 	if (o.mode == M_ONEWAY && (c[C_UNREPORTED] || c[C_BAD_REPORT] || c[C_SINK_ECHOED]))
 		printf("  %-18s%" PRIu64 " session%s without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
 		       plural(c[C_UNREPORTED] + c[C_BAD_REPORT]),
@@ -2230,6 +2263,7 @@ int main(int argc, char **argv)
 		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",",
 		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
 		json_num("cpu_s", r->cpu_total, true, true);
+		json_num("server_cpu_measured_s", r->srv_cpu1 - r->srv_cpu0, srv_cpu_valid, true);
 		json_num("cpu_measured_s", r->cpu_meas, true, o.soak);
 		if (o.soak)
 			printf("\"soak_reliable\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
