@@ -1003,8 +1003,16 @@ static void on_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8
 	}
 	if (!driven)
 		pump(sl, now);
-	else if (w->next_due != 0 && w->next_due + 2e6 <= (double)now)
-		drive(w, now);	/* ticks behind (a stall, full windows): catch up as windows open, not a tick later */
+	else if (w->next_due != 0 && w->next_due <= (double)now && (w->nown > 1 || w->next_due + 2e6 <= (double)now))
+		/*
+		 * Events are due: send them now rather than at the next tick, so
+		 * that a millisecond's events do not leave in one burst (each
+		 * to its own session, a packet each, and the last of the burst
+		 * waits for all the others on both ends). One session keeps
+		 * to its tick unless it is ticks behind: its events share
+		 * packets, and a burst is what packs them.
+		 */
+		drive(w, now);
 }
 
 static void on_writable(struct rw_session *s, uint8_t ch, void *user)
@@ -1101,7 +1109,8 @@ static void usage(FILE *f)
 		"  --sessions N          sessions, 1 to 100000 (default 1; soak 2000)\n"
 		"  --connect-rate R      dials per second, 0 = as fast as possible (default %d: a\n"
 		"                        default server demands cookies above 2000/s per reactor);\n"
-		"                        dialling pauses while more than R/4 dials are unanswered\n"
+		"                        dialling pauses while more than R/20 + 16 dials are\n"
+		"                        unanswered (a slow server gets no more than it answers)\n"
 		"  --dial-timeout S      measure with what is up after S seconds of dialling even\n"
 		"                        if some dials are unresolved (default: twice the time the\n"
 		"                        dials take at --connect-rate, plus %d s)\n"
@@ -1989,14 +1998,16 @@ int main(int argc, char **argv)
 			}
 			last_dial_ns = now;
 			/*
-			 * Back off while many dials are unanswered: a server under load
-			 * answers with cookies and the engine retries a second later;
-			 * more dials on top would only keep it under load.
+			 * Back off while more than 50 ms of dials are unanswered: a
+			 * slow server (or one under load, answering with cookies)
+			 * gets no more than it answers, and no dial waits long
+			 * enough for the engine's retry a second later, which would
+			 * be one more handshake for the server to do.
 			 */
 			if (o.connect_rate > 0 && o.mode != M_CONNECT) {
 				uint64_t open = dialled - (total(C_OPENED_INIT) + total(C_FAILED));
 
-				if (open > (uint64_t)(o.connect_rate / 4) + 64)
+				if (open > (uint64_t)(o.connect_rate / 20) + 16)
 					dial_tokens = 0;
 			}
 			while (dialled < o.sessions && dial_tokens >= 1 && (ph == P_DIAL || o.mode == M_CONNECT)) {
