@@ -105,6 +105,8 @@ load deadline --sessions 400 --reactors 1 --connect-rate 200 --dial-timeout 0.5 
 check "--dial-timeout: exits 0" test "$rc" -eq 0
 check "--dial-timeout: measured with the sessions up at the deadline" \
 	json_ok "$tmp/deadline.out" 'j["dial_deadline_hit"] is True and 0 < j["sessions_up"] < 400 and j["dial_s"] < 1.5 and j["received"] > 0'
+check "--dial-timeout: --rate is shared by the sessions up (not lowered by those left out)" \
+	json_ok "$tmp/deadline.out" 'j["events_per_s"] > 0.6 * 400'
 
 # ---- echo over reliable channels: nothing lost ----
 load reliable --sessions 4 --channels 2 --reliable --reactors 1 --duration 2 --warmup 0.5 --json --quiet

@@ -129,6 +129,8 @@ static bool paced;
  * intended time: latency from it is free of coordinated omission.
  */
 static bool driven;
+/* driven: events per ns for each session up, set when dialling ends (the main thread writes it once) */
+static _Atomic double drive_per_ns;
 static double tok_per_ns, tok_cap;
 static uint64_t t_start;
 static char dial_uri[512];
@@ -761,7 +763,7 @@ static void drive(struct worker *w, uint64_t now)
 		w->next_due = 0;
 		return;
 	}
-	period = 1.0 / (tok_per_ns * w->nown);
+	period = 1.0 / (atomic_load_explicit(&drive_per_ns, memory_order_relaxed) * w->nown);
 	if (w->next_due == 0)
 		w->next_due = (double)now;
 	while (w->next_due <= (double)now) {
@@ -1834,6 +1836,7 @@ int main(int argc, char **argv)
 		paced = true;
 		driven = o.mode == M_ECHO && !o.soak;
 		tok_per_ns = o.rate / o.sessions / 1e9;
+		atomic_store(&drive_per_ns, tok_per_ns);
 		/* absorb a few late ticks, no more: a stalled session must not burst later */
 		tok_cap = tok_per_ns * 1e6 * tick_ms * 4;
 		if (tok_cap < 2)
@@ -1931,6 +1934,9 @@ int main(int argc, char **argv)
 			r->up_dialled = st.sessions_open;
 			r->rss_up = rss_kib(0);
 			r->srv_rss_up = o.server_pid ? rss_kib(o.server_pid) : -1;
+			/* --rate is for the sessions up: those the deadline left out do not lower it */
+			if (driven && st.sessions_open)
+				atomic_store(&drive_per_ns, o.rate / (double)st.sessions_open / 1e9);
 			if (!interrupted) {
 				warm_ns = el + warm_ns;
 				end_ns = warm_ns + (uint64_t)(o.duration * 1e9);
