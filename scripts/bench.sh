@@ -18,13 +18,22 @@
 #   6. memory per idle session: resident memory (VmRSS) of ringwire-echo at
 #      rest and with IDLE_SESSIONS sessions held open by ringwire-load
 #      (--mode connect --keep), and of ringwire-load with 1 and with N;
-# and prints one table plus the exact commands it ran (each is printed as it
+#   7. latency by sessions: echo of 64-byte events at one fixed total rate
+#      over 1, 100, 1,000, 10,000 and 100,000 sessions (ringwire-echo
+#      --reactors 1 --max-sessions 131072 <- ringwire-load --reactors 1, every
+#      session up before the warm-up), next to ZeroMQ CURVE with as many
+#      connections (bench-zmq --sessions N) as far as it goes ("-" where it
+#      fails: a file descriptor per connection);
+# and prints the tables plus the exact commands it ran (each is printed as it
 # starts). Each measurement lasts SECONDS (default 5) after a 1 s warm-up.
 # Server and client are pinned to different CPUs when there are two or more.
 #
-# Environment: IDLE_SESSIONS (sessions held open for the memory rows, default
-# 10000, at most 100000, though ringwire-load's client opens at most 16384
-# today; IDLE_RATE dials/s to open them, default 2000), ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
+# Environment: BENCH_ONLY=sessions (only section 7), SESS_LIST (its session
+# counts, default "1 100 1000 10000 100000"), SESS_RATE (its total events/s,
+# default 10000), SESS_RATE_BIG (the rate from 100,000 sessions on, default
+# SESS_RATE), IDLE_SESSIONS (sessions held open for the memory rows, default
+# 10000, at most 100000
+# IDLE_RATE dials/s to open them, default 1500), ZMQ_SESSIONS (one-way ZeroMQ connections, default 10 like
 # ringwire's sessions), ZMQ_CONNECT_WINDOW (ZeroMQ connects in flight,
 # default 8), RW_ECHO_PIN=1 (pin the ringwire echo runs too; by default they
 # are left to the scheduler, which measured twice as fast on a 2-vCPU VM:
@@ -45,7 +54,18 @@ ZMQ_SESSIONS=${ZMQ_SESSIONS:-10}
 ZMQ_CONNECT_WINDOW=${ZMQ_CONNECT_WINDOW:-8}
 RW_ECHO_PIN=${RW_ECHO_PIN:-0}
 IDLE_SESSIONS=${IDLE_SESSIONS:-10000}
-IDLE_RATE=${IDLE_RATE:-2000}
+IDLE_RATE=${IDLE_RATE:-1500}
+BENCH_ONLY=${BENCH_ONLY:-}
+SESS_LIST=${SESS_LIST:-1 100 1000 10000 100000}
+SESS_RATE=${SESS_RATE:-10000}
+SESS_RATE_BIG=${SESS_RATE_BIG:-$SESS_RATE}
+[[ -z $BENCH_ONLY || $BENCH_ONLY == sessions ]] ||
+	{ echo "bench.sh: BENCH_ONLY must be empty or \"sessions\", not \"$BENCH_ONLY\"" >&2; exit 2; }
+for n in $SESS_LIST; do
+	# shellcheck disable=SC2015
+	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 100000)) ||
+		{ echo "bench.sh: SESS_LIST: \"$n\" is not a session count from 1 to 100000" >&2; exit 2; }
+done
 # shellcheck disable=SC2015 # the message when either test fails
 [[ $IDLE_SESSIONS =~ ^[0-9]+$ ]] && ((IDLE_SESSIONS >= 2 && IDLE_SESSIONS <= 100000)) ||
 	{ echo "bench.sh: IDLE_SESSIONS must be a number from 2 to 100000, not \"$IDLE_SESSIONS\"" >&2; exit 2; }
@@ -221,6 +241,7 @@ zmq() { # name args... : one bench-zmq run, JSON in $tmp/NAME.json
 	need_json "$tmp/$name.json" "bench-zmq ($name)"
 }
 
+if [ "$BENCH_ONLY" != sessions ]; then
 # ---- 1. raw UDP ceiling -----------------------------------------------------------------
 # bench-udp pins its receiver and sender threads to two CPUs itself; one JSON line per mode.
 echo
@@ -591,6 +612,88 @@ if odd:
         print("  - " + o)
 else:
     print("Nothing odd detected by the script's checks (loss, failed dials, server exit).")
+EOF
+
+fi # BENCH_ONLY
+
+# ---- 7. latency by sessions -------------------------------------------------------------
+echo
+echo "== 7. latency by sessions: echo 64 B at $SESS_RATE events/s in all (sessions: $SESS_LIST)"
+PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}")
+start_server sessions --max-sessions 131072
+for n in $SESS_LIST; do
+	rate=$SESS_RATE
+	((n >= 100000)) && rate=$SESS_RATE_BIG
+	echo "$rate" >"$tmp/sess-$n.rate"
+	load "sess-$n" --mode echo --sessions "$n" --rate "$rate" --size 64 --duration "$DUR" --warmup "$WARM" \
+		--server-pid "$server_pid"
+	# ZeroMQ: as far as it goes (a failure is a "-" in the table, not the end of the script)
+	zcmd=("$B/bench-zmq" "${ZPIN[@]}" --json --mode echo --sessions "$n" --rate "$rate" --window 65536 --size 64
+		--duration "$DUR" --warmup "$WARM")
+	echo "\$ ${zcmd[*]}" | tee -a "$cmdlog"
+	if ! "${zcmd[@]}" >"$tmp/zsess-$n.json" 2>"$tmp/zsess-$n.json.err"; then
+		echo "   bench-zmq --sessions $n failed: $(tail -n 1 "$tmp/zsess-$n.json.err")"
+		rm -f "$tmp/zsess-$n.json"
+	fi
+done
+stop_server
+read -r load1s _ </proc/loadavg
+python3 - "$tmp" "$load1" "$load1s" "$SESS_LIST" <<'EOF'
+import json, os, sys
+tmp, load0, load1, ns = sys.argv[1], sys.argv[2], sys.argv[3], [int(x) for x in sys.argv[4].split()]
+
+def J(name):
+    path = f"{tmp}/{name}.json"
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.loads(f.read().strip().splitlines()[-1])
+
+def g(d, path):
+    for k in path.split("."):
+        d = d.get(k) if isinstance(d, dict) else None
+    return d
+
+def us(v):
+    return "-" if v is None else (f"{v:,.0f}" if v >= 100 else f"{v:.1f}")
+
+def per_event(d, key):
+    v, n = g(d, key), g(d, "received")
+    return "-" if v is None or not n else f"{v * 1e6 / n:.1f}"
+
+def kib(v):
+    return "-" if v is None else f"{v:.1f}"
+
+hdr = ("sessions", "rate", "impl", "up", "events/s", "p50", "p99", "p50 int", "p99 int", "cpu/ev client",
+       "cpu/ev server", "RSS/sess client", "RSS/sess server")
+tab = [hdr]
+for n in ns:
+    rate = open(f"{tmp}/sess-{n}.rate").read().strip()
+    for impl, d in (("ringwire", J(f"sess-{n}")), ("ZeroMQ", J(f"zsess-{n}"))):
+        if d is None:
+            tab.append((f"{n:,}", rate, impl) + ("-",) * (len(hdr) - 3))
+            continue
+        up = g(d, "sessions_up")
+        tab.append((f"{n:,}", rate, impl, "-" if up is None else f"{up:,}",
+                    f"{d['events_per_s']:,.0f}", us(g(d, "latency_us.p50")), us(g(d, "latency_us.p99")),
+                    us(g(d, "latency_intended_us.p50")), us(g(d, "latency_intended_us.p99")),
+                    per_event(d, "cpu_measured_s"), per_event(d, "server_cpu_measured_s"),
+                    kib(g(d, "rss_kib_per_session")), kib(g(d, "server_rss_kib_per_session"))))
+wid = [max(len(r[i]) for r in tab) for i in range(len(hdr))]
+line = lambda r: "| " + " | ".join(c.rjust(wid[i]) for i, c in enumerate(r)) + " |"
+print()
+print("== latency by sessions (echo, 64 B, fixed total rate)")
+print(line(tab[0]))
+print("|" + "|".join("-" * (w + 2) for w in wid) + "|")
+for r in tab[1:]:
+    print(line(r))
+print("- latency in us: p50/p99 from the send to the echo; \"int\" from each event's intended send time on the")
+print("  fixed schedule (wrk2's coordinated-omission correction: a stalled sender does not hide the wait).")
+print("- cpu/ev: user+sys CPU us per echoed event in the measured interval, each process (/proc/PID/stat).")
+print("- RSS/sess: KiB of resident memory per session, with every session up minus before dialling.")
+print("- ringwire: ringwire-echo --reactors 1 --max-sessions 131072, ringwire-load --reactors 1; every session is")
+print("  up before the warm-up. ZeroMQ: bench-zmq, one ROUTER with N CURVE connections (a file descriptor each).")
+print(f"- load average: {load0} at the start of the script, {load1} after this section (2 cores shared: noisy).")
 EOF
 
 echo

@@ -34,11 +34,13 @@ json_ok() {
 import json, sys
 j = json.loads(sys.stdin.read())
 keys = ["events_per_s", "payload_gbit_s", "packets_per_s", "sent", "received", "lost", "duplicates",
-        "latency_us", "handshakes_per_s", "handshake_latency_us", "cpu_s", "sessions", "mode", "size",
-        "reliable", "duration_s"]
+        "latency_us", "latency_intended_us", "latency_kinds", "handshakes_per_s", "handshake_latency_us", "cpu_s",
+        "sessions", "mode", "size", "reliable", "duration_s", "sessions_up", "sessions_up_measured", "dial_s",
+        "rss_kib_per_session", "server_rss_kib_per_session"]
 missing = [k for k in keys if k not in j]
 missing += ["latency_us." + k for k in ["p50", "p90", "p99", "p999", "max"] if k not in j["latency_us"]]
 missing += ["handshake_latency_us." + k for k in ["p50", "p99", "max"] if k not in j["handshake_latency_us"]]
+missing += ["latency_intended_us." + k for k in ["p50", "p90", "p99", "p999", "max"] if k not in j["latency_intended_us"]]
 if missing:
     sys.exit("missing keys: " + ", ".join(missing))
 if not (eval(sys.argv[1], {"j": j})):
@@ -82,6 +84,30 @@ check "echo: progress lines on stderr" grep -q "ev/s" "$tmp/echo.err"
 check "echo: JSON with every key, 10 sessions connected, echoes received" \
 	json_ok "$tmp/echo.out" 'j["mode"] == "echo" and j["sessions"] == 10 and j["sessions_connected"] == 10 and j["received"] > 0 and j["latency_us"]["p50"] > 0 and j["duplicates"] == 0'
 
+check "echo: unpaced, so no intended-time latency" \
+	json_ok "$tmp/echo.out" 'j["latency_intended_us"]["p99"] is None and j["latency_kinds"]["latency_us"] == "send to echo"'
+
+# ---- paced echo: every session up before measuring, both latency kinds, memory per session ----
+load paced --sessions 50 --reactors 1 --rate 2000 --duration 1 --warmup 0.2 --server-pid "$srv" --json
+check "paced: exits 0" test "$rc" -eq 0
+check "paced: all 50 up before the measured interval, dial time given" \
+	json_ok "$tmp/paced.out" 'j["sessions_up"] == 50 and j["sessions_up_measured"] == 50 and j["dial_s"] > 0 and j["dial_deadline_hit"] is False'
+check "paced: latency from the intended send time, never below send to echo" \
+	json_ok "$tmp/paced.out" 'j["latency_intended_us"]["p50"] is not None and j["latency_intended_us"]["p50"] >= j["latency_us"]["p50"] and j["latency_intended_us"]["max"] >= j["latency_us"]["max"] and "intended" in j["latency_kinds"]["latency_intended_us"]'
+check "paced: events/s near the target" json_ok "$tmp/paced.out" 'j["events_per_s"] > 1000'
+check "paced: resident memory per session, client and server" \
+	json_ok "$tmp/paced.out" 'j["rss_kib_per_session"] is not None and j["server_rss_kib_per_session"] is not None'
+check "paced: the table names both latency kinds and the sessions up" \
+	bash -c 'grep -q "(send to echo)" "$1" && grep -q "(intended send time to echo" "$1" && grep -Eq "sessions up +50 after" "$1"' _ "$tmp/paced.out"
+
+# ---- --dial-timeout: measure with what is up ----
+load deadline --sessions 400 --reactors 1 --connect-rate 200 --dial-timeout 0.5 --rate 400 --duration 0.5 --warmup 0 --json --quiet
+check "--dial-timeout: exits 0" test "$rc" -eq 0
+check "--dial-timeout: measured with the sessions up at the deadline" \
+	json_ok "$tmp/deadline.out" 'j["dial_deadline_hit"] is True and 0 < j["sessions_up"] < 400 and j["dial_s"] < 1.5 and j["received"] > 0'
+check "--dial-timeout: --rate is shared by the sessions up (not lowered by those left out)" \
+	json_ok "$tmp/deadline.out" 'j["events_per_s"] > 0.6 * 400'
+
 # ---- echo over reliable channels: nothing lost ----
 load reliable --sessions 4 --channels 2 --reliable --reactors 1 --duration 2 --warmup 0.5 --json --quiet
 check "echo --reliable: exits 0" test "$rc" -eq 0
@@ -109,7 +135,8 @@ check "soak: reports resident memory and passes" \
 	json_ok "$tmp/soak.out" 'j["soak"] is True and j["passed"] is True and j["soak_reliable"]["lost"] == 0 and j["rss_end_kib"] > 0 and j["reconnects"] > 0'
 
 # ---- bad flags: exit 2, one line naming the flag ----
-for args in "--size abc" "--sessions 0" "--mode sideways" "--rate fast" "--no-such-flag" "--duration"; do
+for args in "--size abc" "--sessions 0" "--mode sideways" "--rate fast" "--no-such-flag" "--duration" \
+	"--dial-timeout soon" "--server-pid 0"; do
 	# shellcheck disable=SC2086
 	out=$("$LOAD" "$uri" $args 2>&1 >/dev/null)
 	rc=$?
@@ -126,7 +153,7 @@ check "no URI: exits 2 with one line" bash -c '[ "$1" -eq 2 ] && [ "$(printf "%s
 rc=$?
 check "--help exits 0" test "$rc" -eq 0
 for f in --sessions --connect-rate --reactors --channels --size --rate --duration --warmup --reliable --mode \
-	--window --json --quiet --soak --seed --keep --rekey; do
+	--window --json --quiet --soak --seed --keep --rekey --dial-timeout --server-pid; do
 	check "--help documents $f" grep -q -- "$f" "$tmp/help.out"
 done
 

@@ -20,10 +20,14 @@
  *            connection so that sent == received can be checked.
  *   echo     DEALER -> ROUTER (the ROUTER echoes every message), at most
  *            --window messages in flight, optionally paced to --rate
- *            messages/s the way ringwire-load paces (token bucket, 1 ms
- *            ticks, sends also as echoes arrive); bytes 0-7 carry the send
- *            time. The client measures round-trip latency and echoes/s of
- *            the messages sent in --duration after --warmup.
+ *            messages/s on a fixed schedule of intended send times, as
+ *            ringwire-load paces; bytes 0-7 carry the send time, 16-23 the
+ *            intended one. --sessions N: the DEALER connects N times (N TCP
+ *            connections, N CURVE handshakes, all done before the warm-up)
+ *            and deals the messages round robin over them. The client
+ *            measures round-trip latency (from the send, and when paced from
+ *            the intended send time too) and echoes/s of the messages sent
+ *            in --duration after --warmup.
  *   connect  again and again: a new CURVE DEALER socket, connect, one 64-byte
  *            request, its echo, close (linger 0); --window of them in flight.
  *            Handshake latency = zmq_connect() to the echo received, so it
@@ -87,6 +91,8 @@ struct shared {
 	double cpu_s;			/* server process, user + sys */
 };
 
+static pid_t server_pid;
+
 static struct shared *sh;
 
 /* ---- small helpers ------------------------------------------------------------ */
@@ -106,6 +112,66 @@ static double cpu_self_s(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	       (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of another process, seconds; -1 if unknown. */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* VmRSS of a process (0: this one), KiB; -1 if unknown. */
+static long rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), pid ? "/proc/%d/status" : "/proc/self/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/*
+ * A connection is a file descriptor on each side: take the hard limit, and
+ * say so plainly when it is not enough (the caller prints the line).
+ */
+static int raise_nofile(unsigned need, char *err, size_t errlen)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 0;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)need + 256 > rl.rlim_cur) {
+		snprintf(err, errlen, "--sessions %u: ZeroMQ needs a file descriptor per connection, and the limit is "
+			 "%llu (ulimit -Hn); use fewer sessions or raise the limit", need,
+			 (unsigned long long)rl.rlim_cur);
+		return -1;
+	}
+	return 0;
 }
 
 static void pin(int cpu)
@@ -302,7 +368,8 @@ static _Noreturn void server_main(void)
 		server_fail("zmq_socket");
 	if (set_int(s, ZMQ_CURVE_SERVER, 1) || zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, server_sec, KEYLEN))
 		server_fail("CURVE server options");
-	if (set_int(s, ZMQ_RCVTIMEO, 200) || set_int(s, ZMQ_LINGER, 0))
+	if (set_int(s, ZMQ_RCVTIMEO, 200) || set_int(s, ZMQ_LINGER, 0) || set_int(s, ZMQ_BACKLOG, 4096) ||
+	    set_int(s, ZMQ_SNDHWM, 0) || set_int(s, ZMQ_RCVHWM, 0))
 		server_fail("socket options");
 	if (zmq_bind(s, "tcp://127.0.0.1:*"))
 		server_fail("zmq_bind tcp://127.0.0.1:*");
@@ -325,6 +392,9 @@ struct result {
 	double events_per_s, gbit_s, interval_s;
 	uint64_t sent, received, meas;
 	struct samples lat;		/* echo: round trips; connect: connect-to-echo */
+	struct samples lat_int;		/* paced echo: from the intended send time */
+	double dial_s, cpu_meas, srv_cpu_meas;
+	long rss_before, rss_up, srv_rss_before, srv_rss_up;
 	double hs_per_s;
 	uint64_t hs_failed;
 	const char *error;
@@ -447,55 +517,167 @@ static int echo_got(struct result *r, zmq_msg_t *m, uint64_t t_meas, uint64_t t_
 	ts = get_le64(zmq_msg_data(m));
 	r->received++;
 	if (ts >= t_meas && ts < t_end) {
+		uint64_t now = now_ns();
+
 		r->meas++;
-		sample_add(&r->lat, now_ns() - ts);
+		sample_add(&r->lat, now - ts);
+		if (o.rate > 0 && o.size >= 24) {
+			uint64_t due = get_le64((const uint8_t *)zmq_msg_data(m) + 16);
+
+			sample_add(&r->lat_int, now > due ? now - due : 0);
+		}
 	}
 	return 0;
 }
 
 /*
- * Paced like ringwire-load: a token bucket filled by wall-clock time (capped
- * at 4 ticks' worth), spent whenever the client runs: on each 1 ms tick and
- * whenever echoes arrive. Unpaced: the window refills as echoes arrive.
+ * Several connections: libzmq connects a DEALER to an endpoint only once, so
+ * the client is a ROUTER that names each connection (ZMQ_CONNECT_ROUTING_ID,
+ * "c" and the index) and addresses messages to them in turn; one
+ * connection keeps the plain DEALER.
+ */
+static bool multi;
+static unsigned next_conn;
+
+static int msg_send(void *s, const uint8_t *buf, int flags)
+{
+	if (multi) {
+		uint8_t id[5];
+
+		id[0] = 'c';
+		id[1] = (uint8_t)next_conn;
+		id[2] = (uint8_t)(next_conn >> 8);
+		id[3] = (uint8_t)(next_conn >> 16);
+		id[4] = (uint8_t)(next_conn >> 24);
+		if (zmq_send(s, id, sizeof(id), flags | ZMQ_SNDMORE) < 0)
+			return -1;
+		next_conn = next_conn + 1 < o.sessions ? next_conn + 1 : 0;
+	}
+	return zmq_send(s, buf, o.size, flags);
+}
+
+/* The payload of the next message into m (a ROUTER's identity frame skipped). */
+static int msg_recv(void *s, zmq_msg_t *m, int flags)
+{
+	int n = zmq_msg_recv(m, s, flags);
+
+	if (n >= 0 && multi && zmq_msg_more(m))
+		n = zmq_msg_recv(m, s, 0);
+	return n;
+}
+
+/*
+ * --sessions N: connect N times and wait until every
+ * connection has finished its CURVE handshake (a socket monitor counts
+ * them), so that, as in ringwire-load, only what is up is measured.
+ */
+static int connect_all(void *s, struct result *r)
+{
+	void *mon;
+	unsigned up = 0;
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(60 + o.sessions / 200) * NS;
+	zmq_msg_t ev;
+
+	r->rss_before = rss_kib(0);
+	r->srv_rss_before = rss_kib(server_pid);
+	if (zmq_socket_monitor(s, "inproc://bench-zmq-mon", ZMQ_EVENT_HANDSHAKE_SUCCEEDED) ||
+	    !(mon = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(mon, "inproc://bench-zmq-mon")) {
+		r->error = zerr("zmq_socket_monitor");
+		return -1;
+	}
+	set_int(mon, ZMQ_RCVTIMEO, 100);
+	for (unsigned i = 0; i < o.sessions; i++) {
+		uint8_t id[5] = { 'c', (uint8_t)i, (uint8_t)(i >> 8), (uint8_t)(i >> 16), (uint8_t)(i >> 24) };
+
+		if (multi && zmq_setsockopt(s, ZMQ_CONNECT_ROUTING_ID, id, sizeof(id))) {
+			r->error = zerr("ZMQ_CONNECT_ROUTING_ID");
+			zmq_close(mon);
+			return -1;
+		}
+		if (zmq_connect(s, sh->endpoint)) {
+			r->error = zerr("zmq_connect");
+			zmq_close(mon);
+			return -1;
+		}
+	}
+	zmq_msg_init(&ev);
+	while (up < o.sessions && now_ns() < deadline) {
+		if (zmq_msg_recv(&ev, mon, 0) < 0)
+			continue;
+		/* frame 1: u16 event, u32 value; frame 2: the endpoint */
+		if (zmq_msg_size(&ev) >= 2 && *(const uint16_t *)zmq_msg_data(&ev) == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+			up++;
+		while (zmq_msg_more(&ev) && zmq_msg_recv(&ev, mon, 0) >= 0)
+			;
+	}
+	zmq_msg_close(&ev);
+	zmq_socket_monitor(s, NULL, 0);
+	zmq_close(mon);
+	r->dial_s = (double)(now_ns() - t0) / 1e9;
+	r->rss_up = rss_kib(0);
+	r->srv_rss_up = rss_kib(server_pid);
+	if (up < o.sessions) {
+		snprintf(errbuf, sizeof(errbuf), "only %u of %u connections finished their handshake in %.0f s", up,
+			 o.sessions, r->dial_s);
+		r->error = errbuf;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Paced like ringwire-load: a fixed schedule of intended send times at
+ * --rate, sends due by now go out on each 1 ms step and whenever echoes
+ * arrive; an event that leaves late keeps its intended time (wrk2's
+ * coordinated-omission correction). Unpaced: the window refills as echoes
+ * arrive.
  */
 static void run_echo(struct result *r)
 {
-	const uint64_t tick = 1000000;	/* ns: ringwire-load's tick for one session */
 	void *s;
 	uint8_t *buf = calloc(1, o.size);
-	uint64_t inflight = 0, seq = 0, t0, t_meas, t_end, t_drain, last, now;
-	bool paced = o.rate > 0;
-	double tokens = 1, tok_per_ns = o.rate / 1e9, tok_cap = o.rate * 4 * (double)tick / 1e9;
+	uint64_t inflight = 0, seq = 0, t0, t_meas, t_end, t_drain, now;
+	bool paced = o.rate > 0, cpu_started = false;
+	double next_due = 0, period = paced ? 1e9 / o.rate : 0, cpu0 = 0, scpu0 = 0;
 	int n;
 	zmq_msg_t m;
 
-	if (tok_cap < 2)
-		tok_cap = 2;
 	if (!buf) {
 		r->error = "out of memory";
 		return;
 	}
-	if (!(s = client_socket(ZMQ_DEALER, &r->error))) {
+	multi = o.sessions > 1;
+	s = zmq_socket(ctx, multi ? ZMQ_ROUTER : ZMQ_DEALER);
+	if (!s || curve_client(s)) {
+		r->error = zerr("DEALER socket");
 		free(buf);
+		if (s)
+			zmq_close(s);
 		return;
 	}
 	set_int(s, ZMQ_LINGER, 1000);
 	set_int(s, ZMQ_RCVTIMEO, 100);
 	set_int(s, ZMQ_SNDHWM, 0);
+	set_int(s, ZMQ_RCVHWM, 0);
 	zmq_msg_init(&m);
+	if (connect_all(s, r))
+		goto out;
 	/* Wait for the connection (handshake included) with one round trip first. */
 	put_le64(buf, 0);
 	put_le64(buf + 8, 0);
-	if (zmq_send(s, buf, o.size, 0) < 0) {
+	if (multi)
+		set_int(s, ZMQ_ROUTER_MANDATORY, 1);	/* a connection that is not there is an error, not a drop */
+	if (msg_send(s, buf, 0) < 0) {
 		r->error = zerr("zmq_send");
 		goto out;
 	}
-	for (int tries = 0; zmq_msg_recv(&m, s, 0) < 0; tries++)
+	for (int tries = 0; msg_recv(s, &m, 0) < 0; tries++)
 		if ((zmq_errno() != EAGAIN && zmq_errno() != EINTR) || tries > 50) {
 			r->error = zerr("first echo");
 			goto out;
 		}
-	t0 = last = now_ns();
+	t0 = now_ns();
+	next_due = (double)t0;
 	t_meas = t0 + (uint64_t)(o.warmup * 1e9);
 	t_end = t_meas + (uint64_t)(o.duration * 1e9);
 	t_drain = t_end + 2 * NS;
@@ -505,17 +687,22 @@ static void run_echo(struct result *r)
 		now = now_ns();
 		if (now >= t_drain || (now >= t_end && !inflight))
 			break;
-		if (paced) {
-			tokens += tok_per_ns * (double)(now - last);
-			if (tokens > tok_cap)
-				tokens = tok_cap;
-			last = now;
+		if (!cpu_started && now >= t_meas) {
+			cpu_started = true;
+			cpu0 = cpu_self_s();
+			scpu0 = proc_cpu_s(server_pid);
 		}
-		/* Send what the window and the pace allow. */
-		while (now < t_end && inflight < o.window && (!paced || tokens >= 1)) {
+		if (cpu_started && now >= t_end && !r->cpu_meas) {
+			r->cpu_meas = cpu_self_s() - cpu0;
+			r->srv_cpu_meas = proc_cpu_s(server_pid) - scpu0;
+		}
+		/* Send what the window and the schedule allow. */
+		while (now < t_end && inflight < o.window && (!paced || next_due <= (double)now)) {
 			put_le64(buf, now_ns());
 			put_le64(buf + 8, ++seq);
-			if (zmq_send(s, buf, o.size, ZMQ_DONTWAIT) < 0) {
+			if (o.size >= 24)
+				put_le64(buf + 16, paced ? (uint64_t)next_due : now);
+			if (msg_send(s, buf, ZMQ_DONTWAIT) < 0) {
 				if (zmq_errno() == EAGAIN || zmq_errno() == EINTR)
 					break;
 				r->error = zerr("zmq_send");
@@ -523,10 +710,10 @@ static void run_echo(struct result *r)
 			}
 			r->sent++;
 			inflight++;
-			tokens -= 1;
+			next_due += period;
 		}
 		/* Take every echo that is there. */
-		while ((n = zmq_msg_recv(&m, s, ZMQ_DONTWAIT)) >= 0) {
+		while ((n = msg_recv(s, &m, ZMQ_DONTWAIT)) >= 0) {
 			if (echo_got(r, &m, t_meas, t_end))
 				goto out;
 			inflight--;
@@ -540,7 +727,7 @@ static void run_echo(struct result *r)
 			continue;
 		if (!paced) {
 			/* The window is full (or sending is over): block for the next echo. */
-			if (zmq_msg_recv(&m, s, 0) >= 0) {
+			if (msg_recv(s, &m, 0) >= 0) {
 				if (echo_got(r, &m, t_meas, t_end))
 					goto out;
 				inflight--;
@@ -561,6 +748,10 @@ static void run_echo(struct result *r)
 			}
 		}
 	}
+	if (cpu_started && !r->cpu_meas) {
+		r->cpu_meas = cpu_self_s() - cpu0;
+		r->srv_cpu_meas = proc_cpu_s(server_pid) - scpu0;
+	}
 	r->interval_s = o.duration;
 	r->events_per_s = (double)r->meas / o.duration;
 	r->gbit_s = (double)r->meas * (double)o.size * 8 / o.duration / 1e9;
@@ -568,6 +759,8 @@ out:
 	zmq_msg_close(&m);
 	/* End the server: an empty message. */
 	set_int(s, ZMQ_SNDTIMEO, 1000);
+	if (multi)
+		zmq_send(s, "c\0\0\0\0", 5, ZMQ_SNDMORE);	/* by connection 0 */
 	zmq_send(s, "", 0, 0);
 	zmq_close(s);
 	free(buf);
@@ -692,10 +885,15 @@ static void json_num(const char *key, double v, bool valid, bool comma)
 static void report(struct result *r, double cpu_client)
 {
 	bool lat = o.mode == M_ECHO && r->lat.n, hs = o.mode == M_CONNECT && r->lat.n;
+	bool lat_int = o.mode == M_ECHO && r->lat_int.n, echo = o.mode == M_ECHO;
+	double up = o.sessions;
+	bool rss = echo && r->rss_before > 0 && r->rss_up > 0, srss = echo && r->srv_rss_before > 0 && r->srv_rss_up > 0;
 	uint64_t lost = r->sent > r->received ? r->sent - r->received : 0;
 
 	if (r->lat.n)
 		qsort(r->lat.v, r->lat.n, sizeof(*r->lat.v), cmp_u64);
+	if (r->lat_int.n)
+		qsort(r->lat_int.v, r->lat_int.n, sizeof(*r->lat_int.v), cmp_u64);
 	printf("bench-zmq: %s over %s, CURVE on, server CPU %d, client CPU %d (-1: not pinned)\n", mode_name[o.mode],
 	       sh->endpoint, o.server_cpu, o.client_cpu);
 	if (o.mode == M_ONEWAY) {
@@ -717,8 +915,16 @@ static void report(struct result *r, double cpu_client)
 		printf("  %-18s%" PRIu64 "\n", "lost", lost);
 	}
 	if (lat)
-		printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", "latency (us)", pct_us(&r->lat, 50),
-		       pct_us(&r->lat, 90), pct_us(&r->lat, 99), pct_us(&r->lat, 99.9), pct_us(&r->lat, 100));
+		printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (send to echo)\n", "latency (us)",
+		       pct_us(&r->lat, 50), pct_us(&r->lat, 90), pct_us(&r->lat, 99), pct_us(&r->lat, 99.9),
+		       pct_us(&r->lat, 100));
+	if (lat_int)
+		printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (intended send time to echo)\n",
+		       "latency (us)", pct_us(&r->lat_int, 50), pct_us(&r->lat_int, 90), pct_us(&r->lat_int, 99),
+		       pct_us(&r->lat_int, 99.9), pct_us(&r->lat_int, 100));
+	if (o.mode == M_ECHO)
+		printf("  %-18s%u connection%s up in %.2f s; %.2f s client, %.2f s server CPU in the measured interval\n",
+		       "sessions", o.sessions, o.sessions == 1 ? "" : "s", r->dial_s, r->cpu_meas, r->srv_cpu_meas);
 	if (o.mode == M_CONNECT)
 		printf("  %-18s%" PRIu64 " in %.3f s: %.0f/s, %u at a time; connect-to-echo latency (us) p50 %.1f  p99 %.1f  "
 		       "max %.1f; %" PRIu64 " unanswered\n",
@@ -729,7 +935,7 @@ static void report(struct result *r, double cpu_client)
 		return;
 	printf("{\"tool\":\"bench-zmq\",\"mode\":\"%s\",\"sessions\":%u,\"size\":%zu,\"window\":%u,\"rate_target\":%.0f,"
 	       "\"duration_s\":%.3f,\"warmup_s\":%.3f,",
-	       mode_name[o.mode], o.mode == M_ECHO ? 1 : o.mode == M_CONNECT ? (unsigned)r->sent : o.sessions, o.size, o.window, o.rate, r->interval_s,
+	       mode_name[o.mode], o.mode == M_ECHO ? o.sessions : o.mode == M_CONNECT ? (unsigned)r->sent : o.sessions, o.size, o.window, o.rate, r->interval_s,
 	       o.mode == M_CONNECT ? 0 : o.warmup);
 	json_num("events_per_s", r->events_per_s, o.mode != M_CONNECT, true);
 	json_num("payload_gbit_s", r->gbit_s, o.mode != M_CONNECT, true);
@@ -745,7 +951,20 @@ static void report(struct result *r, double cpu_client)
 	json_num("p99", pct_us(&r->lat, 99), lat, true);
 	json_num("p999", pct_us(&r->lat, 99.9), lat, true);
 	json_num("max", pct_us(&r->lat, 100), lat, false);
-	printf("},");
+	printf("},\"latency_intended_us\":{");
+	json_num("p50", pct_us(&r->lat_int, 50), lat_int, true);
+	json_num("p90", pct_us(&r->lat_int, 90), lat_int, true);
+	json_num("p99", pct_us(&r->lat_int, 99), lat_int, true);
+	json_num("p999", pct_us(&r->lat_int, 99.9), lat_int, true);
+	json_num("max", pct_us(&r->lat_int, 100), lat_int, false);
+	printf("},\"latency_kinds\":{\"latency_us\":\"send to echo\",\"latency_intended_us\":"
+	       "\"intended send time to echo (paced echo runs; coordinated omission corrected)\"},");
+	if (echo)
+		printf("\"sessions_up\":%u,\"dial_s\":%.3f,", o.sessions, r->dial_s);
+	json_num("rss_kib_per_session", (double)(r->rss_up - r->rss_before) / up, rss, true);
+	json_num("server_rss_kib_per_session", (double)(r->srv_rss_up - r->srv_rss_before) / up, srss, true);
+	json_num("cpu_measured_s", r->cpu_meas, echo, true);
+	json_num("server_cpu_measured_s", r->srv_cpu_meas, echo, true);
 	json_num("handshakes_per_s", r->hs_per_s, hs, true);
 	printf("\"handshake_latency_us\":{");
 	json_num("p50", pct_us(&r->lat, 50), hs, true);
@@ -774,8 +993,11 @@ static void usage(FILE *f)
 		"                    connect: always 64)\n"
 		"  --duration S      measured seconds (default 5; connect: the bound)\n"
 		"  --warmup S        seconds not counted before it (default 1)\n"
-		"  --sessions N      oneway: PUSH connections (default 1); connect: how many\n"
-		"                    connections to make (default: as many as fit in --duration)\n"
+		"  --sessions N      oneway: PUSH connections (default 1); echo: connections of\n"
+		"                    the DEALER, all up before the warm-up (default 1); connect:\n"
+		"                    how many connections to make (default: as many as fit in\n"
+		"                    --duration). A connection is a file descriptor on each side:\n"
+		"                    the limit is raised to the hard one (ulimit -Hn)\n"
 		"  --window N        echo: messages in flight (default 1); connect: connections\n"
 		"                    in progress at once (default 1)\n"
 		"  --rate R          echo: messages per second, 0 = unlimited (default 0)\n"
@@ -889,8 +1111,6 @@ static void parse_args(int argc, char **argv)
 	}
 	if (o.mode == M_CONNECT)
 		o.size = 64;
-	if (o.mode != M_ONEWAY && o.mode != M_CONNECT)
-		o.sessions = 1;
 }
 
 int main(int argc, char **argv)
@@ -903,6 +1123,10 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv);
 	signal(SIGPIPE, SIG_IGN);
+	if (o.mode != M_CONNECT && raise_nofile(o.sessions, errbuf, sizeof(errbuf))) {
+		fprintf(stderr, "bench-zmq: %s\n", errbuf);
+		return 1;
+	}
 	if (!zmq_has("curve")) {
 		fprintf(stderr, "bench-zmq: this libzmq has no CURVE support\n");
 		return 1;
@@ -925,6 +1149,7 @@ int main(int argc, char **argv)
 	}
 	if (pid == 0)
 		server_main();
+	server_pid = pid;
 
 	/* No zmq context before the fork: ZeroMQ is not fork-safe. */
 	deadline = now_ns() + 5 * NS;
@@ -987,6 +1212,7 @@ int main(int argc, char **argv)
 		report(&r, cpu);
 	}
 	free(r.lat.v);
+	free(r.lat_int.v);
 	munmap(sh, sizeof(*sh));
 	return ret;
 }

@@ -77,6 +77,14 @@ enum {
 	SOAK_REKEY_MS = 2000,
 	RSS_TOL_PCT = 20,	/* soak fails if RSS grew by more than both of these */
 	RSS_TOL_MIB = 50,
+	/*
+	 * A default server turns "under load" above 2000 handshakes/s per
+	 * reactor (counted in one-second windows, retries included) and then
+	 * lets one source address through at 20/s: every session here comes
+	 * from one address, so the default dial rate stays well under it.
+	 */
+	DEFAULT_CONNECT_RATE = 1500,
+	DIAL_GRACE_S = 30,	/* default --dial-timeout: the dials' own time at --connect-rate, twice, and this */
 };
 
 #define MEAS_BIT (UINT64_C(1) << 63)
@@ -90,7 +98,8 @@ static struct {
 	enum mode mode;
 	unsigned sessions, reactors, channels, window;
 	size_t size;
-	double rate, connect_rate, duration, warmup;
+	double rate, connect_rate, duration, warmup, dial_timeout;
+	long server_pid;
 	unsigned rekey_ms, timeout_ms;
 	const char *bind;
 	unsigned max_packet_size;	/* path MTU discovery's cap, 0: the library's default */
@@ -111,6 +120,18 @@ static unsigned run_len;	/* events sent on one channel before the next */
  * budget per tick; unlimited echo: none, the window is the limit.
  */
 static bool paced;
+/*
+ * Driven: a paced echo run (not the soak). Sessions have no tick of their
+ * own; one session per reactor ticks every millisecond and sends every
+ * event due by then, each to the next session of the reactor in turn, on a
+ * fixed schedule of intended send times (rate / sessions for each session
+ * up). The cost per event does not depend on the number of sessions, and
+ * an event that leaves late (a stalled reactor, full windows) keeps its
+ * intended time: latency from it is free of coordinated omission.
+ */
+static bool driven;
+/* driven: events per ns for each session up, set when dialling ends (the main thread writes it once) */
+static _Atomic double drive_per_ns;
 static double tok_per_ns, tok_cap;
 static uint64_t t_start;
 static char dial_uri[512];
@@ -132,7 +153,12 @@ static bool cls_reliable(unsigned c)
 
 /* ---- phases -------------------------------------------------------------------- */
 
-enum phase { P_WARMUP, P_MEASURE, P_DRAIN, P_QUERY, P_STOP };
+/*
+ * P_DIAL: sessions are dialled and nothing is sent, so handshakes never
+ * compete with events; it ends once every dial is resolved (open or failed)
+ * or at --dial-timeout, and only then does the warm-up begin.
+ */
+enum phase { P_DIAL, P_WARMUP, P_MEASURE, P_DRAIN, P_QUERY, P_STOP };
 static _Atomic int phase;
 static volatile sig_atomic_t interrupted;
 
@@ -293,7 +319,17 @@ struct worker {
 	uint64_t why[RW_CLOSE__COUNT];	/* unexpected closes and failed dials, by reason */
 	uint64_t last_open_ns;		/* the latest on_open of a first-round dial */
 	struct hist lat, hs;
+	struct hist lat_int;		/* driven: from each event's intended send time */
 	uint8_t *buf;			/* the payload, header rewritten for each send */
+	/*
+	 * Driven pacing (see drive): the open sessions of this reactor, the
+	 * one whose tick drives them all, the round-robin position and the
+	 * intended send time of the next event (ns, 0 before the first).
+	 */
+	struct slot **own;
+	unsigned nown, capown, rr;
+	struct slot *driver;
+	double next_due;
 };
 
 static pthread_mutex_t workers_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -360,6 +396,7 @@ struct track {
 	uint32_t inflight;
 	uint64_t *bits;
 	uint32_t *sent_ms;
+	uint32_t *late_us;		/* driven: how late each event left after its intended time */
 };
 
 /*
@@ -380,6 +417,8 @@ struct slot {
 	uint64_t c_warm, b_warm;	/* oneway: the sink's count when the measured interval began */
 	uint64_t blocked[4];		/* reliable channels waiting for on_writable */
 	uint64_t *rx_last;		/* reliable: per channel, the last sequence number echoed + 1 */
+	uint32_t own_idx;		/* driven: where it is in its worker's own[] */
+	bool owned;
 	struct rw_session *s;
 	struct track t[2];
 };
@@ -521,7 +560,7 @@ static void pump(struct slot *sl, uint64_t now)
 	int ph = cur_phase();
 	bool meas = ph == P_MEASURE;
 
-	if (ph >= P_DRAIN || o.mode == M_CONNECT)
+	if (ph >= P_DRAIN || ph == P_DIAL || o.mode == M_CONNECT)
 		return;
 	if (o.mode == M_ONEWAY && meas && sl->q == Q_NONE) {
 		/*
@@ -606,8 +645,10 @@ static void free_tracks(struct slot *sl)
 	for (unsigned c = 0; c < 2; c++) {
 		free(sl->t[c].bits);
 		free(sl->t[c].sent_ms);
+		free(sl->t[c].late_us);
 		sl->t[c].bits = NULL;
 		sl->t[c].sent_ms = NULL;
+		sl->t[c].late_us = NULL;
 	}
 	free(sl->rx_last);
 	sl->rx_last = NULL;
@@ -622,6 +663,8 @@ static int alloc_tracks(struct slot *sl)
 		sl->t[c].sent_ms = calloc(ring, sizeof(uint32_t));
 		if (!sl->t[c].bits || !sl->t[c].sent_ms)
 			return -ENOMEM;
+		if (driven && !(sl->t[c].late_us = calloc(ring, sizeof(uint32_t))))
+			return -ENOMEM;
 	}
 	if (o.reliable || o.soak) {
 		sl->rx_last = calloc((size_t)o.channels + 1, sizeof(uint64_t));
@@ -629,6 +672,115 @@ static int alloc_tracks(struct slot *sl)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* ---- driven pacing (reactor threads) --------------------------------------------------- */
+
+/* on_open: the session joins its reactor's rotation; the first one drives. */
+static int own_add(struct worker *w, struct slot *sl)
+{
+	if (w->nown == w->capown) {
+		unsigned cap = w->capown ? w->capown * 2 : 256;
+		struct slot **n = realloc(w->own, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		w->own = n;
+		w->capown = cap;
+	}
+	sl->own_idx = w->nown;
+	w->own[w->nown++] = sl;
+	sl->owned = true;
+	if (!w->driver) {
+		w->driver = sl;
+		rw_session_set_tick(sl->s, 1);
+	}
+	return 0;
+}
+
+/* on_close: out of the rotation; if it was driving, another open one takes over. */
+static void own_del(struct worker *w, struct slot *sl)
+{
+	struct slot *last;
+
+	if (!sl->owned)
+		return;
+	last = w->own[--w->nown];
+	w->own[sl->own_idx] = last;
+	last->own_idx = sl->own_idx;
+	sl->owned = false;
+	if (w->rr >= w->nown)
+		w->rr = 0;
+	if (w->driver == sl) {
+		w->driver = NULL;
+		if (w->nown) {
+			w->driver = w->own[0];
+			rw_session_set_tick(w->driver->s, 1);
+		}
+	}
+}
+
+/* One event on this session if its window has room; its lateness is kept for the echo. */
+static int send_one(struct slot *sl, struct worker *w, uint64_t now, double due, bool meas)
+{
+	struct track *t = &sl->t[0];
+	uint64_t seq = t->next, late;
+	uint8_t ch;
+	int ret;
+
+	expire(sl, w, now);
+	if (t->inflight >= o.window || t->next - t->oldest >= ring)
+		return -EAGAIN;
+	ch = pick(sl, 0);
+	if (!ch)
+		return -EAGAIN;
+	ret = send_ev(sl, w, 0, ch, now, meas);
+	if (ret == -EAGAIN) {
+		set_blocked(sl, ch, true);
+		return ret;
+	}
+	if (ret) {
+		add(w, C_SEND_ERR, 1);
+		return ret;
+	}
+	late = (double)now > due ? (uint64_t)((double)now - due) / 1000 : 0;
+	t->late_us[seq & ring_mask] = late > UINT32_MAX ? UINT32_MAX : (uint32_t)late;
+	return 0;
+}
+
+/*
+ * The driver's tick: every event whose intended time has come, in turn over
+ * the reactor's sessions. Sessions whose window is full are passed over; if
+ * a run of them is, the schedule waits for the next tick (and the wait shows
+ * in the latency from the intended time).
+ */
+static void drive(struct worker *w, uint64_t now)
+{
+	int ph = cur_phase();
+	bool meas = ph == P_MEASURE;
+	double period;
+
+	if (ph < P_WARMUP || ph >= P_DRAIN || !w->nown) {
+		w->next_due = 0;
+		return;
+	}
+	period = 1.0 / (atomic_load_explicit(&drive_per_ns, memory_order_relaxed) * w->nown);
+	if (w->next_due == 0)
+		w->next_due = (double)now;
+	while (w->next_due <= (double)now) {
+		unsigned tries, max = w->nown < 64 ? w->nown : 64;
+
+		for (tries = 0; tries < max; tries++) {
+			struct slot *sl = w->own[w->rr];
+
+			w->rr = w->rr + 1 < w->nown ? w->rr + 1 : 0;
+			if (!send_one(sl, w, now, w->next_due, meas))
+				break;
+		}
+		if (tries == max)
+			return;
+		w->next_due += period;
+	}
 }
 
 /* ---- callbacks (reactor threads) ------------------------------------------------------ */
@@ -672,6 +824,14 @@ static void on_open(struct rw_session *s, void *user)
 			sl->q = ph == P_MEASURE ? Q_WARM_DONE : Q_NONE;
 			add(w, C_NEED_REPORT, 1);
 		}
+	}
+	if (driven) {
+		if (own_add(w, sl)) {
+			add(w, C_SEND_ERR, 1);
+			sl->deliberate = true;
+			rw_session_close(s, RW_CLOSE_LOCAL, "ringwire-load: out of memory");
+		}
+		return;
 	}
 	sl->last_ns = now;
 	sl->tokens = tok_cap < 1.0 ? tok_cap : 1.0;	/* start at once rather than a tick later */
@@ -739,6 +899,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 			add(w, C_UNREPORTED, 1);
 			sl->q = Q_END_DONE;
 		}
+		own_del(w, sl);
 		free_tracks(sl);
 	}
 	sl->s = NULL;
@@ -838,9 +999,23 @@ static void on_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8
 			add(w, C_RECV_M + c, 1);
 			add(w, C_RECV_BYTES_M, len);
 			hist_add(&w->lat, now > ts ? now - ts : 0);
+			if (t->late_us)
+				hist_add(&w->lat_int, (now > ts ? now - ts : 0) +
+							      (uint64_t)t->late_us[seq & ring_mask] * 1000);
 		}
 	}
-	pump(sl, now);
+	if (!driven)
+		pump(sl, now);
+	else if (w->next_due != 0 && w->next_due <= (double)now && (w->nown > 1 || w->next_due + 2e6 <= (double)now))
+		/*
+		 * Events are due: send them now rather than at the next tick, so
+		 * that a millisecond's events do not leave in one burst (each
+		 * to its own session, a packet each, and the last of the burst
+		 * waits for all the others on both ends). One session keeps
+		 * to its tick unless it is ticks behind: its events share
+		 * packets, and a burst is what packs them.
+		 */
+		drive(w, now);
 }
 
 static void on_writable(struct rw_session *s, uint8_t ch, void *user)
@@ -863,6 +1038,10 @@ static void on_tick(struct rw_session *s, void *user)
 	(void)user;
 	if (!sl || !sl->s)
 		return;
+	if (driven) {
+		drive(me(), now);
+		return;
+	}
 	if (atomic_load_explicit(&sl->close_req, memory_order_relaxed)) {
 		sl->deliberate = true;
 		rw_session_close(s, RW_CLOSE_LOCAL, "ringwire-load: soak reconnect");
@@ -908,8 +1087,12 @@ static void usage(FILE *f)
 		"\n"
 		"Load generator for any wiresocket v1 server, built on the ringwire engine.\n"
 		"Sessions are dialled with a fresh key each and send from their own reactor\n"
-		"thread. After a warm-up (not counted) it measures for --duration, stops\n"
+		"thread. Nothing is sent until every dial is resolved (or --dial-timeout);\n"
+		"then, after a warm-up (not counted), it measures for --duration, stops\n"
 		"sending, drains for at most 3 s, and prints a table (and --json a JSON line).\n"
+		"With --rate in echo mode, events follow a fixed schedule and latency is\n"
+		"given twice: from the send to the echo, and from the event's intended send\n"
+		"time to the echo (so a stalled sender cannot hide latency).\n"
 		"\n"
 		"modes (--mode):\n"
 		"  echo      events go out, the server echoes them (ringwire-echo does);\n"
@@ -927,7 +1110,15 @@ static void usage(FILE *f)
 		"sizes, ms for times):\n"
 		"  --mode echo|oneway|connect  what to measure (default echo)\n"
 		"  --sessions N          sessions, 1 to 100000 (default 1; soak 2000)\n"
-		"  --connect-rate R      dials per second, 0 = as fast as possible (default 2000)\n"
+		"  --connect-rate R      dials per second, 0 = as fast as possible (default %d: a\n"
+		"                        default server demands cookies above 2000/s per reactor);\n"
+		"                        dialling pauses while more than R/20 + 16 dials are\n"
+		"                        unanswered (a slow server gets no more than it answers)\n"
+		"  --dial-timeout S      measure with what is up after S seconds of dialling even\n"
+		"                        if some dials are unresolved (default: twice the time the\n"
+		"                        dials take at --connect-rate, plus %d s)\n"
+		"  --server-pid PID      also report the server's resident memory per session\n"
+		"                        (VmRSS of PID before dialling and with every session up)\n"
 		"  --reactors N          reactor threads, 1 to 64 (default: online CPUs)\n"
 		"  --channels N          spread events over channels 1..N, 1 to 254 (default 1)\n"
 		"  --size BYTES          event payload size, 16 to 1m in echo mode, 0 to 1m\n"
@@ -979,7 +1170,7 @@ static void usage(FILE *f)
 		"      --connect-rate 0 --json\n"
 		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --reliable --window 64 --channels 4\n"
 		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --soak --duration 300\n",
-		RSS_TOL_PCT, RSS_TOL_MIB);
+		DEFAULT_CONNECT_RATE, DIAL_GRACE_S, RSS_TOL_PCT, RSS_TOL_MIB);
 }
 
 static _Noreturn void bad_flag(const char *flag, const char *val, const char *what)
@@ -1082,7 +1273,8 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
-	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND, O_MAX_PACKET_SIZE,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
+	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE,
 };
 
 /*
@@ -1131,6 +1323,8 @@ static void parse_args(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "bind", required_argument, NULL, O_BIND },
 		{ "max-packet-size", required_argument, NULL, O_MAX_PACKET_SIZE },
+		{ "dial-timeout", required_argument, NULL, O_DIAL_TIMEOUT },
+		{ "server-pid", required_argument, NULL, O_SERVER_PID },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1140,7 +1334,7 @@ static void parse_args(int argc, char **argv)
 
 	o.mode = M_ECHO;
 	o.sessions = 1;
-	o.connect_rate = 2000;
+	o.connect_rate = DEFAULT_CONNECT_RATE;
 	o.reactors = cpus < 1 ? 1 : cpus > 64 ? 64 : (unsigned)cpus;
 	o.channels = 1;
 	o.size = 64;
@@ -1229,6 +1423,17 @@ static void parse_args(int argc, char **argv)
 		case O_MAX_PACKET_SIZE:
 			o.max_packet_size = parse_uint("--max-packet-size", optarg, 1232, 65000);
 			break;
+		case O_DIAL_TIMEOUT:
+			o.dial_timeout = parse_secs("--dial-timeout", optarg, false);
+			break;
+		case O_SERVER_PID:
+			o.server_pid = (long)parse_uint("--server-pid", optarg, 1, 1u << 30);
+			if (kill((pid_t)o.server_pid, 0) && errno == ESRCH) {
+				fprintf(stderr, "ringwire-load: --server-pid %s: no such process; give the server's pid "
+						"(e.g. from pidof ringwire-echo)\n", optarg);
+				exit(2);
+			}
+			break;
 		case 'h':
 		case O_HELP:
 			usage(stdout);
@@ -1305,12 +1510,18 @@ static uint64_t rng(void)
 	return rng_state * 0x2545f4914f6cdd1dull;
 }
 
-static long rss_kib(void)
+/* VmRSS of a process (0: this one), KiB; -1 if unknown. */
+static long rss_kib(long pid)
 {
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
+	char path[64], line[256];
+	FILE *f;
 	long v = -1;
 
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/status");
+	f = fopen(path, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
@@ -1318,6 +1529,27 @@ static long rss_kib(void)
 			break;
 	fclose(f);
 	return v;
+}
+
+/* utime + stime of another process, seconds (/proc/PID/stat fields 14 and 15); -1 if unknown. */
+static double proc_cpu_s(long pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');	/* the command name may hold spaces */
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double cpu_s(void)
@@ -1426,7 +1658,7 @@ static void take_snap(struct snap *s)
 
 static void progress(struct snap *prev)
 {
-	static const char *const tag[] = { "warm-up", "", "drain", "drain", "stop" };
+	static const char *const tag[] = { "dial", "warm-up", "", "drain", "drain", "stop" };
 	struct snap cur;
 	struct rw_stats st;
 	double dt, ev, bytes;
@@ -1478,10 +1710,16 @@ struct result {
 	uint64_t c[C__COUNT];
 	uint64_t why[RW_CLOSE__COUNT];
 	uint64_t last_open_ns, first_dial_ns;
-	struct hist lat, hs;
+	struct hist lat, lat_int, hs;
 	struct rw_stats st0, st1, st_end;
 	long rss0, rss1;
 	uint64_t dials;
+	/* the dial phase: how long, how many up at its end and when measuring began, memory before and after */
+	double dial_s;
+	bool dial_deadline;
+	uint64_t up_dialled, up_meas;
+	long rss_before, rss_up, srv_rss_before, srv_rss_up;
+	double srv_cpu0, srv_cpu1;	/* --server-pid: its CPU seconds when measuring began and ended */
 };
 
 static void collect(struct result *r)
@@ -1494,6 +1732,7 @@ static void collect(struct result *r)
 		if (w->last_open_ns > r->last_open_ns)
 			r->last_open_ns = w->last_open_ns;
 		hist_merge(&r->lat, &w->lat);
+		hist_merge(&r->lat_int, &w->lat_int);
 		hist_merge(&r->hs, &w->hs);
 	}
 }
@@ -1572,7 +1811,7 @@ int main(int argc, char **argv)
 	struct snap prev;
 	struct sigaction sa = { .sa_handler = on_signal };
 	char err[RW_ERRBUF_SIZE];
-	uint64_t warm_ns, end_ns, t_meas0 = 0, t_meas1 = 0, next_progress, next_soak, next_scan;
+	uint64_t warm_ns, end_ns, t_meas0 = 0, t_meas1 = 0, next_progress, next_soak, next_scan, dial_end_ns;
 	unsigned dialled = 0, spr;
 	double dial_tokens = 0, cpu0 = 0, cpu1 = 0;
 	uint64_t last_dial_ns;
@@ -1602,7 +1841,9 @@ int main(int argc, char **argv)
 	tick_ms = tick_ms < 1 ? 1 : tick_ms > 250 ? 250 : tick_ms;
 	if (o.rate > 0) {
 		paced = true;
+		driven = o.mode == M_ECHO && !o.soak;
 		tok_per_ns = o.rate / o.sessions / 1e9;
+		atomic_store(&drive_per_ns, tok_per_ns);
 		/* absorb a few late ticks, no more: a stalled session must not burst later */
 		tok_cap = tok_per_ns * 1e6 * tick_ms * 4;
 		if (tok_cap < 2)
@@ -1634,8 +1875,8 @@ int main(int argc, char **argv)
 	cfg.reactors = o.reactors;
 	cfg.quiet = o.quiet;
 	cfg.max_packet_size = o.max_packet_size;
-	if (o.sessions + o.sessions / 4 + 1024 > 131072)
-		cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
+	/* room for every session, and the soak's replacements while the old ones close */
+	cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
 	/* the server's timers are its own: this only makes our side rekey sooner */
 	cfg.timers.rekey_after_ms = o.rekey_ms;
 	cfg.handshake_timeout_ms = o.timeout_ms;
@@ -1660,6 +1901,14 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	r->rss_before = rss_kib(0);
+	r->srv_rss_before = o.server_pid ? rss_kib(o.server_pid) : -1;
+	if (o.dial_timeout > 0)
+		dial_end_ns = (uint64_t)(o.dial_timeout * 1e9);
+	else
+		dial_end_ns = (uint64_t)((DIAL_GRACE_S + 2.0 * o.sessions / (o.connect_rate > 0 ? o.connect_rate : 10000)) *
+					 1e9);
+	atomic_store(&phase, o.mode == M_CONNECT ? P_WARMUP : P_DIAL);
 	t_start = now_ns();
 	r->first_dial_ns = t_start;
 	last_dial_ns = t_start;
@@ -1682,10 +1931,34 @@ int main(int argc, char **argv)
 				warm_ns = el;
 			end_ns = el;
 		}
+		if (ph == P_DIAL && (interrupted || el >= dial_end_ns ||
+				     total(C_OPENED_INIT) + total(C_FAILED) >= o.sessions)) {
+			/* every dial resolved, or the deadline: the warm-up begins, with what is up */
+			struct rw_stats st;
+
+			rw_client_stats(cli, &st);
+			r->dial_s = (double)el / 1e9;
+			r->dial_deadline = total(C_OPENED_INIT) + total(C_FAILED) < o.sessions;
+			r->up_dialled = st.sessions_open;
+			r->rss_up = rss_kib(0);
+			r->srv_rss_up = o.server_pid ? rss_kib(o.server_pid) : -1;
+			/* --rate is for the sessions up: those the deadline left out do not lower it */
+			if (driven && st.sessions_open)
+				atomic_store(&drive_per_ns, o.rate / (double)st.sessions_open / 1e9);
+			if (!interrupted) {
+				warm_ns = el + warm_ns;
+				end_ns = warm_ns + (uint64_t)(o.duration * 1e9);
+			}
+			atomic_store(&phase, P_WARMUP);
+			ph = P_WARMUP;
+		}
 		if (ph == P_WARMUP && el >= warm_ns) {
 			rw_client_stats(cli, &r->st0);
+			r->up_meas = r->st0.sessions_open;
 			cpu0 = cpu_s();
-			r->rss0 = rss_kib();
+			if (o.server_pid)
+				r->srv_cpu0 = proc_cpu_s(o.server_pid);
+			r->rss0 = rss_kib(0);
 			t_meas0 = now_ns();
 			atomic_store(&phase, P_MEASURE);
 			ph = P_MEASURE;
@@ -1694,6 +1967,8 @@ int main(int argc, char **argv)
 			t_meas1 = now_ns();
 			rw_client_stats(cli, &r->st1);
 			cpu1 = cpu_s();
+			if (o.server_pid)
+				r->srv_cpu1 = proc_cpu_s(o.server_pid);
 			atomic_store(&phase, P_DRAIN);
 			ph = P_DRAIN;
 			if (o.mode == M_CONNECT)
@@ -1736,7 +2011,20 @@ int main(int argc, char **argv)
 				dial_tokens = 1e18;
 			}
 			last_dial_ns = now;
-			while (dialled < o.sessions && dial_tokens >= 1) {
+			/*
+			 * Back off while more than 50 ms of dials are unanswered: a
+			 * slow server (or one under load, answering with cookies)
+			 * gets no more than it answers, and no dial waits long
+			 * enough for the engine's retry a second later, which would
+			 * be one more handshake for the server to do.
+			 */
+			if (o.connect_rate > 0 && o.mode != M_CONNECT) {
+				uint64_t open = dialled - (total(C_OPENED_INIT) + total(C_FAILED));
+
+				if (open > (uint64_t)(o.connect_rate / 20) + 16)
+					dial_tokens = 0;
+			}
+			while (dialled < o.sessions && dial_tokens >= 1 && (ph == P_DIAL || o.mode == M_CONNECT)) {
 				if (dial(dialled, true) && dialled == 0) {
 					failed = true;
 					break;
@@ -1776,7 +2064,7 @@ int main(int argc, char **argv)
 	}
 	if (!t_meas0)
 		t_meas0 = t_meas1;
-	r->rss1 = rss_kib();
+	r->rss1 = rss_kib(0);
 	atomic_store(&phase, P_STOP);
 	rw_client_stop(cli);
 	rw_client_wait(cli);
@@ -1793,6 +2081,13 @@ int main(int argc, char **argv)
 	uint64_t sent, recv, lost, dups = 0, reorder = 0, bytes, rel_sent = 0, rel_recv = 0, rel_lost = 0,
 						    rel_dups = 0, rel_abandon = 0, abandon = 0, rel_holes = 0;
 	bool lat_valid = o.mode == M_ECHO && r->lat.n > 0, hs_valid = r->hs.n > 0;
+	bool int_valid = driven && r->lat_int.n > 0;
+	bool srv_cpu_valid = o.server_pid && r->srv_cpu0 >= 0 && r->srv_cpu1 >= r->srv_cpu0 && o.mode != M_CONNECT;
+	uint64_t up = r->up_dialled;
+	bool rss_valid = r->rss_before > 0 && r->rss_up > 0 && up > 0 && o.mode != M_CONNECT;
+	bool srss_valid = r->srv_rss_before > 0 && r->srv_rss_up > 0 && up > 0 && o.mode != M_CONNECT;
+	double rss_per = rss_valid ? (double)(r->rss_up - r->rss_before) / (double)up : 0;
+	double srss_per = srss_valid ? (double)(r->srv_rss_up - r->srv_rss_before) / (double)up : 0;
 	double hs_span = r->last_open_ns > r->first_dial_ns ? (double)(r->last_open_ns - r->first_dial_ns) / 1e9 : 0;
 	double pkts = (double)((r->st1.tx_packets + r->st1.rx_packets) - (r->st0.tx_packets + r->st0.rx_packets)) / iv;
 	const char *exit_reason = NULL;
@@ -1857,6 +2152,17 @@ int main(int argc, char **argv)
 	printf("  %-18s%u requested, %" PRIu64 " connected; reactors %u\n", "sessions", o.sessions,
 	       c[C_OPENED_INIT], o.reactors);
 	if (o.mode != M_CONNECT) {
+		printf("  %-18s%" PRIu64 " after %.2f s of dialling (%s), %" PRIu64 " when measuring began\n",
+		       "sessions up", up, r->dial_s, r->dial_deadline ? "stopped at the --dial-timeout" : "every dial resolved",
+		       r->up_meas);
+		if (rss_valid)
+			printf("  %-18sclient %.2f KiB per session (%ld KiB before dialling, %ld KiB with all up)\n",
+			       "memory", rss_per, r->rss_before, r->rss_up);
+		if (srss_valid)
+			printf("  %-18sserver %.2f KiB per session (%ld KiB before dialling, %ld KiB with all up)\n",
+			       "memory", srss_per, r->srv_rss_before, r->srv_rss_up);
+	}
+	if (o.mode != M_CONNECT) {
 		printf("  %-18s%zu bytes, %u channel%s, %s", "events", o.size, o.channels, o.channels > 1 ? "s" : "",
 		       o.soak ? "channel 1 reliable, 2 unreliable" : o.reliable ? "reliable" : "unreliable");
 		if (o.mode == M_ECHO)
@@ -1884,9 +2190,14 @@ int main(int argc, char **argv)
 				       "expired", c[C_EXPIRED], EXPIRE_MS, c[C_LATE]);
 		}
 		if (lat_valid)
-			printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f\n", "latency (us)",
-			       hist_pct(&r->lat, 50), hist_pct(&r->lat, 90), hist_pct(&r->lat, 99),
+			printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (send to echo)\n",
+			       "latency (us)", hist_pct(&r->lat, 50), hist_pct(&r->lat, 90), hist_pct(&r->lat, 99),
 			       hist_pct(&r->lat, 99.9), (double)r->lat.max_ns / 1000);
+		if (int_valid)
+			printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (intended send time to echo: "
+			       "coordinated omission corrected)\n",
+			       "latency (us)", hist_pct(&r->lat_int, 50), hist_pct(&r->lat_int, 90),
+			       hist_pct(&r->lat_int, 99), hist_pct(&r->lat_int, 99.9), (double)r->lat_int.max_ns / 1000);
 	}
 	if (hs_valid)
 		printf("  %-18s%" PRIu64 " in %.3f s: %.0f/s; latency (us) p50 %.1f  p99 %.1f  max %.1f\n", "handshakes",
@@ -1900,7 +2211,13 @@ int main(int argc, char **argv)
 	printf("  %-18s%" PRIu64 " retransmit%s, %" PRIu64 " drop%s, %" PRIu64 " rekey%s\n", "engine",
 	       r->st_end.retransmits, plural(r->st_end.retransmits), drops_of(&r->st_end),
 	       plural(drops_of(&r->st_end)), r->st_end.rekeys, plural(r->st_end.rekeys));
-	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval\n", "cpu", r->cpu_total, r->cpu_meas);
+	printf("  %-18s%.2f s user+sys in all, %.2f s in the measured interval", "cpu", r->cpu_total, r->cpu_meas);
+	if (o.mode != M_CONNECT && recv)
+		printf(" (%.2f us per event)", r->cpu_meas * 1e6 / (double)recv);
+	printf("\n");
+	if (srv_cpu_valid)
+		printf("  %-18s%.2f s user+sys in the measured interval (%.2f us per event)\n", "server cpu",
+		       r->srv_cpu1 - r->srv_cpu0, recv ? (r->srv_cpu1 - r->srv_cpu0) * 1e6 / (double)recv : 0.0);
 	if (o.mode == M_ONEWAY && (c[C_UNREPORTED] || c[C_BAD_REPORT] || c[C_SINK_ECHOED]))
 		printf("  %-18s%" PRIu64 " session%s without a count%s\n", "warning", c[C_UNREPORTED] + c[C_BAD_REPORT],
 		       plural(c[C_UNREPORTED] + c[C_BAD_REPORT]),
@@ -1946,7 +2263,22 @@ int main(int argc, char **argv)
 		json_num("p99", hist_pct(&r->lat, 99), lat_valid, true);
 		json_num("p999", hist_pct(&r->lat, 99.9), lat_valid, true);
 		json_num("max", (double)r->lat.max_ns / 1000, lat_valid, false);
-		printf("},");
+		printf("},\"latency_intended_us\":{");
+		json_num("p50", hist_pct(&r->lat_int, 50), int_valid, true);
+		json_num("p90", hist_pct(&r->lat_int, 90), int_valid, true);
+		json_num("p99", hist_pct(&r->lat_int, 99), int_valid, true);
+		json_num("p999", hist_pct(&r->lat_int, 99.9), int_valid, true);
+		json_num("max", (double)r->lat_int.max_ns / 1000, int_valid, false);
+		printf("},\"latency_kinds\":{\"latency_us\":\"send to echo\",\"latency_intended_us\":"
+		       "\"intended send time to echo (paced echo runs; coordinated omission corrected)\"},");
+		if (o.mode != M_CONNECT)
+			printf("\"sessions_up\":%" PRIu64 ",\"sessions_up_measured\":%" PRIu64 ",\"dial_s\":%.3f,"
+			       "\"dial_deadline_hit\":%s,",
+			       up, r->up_meas, r->dial_s, r->dial_deadline ? "true" : "false");
+		else
+			printf("\"sessions_up\":null,\"sessions_up_measured\":null,\"dial_s\":null,\"dial_deadline_hit\":null,");
+		json_num("rss_kib_per_session", rss_per, rss_valid, true);
+		json_num("server_rss_kib_per_session", srss_per, srss_valid, true);
 		json_num("handshakes_per_s", r->hs_per_s, hs_valid, true);
 		printf("\"handshake_latency_us\":{");
 		json_num("p50", hist_pct(&r->hs, 50), hs_valid, true);
@@ -1956,6 +2288,7 @@ int main(int argc, char **argv)
 		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",",
 		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
 		json_num("cpu_s", r->cpu_total, true, true);
+		json_num("server_cpu_measured_s", r->srv_cpu1 - r->srv_cpu0, srv_cpu_valid, true);
 		json_num("cpu_measured_s", r->cpu_meas, true, o.soak);
 		if (o.soak)
 			printf("\"soak_reliable\":{\"sent\":%" PRIu64 ",\"received\":%" PRIu64 ",\"lost\":%" PRIu64
@@ -1975,6 +2308,7 @@ int main(int argc, char **argv)
 		struct worker *w = workers;
 
 		workers = w->next;
+		free(w->own);
 		free(w->buf);
 		free(w);
 	}
