@@ -492,6 +492,8 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		}
 	}
 	RW_STAT_INC(s->sh->st.handshakes_completed);
+	if (kp->initiator && s->hs_started_ns)
+		rw__hist_add(&s->sh->ops.hs_time, rw__now_ns() - s->hs_started_ns);
 	if (s->opened) {
 		s->st.rekeys++;
 		RW_STAT_INC(s->sh->st.rekeys);
@@ -572,8 +574,14 @@ static void deliver_events(struct rw_session *s, const struct rw_frame *f)
 		}
 		s->st.events_in++;
 		RW_STAT_INC(s->sh->st.events_in);
-		if (h && h->on_event)
+		if (h && h->on_event) {
+			struct rw_shard *sh = s->sh;
+
 			h->on_event(s, f->channel, type, payload, plen, h->user);
+			/* sampled: a clock read per event would cost more than many handlers */
+			if (!(++sh->dispatch_tick % RW_DISPATCH_SAMPLE) && sh->batch_start_ns)
+				rw__hist_add(&sh->ops.dispatch, rw__now_ns() - sh->batch_start_ns);
+		}
 		if (s->state == RW_SS_CLOSED)
 			return;
 	}
@@ -624,6 +632,26 @@ static void send_reason(struct rw_session *s, enum rw_close_reason reason, const
 	rw__send_flush(s);
 }
 
+/*
+ * One record per closed session: debug for the everyday reasons, warn for
+ * the ones an operator acts on (a network or a peer that stopped working).
+ */
+static void log_close(struct rw_session *s, const struct rw_close_info *info)
+{
+	enum rw_log_level level = info->reason == RW_CLOSE_RELIABLE || info->reason == RW_CLOSE_NETWORK ||
+					  info->reason == RW_CLOSE_RETRIES
+				  ? RW_LOG_WARN
+				  : RW_LOG_DEBUG;
+	char wpub[RW_WPUB_LEN + 1], a[RW_ADDR_STR_MAX] = "?";
+
+	if (!rw__log_on(s->e, level))
+		return;
+	rw_pubkey_to_wpub(wpub, s->peer_key);
+	rw__peer_to_string(a, &s->peer);
+	rw__log(s->e, level, "session closed", 5, "peer", wpub, "addr", a, "reason",
+		rw_close_reason_name(info->reason), "by", info->by_peer ? "peer" : "local", "message", info->message);
+}
+
 void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsigned flags, const char *message)
 {
 	struct rw_engine *e = s->e;
@@ -658,6 +686,9 @@ void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsign
 				e->handlers[ch].on_close(s, &info, e->handlers[ch].user);
 	}
 	RW_STAT_INC(s->sh->st.sessions_closed);
+	RW_STAT_INC(s->sh->ops.closed[(unsigned)info.reason < RW_CLOSE__COUNT ? info.reason : RW_CLOSE_PROTOCOL]);
+	if (was_open || s->initiator)
+		log_close(s, &info);
 	if (!s->initiator)
 		rw__peers_unbind(&e->peers, s->peer_key, s->id);
 	detach(s);
@@ -814,6 +845,7 @@ int rw__session_handshake_start(struct rw_session *s)
 {
 	s->hs_attempt = 0;
 	s->hs_started_ms = rw__now_ms(s->sh);
+	s->hs_started_ns = rw__now_ns();
 	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms));
 	return send_init(s);
 }
@@ -927,11 +959,16 @@ static bool owned(const struct rw_session *s)
 
 int rw_session_send(struct rw_session *s, uint8_t channel, uint8_t type, const void *payload, size_t len)
 {
+	int ret;
+
 	if (!owned(s))
 		return -EPERM;
 	if (channel == RW_CHANNEL_INTERNAL || type == RW_EVENT_CHANNEL_CLOSE || (len && !payload))
 		return -EINVAL;
-	return rw__session_send_event(s, channel, type, payload, len);
+	ret = rw__session_send_event(s, channel, type, payload, len);
+	if (ret == -EAGAIN && s->rel[channel])
+		RW_STAT_INC(s->sh->ops.reliable_stalls);
+	return ret;
 }
 
 int rw_session_close(struct rw_session *s, enum rw_close_reason reason, const char *message)

@@ -67,6 +67,7 @@ struct rw_session {
 	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
 	uint32_t hs_attempt;
 	uint64_t hs_started_ms;
+	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
 	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace;
