@@ -16,6 +16,7 @@
 #include "errmsg.h"
 #include "metrics.h"
 #include "send.h"
+#include "session.h"
 
 #ifdef RW_HAVE_MICROHTTPD
 #include <microhttpd.h>
@@ -77,7 +78,7 @@ static void format_ops(struct out *o, const struct rw_stats *st, const struct rw
 	       "# TYPE ringwire_sessions_closed_by_reason_total counter\n");
 	for (int r = RW_CLOSE_NONE + 1; r < RW_CLOSE__COUNT; r++)
 		put(o, "ringwire_sessions_closed_by_reason_total{reason=\"%s\"} %llu\n",
-		    rw_close_reason_name((enum rw_close_reason)r), (unsigned long long)ops->closed[r]);
+		    rw__close_reason_token((enum rw_close_reason)r), (unsigned long long)ops->closed[r]);
 	put(o, "# HELP ringwire_handshakes_total Handshakes by outcome: completed (either role), rejected (key not "
 	       "allowed), timed_out (a dial with no response), cookie (answered with a CookieReply under load).\n"
 	       "# TYPE ringwire_handshakes_total counter\n"

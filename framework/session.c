@@ -649,7 +649,7 @@ static void log_close(struct rw_session *s, const struct rw_close_info *info)
 	rw_pubkey_to_wpub(wpub, s->peer_key);
 	rw__peer_to_string(a, &s->peer);
 	rw__log(s->e, level, "session closed", 5, "peer", wpub, "addr", a, "reason",
-		rw_close_reason_name(info->reason), "by", info->by_peer ? "peer" : "local", "message", info->message);
+		rw__close_reason_token(info->reason), "by", info->by_peer ? "peer" : "local", "message", info->message);
 }
 
 void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsigned flags, const char *message)
@@ -1067,6 +1067,18 @@ int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap)
 void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st)
 {
 	*st = s->st;
+}
+
+const char *rw__close_reason_token(enum rw_close_reason r)
+{
+	static const char *const tokens[RW_CLOSE__COUNT] = {
+		[RW_CLOSE_NONE] = "none",	  [RW_CLOSE_LOCAL] = "local",	    [RW_CLOSE_PEER] = "peer",
+		[RW_CLOSE_TIMEOUT] = "timeout",	  [RW_CLOSE_SHUTDOWN] = "shutdown", [RW_CLOSE_REJECTED] = "rejected",
+		[RW_CLOSE_RETRIES] = "retries",	  [RW_CLOSE_RELIABLE] = "reliable", [RW_CLOSE_PROTOCOL] = "protocol",
+		[RW_CLOSE_NETWORK] = "network",
+	};
+
+	return (unsigned)r < RW_CLOSE__COUNT ? tokens[r] : "unknown";
 }
 
 const char *rw_close_reason_name(enum rw_close_reason r)

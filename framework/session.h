@@ -165,6 +165,8 @@ int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason 
 void rw__session_opened(struct rw_session *s);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
+/* A close reason as one word for logs and metric labels ("timeout", "rejected"): the enum's own name. */
+const char *rw__close_reason_token(enum rw_close_reason r);
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
 /*
  * A dial (no session yet) whose send failed with err: when the error is
