@@ -449,6 +449,14 @@ void rw__session_opened(struct rw_session *s)
 	s->opened = true;
 	s->state = RW_SS_ESTABLISHED;
 	RW_STAT_INC(s->sh->st.sessions_open);
+	if (rw__log_on(e, RW_LOG_DEBUG)) {
+		char wpub[RW_WPUB_LEN + 1], addr[RW_ADDR_STR_MAX] = "?";
+
+		rw_pubkey_to_wpub(wpub, s->peer_key);
+		rw__peer_to_string(addr, &s->peer);
+		rw__log(e, RW_LOG_DEBUG, "session opened", 2, "peer", wpub, "addr", addr);
+	}
+
 	/* every channel's handler hears of the new session */
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++) {
 		if (e->has_handler[ch]) {
