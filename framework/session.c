@@ -641,15 +641,20 @@ static void send_reason(struct rw_session *s, enum rw_close_reason reason, const
 }
 
 /*
- * One record per closed session: debug for the everyday reasons, warn for
- * the ones an operator acts on (a network or a peer that stopped working).
+ * One record per closed session. A dial's close goes to the application's
+ * on_close, which tells its user: debug here. A server's: debug for the
+ * everyday reasons, info for a rejected key, warn for the ones an operator
+ * acts on (a peer or a network that stopped working).
  */
 static void log_close(struct rw_session *s, const struct rw_close_info *info)
 {
-	enum rw_log_level level = info->reason == RW_CLOSE_RELIABLE || info->reason == RW_CLOSE_NETWORK ||
-					  info->reason == RW_CLOSE_RETRIES
-				  ? RW_LOG_WARN
-				  : RW_LOG_DEBUG;
+	enum rw_log_level level = RW_LOG_DEBUG;
+
+	if (!s->initiator && (info->reason == RW_CLOSE_RELIABLE || info->reason == RW_CLOSE_NETWORK ||
+			      info->reason == RW_CLOSE_PROTOCOL))
+		level = RW_LOG_WARN;
+	else if (!s->initiator && info->reason == RW_CLOSE_REJECTED)
+		level = RW_LOG_INFO;
 	char wpub[RW_WPUB_LEN + 1], a[RW_ADDR_STR_MAX] = "?";
 
 	if (!rw__log_on(s->e, level))
