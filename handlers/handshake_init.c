@@ -228,6 +228,14 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 		char addr[RW_ADDR_STR_MAX];
 
 		rw__drop(sh, RW_DROP_REJECTED_KEY, from);
+		/* debug only: one per attempt (the drop summary tells the count at warn) */
+		if (rw__log_on(e, RW_LOG_DEBUG)) {
+			char wpub[RW_WPUB_LEN + 1], a[RW_ADDR_STR_MAX] = "?";
+
+			rw_pubkey_to_wpub(wpub, hs.remote_static);
+			rw__peer_to_string(a, from);
+			rw__log(e, RW_LOG_DEBUG, "handshake rejected", 3, "peer", wpub, "addr", a, "reason", "not_allowed");
+		}
 		if (e->reject_silently || rw__peer_to_string(addr, from))
 			goto out;
 		/*

@@ -101,7 +101,9 @@ int sample_number(struct sample *sm, const char *opt, const char *s, unsigned lo
 	errno = 0;
 	n = strtoul(s, &end, 10);
 	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
-		fail(sm, 2, "%s: \"%s\" is not a number from %lu to %lu", opt, s, lo, hi);
+		/* a time says its unit */
+		fail(sm, 2, "%s: \"%s\" is not a number %sfrom %lu to %lu", opt, s,
+		     !strcmp(opt, "--timeout") ? "of milliseconds " : "", lo, hi);
 		return -1;
 	}
 	*out = n;
