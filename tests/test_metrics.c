@@ -389,6 +389,54 @@ static void test_scrape(void **state)
 	free(b2);
 }
 
+/* ---- reliable window stalls: every -EAGAIN of rw_session_send on a reliable channel is counted ---- */
+
+static atomic_uint stall_opened, stall_eagain;
+
+static void stall_open(struct rw_session *s, void *user)
+{
+	static const uint8_t big[1000];
+
+	(void)user;
+	/* one event a frame (1000 bytes), a window of 4 frames: the fifth send on is refused */
+	for (int i = 0; i < 50; i++)
+		if (rw_session_send(s, 3, 1, big, sizeof(big)) == -EAGAIN)
+			atomic_fetch_add(&stall_eagain, 1);
+	atomic_fetch_add(&stall_opened, 1);
+}
+
+static void test_reliable_stalls(void **state)
+{
+	struct rw_handler h = { .on_event = on_event, .user = &srv_rec };
+	struct rw_handler ch = { .on_open = stall_open, .flags = RW_CHANNEL_RELIABLE, .window = 4 };
+	struct rw_client_config cfg;
+	struct rw_server *srv;
+	struct rw_client *cli;
+	char uri[RW_URI_MAX], err[RW_ERRBUF_SIZE], buf[1 << 16];
+
+	(void)state;
+	srv = make_server(&h);
+	assert_int_equal(rw_server_start(srv), 0);
+	rw_client_config_init(&cfg);
+	cfg.quiet = 1;
+	cfg.reconnect = 0;
+	assert_int_equal(rw_client_create(&cli, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(rw_client_on(cli, 3, &ch), 0);
+	assert_int_equal(rw_client_start(cli), 0);
+	assert_true(rw_server_uri(srv, uri, sizeof(uri)) > 0);
+	assert_int_equal(rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(wait_for(&stall_opened, 1, 10000));
+	assert_true(atomic_load(&stall_eagain) > 0);
+	assert_true(rw_client_metrics_write(cli, buf, sizeof(buf)) > 0);
+	assert_true(value(buf, "ringwire_reliable_window_stalls_total") == (double)atomic_load(&stall_eagain));
+	assert_true(rw_server_metrics_write(srv, buf, sizeof(buf)) > 0);
+	assert_true(value(buf, "ringwire_reliable_window_stalls_total") == 0);
+	close_client(cli);
+	rw_server_stop(srv);
+	rw_server_wait(srv);
+	rw_server_destroy(srv);
+}
+
 /* ---- logs: a flood of bad packets is a bounded number of records ------------------------- */
 
 struct log_count {
@@ -676,6 +724,7 @@ int main(void)
 		cmocka_unit_test(test_allow_reload),
 		cmocka_unit_test(test_sd_notify),
 		cmocka_unit_test(test_log_flood),
+		cmocka_unit_test(test_reliable_stalls),
 	};
 	sigset_t set;
 
