@@ -202,8 +202,8 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 			 * wrong one is "bad MAC2"; both get a (smaller) CookieReply.
 			 */
 			send_cookie(sh, data, addr, from);
-			RW_STAT_INC(sh->st.drops[rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN) ? RW_DROP_UNDER_LOAD
-												   : RW_DROP_BAD_MAC2]);
+			rw__drop(sh, rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN) ? RW_DROP_UNDER_LOAD : RW_DROP_BAD_MAC2,
+				 from);
 			return;
 		}
 		if (!rw__ratelimit_allow(&sh->limiter, &from->u.sa, rw__now_ms(sh))) {

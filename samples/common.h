@@ -111,7 +111,14 @@ int sample_server_run(struct sample *sm, struct rw_server *srv);
 /* Client: cfg gets bind, key, reactors, quiet, the handshake timeout; create; the metrics endpoint. */
 int sample_client_create(struct sample *sm, struct rw_client_config *cfg, struct rw_client **cli);
 
-/* Block SIGINT and SIGTERM (before any thread starts), so that sigtimedwait on set takes them. */
+/*
+ * Block SIGINT, SIGTERM and SIGHUP in this thread and the threads it starts
+ * from now on: a client then takes them with sigtimedwait on set (a hangup
+ * stops it like Ctrl-C); a server that starts threads of its own calls this
+ * before them, since rw_server_run reads the three from a signalfd and any
+ * thread without them blocked could take one (SIGHUP's default ends the
+ * process).
+ */
 void sample_block_signals(sigset_t *set);
 
 /* The engine's counters, as the samples print them at exit. */
