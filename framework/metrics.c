@@ -113,8 +113,6 @@ void rw__metrics_ops(const struct rw_engine *e, struct rw_ops_stats *out)
 		}
 		out->hs_time.sum_ns += RW_STAT_GET(o->hs_time.sum_ns);
 		out->dispatch.sum_ns += RW_STAT_GET(o->dispatch.sum_ns);
-		out->hs_time.count += RW_STAT_GET(o->hs_time.count);
-		out->dispatch.count += RW_STAT_GET(o->dispatch.count);
 	}
 }
 

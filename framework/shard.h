@@ -131,7 +131,7 @@ enum { RW_HIST_BUCKETS = 24 };	/* le 1 us .. 2^22 us (4.2 s), then +Inf */
 
 struct rw_hist {
 	uint64_t bucket[RW_HIST_BUCKETS];
-	uint64_t sum_ns, count;
+	uint64_t sum_ns;	/* the count is the buckets' sum */
 };
 
 /* Owner thread only: one observation (relaxed stores, no lock prefix). */
@@ -144,7 +144,6 @@ static inline void rw__hist_add(struct rw_hist *h, uint64_t ns)
 		k = RW_HIST_BUCKETS - 1;
 	RW_STAT_INC(h->bucket[k]);
 	RW_STAT_ADD(h->sum_ns, ns);
-	RW_STAT_INC(h->count);
 }
 
 /* Monotonic nanoseconds: for the histograms only (a vDSO call, no syscall). */
