@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * endpoint.c - "wire://wpub1...@host:port" endpoints (docs/protocol.md §16.2).
+ * endpoint.c - "wire://wpub1...@host:port[,host:port...]" endpoints (docs/protocol.md §16.2,
+ * §16.3).
  *
  * The key is the peer's identity and the host:port only a hint of where it
  * is, so the key must be exact (bech32 with its checksum) and the address is
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -185,6 +187,57 @@ static int parse_hostport(const char *host, struct rw_endpoint *e, bool bare, ch
 	return 0;
 }
 
+/*
+ * The address list after '@': "host:port" or several joined by ',' (§16.3).
+ * ',' is in no host, port or bracketed IPv6 address, so splitting on it
+ * first is exact; each piece then parses as the one address of today's
+ * URIs, with the same messages.
+ */
+static int parse_addrs(const char *list, struct rw_endpoint *e, char *err, size_t errlen)
+{
+	const char *p = list;
+	unsigned n = 0;
+	int ret;
+
+	for (;;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+		struct rw_endpoint one;
+
+		if (n == RW_ENDPOINT_ADDRS_MAX)
+			return rw__errf(err, errlen, -EINVAL, "more than %d addresses after '@'; give at most %d",
+				    RW_ENDPOINT_ADDRS_MAX, RW_ENDPOINT_ADDRS_MAX);
+		if (len == 0 && (comma || n))
+			return rw__errf(err, errlen, -EINVAL, "empty address in the list after '@' (address %u); "
+				    "expected " FORM "[,host:port...]", n + 1);
+		if (comma) {
+			/* a piece of any length, so an over-long host gets the usual message */
+			char *piece = strndup(p, len);
+
+			if (!piece)
+				return rw__errf(err, errlen, -ENOMEM, "out of memory parsing the address list");
+			memset(&one, 0, sizeof(one));
+			ret = parse_hostport(piece, &one, false, err, errlen);
+			free(piece);
+		} else {
+			memset(&one, 0, sizeof(one));
+			ret = parse_hostport(p, &one, false, err, errlen);
+		}
+		if (ret)
+			return ret;
+		memcpy(e->addrs[n].host, one.host, sizeof(one.host));
+		e->addrs[n].port = one.port;
+		n++;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	e->naddrs = n;
+	memcpy(e->host, e->addrs[0].host, sizeof(e->host));
+	e->port = e->addrs[0].port;
+	return 0;
+}
+
 int rw_hostport_parse(const char *s, char host[RW_HOST_MAX + 1], uint16_t *port, char *err, size_t errlen)
 {
 	struct rw_endpoint e;
@@ -254,7 +307,7 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 			return rw__errf(err, errlen, -EINVAL, "key is all zeros, which is never a valid key");
 	}
 
-	ret = parse_hostport(at + 1, &e, false, err, errlen);
+	ret = parse_addrs(at + 1, &e, err, errlen);
 	if (ret)
 		return ret;
 	*ep = e;

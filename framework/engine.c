@@ -48,6 +48,7 @@ struct cmd_dial {
 	struct rw_cmd c;
 	uint64_t id;
 	struct rw_endpoint ep;
+	unsigned first;			/* the hint addr resolves: the first that did */
 	struct rw_peer_addr addr;
 	void *user;
 };
@@ -223,8 +224,18 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 	s->initiator = true;
 	s->state = RW_SS_CONNECTING;
 	s->user = c->user;
-	memcpy(s->host, c->ep.host, sizeof(s->host));
-	s->port = c->ep.port;
+	memcpy(s->host, c->ep.addrs[c->first].host, sizeof(s->host));
+	s->port = c->ep.addrs[c->first].port;
+	if (c->ep.naddrs > 1) {
+		/* several hints (§16.3): the session keeps them; session.c moves along them */
+		s->hints = malloc(c->ep.naddrs * sizeof(*s->hints));
+		if (s->hints) {
+			memcpy(s->hints, c->ep.addrs, c->ep.naddrs * sizeof(*s->hints));
+			s->nhints = (uint8_t)c->ep.naddrs;
+			s->hint = (uint8_t)c->first;
+			s->hints_tried = (uint8_t)c->first;	/* the ones that did not resolve count as tried */
+		}
+	}
 	rw__session_set_peer(s, &c->addr);
 	if (!e->has_id) {
 		/* no key configured: this session gets its own identity */
@@ -281,6 +292,7 @@ static void resolve_timers(struct rw_timers *t, const struct rw_timers *in)
 	DEF(cookie_rotation_ms, RW_COOKIE_ROTATION_S * 1000u);
 	DEF(fragment_timeout_ms, 2 * RW_KEEPALIVE_INTERVAL_S * 1000u);
 	DEF(ack_delay_ms, RW_DEFAULT_ACK_DELAY_MS);
+	DEF(pmtu_raise_ms, RW_PMTU_RAISE_MS);
 #undef DEF
 }
 
@@ -315,6 +327,11 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	e->max_packet = cfg->max_packet ? cfg->max_packet : RW_DEFAULT_MAX_PACKET;
 	if (e->max_packet < 128 || e->max_packet > 9000)
 		return rw__errf(err, errlen, -EINVAL, "max_packet %u is out of range 128..9000", e->max_packet);
+	if (cfg->max_packet_size && (cfg->max_packet_size < e->max_packet || cfg->max_packet_size > RW_PMTU_MAX_DATAGRAM))
+		return rw__errf(err, errlen, -EINVAL,
+				"max_packet_size %u is out of range %u..%u (max_packet..65000; max_packet turns path MTU "
+				"discovery off)",
+				cfg->max_packet_size, e->max_packet, (unsigned)RW_PMTU_MAX_DATAGRAM);
 	e->max_sessions = cfg->max_sessions ? cfg->max_sessions : RW_DEFAULT_MAX_SESSIONS;
 	e->max_incomplete = cfg->max_incomplete ? cfg->max_incomplete : RW_DEFAULT_MAX_INCOMPLETE_FRAMES;
 	e->max_frame_bytes = cfg->max_frame_bytes ? cfg->max_frame_bytes : RW_DEFAULT_MAX_FRAME_BYTES;
@@ -339,6 +356,11 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	}
 
 	rc.n_reactors = cfg->reactors;
+	/*
+	 * Buffers of max_packet are many; datagrams above it (a session grown by
+	 * path MTU discovery, a GRO super-datagram) use the reactor's pools of
+	 * large buffers, up to max_datagram.
+	 */
 	rc.buf_size = e->max_packet + 64 > 2048 ? (e->max_packet + 64 + 1023) / 1024 * 1024 : 2048;
 	rc.send_buf_count = send_buffers(cfg);
 	rc.buf_count = 2048;
@@ -399,6 +421,23 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 			rw__engine_destroy(e);
 			return rw__errf(err, errlen, ret, "out of memory");
 		}
+	}
+	{
+		/* path MTU discovery: from max_packet up to what this side and its transport carry */
+		size_t tmax = e->shards[0].tr->max_datagram;
+		uint32_t cap = cfg->max_packet_size ? cfg->max_packet_size : RW_PMTU_MAX_DATAGRAM;
+
+		if (cap > tmax)
+			cap = (uint32_t)tmax;
+		if (cap < e->max_packet)
+			cap = e->max_packet;
+		e->pmtu = (struct rw_pmtu_cfg){
+			.base = e->max_packet,
+			.cap = cap,
+			.raise_ms = e->t.pmtu_raise_ms,
+			.confirm_ms = RW_PMTU_CONFIRM_MS,
+		};
+		e->pmtu_rx_max = cap;
 	}
 	e->port = rw__udp_local_port(e->group);
 	e->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -553,11 +592,13 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->half_open += RW_STAT_GET(sh->nhalf_open);
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
+		st->pmtu_black_holes += RW_STAT_GET(sh->pmtu_black_holes);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;
 		/* larger than any v1 packet we accept: the kernel truncated it */
 		st->drops[RW_DROP_BAD_SIZE] += rs.rx_truncated;
+		st->kernel_drops += rs.rx_kernel_drops;
 	}
 }
 
@@ -658,9 +699,13 @@ int rw__engine_dial(struct rw_engine *e, const char *uri, void *user, uint64_t *
 	ret = rw_uri_parse(uri, &c->ep, err, errlen);
 	if (ret)
 		goto fail;
-	if (rw__resolve_now(c->ep.host, c->ep.port, false, &c->addr)) {
-		ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"", c->ep.host);
-		goto fail;
+	/* the first address that resolves; a later one resolves when its turn comes (§16.3) */
+	while (rw__resolve_now(c->ep.addrs[c->first].host, c->ep.addrs[c->first].port, false, &c->addr)) {
+		if (++c->first == c->ep.naddrs) {
+			ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve host \"%s\"%s", c->ep.host,
+				       c->ep.naddrs > 1 ? " (nor any other address of the URI)" : "");
+			goto fail;
+		}
 	}
 	{
 		uint64_t seq = atomic_fetch_add(&e->dial_seq, 1) + 1;

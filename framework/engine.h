@@ -18,6 +18,7 @@ struct rw_engine_config {
 	unsigned reactors;		/* 0: one per CPU */
 	const struct rw_timers *timers;	/* NULL or zeros: defaults */
 	unsigned max_packet;		/* 0: RW_DEFAULT_MAX_PACKET */
+	unsigned max_packet_size;	/* path MTU cap; 0: RW_PMTU_MAX_DATAGRAM or the transport's maximum */
 	unsigned max_sessions;		/* 0: RW_DEFAULT_MAX_SESSIONS */
 	unsigned max_incomplete;	/* 0: RW_DEFAULT_MAX_INCOMPLETE_FRAMES */
 	size_t max_frame_bytes;		/* 0: RW_DEFAULT_MAX_FRAME_BYTES */

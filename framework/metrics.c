@@ -158,6 +158,9 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	metric(&o, "ringwire_retransmits_total", "counter", "Reliable frames retransmitted.", st->retransmits);
 	metric(&o, "ringwire_spurious_retransmits_total", "counter",
 	       "Retransmits an ACK showed unnecessary (a lower bound).", st->spurious_retransmits);
+	metric(&o, "ringwire_pmtu_black_holes_total", "counter",
+	       "Grown packet sizes that stopped getting through (path MTU discovery fell back).",
+	       st->pmtu_black_holes);
 	metric(&o, "ringwire_handoffs_total", "counter",
 	       "Datagrams that reached a reactor not owning their session and were handed over.", st->handoffs);
 	if (info->per) {

@@ -24,7 +24,7 @@ void rw__recv_datagram(void *up, uint8_t *data, size_t len, const struct rw_peer
 	enum rw_drop_reason why;
 	struct rw_packet p;
 
-	if (rw_unlikely(rw__packet_decode(&p, data, len, sh->tr->buf_size, &why))) {
+	if (rw_unlikely(rw__packet_decode(&p, data, len, sh->tr->max_datagram, &why))) {
 		rw__drop(sh, why, from);
 		return;
 	}

@@ -7,7 +7,9 @@
  *              transport buffer until the end of the batch (or a frame on
  *              another channel) closes it; reliable frames are stamped and
  *              kept for retransmission as they close
- *   fragment   a frame larger than a packet is cut into fragments
+ *   fragment   a frame larger than a packet is cut into fragments; a
+ *              packet is as large as the session's path MTU (pmtu.h)
+ *              allows: s->pmtu.size, max_packet until discovery grows it
  *   seal       header + AEAD in place, the counter drawn right here, so the
  *              counters leave in the order they were drawn
  *   pace       with a send rate, admission is decided just before the seal:
@@ -77,9 +79,10 @@ static int batch_out(struct batch *b)
 	return ret;
 }
 
-static uint8_t *take(struct rw_shard *sh)
+/* A transport buffer for a datagram of up to need bytes, or NULL. */
+static uint8_t *take(struct rw_shard *sh, size_t need)
 {
-	return rw__transport_buf_get(sh->tr);
+	return rw__transport_buf_get(sh->tr, need);
 }
 
 /* The one exit of a taken buffer: len > 0 joins the batch, anything else goes back unsent. */
@@ -159,7 +162,7 @@ static void resume(struct rw_shard *sh)
 
 		if (b.n && !rw__peer_eq(&to, &p->to))
 			batch_out(&b);
-		buf = take(sh);
+		buf = take(sh, p->len);
 		if (!buf)
 			break;
 		to = p->to;	/* the batch is empty or already bound for this very peer */
@@ -227,6 +230,7 @@ static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_l
 	n = rw__packet_seal(&kp->tx, buf, type, kp->remote_index, kp->tx_counter++, plain_len);
 	if (n < 0)
 		return n;
+	rw__pmtu_sent(&s->pmtu, (size_t)n);
 	s->last_tx_ms = rw__now_ms(sh);
 	s->st.tx_packets++;
 	s->st.tx_bytes += plain_len;
@@ -247,9 +251,9 @@ static int seal_out(struct rw_session *s, struct batch *b, uint8_t *buf, uint8_t
 }
 
 /*
- * One packet of a session whose plaintext write() puts at out (cap bytes at
- * most): into a transport buffer, or parked when none is free (or others
- * wait already).
+ * One packet of a session whose plaintext write() puts at out (max_plain
+ * bytes at most): into a transport buffer, or parked when none is free (or
+ * others wait already).
  */
 typedef int (*write_fn)(void *ctx, uint8_t *out, size_t cap);
 
@@ -257,13 +261,12 @@ static int packet_out(struct rw_session *s, struct batch *b, uint8_t type, size_
 		      void *ctx)
 {
 	struct rw_shard *sh = s->sh;
-	size_t cap = sh->tr->buf_size - RW_DATA_OFF_PAYLOAD - RW_TAG_LEN;
-	uint8_t *buf = parked(sh) ? NULL : take(sh);
+	uint8_t *buf = parked(sh) ? NULL : take(sh, RW_SIZE_DATA_MIN + max_plain);
 	struct rw_parked *p;
 	int n;
 
 	if (rw_likely(buf)) {
-		n = write(ctx, buf + RW_DATA_OFF_PAYLOAD, cap);
+		n = write(ctx, buf + RW_DATA_OFF_PAYLOAD, max_plain);
 		if (n < 0) {
 			give(sh, b, buf, 0);
 			return n;
@@ -323,7 +326,7 @@ int rw__send_frame(struct rw_session *s, const uint8_t *frame, size_t len)
 	struct batch b;
 	int ret;
 
-	ret = rw__frag_plan(&plan, len, s->e->max_packet);
+	ret = rw__frag_plan(&plan, len, s->pmtu.size);
 	if (ret)
 		return ret;
 	batch_init(&b, s->sh, &s->peer);
@@ -354,15 +357,37 @@ int rw__send_control(struct rw_session *s, uint8_t type)
 	return ret;
 }
 
+int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id)
+{
+	struct rw_shard *sh = s->sh;
+	struct batch b;
+	uint8_t *buf;
+	int n;
+
+	/* never parked, never ahead of parked data: a probe that cannot leave now is skipped */
+	buf = parked(sh) ? NULL : take(sh, size);
+	if (!buf)
+		return -ENOBUFS;
+	n = rw__pmtu_probe_frame(buf + RW_DATA_OFF_PAYLOAD, size - RW_SIZE_DATA_MIN, id, size, s->e->pmtu_rx_max);
+	if (n < 0) {
+		give(sh, NULL, buf, 0);
+		return n;
+	}
+	batch_init(&b, sh, &s->peer);
+	n = seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n);
+	batch_out(&b);
+	return n;
+}
+
 int rw__send_raw(struct rw_shard *sh, const uint8_t *data, size_t len, const struct rw_peer_addr *to)
 {
 	struct rw_parked *p;
 	struct batch b;
 	uint8_t *buf;
 
-	if (len > sh->tr->buf_size)
+	if (len > sh->tr->max_datagram)
 		return -EMSGSIZE;
-	buf = parked(sh) ? NULL : take(sh);
+	buf = parked(sh) ? NULL : take(sh, len);
 	if (rw_likely(buf)) {
 		batch_init(&b, sh, to);
 		memcpy(buf, data, len);
@@ -405,10 +430,10 @@ int rw__send_farewell(struct rw_shard *sh, const uint8_t key[RW_KEY_LEN], uint32
 
 /* ---- coalesce ------------------------------------------------------------------- */
 
-static size_t frame_cap(const struct rw_session *s)
+/* docs/protocol.md §9.1: a frame longer than this is fragmented (size: a datagram's) */
+static size_t frame_cap(size_t size)
 {
-	/* docs/protocol.md §9.1: a frame longer than this is fragmented */
-	return s->e->max_packet - RW_SIZE_DATA_HEADER - RW_SIZE_FRAGMENT_HEADER - RW_TAG_LEN;
+	return size - RW_SIZE_DATA_HEADER - RW_SIZE_FRAGMENT_HEADER - RW_TAG_LEN;
 }
 
 static void mark_dirty(struct rw_session *s)
@@ -503,6 +528,7 @@ int rw__send_event(struct rw_session *s, uint8_t channel, uint8_t type, const vo
 	struct rw_shard *sh = s->sh;
 	size_t esz = rw__frame_event_size(len);
 	struct rw_reliable *r = s->rel[channel];
+	size_t need = 1 + esz + (r ? RW_FRAME_REL_MAX : 0), size = s->pmtu.size;
 	int ret;
 
 	if (rw_unlikely(s->tx.pacer.rate) && rw__pacer_full(&s->tx.pacer))
@@ -533,9 +559,17 @@ int rw__send_event(struct rw_session *s, uint8_t channel, uint8_t type, const vo
 	s->st.events_out++;
 	RW_STAT_INC(sh->st.events_out);
 	/* too large to coalesce, or no buffer to coalesce in (or packets parked): send it now */
-	if (1 + esz + (r ? RW_FRAME_REL_MAX : 0) > frame_cap(s) || parked(sh) || !(s->tx.buf = take(sh)))
+	if (need > frame_cap(size) || parked(sh))
 		return send_whole(s, channel, type, payload, len);
-	ret = rw__frame_begin(&s->tx.fb, s->tx.buf + RW_DATA_OFF_PAYLOAD, frame_cap(s), channel,
+	s->tx.buf = take(sh, size);
+	if (!s->tx.buf && size > s->pmtu.cfg.base && need <= frame_cap(s->pmtu.cfg.base)) {
+		/* no large buffer free: coalesce into a base-sized one */
+		size = s->pmtu.cfg.base;
+		s->tx.buf = take(sh, size);
+	}
+	if (!s->tx.buf)
+		return send_whole(s, channel, type, payload, len);
+	ret = rw__frame_begin(&s->tx.fb, s->tx.buf + RW_DATA_OFF_PAYLOAD, frame_cap(size), channel,
 			      r ? RW_FRAME_REL_MAX : 0);
 	if (!ret)
 		ret = rw__frame_add_event(&s->tx.fb, type, payload, len);

@@ -29,6 +29,12 @@ int rw__send_event(struct rw_session *s, uint8_t channel, uint8_t type, const vo
 void rw__send_flush(struct rw_session *s);
 /* An encoded frame (a retransmission, a standalone ACK): fragment, seal, send. */
 int rw__send_frame(struct rw_session *s, const uint8_t *frame, size_t len);
+/*
+ * A path MTU probe (docs/protocol.md §13.6): one Data packet of exactly size
+ * bytes carrying probe id on channel 255, never fragmented. -ENOBUFS when no
+ * buffer that large is free or packets are parked (the probe is skipped).
+ */
+int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id);
 /* An empty Keepalive or Disconnect. */
 int rw__send_control(struct rw_session *s, uint8_t type);
 /* A datagram already complete (handshake messages, cookie replies). */

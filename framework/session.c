@@ -87,6 +87,8 @@ void rw__keypair_free(struct rw_keypair *kp)
 
 /* ---- reliable channels: what reliable.c may ask of a session ---------------------- */
 
+static void pmtu_arm(struct rw_session *s);
+
 static int rel_send_frame(void *ctx, const uint8_t *frame, size_t len, bool retransmit)
 {
 	struct rw_session *s = ctx;
@@ -96,6 +98,15 @@ static int rel_send_frame(void *ctx, const uint8_t *frame, size_t len, bool retr
 	if (retransmit) {
 		RW_STAT_INC(s->sh->st.retransmits);
 		s->st.retransmits++;
+		/*
+		 * Lost in datagrams above the base size: maybe a black hole at the
+		 * grown size (docs/protocol.md §13.6), which a probe confirms.
+		 */
+		if (s->pmtu.size > s->pmtu.cfg.base &&
+		    len + RW_SIZE_DATA_MIN + RW_SIZE_FRAGMENT_HEADER > s->pmtu.cfg.base) {
+			rw__pmtu_on_loss(&s->pmtu, rw__now_ms(s->sh));
+			pmtu_arm(s);
+		}
 	}
 	return rw__send_frame(s, frame, len);
 }
@@ -205,6 +216,8 @@ static struct rw_session *session_alloc(struct rw_shard *sh, const uint8_t peer_
 	rw__timer_init(&s->t_frag, fn->frag);
 	rw__timer_init(&s->t_tick, fn->tick);
 	rw__timer_init(&s->t_pace, fn->pace);
+	rw__timer_init(&s->t_pmtu, fn->pmtu);
+	rw__pmtu_init(&s->pmtu, &e->pmtu, rw__now_ms(sh));
 	rw__send_session_init(s);
 	s->last_rx_ms = s->last_tx_ms = rw__now_ms(sh);
 	rw__ids_insert(sh, s);
@@ -317,6 +330,7 @@ static void half_open_confirm(struct rw_session *s)
 		return;
 	}
 	arm(s, &s->t_timeout, s->last_rx_ms + s->e->t.session_timeout_ms);
+	pmtu_arm(s);
 }
 
 struct rw_session *rw__session_by_id(struct rw_shard *sh, uint64_t id)
@@ -351,6 +365,7 @@ static void detach(struct rw_session *s)
 	rw__timer_cancel(w, &s->t_frag);
 	rw__timer_cancel(w, &s->t_tick);
 	rw__timer_cancel(w, &s->t_pace);
+	rw__timer_cancel(w, &s->t_pmtu);
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
 		rw__reliable_stop(s->rel[ch]);
 	rw__send_session_stop(s);
@@ -388,6 +403,7 @@ void rw__shard_reap(struct rw_shard *sh)
 		keypair_release(s->next);
 		keypair_release(s->hs_kp);
 		rw__reasm_destroy(&s->reasm);
+		free(s->hints);
 		rw__memzero(s, sizeof(*s));
 		free(s);
 	}
@@ -449,6 +465,7 @@ void rw__session_opened(struct rw_session *s)
 	s->opened = true;
 	s->state = RW_SS_ESTABLISHED;
 	RW_STAT_INC(s->sh->st.sessions_open);
+	pmtu_arm(s);
 	if (rw__log_on(e, RW_LOG_DEBUG)) {
 		char wpub[RW_WPUB_LEN + 1], addr[RW_ADDR_STR_MAX] = "?";
 
@@ -525,8 +542,12 @@ void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct
 		arm(s, &s->t_drain, rw__now_ms(sh) + s->e->t.rekey_drain_ms);
 	}
 	/* roaming: the authenticated packet's source is where the peer now is */
-	if (rw_unlikely(!rw__peer_eq(&s->peer, from)) && kp == s->cur)
+	if (rw_unlikely(!rw__peer_eq(&s->peer, from)) && kp == s->cur) {
 		s->peer = *from;
+		/* another path: its MTU is learnt afresh */
+		rw__pmtu_reset(&s->pmtu, rw__now_ms(sh));
+		pmtu_arm(s);
+	}
 	s->last_rx_ms = rw__now_ms(sh);
 	s->aead_failures = 0;
 	s->st.rx_packets++;
@@ -548,8 +569,63 @@ void rw__session_aead_failed(struct rw_session *s)
 	}
 }
 
+/* ---- path MTU discovery (docs/protocol.md §13.6) --------------------------------- */
+
+static void pmtu_arm(struct rw_session *s)
+{
+	/*
+	 * Not before the peer proved its address (a half-open responder session
+	 * is confirmed by the initiator's first packet under the new keys): a
+	 * 1232-byte probe answering a 148-byte HandshakeInit would amplify.
+	 */
+	if (s->pmtu.due != UINT64_MAX && s->state == RW_SS_ESTABLISHED && !s->half_open)
+		arm(s, &s->t_pmtu, s->pmtu.due);
+}
+
+void rw__session_pmtu_run(struct rw_session *s, uint64_t now)
+{
+	uint64_t holes = s->pmtu.black_holes;
+	uint32_t size, id;
+
+	if (s->state != RW_SS_ESTABLISHED || s->half_open)
+		return;	/* half_open_confirm arms it again */
+	if (!s->cur || !s->cur->ready) {
+		/* reconnecting: probes wait for the keys */
+		arm(s, &s->t_pmtu, now + RW_PMTU_PROBE_TIMEOUT_INIT_MS);
+		return;
+	}
+	if (rw__pmtu_poll(&s->pmtu, now, &size, &id) && rw__send_probe(s, size, id))
+		rw__pmtu_unsent(&s->pmtu, now);
+	if (s->pmtu.black_holes != holes)
+		RW_STAT_ADD(s->sh->pmtu_black_holes, s->pmtu.black_holes - holes);
+	pmtu_arm(s);
+}
+
+static void pmtu_rx(struct rw_session *s, uint8_t type, const uint8_t *p, size_t len)
+{
+	struct rw_pmtu_msg m;
+
+	if (s->e->pmtu_deaf || rw__pmtu_msg_parse(&m, type, p, len))
+		return;
+	if (type == RW_INTERNAL_PMTU_PROBE) {
+		uint8_t ack[RW_PMTU_MSG_LEN];
+
+		rw__pmtu_on_peer_max(&s->pmtu, m.max);
+		/* answered at the end of this batch, in a small frame of its own */
+		rw__pmtu_ack_put(ack, m.id, m.size, s->e->pmtu_rx_max);
+		rw__send_event(s, RW_CHANNEL_INTERNAL, RW_INTERNAL_PMTU_ACK, ack, sizeof(ack));
+		return;
+	}
+	rw__pmtu_on_ack(&s->pmtu, m.id, m.size, m.max, rw__now_ms(s->sh));
+	pmtu_arm(s);
+}
+
 static void deliver_internal(struct rw_session *s, uint8_t type, const uint8_t *p, size_t len)
 {
+	if (type == RW_INTERNAL_PMTU_PROBE || type == RW_INTERNAL_PMTU_ACK) {
+		pmtu_rx(s, type, p, len);
+		return;
+	}
 	if (type == RW_INTERNAL_CLOSE_REASON && len >= 1) {
 		s->peer_reason = p[0] < RW_CLOSE__COUNT ? (enum rw_close_reason)p[0] : RW_CLOSE_PEER;
 		s->peer_gave_reason = true;
@@ -811,6 +887,8 @@ static bool permanent(int err)
 	}
 }
 
+static bool next_hint(struct rw_session *s);
+
 bool rw__session_dial_error(struct rw_session *s, int err)
 {
 	char a[RW_ADDR_STR_MAX] = "?", msg[256];
@@ -818,6 +896,8 @@ bool rw__session_dial_error(struct rw_session *s, int err)
 
 	if (s->state != RW_SS_CONNECTING || !permanent(err))
 		return false;
+	if (next_hint(s))
+		return true;	/* that address cannot be reached from here: the next one may */
 	switch (-err) {
 	case EAFNOSUPPORT:
 		hint = "bind an address of the server's family (--bind)";
@@ -873,6 +953,9 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 	if (s->state == RW_SS_CONNECTING && e->hs_timeout_ms && now >= s->hs_started_ms + e->hs_timeout_ms) {
 		char within[32];
 
+		if (next_hint(s))
+			return;
+
 		snprintf(within, sizeof(within), "within %u ms", (unsigned int)e->hs_timeout_ms);
 		close_unanswered(s, within);
 		return;
@@ -883,6 +966,9 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 		rw__noise_handshake_clear(&s->hs);
 		if (s->state == RW_SS_CONNECTING || !s->cur) {
 			char after[32];
+
+			if (next_hint(s))
+				return;
 
 			snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
 			close_unanswered(s, after);
@@ -904,19 +990,31 @@ struct cmd_resolved {
 	struct rw_resolve_req req;
 	struct rw_shard *sh;
 	uint64_t id;
+	uint8_t hint;		/* the address hint looked up */
 };
+
+static void resolve_and_start(struct rw_session *s);
 
 static void run_resolved(struct rw_shard *sh, struct rw_cmd *cmd)
 {
 	struct cmd_resolved *c = (struct cmd_resolved *)cmd;
 	struct rw_session *s = rw__session_by_id(sh, c->id);
 
-	if (s && s->resolving) {
+	if (s && s->resolving && s->hints && c->hint != s->hint) {
+		/* the session moved to another hint meanwhile: look that one up instead */
 		s->resolving = false;
-		/* host names can move; keep the old address if the name is gone or changed family */
-		if (c->req.ret == 0 && rw__peer_family(&c->req.addr) == rw__peer_family(&s->peer))
-			s->peer = c->req.addr;
-		if (s->state == RW_SS_ESTABLISHED && !s->cur)
+		resolve_and_start(s);
+	} else if (s && s->resolving) {
+		s->resolving = false;
+		/*
+		 * host names can move; keep the old address if the name is gone or
+		 * changed family. Another hint (§16.3) may well be of the other
+		 * family: the client socket is dual-stack unless bound otherwise,
+		 * and a send error then moves on to the next hint.
+		 */
+		if (c->req.ret == 0 && (s->hints || rw__peer_family(&c->req.addr) == rw__peer_family(&s->peer)))
+			rw__session_set_peer(s, &c->req.addr);
+		if ((s->state == RW_SS_ESTABLISHED && !s->cur) || s->state == RW_SS_CONNECTING)
 			rw__session_handshake_start(s);
 	}
 	free(c);
@@ -931,25 +1029,20 @@ static void resolved(struct rw_resolve_req *req)
 		free(c);
 }
 
-void rw__session_reconnect(struct rw_session *s, uint64_t now)
+/* Look s->host up off this thread; the handshake starts with the answer. */
+static void resolve_and_start(struct rw_session *s)
 {
 	struct cmd_resolved *c;
 
-	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
-		rw__reliable_reset(s->rel[ch]);
-	rw__keypair_free(s->prev);
-	rw__keypair_free(s->cur);
-	rw__keypair_free(s->next);
-	s->prev = s->cur = s->next = NULL;
-	s->last_rx_ms = now;
 	if (s->resolving)
-		return;	/* the previous lookup is still out: the handshake starts when it answers */
-	/* the name is looked up again off this thread; the handshake starts with the answer */
+		return;	/* the previous lookup is still out: the handshake starts when it answers (or,
+			 * for an older hint, this one is looked up then) */
 	c = calloc(1, sizeof(*c));
 	if (c) {
 		c->c.run = run_resolved;
 		c->sh = s->sh;
 		c->id = s->id;
+		c->hint = s->hint;
 		memcpy(c->req.host, s->host, sizeof(c->req.host));
 		c->req.port = s->port;
 		c->req.reply = resolved;
@@ -961,6 +1054,55 @@ void rw__session_reconnect(struct rw_session *s, uint64_t now)
 	}
 	/* no lookup possible: try the address we have */
 	rw__session_handshake_start(s);
+}
+
+/*
+ * Move to the next address hint (§16.3): after a dial's address gave no
+ * answer, or on a reconnect. A dial gives up once it has tried them all
+ * (false: the caller closes); a reconnect wraps round.
+ */
+static bool next_hint(struct rw_session *s)
+{
+	if (!s->hints || s->nhints < 2)
+		return false;
+	if (s->state == RW_SS_CONNECTING && ++s->hints_tried >= s->nhints)
+		return false;
+	s->hint = (uint8_t)((s->hint + 1) % s->nhints);
+	memcpy(s->host, s->hints[s->hint].host, sizeof(s->host));
+	s->port = s->hints[s->hint].port;
+	rw__keypair_free(s->hs_kp);
+	s->hs_kp = NULL;
+	rw__noise_handshake_clear(&s->hs);
+	rw__timer_cancel(s->sh->wheel, &s->t_handshake);
+	if (rw__log_on(s->e, RW_LOG_INFO)) {
+		char addr[RW_HOST_MAX + 10], which[24];
+
+		snprintf(addr, sizeof(addr), "%s%s%s:%u", strchr(s->host, ':') ? "[" : "", s->host,
+			 strchr(s->host, ':') ? "]" : "", (unsigned int)s->port);
+		snprintf(which, sizeof(which), "%u/%u", (unsigned int)s->hint + 1, (unsigned int)s->nhints);
+		rw__log(s->e, RW_LOG_INFO, "no answer, trying the next address", 2, "addr", addr, "hint", which);
+	}
+	resolve_and_start(s);
+	return true;
+}
+
+void rw__session_reconnect(struct rw_session *s, uint64_t now)
+{
+	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
+		rw__reliable_reset(s->rel[ch]);
+	rw__keypair_free(s->prev);
+	rw__keypair_free(s->cur);
+	rw__keypair_free(s->next);
+	s->prev = s->cur = s->next = NULL;
+	s->last_rx_ms = now;
+	/* the server may have restarted, moved or changed version: learn its MTU again */
+	rw__pmtu_reset(&s->pmtu, now);
+	pmtu_arm(s);
+	/* the address that went silent is the suspect: the next hint, if the URI gave several */
+	if (next_hint(s))
+		return;
+	/* the name is looked up again off this thread; the handshake starts with the answer */
+	resolve_and_start(s);
 }
 
 /* ---- public session API (owner thread) ------------------------------------------------ */
@@ -1080,6 +1222,12 @@ int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap)
 void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st)
 {
 	*st = s->st;
+	st->pmtu = s->pmtu.size;
+	st->pmtu_peer_max = s->pmtu.peer_max;
+	st->pmtu_probes_sent = s->pmtu.probes_sent;
+	st->pmtu_probes_acked = s->pmtu.probes_acked;
+	st->pmtu_probes_lost = s->pmtu.probes_lost;
+	st->pmtu_black_holes = s->pmtu.black_holes;
 }
 
 const char *rw__close_reason_token(enum rw_close_reason r)

@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "noise.h"
 #include "pacer.h"
+#include "pmtu.h"
 #include "replay.h"
 #include "resolver.h"
 #include "shard.h"
@@ -70,7 +71,7 @@ struct rw_session {
 	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
-	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace;
+	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
 	uint32_t tick_ms;
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t aead_failures;
@@ -96,6 +97,9 @@ struct rw_session {
 
 	struct rw_reliable *rel[RW_MAX_CHANNELS];	/* reliable channel state, lazily */
 
+	/* path MTU discovery (pmtu.h): pmtu.size is the largest datagram send.c builds */
+	struct rw_pmtu pmtu;
+
 	uint64_t subs[4];	/* broadcast subscriptions, a bit per channel */
 	void *user;
 	struct rw_session_stats st;
@@ -108,6 +112,9 @@ struct rw_session {
 	/* client: where to reconnect to */
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
+	/* a URI with several addresses (§16.3): all of them, the one in use, how many this dial tried */
+	struct rw_endpoint_addr *hints;		/* NULL for one address */
+	uint8_t nhints, hint, hints_tried;
 
 	/* responder: half-open until the initiator's first packet under our keys */
 	bool half_open;
@@ -163,6 +170,8 @@ void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsign
 /* Close a session by id from any thread; message: a string that lives forever (a literal). */
 int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason, const char *message);
 void rw__session_opened(struct rw_session *s);
+/* The path MTU timer (timers.c): send the probe due, handle timeouts, re-arm. */
+void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
 /* A close reason as one word for logs and metric labels ("timeout", "rejected"): the enum's own name. */

@@ -27,6 +27,7 @@
 #include "crypto.h"
 #include "noise.h"
 #include "peers.h"
+#include "pmtu.h"
 #include "ratelimit.h"
 #include "reactor.h"
 #include "reliable.h"
@@ -50,8 +51,6 @@ enum {
 	RW_AEAD_FAILURES_REHANDSHAKE = 8,
 	/* Stop using a send counter this close to 2^64 (docs/protocol.md §7.2). */
 	RW_COUNTER_LIMIT_MARGIN = 1 << 16,
-	/* Internal events on channel 255 (v1 peers ignore the channel). */
-	RW_INTERNAL_CLOSE_REASON = 1,
 	RW_CLOSE_MESSAGE_MAX = 120,
 };
 
@@ -215,6 +214,7 @@ struct rw_shard {
 
 	struct rw_stats st;
 	uint64_t half_open_evicted, half_open_expired;
+	uint64_t pmtu_black_holes;
 	struct rw__drop_summary drop_sum;	/* drops told once per window, per reason */
 	struct rw_ops_stats ops;
 	uint64_t batch_start_ns;		/* 0: no datagram yet in this batch */
@@ -226,7 +226,7 @@ struct rw_shard {
 
 /* The session timer callbacks (timers.c), registered by the engine. */
 struct rw_session_timer_fns {
-	rw_timer_fn keepalive, timeout, rekey, handshake_retry, drain, frag, tick, pace;
+	rw_timer_fn keepalive, timeout, rekey, handshake_retry, drain, frag, tick, pace, pmtu;
 };
 
 struct rw_engine {
@@ -249,6 +249,9 @@ struct rw_engine {
 
 	struct rw_timers t;		/* resolved: no zeros */
 	unsigned max_packet;
+	struct rw_pmtu_cfg pmtu;	/* base max_packet, cap: min(max_packet_size, the transport's) */
+	uint32_t pmtu_rx_max;		/* what this side tells peers it receives */
+	bool pmtu_deaf;			/* test hook: ignore the peer's probes, as a v1 peer does */
 	unsigned max_sessions;
 	unsigned max_incomplete;
 	size_t max_frame_bytes;

@@ -13,6 +13,7 @@
  *   on_frag             incomplete reassemblies expire
  *   on_tick             the application's on_tick
  *   on_pace             the pacer may send again
+ *   on_pmtu             path MTU discovery: a probe due, or one timed out
  *
  * Timers are lazy: the session arms them (rw__timer_add on the shard's wheel)
  * and a hook re-arms from last_rx/last_tx when it fires early. The engine
@@ -127,6 +128,11 @@ static void on_pace(struct rw_timer *t, uint64_t now)
 	rw__send_paced(rw_container_of(t, struct rw_session, t_pace), now);
 }
 
+static void on_pmtu(struct rw_timer *t, uint64_t now)
+{
+	rw__session_pmtu_run(rw_container_of(t, struct rw_session, t_pmtu), now);
+}
+
 const struct rw_session_timer_fns rw__session_timer_fns = {
 	.keepalive = on_keepalive,
 	.timeout = on_timeout,
@@ -136,4 +142,5 @@ const struct rw_session_timer_fns rw__session_timer_fns = {
 	.frag = on_frag,
 	.tick = on_tick,
 	.pace = on_pace,
+	.pmtu = on_pmtu,
 };

@@ -2,10 +2,12 @@
 /*
  * udp.c - the UDP transport (transport.h) over one reactor: the only code
  * above the reactor that touches its send buffers, SQEs, socket and sockaddr
- * lengths. Owns: turning the pipeline's batches into reactor sends (today
- * one SQE per datagram; UDP GSO is a change inside udp_send only), returning
- * buffers the reactor refused, and turning received datagrams into
- * on_datagram calls with a struct rw_peer_addr.
+ * lengths. Owns: turning the pipeline's batches into reactor sends (the
+ * reactor gathers consecutive equal-length datagrams to one peer, across
+ * batches, into one UDP GSO sendmsg, issued at the end of its batch: flush
+ * has nothing to do), returning buffers the reactor refused, and turning
+ * received datagrams (GRO super-datagrams already split by the reactor)
+ * into on_datagram calls with a struct rw_peer_addr.
  */
 #include "udp.h"
 
@@ -19,11 +21,11 @@ static struct rw_udp *udp(struct rw_transport *t)
 	return rw_container_of(t, struct rw_udp, t);
 }
 
-static uint8_t *udp_buf_get(struct rw_transport *t)
+static uint8_t *udp_buf_get(struct rw_transport *t, size_t need)
 {
 	unsigned idx;
 
-	return rw__reactor_send_buf(udp(t)->r, &idx);
+	return rw__reactor_send_buf_get(udp(t)->r, need, &idx);
 }
 
 static void udp_buf_put(struct rw_transport *t, uint8_t *buf)
@@ -89,10 +91,28 @@ uint16_t rw__udp_local_port(const struct rw_reactor_group *g)
 					      : ((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/*
+ * Datagrams leave with Don't Fragment set and the kernel's own path MTU
+ * guess ignored (IP_PMTUDISC_PROBE, as QUIC stacks do): a path MTU probe
+ * too large for the path is then lost, or refused at once above the
+ * interface MTU, never carried in IP fragments that would make it look
+ * fine (docs/protocol.md §13.6; RFC 8899 §3). Sessions send only sizes
+ * their probes confirmed, starting at 1232, which fits every IPv6 path.
+ */
+static void no_fragments(int fd)
+{
+	int v4 = IP_PMTUDISC_PROBE, v6 = IPV6_PMTUDISC_PROBE;
+
+	/* best effort: on a dual-stack socket both apply, on others one fails harmlessly */
+	(void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &v4, sizeof(v4));
+	(void)setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &v6, sizeof(v6));
+}
+
 void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_datagram, void *up)
 {
 	u->t.ops = &udp_ops;
 	u->t.buf_size = rw__reactor_send_buf_size(r);
+	u->t.max_datagram = rw__reactor_max_datagram(r);
 	u->t.on_datagram = on_datagram;
 	u->t.up = up;
 	u->r = r;
@@ -104,6 +124,7 @@ void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_
 		u->t.v6_source_only = rw__reactor_local_addr(u->g, &ss, &len) == 0 && ss.ss_family == AF_INET6 &&
 				      !IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)&ss)->sin6_addr);
 	}
+	no_fragments(rw__reactor_fd(r));
 	rw__reactor_set_ctx(r, u);
 }
 

@@ -129,6 +129,31 @@ enum {
 	RW_RELIABLE_OOO_WINDOW = 64,
 };
 
+/*
+ * Internal events on channel 255 (docs/protocol.md §13.2) and path MTU
+ * discovery (§13.6). A probe's payload is id, size, max, then zero padding up
+ * to the probed datagram size; an ack's is id, size, max and nothing else.
+ */
+enum {
+	RW_INTERNAL_CLOSE_REASON = 1,
+	RW_INTERNAL_PMTU_PROBE = 2,
+	RW_INTERNAL_PMTU_ACK = 3,
+	RW_PMTU_OFF_ID = 0,		/* u32 LE: the probe's id */
+	RW_PMTU_OFF_SIZE = 4,		/* u32 LE: the probe's whole datagram size */
+	RW_PMTU_OFF_MAX = 8,		/* u32 LE: the largest datagram the sender of this event receives */
+	RW_PMTU_MSG_LEN = 12,
+	RW_PMTU_MAX_DATAGRAM = 65000,	/* the default cap (below IPv4's 65507-byte UDP payload) */
+	RW_PMTU_MAX_PROBES = 3,		/* RFC 8899 MAX_PROBES */
+	RW_PMTU_PROBE_TIMEOUT_MIN_MS = 100,
+	RW_PMTU_PROBE_TIMEOUT_INIT_MS = 500,	/* before a probe RTT is known */
+	RW_PMTU_RAISE_MS = 600000,	/* RFC 8899 PMTU_RAISE_TIMER */
+	RW_PMTU_CONFIRM_MS = 10000,	/* a grown size carrying data is confirmed this often */
+};
+_Static_assert(RW_INTERNAL_PMTU_PROBE == RW_INTERNAL_CLOSE_REASON + 1, "next free internal event");
+_Static_assert(RW_PMTU_OFF_MAX + 4 == RW_PMTU_MSG_LEN, "pmtu message layout");
+/* below the largest UDP payload over IPv4 (65507), above the v1 default */
+_Static_assert(RW_PMTU_MAX_DATAGRAM <= 65507 && (int)RW_PMTU_MAX_DATAGRAM > (int)RW_DEFAULT_MAX_PACKET, "pmtu cap");
+
 #define RW_REKEY_AFTER_MESSAGES (UINT64_C(1) << 60)
 #define RW_TAI64_EPOCH UINT64_C(0x4000000000000000)
 

@@ -97,16 +97,34 @@ RW_EXTERN int rw_pubkey_to_wpub(char out[RW_WPUB_LEN + 1], const uint8_t pub[RW_
  */
 RW_EXTERN int rw_pubkey_parse(const char *text, uint8_t pub[RW_KEY_SIZE], char *err, size_t errlen);
 
-/** A parsed "wire://wpub1...@host:port" endpoint. host has no brackets. */
-struct rw_endpoint {
-	uint8_t pubkey[RW_KEY_SIZE];
+/** Address hints one URI may carry: wire://wpub1...@a:9000,b:9000 (docs/protocol.md §16.3). */
+enum { RW_ENDPOINT_ADDRS_MAX = 8 };
+
+/** One address hint of an endpoint. host has no brackets. */
+struct rw_endpoint_addr {
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
 };
 
 /**
+ * A parsed "wire://wpub1...@host:port[,host:port...]" endpoint. host and
+ * port are the first (usually the only) address; addrs[0..naddrs-1] are all
+ * of them in the order written, addrs[0] being host:port again. One key,
+ * several places where that identity is served: a dialer tries them in order.
+ */
+struct rw_endpoint {
+	uint8_t pubkey[RW_KEY_SIZE];
+	char host[RW_HOST_MAX + 1];
+	uint16_t port;
+	unsigned naddrs;			/* 1..RW_ENDPOINT_ADDRS_MAX */
+	struct rw_endpoint_addr addrs[RW_ENDPOINT_ADDRS_MAX];
+};
+
+/**
  * Parse a wire:// URI; IPv6 hosts are written in brackets. The key must be
- * wpub1 (base64 has '/' and '='). Host names are not resolved here. ep is
+ * wpub1 (base64 has '/' and '='). After the '@' come one to
+ * RW_ENDPOINT_ADDRS_MAX addresses separated by ',' (no spaces): hints of
+ * where the key's owner is served. Host names are not resolved here. ep is
  * unchanged on failure. err as above.
  */
 RW_EXTERN int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errlen);
@@ -257,6 +275,10 @@ struct rw_timers {
 	uint32_t cookie_rotation_ms;	/* 120000 */
 	uint32_t fragment_timeout_ms;	/* 20000: partial frames older than this are dropped */
 	uint32_t ack_delay_ms;		/* 20: standalone ACK after this long */
+	/* 600000: a path MTU search that stopped below the cap (or a peer that
+	 * never answered probes) is tried again after this long (RFC 8899's
+	 * PMTU_RAISE_TIMER) */
+	uint32_t pmtu_raise_ms;
 };
 
 /** Counters, summed over reactors. */
@@ -277,7 +299,10 @@ struct rw_stats {
 	uint64_t half_open;		/* now */
 	uint64_t half_open_evicted;	/* closed to make room for a newer one */
 	uint64_t half_open_expired;	/* never confirmed within the half-open timeout */
+	uint64_t pmtu_black_holes;	/* sessions whose grown packet size stopped getting through */
 	uint64_t drops[RW_DROP__COUNT];
+	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
+	uint64_t kernel_drops;
 };
 
 struct rw_server_config {
@@ -286,6 +311,15 @@ struct rw_server_config {
 	unsigned reactors;		/* 0: one per online CPU */
 	unsigned max_sessions;		/* 0: 16384 in all; sizes tables committed at start (~1 KiB a session) */
 	unsigned max_packet;		/* 0: 1232 (IPv6 minimum MTU minus headers) */
+	/*
+	 * Path MTU discovery (docs/protocol.md §13.6): every session starts at
+	 * max_packet and grows its datagrams, probing, up to the largest the path
+	 * and the peer carry, at most max_packet_size bytes; it also bounds the
+	 * datagrams this side receives. 0: 65000, or what the sockets' buffers
+	 * hold if less. Set it to max_packet to turn discovery off. A v1 peer
+	 * never answers probes: its sessions stay at max_packet.
+	 */
+	unsigned max_packet_size;
 	unsigned max_incomplete_frames;	/* 0: 64 partial frames per session */
 	size_t max_frame_bytes;		/* 0: 16 MiB largest reassembled frame */
 	struct rw_timers timers;
@@ -389,6 +423,7 @@ struct rw_client_config {
 	const char *bind;
 	unsigned max_sessions;		/* 0: 16384 */
 	unsigned max_packet, max_incomplete_frames;
+	unsigned max_packet_size;	/* path MTU discovery's cap, as for servers */
 	size_t max_frame_bytes;
 	struct rw_timers timers;
 	int reconnect;			/* re-handshake (re-resolving the host) after a timeout; default on */
@@ -406,7 +441,13 @@ RW_EXTERN int rw_client_start(struct rw_client *cli);
 /**
  * Open a session to a wire:// URI; thread-safe, returns at once. The
  * handshake runs on a reactor; on_open or on_close (RW_CLOSE_RETRIES) tells
- * how it went. user is the session's user pointer from the start. *id (may
+ * how it went. A URI with several addresses is tried in order: when one
+ * gives no answer within handshake_timeout_ms (or handshake_attempts), the
+ * next is tried, and the dial fails once every one has. With reconnect on, a
+ * session that times out reconnects to the next address (wrapping round),
+ * as it reconnects to its one address: same session, id and user pointer,
+ * reliable channels started over. An application that keeps state on the
+ * server (subscriptions) sets reconnect off and dials again on on_close. user is the session's user pointer from the start. *id (may
  * be NULL) gets the session id.
  */
 RW_EXTERN int rw_client_dial(struct rw_client *cli, const char *uri, void *user, uint64_t *id, char *err,
@@ -469,6 +510,11 @@ RW_EXTERN int rw_session_set_tick(struct rw_session *s, uint32_t interval_ms);
 /** Per-session counters: packets, bytes, events in and out, rekeys. */
 struct rw_session_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, events_in, events_out, rekeys, retransmits;
+	/* path MTU discovery (docs/protocol.md §13.6) */
+	uint32_t pmtu;			/* the largest datagram this session sends now */
+	uint32_t pmtu_peer_max;		/* the largest the peer said it receives, 0: not (yet) told */
+	uint64_t pmtu_probes_sent, pmtu_probes_acked, pmtu_probes_lost;
+	uint64_t pmtu_black_holes;	/* grown sizes that stopped getting through: back to max_packet */
 };
 RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st);
 

@@ -19,6 +19,10 @@
  * within --timeout (default 5000 ms), the reason is printed on stderr and
  * the exit status is 1.
  *
+ * A URI with several addresses (servers with one key, joined with --nats)
+ * fails over: a server silent for 3 s is left for the next address, where
+ * the client asks for its nickname and room again.
+ *
  * Lines are not sent from the reading thread: they wait in a queue that the
  * session's own tick drains with rw_session_send, so a full window makes
  * them wait for on_writable instead of being lost.
@@ -73,6 +77,20 @@ static unsigned timeout_ms = 5000;	/* to connect, and to get the last lines out 
 static char *room_name[CH_ROOM_LAST + 1];
 static uint64_t join_sent_ms;
 static int join_ch;
+
+/*
+ * Failover (a URI with several addresses, docs/protocol.md §16.3): chat
+ * servers with one key joined through NATS. The session's timeout is short
+ * (a server with --nats sends a keepalive every second); a lost server is
+ * dialled again from the next address on, and the nickname and room are
+ * asked for again there.
+ */
+enum { LOSS_MS = 3000, ADDR_TIMEOUT_MS = 1500 };
+static struct rw_endpoint ep;
+static int failover;
+static unsigned cur_addr;
+static atomic_bool lost;
+static char last_nick[64], last_room[64];	/* session thread until lost, then main */
 
 /* ---- connecting ----------------------------------------------------------------- */
 
@@ -168,6 +186,13 @@ static void drain(struct rw_session *s)
 			fprintf(stderr, PROG ": a line could not be sent: %s\n", strerror(-ret));
 		else if (is_join(l))
 			join_sent_ms = now_ms();
+		/* what to ask for again after a failover */
+		if (!ret && l->len > 6 && l->len < sizeof(last_nick) && !memcmp(l->text, "/nick ", 6))
+			snprintf(last_nick, sizeof(last_nick), "%.*s", (int)l->len, l->text);
+		if (!ret && l->len > 6 && l->len < sizeof(last_room) && !memcmp(l->text, "/join ", 6))
+			snprintf(last_room, sizeof(last_room), "%.*s", (int)l->len, l->text);
+		if (!ret && l->len == 6 && !memcmp(l->text, "/leave", 6))
+			last_room[0] = 0;
 		pthread_mutex_lock(&q_lock);
 		q_head = l->next;
 		if (!q_head)
@@ -176,6 +201,25 @@ static void drain(struct rw_session *s)
 		pthread_mutex_unlock(&q_lock);
 		free(l);
 	}
+}
+
+/* Put a line before everything queued (main thread, while no session runs). */
+static void requeue_first(const char *text)
+{
+	size_t len = strlen(text);
+	struct line *l = malloc(sizeof(*l) + len);
+
+	if (!l)
+		return;
+	l->len = len;
+	memcpy(l->text, text, len);
+	pthread_mutex_lock(&q_lock);
+	l->next = q_head;
+	q_head = l;
+	if (!l->next)
+		q_tail = &l->next;
+	q_len++;
+	pthread_mutex_unlock(&q_lock);
 }
 
 static void free_queue(void)
@@ -215,6 +259,16 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 {
 	(void)s;
 	(void)user;
+	if (failover && opened && !why->by_peer && why->reason == RW_CLOSE_TIMEOUT) {
+		for (int c = 0; c <= CH_ROOM_LAST; c++) {
+			free(room_name[c]);
+			room_name[c] = NULL;
+		}
+		join_sent_ms = 0;
+		join_ch = 0;
+		lost = 1;	/* main dials the next address */
+		return;
+	}
 	if (!opened)
 		dial_failure(close_text, sizeof(close_text), why);
 	else if (why->by_peer)
@@ -422,6 +476,40 @@ static void create_failed(int ret, const char *bind, const char *err)
 		fprintf(stderr, PROG ": %s\n", err);
 }
 
+/*
+ * The server was lost: dial again from the address after the one that went
+ * silent, then ask for the nickname and the room again, before what waits.
+ */
+static int redial(struct rw_client *cli)
+{
+	char wpub[RW_WPUB_LEN + 1], uri[RW_URI_MAX * RW_ENDPOINT_ADDRS_MAX], err[RW_ERRBUF_SIZE];
+	size_t n;
+
+	lost = 0;
+	opened = 0;
+	cur_addr = (cur_addr + 1) % ep.naddrs;
+	rw_pubkey_to_wpub(wpub, ep.pubkey);
+	n = (size_t)snprintf(uri, sizeof(uri), "wire://%s@", wpub);
+	for (unsigned i = 0; i < ep.naddrs; i++) {
+		const struct rw_endpoint_addr *a = &ep.addrs[(cur_addr + i) % ep.naddrs];
+
+		n += (size_t)snprintf(uri + n, sizeof(uri) - n, strchr(a->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+				      i ? "," : "", a->host, (unsigned)a->port);
+	}
+	host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
+	fprintf(stderr, PROG ": lost the server; failing over, trying %s first\n", peer);
+	if (last_room[0])
+		requeue_first(last_room);
+	if (last_nick[0])
+		requeue_first(last_nick);
+	if (rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		closed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -435,7 +523,6 @@ int main(int argc, char **argv)
 	struct rw_handler room = { .on_event = on_room, .flags = RW_CHANNEL_RELIABLE, .window = 32 };
 	struct rw_client_config cfg;
 	struct rw_client *cli;
-	struct rw_endpoint ep;
 	char err[RW_ERRBUF_SIZE], buf[LINE_MAX_];
 	const char *uri = NULL, *nick = NULL;
 	unsigned long linger = 300;
@@ -523,6 +610,12 @@ int main(int argc, char **argv)
 
 	cfg.reconnect = 0;	/* a lost server is reported, not silently re-dialled */
 	cfg.handshake_timeout_ms = timeout_ms;
+	failover = ep.naddrs > 1;
+	if (failover) {
+		/* one identity at several addresses: a lost server is failed over, not reported */
+		cfg.handshake_timeout_ms = timeout_ms < ADDR_TIMEOUT_MS ? timeout_ms : ADDR_TIMEOUT_MS;
+		cfg.timers.session_timeout_ms = LOSS_MS;
+	}
 	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
 		create_failed(c, cfg.bind, err);
 		return 1;
@@ -546,6 +639,8 @@ int main(int argc, char **argv)
 	while (state == GOT_NOTHING && !closed) {
 		struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = sfd, .events = POLLIN } };
 
+		if (lost && redial(cli))
+			break;
 		if (poll(p, 2, 100) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN)

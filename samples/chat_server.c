@@ -4,7 +4,10 @@
  * terminal client.
  *
  *   ringwire-chat-server --listen HOST:PORT --key FILE [--reactors N]
- *                        [--idle S] [--quiet]
+ *                        [--idle S] [--quiet] [--nats nats://HOST:PORT [--nats-prefix P]]
+ *
+ * --nats: servers sharing a NATS server share their rooms, /who and the
+ * nicknames (see "other servers" below).
  *
  * Every room is a channel: the server gives a room name a channel from 1 to
  * 200 when someone first joins it, and takes it back when the room empties.
@@ -57,6 +60,10 @@
 #include <time.h>
 
 #include <ringwire.h>
+
+#ifdef RW_HAVE_NATS
+#include "nats_bridge.h"
+#endif
 
 #define PROG "ringwire-chat-server"
 
@@ -146,8 +153,68 @@ static void say(struct rw_session *s, uint8_t type, const char *fmt, ...)
 	rw_session_send(s, CH_CTL, type, text, (size_t)n);
 }
 
-static void notice(int ch, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void notice(int ch, const char *fmt, ...)
+/* ---- other servers (--nats) --------------------------------------------------------------- */
+
+/*
+ * Servers sharing a NATS server share their rooms: a room NAME is the NATS
+ * topic "r/NAME" (escaped into one subject token by nats_bridge), whose
+ * messages are 'M' nick NUL text or 'N' notice text; a server subscribes to
+ * it while the room has members here. Presence: every server announces its
+ * members ("presence": its id, then "nick TAB room" lines) every
+ * PRESENCE_MS and at once on a change; an announcement not renewed within
+ * PRESENCE_TTL_MS is dropped, so a server that dies leaves /who by itself.
+ * /who lists everyone, /nick refuses a name in use on any server.
+ */
+enum { PRESENCE_MS = 500, PRESENCE_TTL_MS = 1800, REMOTES_MAX = 64 };
+
+struct remote {
+	char id[17];
+	uint64_t expires_ms;
+	char *list;		/* "nick\troom\n"... (room empty: in none) */
+};
+
+static struct nb *bridge;
+static char server_id[17];
+static struct remote remotes[REMOTES_MAX];	/* under lock */
+static pthread_mutex_t presence_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t presence_cond = PTHREAD_COND_INITIALIZER;
+static int presence_dirty, presence_stop;
+
+static void room_topic(char *out, size_t cap, const char *room)
+{
+	snprintf(out, cap, "r/%s", room);
+}
+
+/* A change of who is here: announce it now rather than at the next beat. */
+static void presence_changed(void)
+{
+	if (!bridge)
+		return;
+	pthread_mutex_lock(&presence_lock);
+	presence_dirty = 1;
+	pthread_cond_signal(&presence_cond);
+	pthread_mutex_unlock(&presence_lock);
+}
+
+static void remote_send(const char *room, char kind, const char *a, size_t al, const char *b, size_t bl)
+{
+#ifdef RW_HAVE_NATS
+	char topic[ROOM_MAX + 3], buf[1 + NICK_MAX + 1 + TEXT_MAX + 256];
+
+	if (!bridge || !room[0] || 1 + al + bl > sizeof(buf))
+		return;
+	room_topic(topic, sizeof(topic), room);
+	buf[0] = kind;
+	memcpy(buf + 1, a, al);
+	memcpy(buf + 1 + al, b, bl);
+	nb_publish(bridge, topic, buf, 1 + al + bl);	/* never blocks: a full queue drops, counted */
+#else
+	(void)room, (void)kind, (void)a, (void)al, (void)b, (void)bl;
+#endif
+}
+
+static void notice(int ch, const char *room, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void notice(int ch, const char *room, const char *fmt, ...)
 {
 	char text[256];
 	va_list ap;
@@ -159,6 +226,7 @@ static void notice(int ch, const char *fmt, ...)
 	if (n > (int)sizeof(text) - 1)
 		n = (int)sizeof(text) - 1;
 	rw_server_broadcast(srv, (uint8_t)ch, EV_NOTICE, text, (size_t)n);
+	remote_send(room, 'N', text, (size_t)n, "", 0);
 }
 
 /* ---- names ------------------------------------------------------------------- */
@@ -181,9 +249,22 @@ static const char *nick_rule(const char *name)
 /* Called with lock held. */
 static int nick_taken(const char *name, const struct member *self)
 {
+	uint64_t now = now_ms();
+	size_t nl = strlen(name);
+
 	for (struct member *m = members; m; m = m->next)
 		if (m != self && !strcasecmp(m->nick, name))
 			return 1;
+	/* and on the other servers, as they last announced */
+	for (int i = 0; i < REMOTES_MAX; i++) {
+		const char *l = remotes[i].list;
+
+		if (!l || remotes[i].expires_ms < now)
+			continue;
+		for (; *l; l = strchr(l, '\n') + 1)
+			if (!strncasecmp(l, name, nl) && l[nl] == '\t')
+				return 1;
+	}
 	return !strcasecmp(name, "server");
 }
 
@@ -203,7 +284,7 @@ static int room_valid(const char *name)
 
 static void leave(struct rw_session *s, struct member *m, const char *why, int tell)
 {
-	int ch = m->room;
+	int ch = m->room, emptied;
 	char name[ROOM_MAX + 1];
 
 	if (!ch)
@@ -214,15 +295,25 @@ static void leave(struct rw_session *s, struct member *m, const char *why, int t
 	m->room = 0;
 	m->ready = 0;
 	/* an empty room gives its channel back; its members are all unsubscribed */
-	if (--rooms[ch].members == 0)
+	emptied = --rooms[ch].members == 0;
+	if (emptied)
 		rooms[ch].name[0] = 0;
 	pthread_mutex_unlock(&lock);
+#ifdef RW_HAVE_NATS
+	if (bridge && emptied) {
+		char topic[ROOM_MAX + 3];
+
+		room_topic(topic, sizeof(topic), name);
+		nb_unsubscribe(bridge, topic);
+	}
+#endif
+	presence_changed();
 	if (tell) {
 		uint8_t c = (uint8_t)ch;
 
 		rw_session_send(s, CH_CTL, EV_LEFT, &c, 1);
 	}
-	notice(ch, "%s left%s%s", m->nick, why ? ": " : "", why ? why : "");
+	notice(ch, name, "%s left%s%s", m->nick, why ? ": " : "", why ? why : "");
 	logf_("%s left #%s%s%s", m->nick, name, why ? ": " : "", why ? why : "");
 }
 
@@ -257,6 +348,15 @@ static void join(struct rw_session *s, struct member *m, const char *name)
 	if (!ch && free_ch) {
 		ch = free_ch;
 		snprintf(rooms[ch].name, sizeof(rooms[ch].name), "%s", name);
+#ifdef RW_HAVE_NATS
+		if (bridge) {
+			char topic[ROOM_MAX + 3];
+
+			/* the room's messages from other servers, while it has members here (no round trip) */
+			room_topic(topic, sizeof(topic), name);
+			nb_subscribe(bridge, topic);
+		}
+#endif
 	}
 	if (ch) {
 		rooms[ch].members++;
@@ -284,6 +384,8 @@ static void who(struct rw_session *s, struct member *m)
 	size_t len = 0;
 	unsigned n = 0, more = 0;
 
+	uint64_t now = now_ms();
+
 	pthread_mutex_lock(&lock);
 	for (struct member *x = members; x; x = x->next) {
 		if (m->room && x->room != m->room)
@@ -293,6 +395,25 @@ static void who(struct rw_session *s, struct member *m)
 		else
 			more++;
 		n++;
+	}
+	/* the members of the other servers, as they last announced */
+	for (int i = 0; i < REMOTES_MAX; i++) {
+		const char *l = remotes[i].list;
+
+		if (!l || remotes[i].expires_ms < now)
+			continue;
+		for (; *l; l = strchr(l, '\n') + 1) {
+			const char *tab = strchr(l, '\t'), *nl = strchr(l, '\n');
+			size_t rl = (size_t)(nl - tab - 1);
+
+			if (m->room && (rl != strlen(rooms[m->room].name) || strncmp(tab + 1, rooms[m->room].name, rl)))
+				continue;
+			if (len + (size_t)(tab - l) + 2 < sizeof(list))
+				len += (size_t)snprintf(list + len, sizeof(list) - len, " %.*s", (int)(tab - l), l);
+			else
+				more++;
+			n++;
+		}
 	}
 	pthread_mutex_unlock(&lock);
 	list[len] = 0;
@@ -355,8 +476,9 @@ static void nick(struct rw_session *s, struct member *m, const char *name)
 		return;
 	}
 	say(s, EV_INFO, "you are now %s", m->nick);
+	presence_changed();
 	if (m->ready)
-		notice(m->room, "%s is now known as %s", old, m->nick);
+		notice(m->room, rooms[m->room].name, "%s is now known as %s", old, m->nick);
 	logf_("%s is now known as %s", old, m->nick);
 }
 
@@ -396,6 +518,7 @@ static void on_line(struct rw_session *s, struct member *m, char *line)
 		memcpy(buf, m->nick, nl + 1);
 		memcpy(buf + nl + 1, line, tl);
 		rw_server_broadcast(srv, (uint8_t)m->room, EV_MSG, buf, nl + 1 + tl);
+		remote_send(rooms[m->room].name, 'M', (const char *)buf, nl + 1 + tl, "", 0);
 		messages++;
 		return;
 	}
@@ -457,6 +580,7 @@ static void on_open(struct rw_session *s, void *user)
 	online++;
 	pthread_mutex_unlock(&lock);
 	rw_session_set_user(s, m);
+	presence_changed();
 	if (idle_s)
 		rw_session_set_tick(s, idle_s < 4 ? 250 : 1000);
 	logf_("%s connected (%s from %s)", m->nick, m->wpub, addr);
@@ -482,6 +606,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		m->next->prev = m->prev;
 	online--;
 	pthread_mutex_unlock(&lock);
+	presence_changed();
 	logf_("%s disconnected (%s%s)", m->nick, why->by_peer ? "by the client: " : "",
 	      why->message[0] ? why->message : rw_close_reason_name(why->reason));
 	rw_session_set_user(s, NULL);
@@ -549,20 +674,123 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 	rw_session_subscribe(s, channel);
 	m->ready = 1;
 	busy = m;
-	notice(channel, "%s joined", m->nick);	/* to us as well: a send that may close us */
+	presence_changed();
+	notice(channel, rooms[channel].name, "%s joined", m->nick);	/* to us as well: a send that may close us */
 	done_with(m);
 }
+
+#ifdef RW_HAVE_NATS
+/* Another server's room message or presence, on a libnats thread. */
+static void from_nats(const char *topic, const uint8_t *p, size_t len, void *user)
+{
+	(void)user;
+	if (!strcmp(topic, "presence")) {
+		/* "ID\n" then "nick\troom\n" lines */
+		const uint8_t *nl = memchr(p, '\n', len);
+		char id[17];
+		char *list;
+		int slot = -1;
+		uint64_t now = now_ms();
+
+		if (!nl || nl - p != 16 || memchr(p, 0, len))
+			return;
+		memcpy(id, p, 16);
+		id[16] = 0;
+		if (!strcmp(id, server_id) || !(list = strndup((const char *)nl + 1, len - 17)))
+			return;
+		/* only well-formed lines: every line has a tab and ends in a newline */
+		for (const char *l = list; *l; l = strchr(l, '\n') + 1)
+			if (!strchr(l, '\n') || !memchr(l, '\t', (size_t)(strchr(l, '\n') - l))) {
+				free(list);
+				return;
+			}
+		pthread_mutex_lock(&lock);
+		for (int i = 0; i < REMOTES_MAX; i++)
+			if (remotes[i].list && !strcmp(remotes[i].id, id))
+				slot = i;
+		for (int i = 0; i < REMOTES_MAX && slot < 0; i++)
+			if (!remotes[i].list || remotes[i].expires_ms < now)
+				slot = i;
+		if (slot >= 0) {
+			free(remotes[slot].list);
+			memcpy(remotes[slot].id, id, sizeof(id));
+			remotes[slot].list = list;
+			remotes[slot].expires_ms = now + PRESENCE_TTL_MS;
+			list = NULL;
+		}
+		pthread_mutex_unlock(&lock);
+		free(list);
+		return;
+	}
+	if (!strncmp(topic, "r/", 2) && len >= 1) {
+		int ch = 0;
+
+		pthread_mutex_lock(&lock);
+		for (int c = CH_ROOM_FIRST; c <= CH_ROOM_LAST && !ch; c++)
+			if (!strcmp(rooms[c].name, topic + 2))
+				ch = c;
+		pthread_mutex_unlock(&lock);
+		/* rw_server_broadcast is thread-safe and never blocks: the room's members here, once */
+		if (ch && p[0] == 'M' && memchr(p + 1, 0, len - 1))
+			rw_server_broadcast(srv, (uint8_t)ch, EV_MSG, p + 1, len - 1);
+		else if (ch && p[0] == 'N')
+			rw_server_broadcast(srv, (uint8_t)ch, EV_NOTICE, p + 1, len - 1);
+	}
+}
+
+/* Announce who is here: at every beat, and at once after a change. */
+static void *presence_loop(void *arg)
+{
+	size_t cap = 64 * 1024;
+	char *buf = malloc(cap);
+
+	(void)arg;
+	pthread_mutex_lock(&presence_lock);
+	while (buf) {
+		struct timespec until;
+		size_t len;
+		int stop;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += PRESENCE_MS / 1000;
+		while (!presence_dirty && !presence_stop &&
+		       pthread_cond_timedwait(&presence_cond, &presence_lock, &until) == 0)
+			;
+		presence_dirty = 0;
+		stop = presence_stop;
+		pthread_mutex_unlock(&presence_lock);
+		len = (size_t)snprintf(buf, cap, "%s\n", server_id);
+		pthread_mutex_lock(&lock);
+		for (struct member *m = stop ? NULL : members; m; m = m->next)
+			if (len + NICK_MAX + ROOM_MAX + 3 < cap)
+				len += (size_t)snprintf(buf + len, cap - len, "%s\t%s\n", m->nick,
+							m->room ? rooms[m->room].name : "");
+		pthread_mutex_unlock(&lock);
+		nb_publish(bridge, "presence", buf, len);	/* at exit: an empty list, gone at once */
+		pthread_mutex_lock(&presence_lock);
+		if (stop)
+			break;
+	}
+	pthread_mutex_unlock(&presence_lock);
+	free(buf);
+	return NULL;
+}
+#endif
 
 /* ---- main ------------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--idle S] [--quiet]\n"
+		   "       [--nats nats://HOST:PORT [--nats-prefix P]]\n"
 		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
 		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
 		   "  --reactors N        reactor threads (default: one per CPU)\n"
 		   "  --idle S            close sessions silent for S seconds (default 600, 0: never)\n"
 		   "  --quiet             no log lines on stderr\n"
+		   "  --nats URL          join other chat servers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
+		   "                      rooms span them, /who lists everyone, nicknames are unique across them\n"
+		   "  --nats-prefix P     NATS subject prefix (default ringwire.chat)\n"
 		   "Connect with: ringwire-chat URI --nick NAME\n");
 }
 
@@ -650,7 +878,9 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
 		{ "reactors", required_argument, NULL, 'r' }, { "idle", required_argument, NULL, 'i' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
+		{ "nats", required_argument, NULL, 'N' }, { "nats-prefix", required_argument, NULL, 'P' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
 				  .on_event = on_control, .flags = RW_CHANNEL_RELIABLE };
@@ -659,14 +889,34 @@ int main(int argc, char **argv)
 	struct rw_server_config cfg;
 	struct rw_stats st;
 	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL;
+	const char *key = NULL, *nats_url = NULL, *nats_prefix = "ringwire.chat";
 	int c, ret;
+#ifdef RW_HAVE_NATS
+	pthread_t presence;
+#endif
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:i:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:k:r:i:N:P:qh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'N':
+			if (strncmp(optarg, "nats://", 7) || !optarg[7]) {
+				fprintf(stderr, PROG ": --nats %s: expected nats://HOST:PORT, e.g. --nats nats://127.0.0.1:4222\n",
+					optarg);
+				return 2;
+			}
+			nats_url = optarg;
+			break;
+		case 'P':
+#ifdef RW_HAVE_NATS
+			if (nb_prefix_check(optarg, err, sizeof(err))) {
+				fprintf(stderr, PROG ": %s\n", err);
+				return 2;
+			}
+#endif
+			nats_prefix = optarg;
+			break;
 		case 'l':
 			if (!listen_ok(optarg))
 				return 2;
@@ -706,10 +956,19 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
 		return 2;
 	}
+#ifndef RW_HAVE_NATS
+	if (nats_url) {
+		fprintf(stderr, PROG ": --nats: this build has no NATS support; install libnats-dev and rebuild\n");
+		return 2;
+	}
+	(void)nats_prefix;
+#endif
 	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
 	}
+	if (nats_url && !cfg.timers.keepalive_ms)
+		cfg.timers.keepalive_ms = 1000;	/* a client failing over between servers hears us every second */
 	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
 	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
 	if (ret) {
@@ -718,6 +977,32 @@ int main(int argc, char **argv)
 	}
 	rw_server_on(srv, CH_CTL, &ctl);
 	rw_server_on(srv, RW_CHANNEL_ANY, &room);
+#ifdef RW_HAVE_NATS
+	if (nats_url) {
+		uint8_t rnd[8];
+
+		/* this server's id in presence announcements: random, so a restart is a new server */
+		FILE *f = fopen("/dev/urandom", "rb");
+
+		if (!f || fread(rnd, 1, sizeof(rnd), f) != sizeof(rnd)) {
+			fprintf(stderr, PROG ": cannot read /dev/urandom\n");
+			return 1;
+		}
+		fclose(f);
+		for (int i = 0; i < 8; i++)
+			snprintf(server_id + 2 * i, 3, "%02x", rnd[i]);
+		if (nb_open(&bridge, nats_url, nats_prefix, NULL, PROG, from_nats, NULL, err, sizeof(err))) {
+			fprintf(stderr, PROG ": %s\n", err);
+			rw_server_destroy(srv);
+			return 1;
+		}
+		nb_subscribe(bridge, "presence");
+		if (pthread_create(&presence, NULL, presence_loop, NULL)) {
+			fprintf(stderr, PROG ": cannot start the presence thread\n");
+			return 1;
+		}
+	}
+#endif
 	print_uris(srv);
 	ret = rw_server_run(srv);
 	if (ret)
@@ -727,6 +1012,18 @@ int main(int argc, char **argv)
 	       ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",
 	       st.sessions_opened, (uint64_t)messages, (uint64_t)kicked, st.events_in, st.events_out,
 	       st.retransmits);
+#ifdef RW_HAVE_NATS
+	if (bridge) {
+		pthread_mutex_lock(&presence_lock);
+		presence_stop = 1;
+		pthread_cond_signal(&presence_cond);
+		pthread_mutex_unlock(&presence_lock);
+		pthread_join(presence, NULL);
+		nb_close(bridge);
+		for (int i = 0; i < REMOTES_MAX; i++)
+			free(remotes[i].list);
+	}
+#endif
 	rw_server_destroy(srv);
 	return ret ? 1 : 0;
 }

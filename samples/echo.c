@@ -5,7 +5,8 @@
  * engine does that by itself, docs/protocol.md §11.8).
  *
  *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N] [--max-sessions N]
- *                 [--allow FILE] [--metrics HOST:PORT] [--log-format json] [--log-level debug]
+ *                 [--max-packet-size N] [--allow FILE] [--metrics HOST:PORT] [--log-format json]
+ *                 [--log-level debug]
  *
  * One-way measurements (ringwire-load --mode oneway): an event of type 253
  * is counted, not echoed; an event of type 252 is answered with type 252 and
@@ -159,16 +160,19 @@ static struct sample sm;
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--max-sessions N] [--allow FILE]\n"
-		   "                     [--metrics HOST:PORT] [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n");
+	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--max-sessions N]\n"
+		   "                     [--max-packet-size N] [--allow FILE] [--metrics HOST:PORT]\n"
+		   "                     [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n");
 	sample_usage_common(&sm, f);
-	fprintf(f, "  --max-sessions N      sessions at once (default 16384; memory for them is reserved at start)\n");
+	fprintf(f, "  --max-sessions N      sessions at once (default 16384; memory for them is reserved at start)\n"
+		   "  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000 (1232: off)\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "max-sessions", required_argument, NULL, 'm' }, { NULL, 0, NULL, 0 },
+		{ "max-sessions", required_argument, NULL, 'm' }, { "max-packet-size", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct rw_server_config cfg;
 	struct rw_handler h = { .on_event = on_event, .on_open = on_open, .on_close = on_close,
@@ -180,13 +184,18 @@ int main(int argc, char **argv)
 
 	rw_server_config_init(&cfg);
 	sample_init(&sm, PROG, SAMPLE_SERVER, usage);
-	while ((c = sample_getopt(&sm, argc, argv, "m:", opts)) != -1) {
+	while ((c = sample_getopt(&sm, argc, argv, "m:p:", opts)) != -1) {
 		if (c == SAMPLE_EXIT)
 			return sm.exit_code;
 		if (c == 'm') {
 			if (sample_number(&sm, "--max-sessions", optarg, 1, 4000000, &n))
 				return sm.exit_code;
 			cfg.max_sessions = (unsigned)n;
+		}
+		if (c == 'p') {
+			if (sample_number(&sm, "--max-packet-size", optarg, 1232, 65000, &n))
+				return sm.exit_code;
+			cfg.max_packet_size = (unsigned)n;
 		}
 	}
 	if (sample_no_args(&sm, argc, argv) || sample_server_create(&sm, &cfg, &srv))

@@ -5,6 +5,14 @@
  *
  *   ringwire-pubsub-broker --listen HOST:PORT --key FILE [--reactors N]
  *                          [--queue N] [--flush-ms MS] [--quiet]
+ *                          [--nats nats://HOST:PORT [--nats-prefix P]]
+ *
+ * --nats joins brokers through a NATS server (samples/nats_bridge.h): a
+ * message published on one reaches the subscribers of every broker on that
+ * server once, in each publisher's order. Each topic is one subject,
+ * PREFIX.t.HEX(topic). Brokers started with the same key file are one
+ * identity: a client given "wire://wpub1...@a:9000,b:9000" fails over
+ * between them (ringwire-pubsub re-subscribes).
  *
  * Everything goes over channel 1, reliable both ways:
  *
@@ -15,9 +23,23 @@
  *                    everything sent before it has been handled (a
  *                    publisher knows its messages are in, a subscriber
  *                    that its subscriptions are)
+ *           8 RSUB   u64 LE last sequence seen (0: none), topic   (--nats)
+ *           9 RPUB   u64 LE publisher id, u64 LE message number, topic, NUL,
+ *                    message                                      (--nats)
  *   broker: 4 DELIVER topic, NUL, message
  *           6 PONG
  *           7 ERROR  text
+ *          10 RDELIVER u64 LE stream sequence, topic, NUL, message
+ *
+ * Reliable topics (RSUB/RPUB, with --nats) live in a JetStream stream
+ * (--nats-stream): RPUB stores the message under a de-duplication id
+ * (Nats-Msg-Id: the publisher's id and number, so a copy sent again after a
+ * failover is stored once), every RSUB gets an ordered consumer of its own starting
+ * after the sequence the client names, so a client failing over to another
+ * broker of the same identity resumes where it was, without loss or
+ * duplicate. A full subscriber queue holds its consumer back (the stream
+ * keeps the rest) instead of dropping. Plain topics (SUB/PUB) go over core
+ * NATS, at most once: a full queue drops the oldest, counted.
  *
  * Backpressure, not unbounded queues: a delivery that meets a full window
  * (rw_session_send says -EAGAIN) waits in that subscriber's queue of at most
@@ -49,22 +71,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <ringwire.h>
+
+#ifdef RW_HAVE_NATS
+#include "nats_bridge.h"
+#else
+struct nb;	/* built without libnats: --nats says so */
+#endif
 
 #define PROG "ringwire-pubsub-broker"
 
 enum {
 	CH = 1,
 	EV_SUB = 1, EV_UNSUB = 2, EV_PUB = 3, EV_DELIVER = 4, EV_PING = 5, EV_PONG = 6, EV_ERROR = 7,
+	EV_RSUB = 8, EV_RPUB = 9, EV_RDELIVER = 10, RSUBS_MAX = 16,
 	TOPIC_MAX = 255, NBUCKETS = 1024, SHORT_WPUB = 13,
 };
 
 /* A published message, shared by every queue it waits in. */
 struct msg {
 	atomic_uint refs;
+	uint8_t type;		/* EV_DELIVER, or EV_RDELIVER (a reliable topic's, with its sequence) */
 	size_t len;
-	uint8_t data[];		/* topic, NUL, message: the PUB payload as is */
+	uint8_t data[];		/* topic, NUL, message: the PUB payload as is (RDELIVER: u64 sequence first) */
 };
 
 /*
@@ -79,6 +110,8 @@ struct sub {
 	pthread_t owner;
 	char wpub[SHORT_WPUB + 1];
 	unsigned ntopics;	/* owner thread only */
+	struct nb_rsub *rsubs[RSUBS_MAX];	/* reliable topics (--nats): owner thread only */
+	unsigned nrsubs;
 	atomic_uint refs;
 	/* the queue, dead and the counts: publishers on any thread push */
 	pthread_mutex_t lock;
@@ -101,6 +134,7 @@ static struct topic *buckets[NBUCKETS];
 
 static unsigned qcap = 1024, flush_ms = 2;
 static int quiet;
+static struct nb *bridge;	/* --nats: other brokers' topics */
 static _Atomic uint64_t published, unrouted, t_delivered, t_stalls, t_dropped;
 
 /* ---- messages and queues ---------------------------------------------------------- */
@@ -166,7 +200,7 @@ static int drain(struct sub *b)
 		b->count--;
 		pthread_mutex_unlock(&b->lock);
 
-		ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+		ret = rw_session_send(b->s, CH, m->type, m->data, m->len);
 
 		pthread_mutex_lock(&b->lock);
 		if (ret == -EAGAIN && !b->dead && b->count < qcap) {
@@ -201,7 +235,7 @@ static void deliver(struct sub *b, struct msg *m)
 		direct = !b->dead && !b->count;
 		pthread_mutex_unlock(&b->lock);
 		if (direct) {
-			ret = rw_session_send(b->s, CH, EV_DELIVER, m->data, m->len);
+			ret = rw_session_send(b->s, CH, m->type, m->data, m->len);
 			pthread_mutex_lock(&b->lock);
 			if (ret == -EAGAIN && !b->dead) {
 				b->stalls++;
@@ -220,6 +254,47 @@ static void deliver(struct sub *b, struct msg *m)
 		push(b, m);
 	pthread_mutex_unlock(&b->lock);
 }
+
+/* ---- NATS (--nats): the same topics on every broker ------------------------------------------- */
+
+#ifdef RW_HAVE_NATS
+static void bridge_sub(const char *topic)
+{
+	if (bridge && nb_subscribe(bridge, topic))
+		fprintf(stderr, "pubsub: cannot subscribe to topic on NATS; other brokers' messages will not arrive\n");
+}
+
+static void bridge_unsub(const char *topic)
+{
+	if (bridge)
+		nb_unsubscribe(bridge, topic);
+}
+
+static void bridge_pub(const uint8_t *data, size_t len)
+{
+	size_t tl = strlen((const char *)data);
+
+	/* never blocks: a full queue drops and counts (nb_stats) */
+	if (bridge)
+		nb_publish(bridge, (const char *)data, data + tl + 1, len - tl - 1);
+}
+#else
+static void bridge_sub(const char *topic)
+{
+	(void)topic;
+}
+
+static void bridge_unsub(const char *topic)
+{
+	(void)topic;
+}
+
+static void bridge_pub(const uint8_t *data, size_t len)
+{
+	(void)data;
+	(void)len;
+}
+#endif
 
 /* ---- topics ------------------------------------------------------------------------- */
 
@@ -317,19 +392,34 @@ static int topic_remove(const char *name, struct sub *b)
 
 static void topic_remove_all(struct sub *b)
 {
+	char **gone = NULL;
+	unsigned ngone = 0, cap = 0;
+
 	pthread_rwlock_wrlock(&topics_lock);
 	for (unsigned i = 0; i < NBUCKETS; i++) {
 		struct topic **link = &buckets[i];
 
 		while (*link) {
 			struct topic *t = *link;
+			char *name = bridge ? strdup(t->name) : NULL;
+			int found = topic_drop(link, b);
 
-			topic_drop(link, b);
+			/* the NATS side is told after the lock: it takes its own */
+			if (found && name && (ngone < cap || (gone = realloc(gone, (cap = cap * 2 + 8) * sizeof(*gone))))) {
+				gone[ngone++] = name;
+				name = NULL;
+			}
+			free(name);
 			if (*link == t)
 				link = &t->next;	/* still there: next one */
 		}
 	}
 	pthread_rwlock_unlock(&topics_lock);
+	for (unsigned i = 0; i < ngone; i++) {
+		bridge_unsub(gone[i]);
+		free(gone[i]);
+	}
+	free(gone);
 }
 
 /* ---- callbacks ---------------------------------------------------------------------------- */
@@ -370,7 +460,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 	/* out of every topic: no new fan-out finds b; those under way hold references */
 	topic_remove_all(b);
 	pthread_mutex_lock(&b->lock);
-	b->dead = 1;
+	b->dead = 1;	/* a stream callback waiting for room gives up */
 	b->s = NULL;
 	while (b->count) {
 		msg_put(b->q[b->head]);
@@ -379,6 +469,10 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		b->dropped++;
 	}
 	pthread_mutex_unlock(&b->lock);
+#ifdef RW_HAVE_NATS
+	for (unsigned i = 0; i < b->nrsubs; i++)
+		nb_rclose(bridge, b->rsubs[i]);
+#endif
 	rw_session_set_user(s, NULL);
 	sub_put(b);
 }
@@ -391,7 +485,7 @@ static void on_tick(struct rw_session *s, void *user)
 	if (!b)
 		return;
 	/* unsubscribed from everything, and flushed: the tick has no more to do */
-	if (drain(b) == 0 && !b->ntopics)
+	if (drain(b) == 0 && !b->ntopics && !b->nrsubs)
 		rw_session_set_tick(s, 0);
 }
 
@@ -405,13 +499,12 @@ static void on_writable(struct rw_session *s, uint8_t channel, void *user)
 		drain(b);
 }
 
+static int fanout(struct msg *m);
+
 static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 {
 	const uint8_t *nul = memchr(p, 0, len);
-	struct sub *local[64], **subs = local;
-	struct topic *t;
 	struct msg *m;
-	unsigned n = 0;
 
 	if (!nul || nul == p || nul - p > TOPIC_MAX) {
 		refuse(s, "PUB payload is topic (1-255 bytes), NUL, message");
@@ -423,9 +516,28 @@ static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 		return;
 	}
 	atomic_init(&m->refs, 1);
+	m->type = EV_DELIVER;
 	m->len = len;
 	memcpy(m->data, p, len);
 	published++;
+	/* other brokers first: its place in the NATS queue fixes this publisher's order there */
+	bridge_pub(m->data, m->len);
+	if (fanout(m) < 0)
+		refuse(s, "broker out of memory: message dropped");
+	msg_put(m);
+}
+
+/*
+ * Hand m to every local subscriber of its topic, on any thread (a
+ * publisher's reactor, or a NATS thread for another broker's message).
+ * Returns the subscribers reached, or -ENOMEM.
+ */
+static int fanout(struct msg *m)
+{
+	struct sub *local[64], **subs = local;
+	struct topic *t;
+	unsigned n = 0;
+
 	/* take the subscribers out under the lock; send after it (a send may close a session) */
 	pthread_rwlock_rdlock(&topics_lock);
 	t = topic_find((const char *)m->data, NULL);
@@ -441,15 +553,143 @@ static void publish(struct rw_session *s, const uint8_t *p, size_t len)
 	if (!t)
 		unrouted++;
 	else if (!subs)
-		refuse(s, "broker out of memory: message dropped");
+		return -ENOMEM;
 	for (unsigned i = 0; i < n; i++) {
 		deliver(subs[i], m);
 		sub_put(subs[i]);
 	}
 	if (subs != local)
 		free(subs);
+	return (int)n;
+}
+
+#ifdef RW_HAVE_NATS
+/* Another broker's message, on a libnats thread: to our subscribers only (never back to NATS). */
+static void from_nats(const char *topic, const uint8_t *body, size_t len, void *user)
+{
+	size_t tl = strlen(topic);
+	struct msg *m = malloc(sizeof(*m) + tl + 1 + len);
+
+	(void)user;
+	if (!m) {
+		t_dropped++;
+		return;
+	}
+	atomic_init(&m->refs, 1);
+	m->type = EV_DELIVER;
+	m->len = tl + 1 + len;
+	memcpy(m->data, topic, tl + 1);
+	memcpy(m->data + tl + 1, body, len);
+	if (fanout(m) < 0)
+		t_dropped++;
 	msg_put(m);
 }
+
+/*
+ * A reliable topic's message for one subscriber, on its JetStream
+ * subscription's own libnats thread. A full queue holds this thread up (and
+ * so this subscription only; the stream keeps the rest): backpressure, no
+ * drop. The subscriber's tick flushes the queue.
+ */
+static void from_stream(void *closure, const char *topic, uint64_t seq, const uint8_t *body, size_t len)
+{
+	struct sub *b = closure;
+	size_t tl = strlen(topic);
+	struct msg *m = malloc(sizeof(*m) + 8 + tl + 1 + len);
+
+	if (!m)
+		return;	/* the subscriber sees a gap in the sequence and can resubscribe from its last */
+	atomic_init(&m->refs, 1);
+	m->type = EV_RDELIVER;
+	m->len = 8 + tl + 1 + len;
+	for (int i = 0; i < 8; i++)
+		m->data[i] = (uint8_t)(seq >> (8 * i));
+	memcpy(m->data + 8, topic, tl + 1);
+	memcpy(m->data + 8 + tl + 1, body, len);
+	for (;;) {
+		int room;
+
+		pthread_mutex_lock(&b->lock);
+		room = b->dead || b->count < qcap;
+		if (room && !b->dead)
+			push(b, m);
+		pthread_mutex_unlock(&b->lock);
+		if (room)
+			break;
+		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+	}
+	msg_put(m);
+}
+
+static void stream_release(void *closure)
+{
+	sub_put(closure);
+}
+
+/* RSUB: u64 LE last sequence seen (0: none), then the topic. */
+static void rsubscribe(struct rw_session *s, struct sub *b, const uint8_t *p, size_t len)
+{
+	char topic[TOPIC_MAX + 1];
+	uint64_t from = 0;
+
+	if (!bridge) {
+		refuse(s, "reliable topics need a broker started with --nats");
+		return;
+	}
+	if (len < 9 || len > 8 + TOPIC_MAX || memchr(p + 8, 0, len - 8)) {
+		refuse(s, "RSUB payload is the last sequence seen (8 bytes LE, 0: none) and a topic of 1 to 255 bytes");
+		return;
+	}
+	if (b->nrsubs == RSUBS_MAX) {
+		refuse(s, "at most 16 reliable topics per session");
+		return;
+	}
+	for (int i = 7; i >= 0; i--)
+		from = from << 8 | p[i];
+	memcpy(topic, p + 8, len - 8);
+	topic[len - 8] = 0;
+	atomic_fetch_add(&b->refs, 1);	/* the stream subscription's, until stream_release */
+	b->rsubs[b->nrsubs] = nb_rsubscribe(bridge, topic, from, from_stream, stream_release, b);
+	if (!b->rsubs[b->nrsubs]) {
+		sub_put(b);
+		refuse(s, "broker out of memory: not subscribed");
+		return;
+	}
+	if (b->nrsubs++ == 0 && !b->ntopics)
+		rw_session_set_tick(s, flush_ms);
+}
+
+/*
+ * RPUB: u64 LE publisher id, u64 LE message number, topic, NUL, message,
+ * into the stream under the de-duplication id "publisher-number": a
+ * publisher that fails over and sends its unconfirmed messages again, to
+ * this broker or another, has each stored once.
+ */
+static void rpublish(struct rw_session *s, const uint8_t *p, size_t len)
+{
+	const uint8_t *nul = len > 16 ? memchr(p + 16, 0, len - 16) : NULL;
+	uint64_t pub = 0, n = 0;
+	char id[NB_MSGID_MAX];
+
+	if (!bridge) {
+		refuse(s, "reliable topics need a broker started with --nats");
+		return;
+	}
+	if (!nul || nul == p + 16 || nul - (p + 16) > TOPIC_MAX) {
+		refuse(s, "RPUB payload is publisher id and message number (8 bytes LE each), topic (1-255 bytes), NUL, "
+			  "message");
+		return;
+	}
+	for (int i = 7; i >= 0; i--) {
+		pub = pub << 8 | p[i];
+		n = n << 8 | p[8 + i];
+	}
+	snprintf(id, sizeof(id), "%016" PRIx64 "-%" PRIu64, pub, n);
+	published++;
+	if (nb_rpublish(bridge, (const char *)p + 16, nul + 1, len - (size_t)(nul - p) - 1, id))
+		refuse(s, "broker's NATS queue is full: message dropped");
+}
+#endif
 
 static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const uint8_t *p, size_t len, void *user)
 {
@@ -464,6 +704,14 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 	case EV_PUB:
 		publish(s, p, len);
 		return;
+#ifdef RW_HAVE_NATS
+	case EV_RSUB:
+		rsubscribe(s, b, p, len);
+		return;
+	case EV_RPUB:
+		rpublish(s, p, len);
+		return;
+#endif
 	case EV_PING:
 		/* the channel is in order: whatever came before is handled */
 		rw_session_send(s, CH, EV_PONG, p, len);
@@ -486,9 +734,12 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 
 		if (ret < 0)
 			refuse(s, "broker out of memory: not subscribed");
-		else if (ret && ++b->ntopics == 1)
+		if (ret > 0)
+			bridge_sub(topic);
+		if (ret > 0 && ++b->ntopics == 1)
 			rw_session_set_tick(s, flush_ms);	/* a subscriber: flush deliveries from other reactors */
 	} else if (topic_remove(topic, b)) {
+		bridge_unsub(topic);
 		b->ntopics--;	/* the tick stops once the queue is empty too */
 	}
 }
@@ -498,12 +749,17 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--queue N] [--flush-ms MS] [--quiet]\n"
+		   "       [--nats nats://HOST:PORT [--nats-prefix P] [--nats-stream NAME]]\n"
 		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
 		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
 		   "  --reactors N        reactor threads (default: one per CPU)\n"
 		   "  --queue N           deliveries waiting per subscriber before the oldest is dropped (default 1024)\n"
 		   "  --flush-ms MS       how often a subscriber collects deliveries from other reactors (default 2)\n"
 		   "  --quiet             no log lines on stderr\n"
+		   "  --nats URL          join other brokers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
+		   "                      brokers on one NATS server share their topics\n"
+		   "  --nats-prefix P     NATS subject prefix (default ringwire.pubsub); brokers sharing topics use the same\n"
+		   "  --nats-stream NAME  JetStream stream of the reliable topics (RSUB/RPUB; default RINGWIRE_PUBSUB)\n"
 		   "Clients: ringwire-pubsub URI sub TOPIC... | ringwire-pubsub URI pub TOPIC MESSAGE\n");
 }
 
@@ -592,6 +848,8 @@ int main(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
 		{ "reactors", required_argument, NULL, 'r' }, { "queue", required_argument, NULL, 'Q' },
 		{ "flush-ms", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' },
+		{ "nats", required_argument, NULL, 'N' }, { "nats-prefix", required_argument, NULL, 'P' },
+		{ "nats-stream", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
@@ -600,14 +858,40 @@ int main(int argc, char **argv)
 	struct rw_server *srv;
 	struct rw_stats st;
 	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL;
+	const char *key = NULL, *nats_url = NULL, *nats_prefix = "ringwire.pubsub", *nats_stream = "RINGWIRE_PUBSUB";
 	int c, ret;
 
 	rw_server_config_init(&cfg);
 	cfg.listen = NULL;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:Q:f:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":l:k:r:Q:f:N:P:S:qh", opts, NULL)) != -1) {
 		switch (c) {
+		case 'N':
+			if (strncmp(optarg, "nats://", 7) || !optarg[7]) {
+				fprintf(stderr, PROG ": --nats %s: expected nats://HOST:PORT, e.g. --nats nats://127.0.0.1:4222\n",
+					optarg);
+				return 2;
+			}
+			nats_url = optarg;
+			break;
+		case 'S':
+			if (!optarg[0] || strlen(optarg) > 32 || strspn(optarg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+									"0123456789_-") != strlen(optarg)) {
+				fprintf(stderr, PROG ": --nats-stream %s: a stream name is 1 to 32 letters, digits, '_' or "
+					"'-', e.g. RINGWIRE_PUBSUB\n", optarg);
+				return 2;
+			}
+			nats_stream = optarg;
+			break;
+		case 'P':
+#ifdef RW_HAVE_NATS
+			if (nb_prefix_check(optarg, err, sizeof(err))) {
+				fprintf(stderr, PROG ": %s\n", err);
+				return 2;
+			}
+#endif
+			nats_prefix = optarg;
+			break;
 		case 'l':
 			if (!listen_ok(optarg))
 				return 2;
@@ -651,6 +935,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
 		return 2;
 	}
+#ifndef RW_HAVE_NATS
+	if (nats_url) {
+		fprintf(stderr, PROG ": --nats: this build has no NATS support; install libnats-dev and rebuild\n");
+		return 2;
+	}
+#endif
 	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return 1;
@@ -662,6 +952,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rw_server_on(srv, CH, &h);
+#ifdef RW_HAVE_NATS
+	if (nats_url && nb_open(&bridge, nats_url, nats_prefix, nats_stream, PROG, from_nats, NULL, err, sizeof(err))) {
+		fprintf(stderr, PROG ": %s\n", err);
+		rw_server_destroy(srv);
+		return 1;
+	}
+#else
+	(void)nats_prefix;
+	(void)nats_stream;
+#endif
 	print_uris(srv);
 	ret = rw_server_run(srv);
 	if (ret)
@@ -673,6 +973,18 @@ int main(int argc, char **argv)
 	       (uint64_t)t_dropped);
 	printf("sessions opened %" PRIu64 ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",
 	       st.sessions_opened, st.events_in, st.events_out, st.retransmits);
+#ifdef RW_HAVE_NATS
+	if (bridge) {
+		struct nb_stats ns;
+
+		/* the reactors are stopped: no publisher remains, so closing cannot race one */
+		nb_stats(bridge, &ns);
+		nb_close(bridge);
+		printf("nats: published %" PRIu64 ", received %" PRIu64 ", dropped %" PRIu64 ", slow consumer %" PRIu64
+		       ", outages %" PRIu64 "\n",
+		       ns.published, ns.received, ns.dropped, ns.slow_consumer, ns.outages);
+	}
+#endif
 	rw_server_destroy(srv);
 	return ret ? 1 : 0;
 }

@@ -80,6 +80,16 @@ ringwire-rpc-client | "$URI" echo x --count 0 | 2 | --count: "0" is not a number
 ringwire-telemetry-server | --listen 127.0.0.1:0 --key "$KEY" --interval x | 2 | --interval: "x" is not a number
 ringwire-chat-server | --listen 127.0.0.1:0 --key "$KEY" --idle x | 2 | --idle: "x" is not a number
 ringwire-pubsub-broker | --listen 127.0.0.1:0 --key "$KEY" --reactors 0 | 2 | --reactors: "0" is not a number
+ringwire-pubsub-broker | --listen 127.0.0.1:0 --key "$KEY" --nats 127.0.0.1:4222 | 2 | --nats 127.0.0.1:4222: expected nats://HOST:PORT
+ringwire-pubsub-broker | --listen 127.0.0.1:0 --key "$KEY" --nats | 2 | --nats needs a value; see --help
+ringwire-pubsub-broker | --listen 127.0.0.1:0 --key "$KEY" --nats-prefix 'a.*' | 2 | --nats-prefix a.*: only letters, digits
+ringwire-pubsub-broker | --listen 127.0.0.1:0 --key "$KEY" --nats-prefix a. | 2 | --nats-prefix a.: no '.' at either end
+ringwire-pubsub-broker | --listen 127.0.0.1:0 --key "$KEY" --nats-stream 'a.b' | 2 | --nats-stream a.b: a stream name is 1 to 32 letters
+ringwire-chat-server | --listen 127.0.0.1:0 --key "$KEY" --nats http://x | 2 | --nats http://x: expected nats://HOST:PORT
+ringwire-chat-server | --listen 127.0.0.1:0 --key "$KEY" --nats-prefix '>' | 2 | --nats-prefix >: only letters, digits
+ringwire-pubsub | "$URI,127.0.0.1" sub t | 2 | missing port
+ringwire-chat | "$URI,[::1]" | 2 | missing port
+ringwire-pubsub | "$URI,,127.0.0.1:1" sub t | 2 | empty address in the list after '@' (address 2)
 ringwire-rpc-server | --listen 127.0.0.1:0 --key "$KEY" extra | 2 | unexpected argument "extra"; see --help
 EOF
 	# what every server and every client shares

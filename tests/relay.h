@@ -6,7 +6,8 @@
  * go silent (the client vanishes without a Disconnect), lose the next N
  * server->client packets of a type (drop_down), and keeps a copy of
  * the last client->server packet of each type so a test can replay or
- * tamper with real traffic. One thread, poll(), bounded.
+ * tamper with real traffic, and black-hole datagrams above a size in both
+ * directions (max_len, a path whose MTU shrank). One thread, poll(), bounded.
  */
 #ifndef RW_TEST_RELAY_H
 #define RW_TEST_RELAY_H
@@ -35,7 +36,20 @@ struct relay {
 	size_t last_len[8];
 	atomic_uint_fast64_t up_packets, down_packets;
 	atomic_uint drop_down[8];	/* server->client packets of each type still to drop */
+	atomic_uint max_len;		/* 0, or datagrams above it vanish, both ways */
+	atomic_uint_fast64_t dropped_big;
 };
+
+/* A datagram the path is too narrow for: dropped, counted. */
+static inline bool relay_too_big(struct relay *r, ssize_t n)
+{
+	unsigned max = atomic_load(&r->max_len);
+
+	if (!max || n <= (ssize_t)max)
+		return false;
+	atomic_fetch_add(&r->dropped_big, 1);
+	return true;
+}
 
 static inline int relay_udp(uint16_t port)
 {
@@ -88,7 +102,7 @@ static inline void *relay_main(void *arg)
 					r->last_len[buf[0]] = (size_t)n;
 				}
 				pthread_mutex_unlock(&r->lock);
-				if (!atomic_load(&r->silent)) {
+				if (!atomic_load(&r->silent) && !relay_too_big(r, n)) {
 					sendto(up, buf, (size_t)n, 0, (struct sockaddr *)&r->server, sizeof(r->server));
 					atomic_fetch_add(&r->up_packets, 1);
 				}
@@ -103,7 +117,7 @@ static inline void *relay_main(void *arg)
 				atomic_fetch_sub(&r->drop_down[buf[0]], 1);
 				continue;
 			}
-			if (n > 0 && r->have_client && !atomic_load(&r->silent)) {
+			if (n > 0 && r->have_client && !atomic_load(&r->silent) && !relay_too_big(r, n)) {
 				sendto(r->front, buf, (size_t)n, 0, (struct sockaddr *)&r->client, sizeof(r->client));
 				atomic_fetch_add(&r->down_packets, 1);
 			}

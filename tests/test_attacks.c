@@ -1488,7 +1488,7 @@ static const struct attack catalogue[] = {
 	 * drops it, counting only its own rx_truncated, which rw_stats never
 	 * shows (rw__engine_stats folds rx_nobufs in, not this). Fails until it does.
 	 */
-	RAW("Data, 3000 bytes (over the receive buffer)", 4, 3000, RW_DROP_BAD_SIZE),
+	RAW("Data, 3000 bytes to no session (datagrams up to 64 KiB are read)", 4, 3000, RW_DROP_UNKNOWN_INDEX),
 
 	/* ---- handshakes */
 	{ .kind = "HandshakeInit, bad MAC1", .expect = RW_DROP_BAD_MAC1, .run = run_init_bad_mac1 },

@@ -263,6 +263,70 @@ static void test_hostport(void **state)
 	}
 }
 
+/* Several address hints for one key (docs/protocol.md §16.3). */
+static void test_multi_addr(void **state)
+{
+	static const struct {
+		const char *uri, *msg;
+	} bad[] = {
+		{ "wire://" K "@127.0.0.1:9000,", "empty address in the list after '@' (address 2)" },
+		{ "wire://" K "@,127.0.0.1:9000", "empty address in the list after '@' (address 1)" },
+		{ "wire://" K "@a:1,,b:2", "empty address in the list after '@' (address 2)" },
+		{ "wire://" K "@a:1,b", "missing port" },
+		{ "wire://" K "@a:1,b:0", "port must be 1..65535" },
+		{ "wire://" K "@a:1, b:2", "host contains 0x20" },
+		{ "wire://" K "@a:1,::1:2", "IPv6 address must be in brackets" },
+		{ "wire://" K "@a:1,[::1]:2/x", "unexpected '/'" },
+		{ "wire://" K "@a:1,b:1,c:1,d:1,e:1,f:1,g:1,h:1,i:1", "more than 8 addresses" },
+	};
+	struct rw_endpoint ep, before;
+	char err[RW_ERRBUF_SIZE], uri[2048], host[300];
+
+	(void)state;
+	/* one address: naddrs 1, addrs[0] the same as host:port */
+	assert_int_equal(rw_uri_parse("wire://" K "@127.0.0.1:9000", &ep, err, sizeof(err)), 0);
+	assert_int_equal(ep.naddrs, 1);
+	assert_string_equal(ep.addrs[0].host, "127.0.0.1");
+	assert_int_equal(ep.addrs[0].port, 9000);
+
+	assert_int_equal(rw_uri_parse("wire://" K "@127.0.0.1:9000,[::1]:9001,example.com:9002", &ep, err,
+				      sizeof(err)), 0);
+	assert_memory_equal(ep.pubkey, kbytes, RW_KEY_SIZE);
+	assert_int_equal(ep.naddrs, 3);
+	assert_string_equal(ep.host, "127.0.0.1");
+	assert_int_equal(ep.port, 9000);
+	assert_string_equal(ep.addrs[0].host, "127.0.0.1");
+	assert_int_equal(ep.addrs[0].port, 9000);
+	assert_string_equal(ep.addrs[1].host, "::1");
+	assert_int_equal(ep.addrs[1].port, 9001);
+	assert_string_equal(ep.addrs[2].host, "example.com");
+	assert_int_equal(ep.addrs[2].port, 9002);
+
+	/* exactly the limit, with a zone (whose characters never include ',') */
+	assert_int_equal(rw_uri_parse("wire://" K "@a:1,b:2,c:3,d:4,e:5,f:6,[fe80::1%eth0]:7,h:8", &ep, err,
+				      sizeof(err)), 0);
+	assert_int_equal(ep.naddrs, RW_ENDPOINT_ADDRS_MAX);
+	assert_string_equal(ep.addrs[6].host, "fe80::1%eth0");
+	assert_int_equal(ep.addrs[7].port, 8);
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&ep, 0xee, sizeof(ep));
+		before = ep;
+		err[0] = '\0';
+		if (rw_uri_parse(bad[i].uri, &ep, err, sizeof(err)) != -EINVAL)
+			fail_msg("accepted: %s", bad[i].uri);
+		assert_contains(err, bad[i].msg);
+		assert_null(strchr(err, '\n'));
+		assert_memory_equal(&ep, &before, sizeof(ep));
+	}
+	/* a later address over the host limit gets the limit's message */
+	memset(host, 'a', 256);
+	host[256] = '\0';
+	snprintf(uri, sizeof(uri), "wire://%s@b:1,%s:9000", K, host);
+	assert_int_equal(rw_uri_parse(uri, &ep, err, sizeof(err)), -EINVAL);
+	assert_contains(err, "limit is 255");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +335,7 @@ int main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_roundtrip_random),
 		cmocka_unit_test(test_hostport),
+		cmocka_unit_test(test_multi_addr),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

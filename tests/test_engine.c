@@ -836,6 +836,55 @@ static void test_reconnect_after_outage(void **state)
 	down(&f);
 }
 
+/* A session lost at one address hint (§16.3) reconnects to the next one, the same session. */
+static void test_reconnect_next_hint(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_server_config sc;
+	struct rw_client_config cc;
+	struct relay r1, r2;
+	char uri[512];
+	unsigned e;
+	uint64_t t0;
+
+	(void)state;
+	rw_server_config_init(&sc);
+	sc.timers.keepalive_ms = 100;
+	sc.timers.session_timeout_ms = 400;
+	server_up(&f, &sc);
+	rw_client_config_init(&cc);
+	cc.timers.keepalive_ms = 100;
+	cc.timers.session_timeout_ms = 400;
+	cc.timers.handshake_retry_ms = 100;
+	client_up(&f, &cc);	/* reconnect is on by default */
+	/* two ways to the one server: two addresses of one identity */
+	assert_int_equal(relay_start(&r1, rw_server_port(f.srv)), 0);
+	assert_int_equal(relay_start(&r2, rw_server_port(f.srv)), 0);
+	snprintf(uri, sizeof(uri), "%.*s127.0.0.1:%u,127.0.0.1:%u", (int)(strrchr(f.uri, '@') - f.uri + 1), f.uri,
+		 relay_front_port(&r1), relay_front_port(&r2));
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.opened, 1, 5000));
+	assert_int_equal(rw_client_send(f.cli, f.id, 1, 1, "a", 1), 0);
+	assert_true(wait_for(&cli_rec.events, 1, 5000));
+	assert_int_equal(atomic_load(&r2.up_packets), 0);
+	/* the first address goes silent for good: the session moves to the second */
+	atomic_store(&r1.silent, true);
+	e = atomic_load(&cli_rec.events);
+	t0 = now_ms();
+	while (atomic_load(&cli_rec.events) == e && now_ms() - t0 < 5000) {
+		rw_client_send(f.cli, f.id, 1, 1, "b", 1);
+		usleep(20 * 1000);
+	}
+	print_message("first address silent: echo again through the second after %llu ms\n",
+		      (unsigned long long)(now_ms() - t0));
+	assert_true(atomic_load(&cli_rec.events) > e);
+	assert_true(atomic_load(&r2.up_packets) > 0);
+	assert_int_equal(atomic_load(&cli_rec.closed), 0);
+	relay_stop(&r1);
+	relay_stop(&r2);
+	down(&f);
+}
+
 /* ---- address families, dialable URIs, dials that fail fast ------------------------------ */
 
 /* The server's URI with its host replaced (as a user copies a key into a URI). */
@@ -1051,6 +1100,52 @@ static void test_dial_fails_fast(void **state)
 	down(&f);
 }
 
+/* Several address hints (docs/protocol.md §16.3): a silent first address, then the server. */
+static void test_dial_hints(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_client_config cc;
+	char one[RW_URI_MAX], uri[2 * RW_URI_MAX];
+	char *at;
+	uint64_t t0, took;
+
+	(void)state;
+	server_up(&f, NULL);
+	rw_client_config_init(&cc);
+	cc.handshake_timeout_ms = 500;
+	client_up(&f, &cc);
+	uri_at(one, sizeof(one), &f, "127.0.0.1");
+	at = strchr(one, '@');
+	assert_non_null(at);
+	/* port 9 (discard) on loopback: nothing of ours answers there */
+	snprintf(uri, sizeof(uri), "%.*s@127.0.0.1:9,%s", (int)(at - one), one, at + 1);
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.opened, 1, 5000));
+	took = now_ms() - t0;
+	print_message("first address silent, second serves: opened after %llu ms\n", (unsigned long long)took);
+	assert_true(took >= 400);
+	assert_int_equal(atomic_load(&cli_rec.closed), 0);
+	down(&f);
+
+	/* every address silent: the dial fails once each has had its handshake_timeout_ms */
+	rec_reset(&cli_rec);
+	server_up(&f, NULL);
+	client_up(&f, &cc);
+	snprintf(uri, sizeof(uri), "%.*s@127.0.0.1:9,[::1]:9", (int)(at - one), one);
+	t0 = now_ms();
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 5000));
+	took = now_ms() - t0;
+	print_message("two silent addresses: closed after %llu ms: %s\n", (unsigned long long)took,
+		      cli_rec.close_message);
+	assert_int_equal(atomic_load(&cli_rec.close_reason), RW_CLOSE_RETRIES);
+	assert_int_equal(atomic_load(&cli_rec.opened), 0);
+	assert_true(took >= 900 && took < 3000);
+	assert_non_null(strstr(cli_rec.close_message, "[::1]:9"));
+	down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1068,9 +1163,11 @@ int main(void)
 		cmocka_unit_test_setup(test_send_rate_limit, reset),
 		cmocka_unit_test_setup(test_broadcast, reset),
 		cmocka_unit_test_setup(test_reconnect_after_outage, reset),
+		cmocka_unit_test_setup(test_reconnect_next_hint, reset),
 		cmocka_unit_test_setup(test_dual_stack_client, reset),
 		cmocka_unit_test_setup(test_server_uris, reset),
 		cmocka_unit_test_setup(test_dial_fails_fast, reset),
+		cmocka_unit_test_setup(test_dial_hints, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -93,6 +93,7 @@ static struct {
 	double rate, connect_rate, duration, warmup;
 	unsigned rekey_ms, timeout_ms;
 	const char *bind;
+	unsigned max_packet_size;	/* path MTU discovery's cap, 0: the library's default */
 	bool reliable, json, quiet, soak, keep;
 	uint64_t seed;
 } o;
@@ -958,6 +959,8 @@ static void usage(FILE *f)
 		"  --timeout MS          give up a dial without an answer after MS ms, 1 to\n"
 		"                        3600000 (default: the engine's retries, about a minute)\n"
 		"  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
+		"  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000\n"
+		"                        (1232: off; default: the library's, 65000 or what its buffers hold)\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
 		"  --quiet               no progress line each second on stderr\n"
 		"  --help                this text\n"
@@ -1079,7 +1082,7 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
-	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND, O_MAX_PACKET_SIZE,
 };
 
 /*
@@ -1127,6 +1130,7 @@ static void parse_args(int argc, char **argv)
 		{ "rekey", required_argument, NULL, O_REKEY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "bind", required_argument, NULL, O_BIND },
+		{ "max-packet-size", required_argument, NULL, O_MAX_PACKET_SIZE },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1221,6 +1225,9 @@ static void parse_args(int argc, char **argv)
 		case O_BIND:
 			check_bind(optarg);
 			o.bind = optarg;
+			break;
+		case O_MAX_PACKET_SIZE:
+			o.max_packet_size = parse_uint("--max-packet-size", optarg, 1232, 65000);
 			break;
 		case 'h':
 		case O_HELP:
@@ -1626,6 +1633,7 @@ int main(int argc, char **argv)
 	cfg.has_private_key = 0;
 	cfg.reactors = o.reactors;
 	cfg.quiet = o.quiet;
+	cfg.max_packet_size = o.max_packet_size;
 	if (o.sessions + o.sessions / 4 + 1024 > 131072)
 		cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
 	/* the server's timers are its own: this only makes our side rekey sooner */
