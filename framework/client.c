@@ -173,6 +173,7 @@ int rw_client_metrics_write(const struct rw_client *cli, char *buf, size_t cap)
 {
 	struct rw__metrics_info info = { .server = false };
 	struct rw__metrics_reactor per[RW_MAX_REACTORS];
+	struct rw_ops_stats ops;
 	struct rw_stats st;
 
 	if (!cli)
@@ -180,6 +181,8 @@ int rw_client_metrics_write(const struct rw_client *cli, char *buf, size_t cap)
 	rw_client_stats(cli, &st);
 	info.reactors = rw__metrics_reactors(&cli->e, per, RW_MAX_REACTORS);
 	info.per = per;
+	rw__metrics_ops(&cli->e, &ops);
+	info.ops = &ops;
 	return rw__metrics_format(&st, &info, buf, cap);
 }
 

@@ -85,7 +85,18 @@ static void on_housekeeping(struct rw_timer *t, uint64_t now)
 	struct rw_shard *sh = rw_container_of(t, struct rw_shard, t_housekeeping);
 
 	set_cookie_epoch(sh);
+	/* a flood that stopped is still told, once its window is over */
+	rw__drop_summary_flush(&sh->drop_sum, now, sh->id);
 	rw__timer_add(sh->wheel, t, now + 1000);
+}
+
+/* Test hook: RW_TEST_DROP_WINDOW_MS shortens the drop summary's window (default 10 s). */
+static uint32_t drop_window_ms(void)
+{
+	const char *v = getenv("RW_TEST_DROP_WINDOW_MS");
+	long n = v ? strtol(v, NULL, 10) : 0;
+
+	return n > 0 ? (uint32_t)n : 10000;
 }
 
 static void on_start(struct rw_reactor *r)
@@ -96,10 +107,16 @@ static void on_start(struct rw_reactor *r)
 	rw__current_shard = sh;
 	if (rw__cookie_checker_init(&sh->cookies, e->id.pub, rw__now_ms(sh), e->t.cookie_rotation_ms,
 				    e->t.cookie_rotation_ms / 12))
-		rw__log(e, "cannot initialise cookies on shard %u", sh->id);
+	{
+		char re[12];
+
+		snprintf(re, sizeof(re), "%u", sh->id);
+		rw__log(e, RW_LOG_ERROR, "cannot initialise cookies", 1, "reactor", re);
+	}
 	sh->cookie_epoch = 0;
 	set_cookie_epoch(sh);
 	sh->hs_window_ms = rw__now_ms(sh);
+	rw__drop_summary_init(&sh->drop_sum, drop_window_ms(), rw__now_ms(sh));
 	rw__timer_init(&sh->t_housekeeping, on_housekeeping);
 	rw__timer_add(sh->wheel, &sh->t_housekeeping, rw__now_ms(sh) + 1000);
 }
@@ -121,11 +138,31 @@ static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, sockl
 	rw__udp_send_error(rw__udp_of(r), to, tolen, err);
 }
 
+/*
+ * Every datagram (own or handed over) passes here first: the first of a
+ * batch notes the time, which the sampled dispatch latency is measured from.
+ */
+static void on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const struct sockaddr *from,
+			socklen_t fromlen)
+{
+	struct rw_shard *sh = shard_of(r);
+
+	if (!sh->batch_dgrams++)
+		sh->batch_start_ns = rw__now_ns();
+	rw__udp_on_datagram(r, data, len, from, fromlen);
+}
+
 static void on_batch_end(struct rw_reactor *r)
 {
 	struct rw_shard *sh = shard_of(r);
 
 	rw__shard_batch_end(sh);
+	if (sh->batch_dgrams) {
+		RW_STAT_INC(sh->ops.rx_batches);
+		RW_STAT_ADD(sh->ops.rx_batch_datagrams, sh->batch_dgrams);
+		sh->batch_dgrams = 0;
+		sh->batch_start_ns = 0;
+	}
 }
 
 static void run_send(struct rw_shard *sh, struct rw_cmd *cmd)
@@ -176,8 +213,11 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 	int ret;
 
 	if (!s) {
-		rw__log(e, "dial %s%s%s:%u: session limit reached", strchr(c->ep.host, ':') ? "[" : "", c->ep.host,
-			strchr(c->ep.host, ':') ? "]" : "", c->ep.port);
+		char a[RW_HOST_MAX + 10];
+
+		snprintf(a, sizeof(a), "%s%s%s:%u", strchr(c->ep.host, ':') ? "[" : "", c->ep.host,
+			 strchr(c->ep.host, ':') ? "]" : "", c->ep.port);
+		rw__log(e, RW_LOG_WARN, "dial refused", 2, "addr", a, "reason", "session limit reached");
 		free(c);
 		return;
 	}
@@ -217,7 +257,7 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 		char a[RW_ADDR_STR_MAX] = "?";
 
 		rw__peer_to_string(a, &c->addr);
-		rw__log(e, "dial %s: first handshake send failed: %s (retrying)", a, strerror(-ret));
+		rw__log(e, RW_LOG_WARN, "handshake send failed, retrying", 2, "addr", a, "error", strerror(-ret));
 	}
 	free(c);
 	return;
@@ -326,8 +366,8 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	rc.buf_count = 2048;
 	rc.handoff_slots = 1024;
 	rc.ops = (struct rw_reactor_ops){
-		.on_datagram = rw__udp_on_datagram,
-		.on_handoff = rw__udp_on_datagram,	/* the owner handles it like its own */
+		.on_datagram = on_datagram,
+		.on_handoff = on_datagram,	/* the owner handles it like its own */
 		.on_batch_end = on_batch_end,
 		.on_command = on_command,
 		.on_start = on_start,

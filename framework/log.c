@@ -208,6 +208,11 @@ bool rw__log_enabled(enum rw_log_level level)
 	return (int)level >= atomic_load_explicit(&log_level, memory_order_relaxed) && level < RW_LOG_OFF;
 }
 
+bool rw__log_has_fn(void)
+{
+	return atomic_load_explicit(&log_fn, memory_order_relaxed) != NULL;
+}
+
 void rw__log_emit(enum rw_log_level level, const char *msg, const struct rw_log_field *fields, size_t n)
 {
 	struct rw_log_record rec = { .level = level, .msg = msg, .fields = fields, .nfields = n };

@@ -18,6 +18,8 @@ enum { RW_LOG_LINE_MAX = 1024 };
 
 /* Whether a record of this level would go anywhere (skip building its fields otherwise). */
 bool rw__log_enabled(enum rw_log_level level);
+/* Whether a log function is installed (then records go there even for a quiet engine). */
+bool rw__log_has_fn(void);
 /* Hand a record to the installed function, or write it to stderr as one line. */
 void rw__log_emit(enum rw_log_level level, const char *msg, const struct rw_log_field *fields, size_t n);
 

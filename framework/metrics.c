@@ -16,6 +16,7 @@
 #include "errmsg.h"
 #include "metrics.h"
 #include "send.h"
+#include "session.h"
 
 #ifdef RW_HAVE_MICROHTTPD
 #include <microhttpd.h>
@@ -52,6 +53,67 @@ static void put(struct out *o, const char *fmt, ...)
 static void metric(struct out *o, const char *name, const char *type, const char *help, uint64_t v)
 {
 	put(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name, (unsigned long long)v);
+}
+
+/* A histogram of log2 buckets of microseconds, in seconds, cumulative as Prometheus has it. */
+static void histogram(struct out *o, const char *name, const char *help, const struct rw_hist *h)
+{
+	uint64_t cum = 0;
+
+	put(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (unsigned k = 0; k + 1 < RW_HIST_BUCKETS; k++) {
+		cum += h->bucket[k];
+		put(o, "%s_bucket{le=\"%.6f\"} %llu\n", name, (double)(UINT64_C(1) << k) / 1e6, (unsigned long long)cum);
+	}
+	cum += h->bucket[RW_HIST_BUCKETS - 1];
+	put(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+	put(o, "%s_sum %.9f\n", name, (double)h->sum_ns / 1e9);
+	/* the count is the buckets' sum: a scrape racing an observation stays consistent */
+	put(o, "%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+static void format_ops(struct out *o, const struct rw_stats *st, const struct rw_ops_stats *ops)
+{
+	put(o, "# HELP ringwire_sessions_closed_by_reason_total Sessions closed, by the reason on_close reported.\n"
+	       "# TYPE ringwire_sessions_closed_by_reason_total counter\n");
+	for (int r = RW_CLOSE_NONE + 1; r < RW_CLOSE__COUNT; r++)
+		put(o, "ringwire_sessions_closed_by_reason_total{reason=\"%s\"} %llu\n",
+		    rw__close_reason_token((enum rw_close_reason)r), (unsigned long long)ops->closed[r]);
+	put(o, "# HELP ringwire_handshakes_total Handshakes by outcome: completed (either role), rejected (key not "
+	       "allowed), timed_out (a dial with no response), cookie (answered with a CookieReply under load).\n"
+	       "# TYPE ringwire_handshakes_total counter\n"
+	       "ringwire_handshakes_total{outcome=\"completed\"} %llu\n"
+	       "ringwire_handshakes_total{outcome=\"rejected\"} %llu\n"
+	       "ringwire_handshakes_total{outcome=\"timed_out\"} %llu\n"
+	       "ringwire_handshakes_total{outcome=\"cookie\"} %llu\n",
+	    (unsigned long long)st->handshakes_completed, (unsigned long long)st->drops[RW_DROP_REJECTED_KEY],
+	    (unsigned long long)ops->closed[RW_CLOSE_RETRIES], (unsigned long long)st->cookies_sent);
+	metric(o, "ringwire_reliable_window_stalls_total", "counter",
+	       "Sends on a reliable channel refused with EAGAIN (window full).", ops->reliable_stalls);
+	histogram(o, "ringwire_handshake_duration_seconds",
+		  "Initiator: from sending a handshake initiation (dial or rekey) to its response.", &ops->hs_time);
+	histogram(o, "ringwire_event_dispatch_seconds",
+		  "Sampled (1 in 64): from the start of the receive batch to the return of on_event.", &ops->dispatch);
+}
+
+void rw__metrics_ops(const struct rw_engine *e, struct rw_ops_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < e->nshards; i++) {
+		const struct rw_ops_stats *o = &e->shards[i].ops;
+
+		for (int r = 0; r < RW_CLOSE__COUNT; r++)
+			out->closed[r] += RW_STAT_GET(o->closed[r]);
+		out->rx_batches += RW_STAT_GET(o->rx_batches);
+		out->rx_batch_datagrams += RW_STAT_GET(o->rx_batch_datagrams);
+		out->reliable_stalls += RW_STAT_GET(o->reliable_stalls);
+		for (int k = 0; k < RW_HIST_BUCKETS; k++) {
+			out->hs_time.bucket[k] += RW_STAT_GET(o->hs_time.bucket[k]);
+			out->dispatch.bucket[k] += RW_STAT_GET(o->dispatch.bucket[k]);
+		}
+		out->hs_time.sum_ns += RW_STAT_GET(o->hs_time.sum_ns);
+		out->dispatch.sum_ns += RW_STAT_GET(o->dispatch.sum_ns);
+	}
 }
 
 int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info *info, char *buf, size_t cap)
@@ -118,6 +180,10 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 			S(send_parked, "send_parked_total", "Packets parked until a send buffer came back."),
 			S(send_resumed, "send_resumed_total", "Parked packets sent once buffers came back."),
 			S(send_paced, "send_paced_total", "Packets held back by a session's send-rate limit."),
+			S(rx_batches, "receive_batches_total",
+			  "Receive batches (completions reaped together) that held at least one datagram."),
+			S(rx_batch_datagrams, "receive_batch_datagrams_total",
+			  "Datagrams of those batches: divided by the batches, the mean batch size."),
 #undef S
 		};
 
@@ -128,6 +194,8 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 				    (unsigned long long)*(const uint64_t *)((const char *)&info->per[i] + series[k].off));
 		}
 	}
+	if (info->ops)
+		format_ops(&o, st, info->ops);
 	if (info->has_allowlist)
 		metric(&o, "ringwire_allowed_keys", "gauge", "Keys on the allow-list.", info->allowed_keys);
 	return o.full ? -ENOSPC : (int)o.len;
@@ -154,6 +222,8 @@ unsigned rw__metrics_reactors(const struct rw_engine *e, struct rw__metrics_reac
 			.send_parked = ss.parked,
 			.send_resumed = ss.resumed,
 			.send_paced = ss.paced,
+			.rx_batches = RW_STAT_GET(e->shards[i].ops.rx_batches),
+			.rx_batch_datagrams = RW_STAT_GET(e->shards[i].ops.rx_batch_datagrams),
 		};
 	}
 	return n;

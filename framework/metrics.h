@@ -20,7 +20,11 @@ struct rw__metrics_reactor {
 	uint64_t rx_nobufs;		/* the receive ring ran dry */
 	uint64_t send_buf_exhausted;	/* no free send buffer */
 	uint64_t send_parked, send_resumed, send_paced;
+	uint64_t rx_batches, rx_batch_datagrams;	/* receive batches holding datagrams, and those datagrams */
 };
+
+/* The engine's operational counters beyond rw_stats, summed over reactors (shard.h). */
+struct rw_ops_stats;
 
 /* What the exposition says beside the counters. */
 struct rw__metrics_info {
@@ -29,11 +33,15 @@ struct rw__metrics_info {
 	bool has_allowlist;	/* then allowed_keys is a gauge */
 	size_t allowed_keys;
 	const struct rw__metrics_reactor *per;	/* reactors entries, or NULL */
+	const struct rw_ops_stats *ops;		/* or NULL */
 };
 
 struct rw_engine;
 /* Fill per[0..max) from the engine's reactors (relaxed loads; any thread). Returns how many. */
 unsigned rw__metrics_reactors(const struct rw_engine *e, struct rw__metrics_reactor *per, unsigned max);
+
+/* Sum the shards' operational counters into *out (relaxed loads; any thread). */
+void rw__metrics_ops(const struct rw_engine *e, struct rw_ops_stats *out);
 
 /* Write the exposition; its length, or -ENOSPC. */
 int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info *info, char *buf, size_t cap);

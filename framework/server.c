@@ -164,14 +164,15 @@ static void reload_allow_file(struct rw_server *srv)
 	pthread_mutex_lock(&srv->file_lock);
 	if (!srv->allow_path) {
 		pthread_mutex_unlock(&srv->file_lock);
-		rw__log(&srv->e, "SIGHUP: nothing to reload (no allow-list file)");
+		rw__log(&srv->e, RW_LOG_WARN, "SIGHUP: nothing to reload (no allow-list file)", 0);
 		return;
 	}
 	sd_notify(0, "RELOADING=1");
 	if (load_allow_file(srv, srv->allow_path, err, sizeof(err)))
-		rw__log(&srv->e, "SIGHUP: allow-list not reloaded, the old one stays: %s", err);
+		rw__log(&srv->e, RW_LOG_ERROR, "allow-list not reloaded, the old one stays", 2, "file", srv->allow_path,
+			"error", err);
 	else
-		rw__log(&srv->e, "SIGHUP: allow-list reloaded from %s", srv->allow_path);
+		rw__log(&srv->e, RW_LOG_INFO, "allow-list reloaded", 1, "file", srv->allow_path);
 	pthread_mutex_unlock(&srv->file_lock);
 	sd_notify(0, "READY=1");
 }
@@ -467,11 +468,12 @@ int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_K
 		if (check_key(bound[i].key, srv) == 0)
 			continue;
 		/* its reactor closes it: RW_CLOSE_REJECTED, then Disconnect */
-		if (rw__session_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED, "key removed from the allow-list") == 0 && !srv->e.quiet) {
+		if (rw__session_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED, "key removed from the allow-list") == 0 &&
+		    rw__log_on(&srv->e, RW_LOG_INFO)) {
 			char wpub[RW_WPUB_LEN + 1];
 
 			rw_pubkey_to_wpub(wpub, bound[i].key);
-			rw__log(&srv->e, "closing the session of %s: no longer on the allow-list", wpub);
+			rw__log(&srv->e, RW_LOG_INFO, "session closing", 2, "peer", wpub, "reason", "removed_from_allow_list");
 		}
 	}
 	free(bound);
@@ -520,6 +522,7 @@ int rw_server_metrics_write(const struct rw_server *srv, char *buf, size_t cap)
 {
 	struct rw__metrics_info info = { .server = true };
 	struct rw__metrics_reactor per[RW_MAX_REACTORS];
+	struct rw_ops_stats ops;
 	struct rw_stats st;
 
 	if (!srv)
@@ -527,6 +530,8 @@ int rw_server_metrics_write(const struct rw_server *srv, char *buf, size_t cap)
 	rw_server_stats(srv, &st);
 	info.reactors = rw__metrics_reactors(&srv->e, per, RW_MAX_REACTORS);
 	info.per = per;
+	rw__metrics_ops(&srv->e, &ops);
+	info.ops = &ops;
 	/* the slot is only read: its reader count is the one thing that moves */
 	info.has_allowlist = rw__allow_size((struct rw__allow_slot *)&srv->allow, &info.allowed_keys);
 	return rw__metrics_format(&st, &info, buf, cap);

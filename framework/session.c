@@ -466,6 +466,14 @@ void rw__session_opened(struct rw_session *s)
 	s->state = RW_SS_ESTABLISHED;
 	RW_STAT_INC(s->sh->st.sessions_open);
 	pmtu_arm(s);
+	if (rw__log_on(e, RW_LOG_DEBUG)) {
+		char wpub[RW_WPUB_LEN + 1], addr[RW_ADDR_STR_MAX] = "?";
+
+		rw_pubkey_to_wpub(wpub, s->peer_key);
+		rw__peer_to_string(addr, &s->peer);
+		rw__log(e, RW_LOG_DEBUG, "session opened", 2, "peer", wpub, "addr", addr);
+	}
+
 	/* every channel's handler hears of the new session */
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++) {
 		if (e->has_handler[ch]) {
@@ -509,6 +517,8 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		}
 	}
 	RW_STAT_INC(s->sh->st.handshakes_completed);
+	if (kp->initiator && s->hs_started_ns)
+		rw__hist_add(&s->sh->ops.hs_time, rw__now_ns() - s->hs_started_ns);
 	if (s->opened) {
 		s->st.rekeys++;
 		RW_STAT_INC(s->sh->st.rekeys);
@@ -648,8 +658,14 @@ static void deliver_events(struct rw_session *s, const struct rw_frame *f)
 		}
 		s->st.events_in++;
 		RW_STAT_INC(s->sh->st.events_in);
-		if (h && h->on_event)
+		if (h && h->on_event) {
+			struct rw_shard *sh = s->sh;
+
 			h->on_event(s, f->channel, type, payload, plen, h->user);
+			/* sampled: a clock read per event would cost more than many handlers */
+			if (!(++sh->dispatch_tick % RW_DISPATCH_SAMPLE) && sh->batch_start_ns)
+				rw__hist_add(&sh->ops.dispatch, rw__now_ns() - sh->batch_start_ns);
+		}
 		if (s->state == RW_SS_CLOSED)
 			return;
 	}
@@ -700,6 +716,31 @@ static void send_reason(struct rw_session *s, enum rw_close_reason reason, const
 	rw__send_flush(s);
 }
 
+/*
+ * One record per closed session. A dial's close goes to the application's
+ * on_close, which tells its user: debug here. A server's: debug for the
+ * everyday reasons, info for a rejected key, warn for the ones an operator
+ * acts on (a peer or a network that stopped working).
+ */
+static void log_close(struct rw_session *s, const struct rw_close_info *info)
+{
+	enum rw_log_level level = RW_LOG_DEBUG;
+
+	if (!s->initiator && (info->reason == RW_CLOSE_RELIABLE || info->reason == RW_CLOSE_NETWORK ||
+			      info->reason == RW_CLOSE_PROTOCOL))
+		level = RW_LOG_WARN;
+	else if (!s->initiator && info->reason == RW_CLOSE_REJECTED)
+		level = RW_LOG_INFO;
+	char wpub[RW_WPUB_LEN + 1], a[RW_ADDR_STR_MAX] = "?";
+
+	if (!rw__log_on(s->e, level))
+		return;
+	rw_pubkey_to_wpub(wpub, s->peer_key);
+	rw__peer_to_string(a, &s->peer);
+	rw__log(s->e, level, "session closed", 5, "peer", wpub, "addr", a, "reason",
+		rw__close_reason_token(info->reason), "by", info->by_peer ? "peer" : "local", "message", info->message);
+}
+
 void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsigned flags, const char *message)
 {
 	struct rw_engine *e = s->e;
@@ -734,6 +775,9 @@ void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsign
 				e->handlers[ch].on_close(s, &info, e->handlers[ch].user);
 	}
 	RW_STAT_INC(s->sh->st.sessions_closed);
+	RW_STAT_INC(s->sh->ops.closed[(unsigned)info.reason < RW_CLOSE__COUNT ? info.reason : RW_CLOSE_PROTOCOL]);
+	if (was_open || s->initiator)
+		log_close(s, &info);
 	if (!s->initiator)
 		rw__peers_unbind(&e->peers, s->peer_key, s->id);
 	detach(s);
@@ -894,6 +938,7 @@ int rw__session_handshake_start(struct rw_session *s)
 {
 	s->hs_attempt = 0;
 	s->hs_started_ms = rw__now_ms(s->sh);
+	s->hs_started_ns = rw__now_ns();
 	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms));
 	return send_init(s);
 }
@@ -1029,9 +1074,14 @@ static bool next_hint(struct rw_session *s)
 	s->hs_kp = NULL;
 	rw__noise_handshake_clear(&s->hs);
 	rw__timer_cancel(s->sh->wheel, &s->t_handshake);
-	rw__log(s->e, "no answer from the current address; trying %s%s%s:%u (address %u of %u)",
-		strchr(s->host, ':') ? "[" : "", s->host, strchr(s->host, ':') ? "]" : "",
-		(unsigned int)s->port, (unsigned int)s->hint + 1, (unsigned int)s->nhints);
+	if (rw__log_on(s->e, RW_LOG_INFO)) {
+		char addr[RW_HOST_MAX + 10], which[24];
+
+		snprintf(addr, sizeof(addr), "%s%s%s:%u", strchr(s->host, ':') ? "[" : "", s->host,
+			 strchr(s->host, ':') ? "]" : "", (unsigned int)s->port);
+		snprintf(which, sizeof(which), "%u/%u", (unsigned int)s->hint + 1, (unsigned int)s->nhints);
+		rw__log(s->e, RW_LOG_INFO, "no answer, trying the next address", 2, "addr", addr, "hint", which);
+	}
 	resolve_and_start(s);
 	return true;
 }
@@ -1064,11 +1114,16 @@ static bool owned(const struct rw_session *s)
 
 int rw_session_send(struct rw_session *s, uint8_t channel, uint8_t type, const void *payload, size_t len)
 {
+	int ret;
+
 	if (!owned(s))
 		return -EPERM;
 	if (channel == RW_CHANNEL_INTERNAL || type == RW_EVENT_CHANNEL_CLOSE || (len && !payload))
 		return -EINVAL;
-	return rw__session_send_event(s, channel, type, payload, len);
+	ret = rw__session_send_event(s, channel, type, payload, len);
+	if (ret == -EAGAIN && s->rel[channel])
+		RW_STAT_INC(s->sh->ops.reliable_stalls);
+	return ret;
 }
 
 int rw_session_close(struct rw_session *s, enum rw_close_reason reason, const char *message)
@@ -1173,6 +1228,18 @@ void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st)
 	st->pmtu_probes_acked = s->pmtu.probes_acked;
 	st->pmtu_probes_lost = s->pmtu.probes_lost;
 	st->pmtu_black_holes = s->pmtu.black_holes;
+}
+
+const char *rw__close_reason_token(enum rw_close_reason r)
+{
+	static const char *const tokens[RW_CLOSE__COUNT] = {
+		[RW_CLOSE_NONE] = "none",	  [RW_CLOSE_LOCAL] = "local",	    [RW_CLOSE_PEER] = "peer",
+		[RW_CLOSE_TIMEOUT] = "timeout",	  [RW_CLOSE_SHUTDOWN] = "shutdown", [RW_CLOSE_REJECTED] = "rejected",
+		[RW_CLOSE_RETRIES] = "retries",	  [RW_CLOSE_RELIABLE] = "reliable", [RW_CLOSE_PROTOCOL] = "protocol",
+		[RW_CLOSE_NETWORK] = "network",
+	};
+
+	return (unsigned)r < RW_CLOSE__COUNT ? tokens[r] : "unknown";
 }
 
 const char *rw_close_reason_name(enum rw_close_reason r)

@@ -68,6 +68,7 @@ struct rw_session {
 	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
 	uint32_t hs_attempt;
 	uint64_t hs_started_ms;
+	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
 	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
@@ -173,6 +174,8 @@ void rw__session_opened(struct rw_session *s);
 void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
+/* A close reason as one word for logs and metric labels ("timeout", "rejected"): the enum's own name. */
+const char *rw__close_reason_token(enum rw_close_reason r);
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
 /*
  * A dial (no session yet) whose send failed with err: when the error is

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "cookie.h"
+#include "log.h"
 #include "crypto.h"
 #include "noise.h"
 #include "peers.h"
@@ -120,6 +121,46 @@ struct rw_index_slot {
 	struct rw_keypair *kp;	/* NULL: empty; TOMBSTONE: deleted */
 };
 
+/*
+ * A latency histogram: fixed log2 buckets of microseconds (bucket k holds
+ * values up to 2^k us, the last one everything beyond), written by the
+ * owner thread with relaxed stores and summed over shards on a scrape.
+ */
+enum { RW_HIST_BUCKETS = 24 };	/* le 1 us .. 2^22 us (4.2 s), then +Inf */
+
+struct rw_hist {
+	uint64_t bucket[RW_HIST_BUCKETS];
+	uint64_t sum_ns;	/* the count is the buckets' sum */
+};
+
+/* Owner thread only: one observation (relaxed stores, no lock prefix). */
+static inline void rw__hist_add(struct rw_hist *h, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	unsigned k = us <= 1 ? 0 : 64 - (unsigned)__builtin_clzll(us - 1);
+
+	if (k >= RW_HIST_BUCKETS)
+		k = RW_HIST_BUCKETS - 1;
+	RW_STAT_INC(h->bucket[k]);
+	RW_STAT_ADD(h->sum_ns, ns);
+}
+
+/* Monotonic nanoseconds: for the histograms only (a vDSO call, no syscall). */
+uint64_t rw__now_ns(void);
+
+/* What the metrics show beyond rw_stats, per shard (each written by its owner only). */
+struct rw_ops_stats {
+	uint64_t closed[RW_CLOSE__COUNT];	/* sessions closed, by the reason on_close saw */
+	uint64_t rx_batches;			/* receive batches that held at least one datagram */
+	uint64_t rx_batch_datagrams;		/* the datagrams of those batches (own and handed over) */
+	uint64_t reliable_stalls;		/* rw_session_send on a reliable channel said -EAGAIN */
+	struct rw_hist hs_time;			/* initiator: handshake start (dial or rekey) -> response */
+	struct rw_hist dispatch;		/* sampled: receive batch start -> on_event returned */
+};
+
+/* One in this many events has its dispatch latency measured. */
+enum { RW_DISPATCH_SAMPLE = 64 };
+
 /* Counters of the send pipeline (send.c), per shard. */
 struct rw_send_stats {
 	uint64_t parked;	/* packets parked: no send buffer free */
@@ -174,8 +215,11 @@ struct rw_shard {
 	struct rw_stats st;
 	uint64_t half_open_evicted, half_open_expired;
 	uint64_t pmtu_black_holes;
-	uint64_t drop_log_ms;		/* rate limit of drop log lines */
-	uint32_t drop_log_suppressed;
+	struct rw__drop_summary drop_sum;	/* drops told once per window, per reason */
+	struct rw_ops_stats ops;
+	uint64_t batch_start_ns;		/* 0: no datagram yet in this batch */
+	uint32_t batch_dgrams;
+	uint32_t dispatch_tick;
 
 	struct rw_timer t_housekeeping;
 };
@@ -267,9 +311,16 @@ static inline const struct rw_handler *rw__engine_handler(const struct rw_engine
 }
 
 /* ---- shard.c ---- */
-/* Count a drop (and log it, rate-limited). from may be NULL. */
+/* Count a drop (and add it to the shard's drop summary). from may be NULL. */
 void rw__drop(struct rw_shard *sh, enum rw_drop_reason why, const struct rw_peer_addr *from);
-void rw__log(const struct rw_engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * One log record: a fixed phrase and nfields key/value pairs of strings
+ * after it ("peer", wpub, "addr", a, ...). Nothing is formatted when the
+ * level is off or the engine is quiet (and no log function is installed).
+ */
+void rw__log(const struct rw_engine *e, enum rw_log_level level, const char *msg, unsigned nfields, ...);
+/* Whether rw__log would emit at this level (skip building fields otherwise). */
+bool rw__log_on(const struct rw_engine *e, enum rw_log_level level);
 /* A peer address as text ("1.2.3.4:5", "[::1]:5"). */
 int rw__peer_to_string(char out[RW_ADDR_STR_MAX], const struct rw_peer_addr *p);
 

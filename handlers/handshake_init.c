@@ -202,8 +202,8 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 			 * wrong one is "bad MAC2"; both get a (smaller) CookieReply.
 			 */
 			send_cookie(sh, data, addr, from);
-			RW_STAT_INC(sh->st.drops[rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN) ? RW_DROP_UNDER_LOAD
-												   : RW_DROP_BAD_MAC2]);
+			rw__drop(sh, rw__is_zero(data + RW_INIT_OFF_MAC2, RW_MAC_LEN) ? RW_DROP_UNDER_LOAD : RW_DROP_BAD_MAC2,
+				 from);
 			return;
 		}
 		if (!rw__ratelimit_allow(&sh->limiter, &from->u.sa, rw__now_ms(sh))) {
@@ -228,6 +228,14 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 		char addr[RW_ADDR_STR_MAX];
 
 		rw__drop(sh, RW_DROP_REJECTED_KEY, from);
+		/* debug only: one per attempt (the drop summary tells the count at warn) */
+		if (rw__log_on(e, RW_LOG_DEBUG)) {
+			char wpub[RW_WPUB_LEN + 1], a[RW_ADDR_STR_MAX] = "?";
+
+			rw_pubkey_to_wpub(wpub, hs.remote_static);
+			rw__peer_to_string(a, from);
+			rw__log(e, RW_LOG_DEBUG, "handshake rejected", 3, "peer", wpub, "addr", a, "reason", "not_allowed");
+		}
 		if (e->reject_silently || rw__peer_to_string(addr, from))
 			goto out;
 		/*

@@ -634,8 +634,9 @@ typedef void (*rw_log_fn)(const struct rw_log_record *rec, void *user);
  * logs, often a reactor: it must not block. Set these at start-up, before
  * any server or client starts. Repeated drops are never one record per
  * packet: they are summarised ("drops", reason=bad_mac1 count=10432
- * window_s=10). (The engine's own messages are still free text on stderr in
- * this version; they move to these records next.)
+ * window_s=10, once per reactor and reason every 10 s). A server's or
+ * client's quiet flag silences stderr, not an installed fn. ringwire(3)
+ * lists the records.
  */
 RW_EXTERN void rw_set_log_fn(rw_log_fn fn, void *user);
 RW_EXTERN void rw_set_log_level(enum rw_log_level level);

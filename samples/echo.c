@@ -5,7 +5,8 @@
  * engine does that by itself, docs/protocol.md §11.8).
  *
  *   ringwire-echo --listen 127.0.0.1:9000 --key server.key [--reactors N] [--max-sessions N]
- *                 [--max-packet-size N]
+ *                 [--max-packet-size N] [--allow FILE] [--metrics HOST:PORT] [--log-format json]
+ *                 [--log-level debug]
  *
  * One-way measurements (ringwire-load --mode oneway): an event of type 253
  * is counted, not echoed; an event of type 252 is answered with type 252 and
@@ -16,7 +17,7 @@
  * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
  * for a wildcard, one line per local interface address follows it.
  * SIGINT or SIGTERM stops it gracefully (every session gets a Disconnect);
- * then it prints its counters.
+ * then it prints its counters. SIGHUP reloads the --allow file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -26,6 +27,8 @@
 #include <string.h>
 
 #include <ringwire.h>
+
+#include "common.h"
 
 #define PROG "ringwire-echo"
 
@@ -153,200 +156,54 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 	echo(s, k, channel, type, payload, len);
 }
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: ringwire-echo --listen HOST:PORT --key FILE [--reactors N] [--max-sessions N]\n"
-		   "                     [--max-packet-size N] [--quiet]\n"
-		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
-		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
-		   "  --reactors N        reactor threads (default: one per CPU)\n"
-		   "  --max-sessions N    sessions at once (default 16384; memory for them is reserved at start)\n"
-		   "  --max-packet-size N largest datagram path MTU discovery may grow to, 1232 to 65000 (1232: off)\n"
-		   "  --quiet             no log lines on stderr\n");
-}
-
-static void print_stats(const struct rw_stats *st)
-{
-	printf("packets in %" PRIu64 " out %" PRIu64 ", bytes in %" PRIu64 " out %" PRIu64 "\n", st->rx_packets,
-	       st->tx_packets, st->rx_bytes, st->tx_bytes);
-	printf("events in %" PRIu64 " out %" PRIu64 ", handshakes %" PRIu64 ", cookies %" PRIu64
-	       ", sessions opened %" PRIu64 " closed %" PRIu64 ", retransmits %" PRIu64 "\n",
-	       st->events_in, st->events_out, st->handshakes_completed, st->cookies_sent, st->sessions_opened,
-	       st->sessions_closed, st->retransmits);
-	for (int r = 1; r < RW_DROP__COUNT; r++)
-		if (st->drops[r])
-			printf("dropped %s: %" PRIu64 "\n", rw_drop_reason_name((enum rw_drop_reason)r), st->drops[r]);
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
-static int listen_ok(const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
-			"port)\n", s, s);
-	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
-		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
-	} else {
-		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
-	}
-	return 0;
-}
-
-/*
- * The URIs to dial this server at, on stdout: first one a client on this
- * machine can dial (scripts read that first line), then, for a wildcard
- * listen address, one per address of the local interfaces.
- */
-static void print_uris(const struct rw_server *server)
-{
-	size_t cap = 16 * RW_URI_MAX;
-	char *buf = NULL;
-	int n = -ENOSPC;
-
-	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
-		char *nb = realloc(buf, cap);
-
-		if (!nb)
-			break;
-		buf = nb;
-		n = rw_server_uris(server, buf, cap);
-		cap *= 4;
-	}
-	if (n > 0)
-		fputs(buf, stdout);
-	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
-		printf("%s\n", buf);
-	fflush(stdout);
-	free(buf);
+		   "                     [--max-packet-size N] [--allow FILE] [--metrics HOST:PORT]\n"
+		   "                     [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "  --max-sessions N      sessions at once (default 16384; memory for them is reserved at start)\n"
+		   "  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000 (1232: off)\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
-		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
 		{ "max-sessions", required_argument, NULL, 'm' }, { "max-packet-size", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct rw_server_config cfg;
 	struct rw_handler h = { .on_event = on_event, .on_open = on_open, .on_close = on_close,
 				.on_writable = on_writable };
 	struct rw_server *srv;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL;
+	unsigned long n;
 	int c, ret;
 
 	rw_server_config_init(&cfg);
-	cfg.listen = NULL;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:m:p:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			if (!listen_ok(optarg))
-				return 2;
-			cfg.listen = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'r': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (*end || n < 1 || n > 64) {
-				fprintf(stderr, PROG ": --reactors: \"%s\" is not a number from 1 to 64\n", optarg);
-				return 2;
-			}
-			cfg.reactors = (unsigned)n;
-			break;
-		}
-		case 'm': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (*end || n < 1 || n > 4000000) {
-				fprintf(stderr, PROG ": --max-sessions: \"%s\" is not a number from 1 to 4000000\n",
-					optarg);
-				return 2;
-			}
+	sample_init(&sm, PROG, SAMPLE_SERVER, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "m:p:", opts)) != -1) {
+		if (c == SAMPLE_EXIT)
+			return sm.exit_code;
+		if (c == 'm') {
+			if (sample_number(&sm, "--max-sessions", optarg, 1, 4000000, &n))
+				return sm.exit_code;
 			cfg.max_sessions = (unsigned)n;
-			break;
 		}
-		case 'p': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (*end || n < 1232 || n > 65000) {
-				fprintf(stderr, PROG ": --max-packet-size: \"%s\" is not a number from 1232 to 65000\n",
-					optarg);
-				return 2;
-			}
+		if (c == 'p') {
+			if (sample_number(&sm, "--max-packet-size", optarg, 1232, 65000, &n))
+				return sm.exit_code;
 			cfg.max_packet_size = (unsigned)n;
-			break;
-		}
-		case 'q':
-			cfg.quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
-		return 2;
-	}
-	if (!cfg.listen) {
-		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
-		return 2;
-	}
-	if (!key) {
-		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
-		return 2;
-	}
-	ret = rw_key_load_private(key, cfg.private_key, err, sizeof(err));
-	if (ret) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
-	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
-	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
-	if (ret) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
+	if (sample_no_args(&sm, argc, argv) || sample_server_create(&sm, &cfg, &srv))
+		return sm.exit_code;
 	rw_server_on(srv, RW_CHANNEL_ANY, &h);
-	print_uris(srv);
-	ret = rw_server_run(srv);
-	if (ret)
-		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	ret = sample_server_run(&sm, srv);
 	rw_server_stats(srv, &st);
-	print_stats(&st);
+	sample_print_stats(&st);
 	if (backpressured)
 		printf("echoes held back by a full window (sent later): %" PRIu64 "\n", (uint64_t)backpressured);
 	rw_server_destroy(srv);

@@ -34,6 +34,8 @@
 
 #include <ringwire.h>
 
+#include "common.h"
+
 #define PROG "ringwire-rpc-client"
 
 enum {
@@ -378,90 +380,25 @@ static int encode_args(int argc, char **argv, uint8_t *out, size_t *len)
 	return 0;
 }
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " URI METHOD [ARGS...] [--timeout MS] [--count N] [--concurrency C]\n"
-		   "  URI              wire://wpub1...@host:port of ringwire-rpc-server\n"
-		   "  METHOD [ARGS]    echo TEXT... | add A B | sleep MS | time\n"
-		   "  --timeout MS     time limit of connecting, and of each call (default 5000)\n"
-		   "  --count N        make the call N times (default 1)\n"
-		   "  --concurrency C  calls outstanding at once (default 1)\n"
-		   "  --bind HOST:PORT local address (default [::]:0, which reaches IPv4 and IPv6)\n"
-		   "  --quiet          no engine log lines on stderr\n"
-		   "Negative numbers follow \"--\": " PROG " URI add -- -1 2\n");
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/*
- * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
- * free one); a message and 0 if it is not one.
- */
-static int addr_ok(const char *flag, const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
-		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
-	else if (s[0] != '[' && strchr(colon + 1, ':'))
-		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
-	else
-		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
-	return 0;
-}
-
-static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned long *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
-		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
-		return -1;
-	}
-	*out = n;
-	return 0;
-}
-
-/* The client could not be made: for --bind, the usual causes in words. */
-static void create_failed(int ret, const char *bind, const char *err)
-{
-	if (bind && ret == -EADDRNOTAVAIL)
-		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
-			bind);
-	else if (bind && ret == -EADDRINUSE)
-		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
-			bind);
-	else
-		fprintf(stderr, PROG ": %s\n", err);
+	fprintf(f, "usage: " PROG " URI METHOD [ARGS...] [--timeout MS] [--count N] [--concurrency C] [--bind HOST:PORT]\n"
+		   "       [--key FILE] [--metrics HOST:PORT] [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n"
+		   "  URI                   wire://wpub1...@host:port of ringwire-rpc-server\n"
+		   "  METHOD [ARGS]         echo TEXT... | add A B | sleep MS | time\n"
+		   "  --count N             make the call N times (default 1)\n"
+		   "  --concurrency C       calls outstanding at once (default 1)\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "--timeout MS bounds each call as well. Negative numbers follow \"--\": " PROG " URI add -- -1 2\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "timeout", required_argument, NULL, 't' }, { "count", required_argument, NULL, 'n' },
-		{ "concurrency", required_argument, NULL, 'c' }, { "quiet", no_argument, NULL, 'q' },
-		{ "bind", required_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "count", required_argument, NULL, 'n' }, { "concurrency", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
 				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
@@ -477,39 +414,20 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	rw_client_config_init(&cfg);
+	sample_init(&sm, PROG, SAMPLE_CLIENT, usage);
 	/* options may follow the arguments; "--" ends them, for "add -- -1 2" */
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":t:n:c:b:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (number("--timeout", optarg, 1, 3600000, &v))
-				return 2;
-			timeout_ms = (unsigned)v;
-			break;
-		case 'n':
-			if (number("--count", optarg, 1, 1000000000, &count))
-				return 2;
-			break;
-		case 'c':
-			if (number("--concurrency", optarg, 1, 65536, &v))
-				return 2;
+	while ((c = sample_getopt(&sm, argc, argv, "n:c:", opts)) != -1) {
+		if (c == SAMPLE_EXIT)
+			return sm.exit_code;
+		if (c == 'n' && sample_number(&sm, "--count", optarg, 1, 1000000000, &count))
+			return sm.exit_code;
+		if (c == 'c') {
+			if (sample_number(&sm, "--concurrency", optarg, 1, 65536, &v))
+				return sm.exit_code;
 			conc = (unsigned)v;
-			break;
-		case 'b':
-			if (!addr_ok("--bind", optarg))
-				return 2;
-			cfg.bind = optarg;
-			break;
-		case 'q':
-			cfg.quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
+	timeout_ms = sm.timeout_ms;
 	if (argc - optind < 2) {
 		fprintf(stderr, PROG ": expected URI METHOD [ARGS...]; see --help\n");
 		return 2;
@@ -545,16 +463,12 @@ int main(int argc, char **argv)
 		next_id[k] = k + conc;	/* ids start at conc: 0 is never one */
 
 	/* the reactor threads inherit this mask: SIGINT comes to us in sigtimedwait */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sample_block_signals(&sigs);
 
 	cfg.reconnect = 0;
 	cfg.handshake_timeout_ms = timeout_ms;	/* connecting is bounded like a call */
-	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
-		create_failed(c, cfg.bind, err);
-		ret = 1;
+	if (sample_client_create(&sm, &cfg, &cli)) {
+		ret = sm.exit_code;
 		goto out;
 	}
 	rw_client_on(cli, CH, &h);

@@ -3,7 +3,7 @@
  * ringwire-rpc-server - request/response with correlation ids;
  * ringwire-rpc-client calls it.
  *
- *   ringwire-rpc-server --listen HOST:PORT --key FILE [--reactors N] [--quiet]
+ *   ringwire-rpc-server --listen HOST:PORT --key FILE [--reactors N] [--allow FILE] [--metrics HOST:PORT] [--quiet]
  *
  * Channel 1, reliable both ways, all integers little-endian:
  *
@@ -36,6 +36,8 @@
 #include <time.h>
 
 #include <ringwire.h>
+
+#include "common.h"
 
 #define PROG "ringwire-rpc-server"
 
@@ -343,157 +345,34 @@ static void on_writable(struct rw_session *s, uint8_t channel, void *user)
 
 /* ---- main ----------------------------------------------------------------------------------- */
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--quiet]\n"
-		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
-		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
-		   "  --reactors N        reactor threads (default: one per CPU)\n"
-		   "  --quiet             no engine log lines on stderr\n"
-		   "Methods: echo BYTES, add I64 I64, sleep MS, time. Call them with ringwire-rpc-client.\n");
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
-static int listen_ok(const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
-			"port)\n", s, s);
-	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
-		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
-	} else {
-		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
-	}
-	return 0;
-}
-
-/*
- * The URIs to dial this server at, on stdout: first one a client on this
- * machine can dial (scripts read that first line), then, for a wildcard
- * listen address, one per address of the local interfaces.
- */
-static void print_uris(const struct rw_server *server)
-{
-	size_t cap = 16 * RW_URI_MAX;
-	char *buf = NULL;
-	int n = -ENOSPC;
-
-	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
-		char *nb = realloc(buf, cap);
-
-		if (!nb)
-			break;
-		buf = nb;
-		n = rw_server_uris(server, buf, cap);
-		cap *= 4;
-	}
-	if (n > 0)
-		fputs(buf, stdout);
-	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
-		printf("%s\n", buf);
-	fflush(stdout);
-	free(buf);
+	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--allow FILE] [--metrics HOST:PORT]\n"
+		   "       [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "Methods: echo BYTES, add I64 I64, sleep MS, time. Call them with ringwire-rpc-client.\n");
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
-		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
-	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
 				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
 	struct rw_server_config cfg;
 	struct rw_server *srv;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL;
 	int c, ret;
 
 	rw_server_config_init(&cfg);
-	cfg.listen = NULL;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:qh", opts, NULL)) != -1) {
-		switch (c) {
-		case 'l':
-			if (!listen_ok(optarg))
-				return 2;
-			cfg.listen = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'r': {
-			char *end;
-			unsigned long n = strtoul(optarg, &end, 10);
-
-			if (end == optarg || *end || n < 1 || n > 64) {
-				fprintf(stderr, PROG ": --reactors: \"%s\" is not a number from 1 to 64\n", optarg);
-				return 2;
-			}
-			cfg.reactors = (unsigned)n;
-			break;
-		}
-		case 'q':
-			cfg.quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
-		return 2;
-	}
-	if (!cfg.listen) {
-		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
-		return 2;
-	}
-	if (!key) {
-		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
-		return 2;
-	}
-	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
-	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
-	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
-	if (ret) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
+	sample_init(&sm, PROG, SAMPLE_SERVER, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "", NULL)) != -1)
+		if (c == SAMPLE_EXIT)
+			return sm.exit_code;
+	if (sample_no_args(&sm, argc, argv) || sample_server_create(&sm, &cfg, &srv))
+		return sm.exit_code;
 	rw_server_on(srv, CH, &h);
-	print_uris(srv);
-	ret = rw_server_run(srv);
-	if (ret)
-		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	ret = sample_server_run(&sm, srv);
 	rw_server_stats(srv, &st);
 	printf("calls %" PRIu64 " (errors %" PRIu64 ", refused %" PRIu64 "), sessions opened %" PRIu64
 	       ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",

@@ -30,6 +30,8 @@
 
 #include <ringwire.h>
 
+#include "common.h"
+
 #define PROG "ringwire-telemetry-device"
 
 enum {
@@ -336,84 +338,20 @@ static int wait_signal(const sigset_t *sigs, unsigned ms)
 	return sigtimedwait(sigs, NULL, &ts) > 0;
 }
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " --server URI --devices N --rate R [--duration S] [--query[=PREFIX]]\n"
-		   "  --server URI      wire://wpub1...@host:port of ringwire-telemetry-server\n"
-		   "  --devices N       simulated devices, one session and one key each (default 1)\n"
-		   "  --rate R          readings per second per device (default 10; may be fractional)\n"
-		   "  --duration S      seconds to send, e.g. 10 or 0.5 (default 10; 0: until Ctrl-C)\n"
-		   "  --query[=PREFIX]  then ask the server for totals (or the device whose wpub\n"
-		   "                    starts with PREFIX) and print the answer\n"
-		   "  --timeout MS      connect and query time limit (default 5000)\n"
-		   "  --reactors N      client reactor threads (default 1)\n"
-		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
-		   "  --quiet           no engine log lines on stderr\n");
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/*
- * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
- * free one); a message and 0 if it is not one.
- */
-static int addr_ok(const char *flag, const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
-		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
-	else if (s[0] != '[' && strchr(colon + 1, ':'))
-		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
-	else
-		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
-	return 0;
-}
-
-static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
-		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* The client could not be made: for --bind, the usual causes in words. */
-static void create_failed(int ret, const char *bind, const char *err)
-{
-	if (bind && ret == -EADDRNOTAVAIL)
-		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
-			bind);
-	else if (bind && ret == -EADDRINUSE)
-		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
-			bind);
-	else
-		fprintf(stderr, PROG ": %s\n", err);
+	fprintf(f, "usage: " PROG " --server URI --devices N --rate R [--duration S] [--query[=PREFIX]] [--timeout MS]\n"
+		   "       [--bind HOST:PORT] [--metrics HOST:PORT] [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n"
+		   "  --server URI          wire://wpub1...@host:port of ringwire-telemetry-server\n"
+		   "  --devices N           simulated devices, one session and one key each (default 1)\n"
+		   "  --rate R              readings per second per device (default 10; may be fractional)\n"
+		   "  --duration S          seconds to send, e.g. 10 or 0.5 (default 10; 0: until Ctrl-C)\n"
+		   "  --query[=PREFIX]      then ask the server for totals (or the device whose wpub\n"
+		   "                        starts with PREFIX) and print the answer\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "--timeout MS bounds the query too; --key gives the one device (--devices 1) a fixed key.\n");
 }
 
 int main(int argc, char **argv)
@@ -421,9 +359,7 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "server", required_argument, NULL, 's' }, { "devices", required_argument, NULL, 'n' },
 		{ "rate", required_argument, NULL, 'R' }, { "duration", required_argument, NULL, 'd' },
-		{ "query", optional_argument, NULL, 'Q' }, { "timeout", required_argument, NULL, 'T' },
-		{ "reactors", required_argument, NULL, 'r' }, { "quiet", no_argument, NULL, 'q' },
-		{ "bind", required_argument, NULL, 'b' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "query", optional_argument, NULL, 'Q' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler any = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick };
 	struct rw_handler qh = { .on_event = on_reply, .flags = RW_CHANNEL_RELIABLE };
@@ -441,15 +377,20 @@ int main(int argc, char **argv)
 
 	rate = 10;
 	rw_client_config_init(&cfg);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":s:n:R:d:T:r:b:qh", opts, NULL)) != -1) {
+	sample_init(&sm, PROG, SAMPLE_CLIENT, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "s:n:R:d:", opts)) != -1) {
+		unsigned long v;
+
 		switch (c) {
+		case SAMPLE_EXIT:
+			return sm.exit_code;
 		case 's':
 			uri = optarg;
 			break;
 		case 'n':
-			if (number("--devices", optarg, 1, 100000, &ndev))
-				return 2;
+			if (sample_number(&sm, "--devices", optarg, 1, 100000, &v))
+				return sm.exit_code;
+			ndev = (unsigned)v;
 			break;
 		case 'R': {
 			char *end;
@@ -477,31 +418,15 @@ int main(int argc, char **argv)
 			do_query = 1;
 			prefix = optarg ? optarg : "";
 			break;
-		case 'T':
-			if (number("--timeout", optarg, 1, 3600000, &timeout_ms))
-				return 2;
-			break;
-		case 'r':
-			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
-				return 2;
-			break;
-		case 'b':
-			if (!addr_ok("--bind", optarg))
-				return 2;
-			cfg.bind = optarg;
-			break;
-		case 'q':
-			cfg.quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			return flag_error(c, argv);
+			break;
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
+	if (sample_no_args(&sm, argc, argv))
+		return sm.exit_code;
+	timeout_ms = sm.timeout_ms;
+	if (sm.key && ndev > 1) {
+		fprintf(stderr, PROG ": --key: %u devices cannot share one key; drop --key, or use --devices 1\n", ndev);
 		return 2;
 	}
 	if (!uri) {
@@ -528,12 +453,9 @@ int main(int argc, char **argv)
 	pthread_condattr_destroy(&ca);
 
 	/* the reactor threads inherit this mask: SIGINT comes to us, in wait_signal */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sample_block_signals(&sigs);
 
-	cfg.has_private_key = 0;	/* a fresh key per session: each is a device */
+	cfg.has_private_key = 0;	/* a fresh key per session (each is a device), unless --key */
 	cfg.reconnect = 0;
 	/*
 	 * The engine's retry schedule (1 s, doubling) stays: hundreds of
@@ -542,10 +464,8 @@ int main(int argc, char **argv)
 	 * --timeout bounds the whole dial.
 	 */
 	cfg.handshake_timeout_ms = timeout_ms;
-	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
-		create_failed(c, cfg.bind, err);
-		return 1;
-	}
+	if (sample_client_create(&sm, &cfg, &cli))
+		return sm.exit_code;
 	rw_client_on(cli, RW_CHANNEL_ANY, &any);
 	rw_client_on(cli, CH_QUERY, &qh);
 	ret = rw_client_start(cli);

@@ -29,6 +29,9 @@ export KEY PUB OPEN URI
 
 SERVERS="ringwire-echo ringwire-telemetry-server ringwire-chat-server ringwire-pubsub-broker ringwire-rpc-server"
 CLIENTS="ringwire-telemetry-device ringwire-chat ringwire-pubsub ringwire-rpc-client"
+# the samples on samples/common.c (the standard --metrics, --allow, --log-* options); the others join as they adopt it
+COMMON_SERVERS="ringwire-echo ringwire-rpc-server"
+COMMON_CLIENTS="ringwire-rpc-client ringwire-telemetry-device"
 
 # program | arguments (shell words; $KEY $PUB $OPEN $URI expand) | exit | stderr contains
 table() {
@@ -102,6 +105,28 @@ $p | --listen 127.0.0.1:0 | 2 | missing --key FILE; create one with: ringwire-ke
 $p | --key "\$KEY" | 2 | missing --listen HOST:PORT
 $p | --listen 127.0.0.1:0 --key "\$PUB" | 1 | this is a public key (wpub1...); a server needs its private key
 $p | --listen 127.0.0.1:0 --key "\$OPEN" | 1 | fix with: chmod 600
+EOF
+	done
+	for p in $COMMON_SERVERS; do
+		cat <<EOF
+$p | --listen 127.0.0.1:0 --key "\$KEY" --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
+$p | --listen 127.0.0.1:0 --key "\$KEY" --metrics ::1:9100 | 2 | write an IPv6 address in brackets, e.g. --metrics [::1]:9100
+$p | --listen 127.0.0.1:0 --key "\$KEY" --allow "\$tmp/missing-file" | 1 | missing-file: no such file; write one public key (wpub1...) per line
+$p | --listen 127.0.0.1:0 --key "\$KEY" --allow "\$OPEN" | 1 | fix with: chmod 600
+$p | --listen 127.0.0.1:0 --key "\$KEY" --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json
+$p | --listen 127.0.0.1:0 --key "\$KEY" --log-level loud | 2 | --log-level: "loud" is not a level; use debug, info, warn, error or off
+$p | --listen 127.0.0.1:0 --key "\$KEY" --reactors 0 | 2 | --reactors: "0" is not a number from 1 to 64
+EOF
+	done
+	for p in $COMMON_CLIENTS; do
+		u='"$URI" time'
+		[ "$p" = ringwire-telemetry-device ] && u='--server "$URI"'
+		cat <<EOF
+$p | $u --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
+$p | $u --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json
+$p | $u --log-level loud | 2 | --log-level: "loud" is not a level
+$p | $u --key "\$OPEN" | 1 | fix with: chmod 600
+$p | $u --key "\$tmp/none.key" | 1 | no such file
 EOF
 	done
 	for p in $CLIENTS; do

@@ -31,6 +31,8 @@
 
 #include <ringwire.h>
 
+enum { RW_LOG_LINE_MAX_TEST = 1024 };
+
 struct rec {
 	atomic_uint opened, closed, events;
 	atomic_int reason, by_peer;
@@ -298,6 +300,21 @@ static void test_scrape(void **state)
 	assert_true(value(b2, "ringwire_sessions_opened_total") >= 4);
 	assert_true(value(b2, "ringwire_spurious_retransmits_total") >= 0);
 	promtool_check(b2);
+	/* the operational series: outcomes, batches, the sampled dispatch histogram */
+	assert_true(value(b2, "ringwire_handshakes_total{outcome=\"completed\"}") >= 4);
+	assert_true(value(b2, "ringwire_handshakes_total{outcome=\"rejected\"}") == 0);
+	assert_true(value(b2, "ringwire_sessions_closed_by_reason_total{reason=\"timeout\"}") == 0);
+	assert_true(value(b2, "ringwire_reliable_window_stalls_total") == 0);
+	assert_true(value(b2, "ringwire_reactor_receive_batches_total{reactor=\"0\"}") +
+			    value(b2, "ringwire_reactor_receive_batches_total{reactor=\"1\"}") >
+		    0);
+	assert_true(value(b2, "ringwire_reactor_receive_batch_datagrams_total{reactor=\"0\"}") >=
+		    value(b2, "ringwire_reactor_receive_batches_total{reactor=\"0\"}"));
+	/* 300 events over two reactors: at least one in 64 on either was timed */
+	assert_true(value(b2, "ringwire_event_dispatch_seconds_count") >= 1);
+	assert_true(value(b2, "ringwire_event_dispatch_seconds_bucket{le=\"+Inf\"}") ==
+		    value(b2, "ringwire_event_dispatch_seconds_count"));
+	assert_true(value(b2, "ringwire_event_dispatch_seconds_sum") > 0);
 	/* per reactor: both reactors have their series, and together they received packets */
 	{
 		double r0 = value(b2, "ringwire_reactor_packets_received_total{reactor=\"0\"}"),
@@ -335,6 +352,10 @@ static void test_scrape(void **state)
 	/* a client's own exposition */
 	assert_true(rw_client_metrics_write(cli[0], big, sizeof(big)) > 0);
 	assert_true(value(big, "ringwire_handshakes_initiated_total") >= 1);
+	/* the dial's handshake was timed: one observation, under the 4 s bucket on loopback */
+	assert_true(value(big, "ringwire_handshake_duration_seconds_count") == 1);
+	assert_true(value(big, "ringwire_handshake_duration_seconds_bucket{le=\"4.194304\"}") == 1);
+	assert_true(value(big, "ringwire_handshake_duration_seconds_bucket{le=\"0.000001\"}") == 0);
 	{
 		/* over IPv6 loopback this time */
 		int cport = rw_client_metrics_listen(cli[0], "[::1]:0", err, sizeof(err));
@@ -349,11 +370,170 @@ static void test_scrape(void **state)
 
 	for (int i = 0; i < 4; i++)
 		close_client(cli[i]);
+	{
+		/* the clients said goodbye: the server counts four closes by the peer */
+		uint64_t end = now_ms() + 5000;
+
+		do {
+			usleep(5000);
+			assert_true(rw_server_metrics_write(srv, big, sizeof(big)) > 0);
+		} while (value(big, "ringwire_sessions_closed_by_reason_total{reason=\"shutdown\"}") < 4 &&
+			 now_ms() < end);
+		assert_true(value(big, "ringwire_sessions_closed_by_reason_total{reason=\"shutdown\"}") == 4);
+		promtool_check(big);
+	}
 	rw_server_stop(srv);
 	rw_server_wait(srv);
 	rw_server_destroy(srv);
 	free(b1);
 	free(b2);
+}
+
+/* ---- reliable window stalls: every -EAGAIN of rw_session_send on a reliable channel is counted ---- */
+
+static atomic_uint stall_opened, stall_eagain;
+
+static void stall_open(struct rw_session *s, void *user)
+{
+	static const uint8_t big[1000];
+
+	(void)user;
+	/* one event a frame (1000 bytes), a window of 4 frames: the fifth send on is refused */
+	for (int i = 0; i < 50; i++)
+		if (rw_session_send(s, 3, 1, big, sizeof(big)) == -EAGAIN)
+			atomic_fetch_add(&stall_eagain, 1);
+	atomic_fetch_add(&stall_opened, 1);
+}
+
+static void test_reliable_stalls(void **state)
+{
+	struct rw_handler h = { .on_event = on_event, .user = &srv_rec };
+	struct rw_handler ch = { .on_open = stall_open, .flags = RW_CHANNEL_RELIABLE, .window = 4 };
+	struct rw_client_config cfg;
+	struct rw_server *srv;
+	struct rw_client *cli;
+	char uri[RW_URI_MAX], err[RW_ERRBUF_SIZE], buf[1 << 16];
+
+	(void)state;
+	srv = make_server(&h);
+	assert_int_equal(rw_server_start(srv), 0);
+	rw_client_config_init(&cfg);
+	cfg.quiet = 1;
+	cfg.reconnect = 0;
+	assert_int_equal(rw_client_create(&cli, &cfg, err, sizeof(err)), 0);
+	assert_int_equal(rw_client_on(cli, 3, &ch), 0);
+	assert_int_equal(rw_client_start(cli), 0);
+	assert_true(rw_server_uri(srv, uri, sizeof(uri)) > 0);
+	assert_int_equal(rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(wait_for(&stall_opened, 1, 10000));
+	assert_true(atomic_load(&stall_eagain) > 0);
+	assert_true(rw_client_metrics_write(cli, buf, sizeof(buf)) > 0);
+	assert_true(value(buf, "ringwire_reliable_window_stalls_total") == (double)atomic_load(&stall_eagain));
+	assert_true(rw_server_metrics_write(srv, buf, sizeof(buf)) > 0);
+	assert_true(value(buf, "ringwire_reliable_window_stalls_total") == 0);
+	close_client(cli);
+	rw_server_stop(srv);
+	rw_server_wait(srv);
+	rw_server_destroy(srv);
+}
+
+/* ---- logs: a flood of bad packets is a bounded number of records ------------------------- */
+
+struct log_count {
+	atomic_uint records, drop_records, other;
+	atomic_ullong dropped_told;	/* the sum of the count fields of "drops" reason=bad_mac1 */
+	char first[RW_LOG_LINE_MAX_TEST], first_json[RW_LOG_LINE_MAX_TEST];
+	atomic_bool have_first;
+};
+
+static void count_log(const struct rw_log_record *rec, void *user)
+{
+	struct log_count *lc = user;
+	const char *reason = NULL, *count = NULL;
+
+	atomic_fetch_add(&lc->records, 1);
+	if (strcmp(rec->msg, "drops")) {
+		atomic_fetch_add(&lc->other, 1);
+		return;
+	}
+	atomic_fetch_add(&lc->drop_records, 1);
+	for (size_t i = 0; i < rec->nfields; i++) {
+		if (!strcmp(rec->fields[i].key, "reason"))
+			reason = rec->fields[i].value;
+		if (!strcmp(rec->fields[i].key, "count"))
+			count = rec->fields[i].value;
+	}
+	if (reason && count && !strcmp(reason, "bad_mac1")) {
+		atomic_fetch_add(&lc->dropped_told, strtoull(count, NULL, 10));
+		if (!atomic_exchange(&lc->have_first, true)) {
+			rw_log_format_record(rec, RW_LOG_LOGFMT, lc->first, sizeof(lc->first));
+			rw_log_format_record(rec, RW_LOG_JSON, lc->first_json, sizeof(lc->first_json));
+		}
+	}
+}
+
+static void test_log_flood(void **state)
+{
+	static struct log_count lc;
+	struct rw_handler h = { .on_event = on_event, .user = &srv_rec };
+	struct sockaddr_in to = { .sin_family = AF_INET };
+	uint8_t pkt[148] = { 1 };	/* a HandshakeInitiation of the right size, MAC1 all zero */
+	struct rw_server *srv;
+	struct rw_stats st;
+	uint64_t t0, elapsed, end;
+	int fd, sent = 0;
+
+	(void)state;
+	memset(&lc, 0, sizeof(lc));
+	/* a short window, so that the test sees several of them */
+	setenv("RW_TEST_DROP_WINDOW_MS", "200", 1);
+	rw_set_log_fn(count_log, &lc);
+	srv = make_server(&h);	/* quiet: nothing on stderr, yet the log function gets the records */
+	assert_int_equal(rw_server_start(srv), 0);
+	to.sin_port = htons(rw_server_port(srv));
+	inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	t0 = now_ms();
+	for (int i = 0; i < 100000; i++) {
+		pkt[4] = (uint8_t)i;	/* every packet different */
+		if (sendto(fd, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)sizeof(pkt))
+			sent++;
+		if (!(i % 2000))
+			usleep(1000);	/* let the reactors keep up a little (the kernel drops the rest) */
+	}
+	elapsed = now_ms() - t0;
+	close(fd);
+	/* every drop the engine counted is told once its window is over (housekeeping runs each second) */
+	end = now_ms() + 5000;
+	do {
+		usleep(50000);
+		rw_server_stats(srv, &st);
+	} while (atomic_load(&lc.dropped_told) < st.drops[RW_DROP_BAD_MAC1] && now_ms() < end);
+	rw_server_stats(srv, &st);
+	print_message("flood: %d sent in %llu ms, %llu counted, %u records (%u drop summaries)\n", sent,
+		      (unsigned long long)elapsed, (unsigned long long)st.drops[RW_DROP_BAD_MAC1],
+		      atomic_load(&lc.records), atomic_load(&lc.drop_records));
+	assert_true(st.drops[RW_DROP_BAD_MAC1] > 1000);
+	assert_int_equal(atomic_load(&lc.dropped_told), st.drops[RW_DROP_BAD_MAC1]);
+	/* at most one summary per reason, reactor and window (plus the window each one was in at the end) */
+	assert_true(atomic_load(&lc.drop_records) >= 1);
+	assert_true(atomic_load(&lc.drop_records) <= 2 * (elapsed / 200 + 2 + 5000 / 200));
+	assert_true(atomic_load(&lc.records) < 100);
+	assert_int_equal(atomic_load(&lc.other), 0);
+	/* the record as a line, in both formats */
+	assert_true(!strncmp(lc.first, "ts=", 3));
+	assert_non_null(strstr(lc.first, " level=warn msg=drops reason=bad_mac1 count="));
+	assert_non_null(strstr(lc.first, " window_s="));
+	assert_non_null(strstr(lc.first, " reactor="));
+	assert_true(lc.first[strlen(lc.first) - 1] == '\n');
+	assert_true(!strncmp(lc.first_json, "{\"ts\":\"", 7));
+	assert_non_null(strstr(lc.first_json, ",\"level\":\"warn\",\"msg\":\"drops\",\"reason\":\"bad_mac1\",\"count\":\""));
+	rw_server_stop(srv);
+	rw_server_wait(srv);
+	rw_server_destroy(srv);
+	rw_set_log_fn(NULL, NULL);
+	unsetenv("RW_TEST_DROP_WINDOW_MS");
 }
 
 /* ---- the allow-list: SIGHUP and the library call ----------------------------------------- */
@@ -543,6 +723,8 @@ int main(void)
 		cmocka_unit_test(test_scrape),
 		cmocka_unit_test(test_allow_reload),
 		cmocka_unit_test(test_sd_notify),
+		cmocka_unit_test(test_log_flood),
+		cmocka_unit_test(test_reliable_stalls),
 	};
 	sigset_t set;
 
