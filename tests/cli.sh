@@ -64,6 +64,8 @@ ringwire-load | "$URI" --bind ::1 | 2 | write an IPv6 address in brackets
 ringwire-load | "$URI" --timeout 0 | 2 | --timeout: "0" is not a number from 1 to 3600000
 ringwire-load | wire://nokey@127.0.0.1:9 | 2 | key must start with wpub1
 ringwire-load | "$URI" --sessions 0 | 2 | --sessions: "0" is not a number from 1 to 100000
+ringwire-load | "$URI" --size 1 --window 300 | 2 | --window: 300 is too large for --size 1: a 1-byte event carries only
+ringwire-load | "$URI" --size 0 --window 2 | 2 | so at most 1 may be in flight; use --window 1 or less, or a larger --size
 ringwire-telemetry-device | --server "$URI" --duration abc | 2 | --duration: "abc" is not a number of seconds
 ringwire-telemetry-device | | 2 | missing --server URI
 ringwire-telemetry-device | --server wire://x | 2 | --server:

@@ -115,6 +115,34 @@ check "echo --reliable: --quiet prints no progress" test ! -s "$tmp/reliable.err
 check "echo --reliable: received > 0, lost == 0, no duplicates or reordering" \
 	json_ok "$tmp/reliable.out" 'j["reliable"] is True and j["received"] > 0 and j["lost"] == 0 and j["duplicates"] == 0 and j["reordered"] == 0'
 
+# ---- events under the 16-byte header: counted by their sequence number's low bytes, no latency ----
+for sz in 1 8; do
+	for rel in "" --reliable; do
+		name=short$sz${rel:+-reliable}
+		# shellcheck disable=SC2086
+		load "$name" --size "$sz" $rel --channels 2 --sessions 4 --reactors 1 --rate 2000 --duration 1 --warmup 0.3 \
+			--json --quiet
+		check "echo --size $sz${rel:+ $rel}: exits 0" test "$rc" -eq 0
+		check "echo --size $sz${rel:+ $rel}: echoes counted, received == sent, none lost or duplicated" \
+			json_ok "$tmp/$name.out" "j['size'] == $sz and j['events_per_s'] > 0 and j['sent'] > 0 and j['received'] == j['sent'] and j['lost'] == 0 and j['duplicates'] == 0 and j['reordered'] == 0"
+		check "echo --size $sz${rel:+ $rel}: latency not measured (JSON)" \
+			json_ok "$tmp/$name.out" 'j["latency_measured"] is False and all(v is None for v in j["latency_us"].values()) and all(v is None for v in j["latency_intended_us"].values())'
+		check "echo --size $sz${rel:+ $rel}: the table says latency is not measured" \
+			grep -Eq '^  latency \(us\) +- \(not measured' "$tmp/$name.out"
+	done
+done
+check "echo at the default size: latency measured" json_ok "$tmp/paced.out" 'j["latency_measured"] is True'
+# an empty event carries no sequence number: one in flight at a time
+load short0 --size 0 --sessions 2 --reactors 1 --duration 0.5 --warmup 0.2 --json --quiet
+check "echo --size 0: exits 0, the default window lowered to 1" \
+	bash -c '[ "$1" -eq 0 ] && grep -q "window 1\$" "$2"' _ "$rc" "$tmp/short0.out"
+check "echo --size 0: received == sent > 0, latency not measured" \
+	json_ok "$tmp/short0.out" 'j["size"] == 0 and j["sent"] > 0 and j["received"] == j["sent"] and j["latency_measured"] is False'
+out=$("$LOAD" "$uri" --size 1 --window 257 2>&1 >/dev/null)
+rc=$?
+check "echo --size 1 --window 257: exits 2 with one line naming --window and the limit" \
+	bash -c '[ "$1" -eq 2 ] && [ "$(printf "%s\n" "$2" | wc -l)" -eq 1 ] && grep -q -- "^ringwire-load: --window: 257 .*--window 256 or less" <<<"$2"' _ "$rc" "$out"
+
 # ---- oneway: the server's own count ----
 load oneway --mode oneway --sessions 2 --reactors 1 --duration 2 --warmup 0.5 --rate 50k --json
 check "oneway: exits 0" test "$rc" -eq 0

@@ -22,6 +22,15 @@
  * round-trip time, and whether it is new, a duplicate or late, without any
  * shared state.
  *
+ * Short events (echo mode, --size under 16): only the sequence number goes,
+ * its low bytes in what the payload has (all of it from 8 bytes, nothing at
+ * size 0). The sender never lets more than 2^(8 size) numbers be open
+ * between the oldest unanswered one and the next, so an echo names exactly
+ * one of them: the latest number sent with those low bits. Whether it was
+ * measured comes from the sender's own record (the measured numbers of a
+ * class are one run, [m0, m1)), and there is no send time: such runs count
+ * events, bytes, loss and duplicates, and report no latency.
+ *
  * Classes: the soak test mixes a reliable channel (1) and an unreliable one
  * (2), each with its own sequence space and accounting (class 0 and 1);
  * otherwise every channel is class 0.
@@ -111,6 +120,13 @@ static struct {
 
 static unsigned ncls;		/* 2 in the soak (reliable + unreliable), else 1 */
 static uint32_t ring, ring_mask;	/* echo: sequence window per class (bits, send times) */
+/*
+ * Echo: at most this many sequence numbers from the oldest unanswered to the
+ * next; ring, or fewer for short events, whose echo names a number by its
+ * low bits alone (see the top of the file).
+ */
+static uint32_t span;
+static bool short_ev;		/* echo mode with --size under HDR: no send time, no measured bit */
 static uint32_t tick_ms;
 static unsigned run_len;	/* events sent on one channel before the next */
 /*
@@ -517,8 +533,13 @@ static int send_ev(struct slot *sl, struct worker *w, unsigned c, uint8_t ch, ui
 	uint64_t seq = t->next;
 	int ret;
 
-	put64(w->buf, seq | (meas ? MEAS_BIT : 0));
-	put64(w->buf + 8, now);
+	if (short_ev) {
+		for (size_t i = 0; i < o.size && i < 8; i++)
+			w->buf[i] = (uint8_t)(seq >> (8 * i));
+	} else {
+		put64(w->buf, seq | (meas ? MEAS_BIT : 0));
+		put64(w->buf + 8, now);
+	}
 	ret = rw_session_send(sl->s, ch, o.mode == M_ONEWAY ? EV_SINK : EV_DATA, w->buf, o.size);
 	if (ret)
 		return ret;
@@ -589,7 +610,7 @@ static void pump(struct slot *sl, uint64_t now)
 			uint8_t ch;
 			int ret;
 
-			if (o.mode == M_ECHO && (t->inflight >= o.window || t->next - t->oldest >= ring))
+			if (o.mode == M_ECHO && (t->inflight >= o.window || t->next - t->oldest >= span))
 				continue;
 			ch = pick(sl, c);
 			if (!ch)
@@ -729,7 +750,7 @@ static int send_one(struct slot *sl, struct worker *w, uint64_t now, double due,
 	int ret;
 
 	expire(sl, w, now);
-	if (t->inflight >= o.window || t->next - t->oldest >= ring)
+	if (t->inflight >= o.window || t->next - t->oldest >= span)
 		return -EAGAIN;
 	ch = pick(sl, 0);
 	if (!ch)
@@ -931,6 +952,24 @@ static void on_report(struct slot *sl, struct worker *w, const uint8_t *p, size_
 	}
 }
 
+/*
+ * A short echo's sequence number: the latest one sent whose low bytes are
+ * those of the payload. Unique while at most 2^(8 size) numbers are open
+ * (span); t->next > 0.
+ */
+static uint64_t short_seq(const struct track *t, const uint8_t *p)
+{
+	size_t n = o.size < 8 ? o.size : 8;
+	uint64_t low = 0, mask, last = t->next - 1;
+
+	for (size_t i = n; i-- > 0;)
+		low = low << 8 | p[i];
+	if (n == 8)
+		return low;
+	mask = (UINT64_C(1) << (8 * n)) - 1;
+	return last - ((last - low) & mask);
+}
+
 static void on_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8_t *p, size_t len, void *user)
 {
 	struct slot *sl = rw_session_user(s);
@@ -956,17 +995,38 @@ static void on_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8
 	add(w, C_RX_EV, 1);
 	add(w, C_RX_BYTES, len);
 	c = cls_of(ch);
-	if (len < HDR || type != EV_DATA || (o.soak && ch > 2)) {
-		add(w, C_UNKNOWN, 1);
-		return;
+	if (short_ev) {
+		/* the size is all there is to check a short echo by: another is not ours */
+		if (type != EV_DATA || (o.soak && ch > 2)) {
+			add(w, C_UNKNOWN, 1);
+			return;
+		}
+		if (len != o.size) {
+			add(w, C_BADLEN, 1);
+			return;
+		}
+	} else {
+		if (len < HDR || type != EV_DATA || (o.soak && ch > 2)) {
+			add(w, C_UNKNOWN, 1);
+			return;
+		}
+		if (len != o.size)
+			add(w, C_BADLEN, 1);
 	}
-	if (len != o.size)
-		add(w, C_BADLEN, 1);
 	now = now_ns();
 	t = &sl->t[c];
-	raw = get64(p);
-	seq = raw & ~MEAS_BIT;
-	meas = raw & MEAS_BIT;
+	if (short_ev) {
+		if (!t->next) {
+			add(w, C_UNKNOWN, 1);
+			return;
+		}
+		seq = short_seq(t, p);
+		meas = t->m1 && seq >= t->m0 && seq < t->m1;
+	} else {
+		raw = get64(p);
+		seq = raw & ~MEAS_BIT;
+		meas = raw & MEAS_BIT;
+	}
 	if (seq >= t->next) {
 		add(w, C_UNKNOWN, 1);
 		return;
@@ -993,11 +1053,13 @@ static void on_event(struct rw_session *s, uint8_t ch, uint8_t type, const uint8
 				sl->rx_last[ch] = seq + 1;
 		}
 		if (meas) {
-			uint64_t ts = get64(p + 8);
-
 			t->recv_m++;
 			add(w, C_RECV_M + c, 1);
 			add(w, C_RECV_BYTES_M, len);
+		}
+		if (meas && !short_ev) {	/* a short event has no send time: no latency */
+			uint64_t ts = get64(p + 8);
+
 			hist_add(&w->lat, now > ts ? now - ts : 0);
 			if (t->late_us)
 				hist_add(&w->lat_int, (now > ts ? now - ts : 0) +
@@ -1098,6 +1160,12 @@ static void usage(FILE *f)
 		"  echo      events go out, the server echoes them (ringwire-echo does);\n"
 		"            measures events/s, round-trip latency, loss and duplicates.\n"
 		"            At most --window events are in flight per session.\n"
+		"            Events under 16 bytes (--size 0 to 15) carry only the low bytes\n"
+		"            of their sequence number and no send time: they are counted\n"
+		"            (events/s, loss, duplicates) but latency is not measured (\"-\";\n"
+		"            JSON latency_measured false). An echo is matched by those bytes,\n"
+		"            so at most 2^(8 x size) events may be in flight: --window is at\n"
+		"            most 1 at --size 0 and 256 at --size 1 (the default is lowered).\n"
 		"  oneway    type-253 events the server counts without answering (the sink\n"
 		"            convention of ringwire-echo); a type-252 query at the start of\n"
 		"            the measured interval and one after it return the server's count,\n"
@@ -1121,8 +1189,8 @@ static void usage(FILE *f)
 		"                        (VmRSS of PID before dialling and with every session up)\n"
 		"  --reactors N          reactor threads, 1 to 64 (default: online CPUs)\n"
 		"  --channels N          spread events over channels 1..N, 1 to 254 (default 1)\n"
-		"  --size BYTES          event payload size, 16 to 1m in echo mode, 0 to 1m\n"
-		"                        otherwise; large events are fragmented (default 64)\n"
+		"  --size BYTES          event payload size, 0 to 1m; large events are fragmented\n"
+		"                        (default 64); in echo mode, under 16 bytes: no latency\n"
 		"  --rate EVENTS_PER_S   target rate over all sessions, 0 = unlimited (default 0;\n"
 		"                        soak 20000)\n"
 		"  --duration S          measured interval in seconds, e.g. 10, 2.5, 500ms\n"
@@ -1131,7 +1199,7 @@ static void usage(FILE *f)
 		"  --reliable            register the channels RW_CHANNEL_RELIABLE (sequenced,\n"
 		"                        acknowledged, retransmitted by the engine)\n"
 		"  --window N            echo mode: events in flight per session, 1 to 65536\n"
-		"                        (default 32)\n"
+		"                        (default 32; at most 1 at --size 0, 256 at --size 1)\n"
 		"  --keep                connect mode: keep sessions open until --duration ends\n"
 		"  --soak                hardening run: echo mode, channel 1 reliable and channel\n"
 		"                        2 unreliable, client rekey every 2 s (--rekey), 1%% of the\n"
@@ -1328,7 +1396,7 @@ static void parse_args(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
-	bool set_seed = false;
+	bool set_seed = false, set_window = false;
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int c;
 
@@ -1388,6 +1456,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		case O_WINDOW:
 			o.window = parse_uint("--window", optarg, 1, MAX_WINDOW);
+			set_window = true;
 			break;
 		case O_JSON:
 			o.json = true;
@@ -1485,11 +1554,21 @@ static void parse_args(int argc, char **argv)
 		if (!o.rekey_ms)
 			o.rekey_ms = SOAK_REKEY_MS;
 	}
-	if (o.mode == M_ECHO && o.size < HDR) {
-		fprintf(stderr, "ringwire-load: --size: %zu is too small for echo mode: events carry a %d-byte "
-				"header; use --size %d or more, or --mode oneway\n",
-			o.size, HDR, HDR);
-		exit(2);
+	if (o.mode == M_ECHO && o.size < 2) {
+		/* a short echo is told apart by the low 8 size bits of its sequence number alone */
+		unsigned most = 1u << (8 * o.size);
+
+		if (!set_window && o.window > most) {
+			o.window = most;
+		} else if (o.window > most) {
+			fprintf(stderr, "ringwire-load: --window: %u is too large for --size %zu: %s, so at most %u "
+					"may be in flight; use --window %u or less, or a larger --size\n",
+				o.window, o.size,
+				o.size ? "a 1-byte event carries only the low 8 bits of its sequence number"
+				       : "an empty event carries no sequence number",
+				most, most);
+			exit(2);
+		}
 	}
 	if (!set_seed)
 		o.seed = now_ns() ^ (uint64_t)getpid() << 32;
@@ -1832,6 +1911,10 @@ int main(int argc, char **argv)
 	while (ring < 2 * o.window)
 		ring <<= 1;
 	ring_mask = ring - 1;
+	short_ev = o.mode == M_ECHO && o.size < HDR;
+	span = ring;
+	if (short_ev && o.size < 4 && span > UINT32_C(1) << (8 * o.size))
+		span = UINT32_C(1) << (8 * o.size);
 	run_len = (unsigned)(1100 / (o.size + 8));
 	if (run_len < 1)
 		run_len = 1;
@@ -2193,6 +2276,8 @@ int main(int argc, char **argv)
 			printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (send to echo)\n",
 			       "latency (us)", hist_pct(&r->lat, 50), hist_pct(&r->lat, 90), hist_pct(&r->lat, 99),
 			       hist_pct(&r->lat, 99.9), (double)r->lat.max_ns / 1000);
+		if (short_ev)
+			printf("  %-18s- (not measured: events under %d bytes carry no send time)\n", "latency (us)", HDR);
 		if (int_valid)
 			printf("  %-18sp50 %.1f  p90 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  (intended send time to echo: "
 			       "coordinated omission corrected)\n",
@@ -2257,7 +2342,7 @@ int main(int argc, char **argv)
 			       ",\"unanswered\":%" PRIu64 ",", dups, reorder, c[C_EXPIRED], rel_lost - rel_holes);
 		else
 			printf("\"duplicates\":null,\"reordered\":null,\"expired\":null,");
-		printf("\"latency_us\":{");
+		printf("\"latency_measured\":%s,\"latency_us\":{", o.mode == M_ECHO && !short_ev ? "true" : "false");
 		json_num("p50", hist_pct(&r->lat, 50), lat_valid, true);
 		json_num("p90", hist_pct(&r->lat, 90), lat_valid, true);
 		json_num("p99", hist_pct(&r->lat, 99), lat_valid, true);
