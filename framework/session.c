@@ -18,6 +18,7 @@
 
 #include "ratelimit.h"
 #include "index.h"
+#include "recv.h"
 #include "reliable.h"
 #include "send.h"
 #include "session.h"
@@ -26,6 +27,37 @@
 static void arm(struct rw_session *s, struct rw_timer *t, uint64_t at)
 {
 	rw__timer_add(s->sh->wheel, t, at);
+}
+
+/* A uniform draw from 0 to max (0 when the random source fails: no jitter, nothing worse). */
+static uint32_t jitter(uint32_t max)
+{
+	uint32_t r;
+
+	if (!max || rw__random(&r, sizeof(r)))
+		return 0;
+	return r % (max + 1);
+}
+
+/*
+ * When the initiator rekeys keys installed at born: rekey_after_ms less a
+ * random share of up to RW_REKEY_JITTER_DIV-th of it, drawn per session and
+ * per rekey. Sessions that connected together (a server restart brings its
+ * clients back within seconds) would otherwise rekey together at every
+ * interval, a wave of handshakes the server must compute at once while the
+ * data queues behind them. Earlier, never later: keys never outlive the
+ * configured interval.
+ */
+static uint64_t rekey_at(const struct rw_session *s, uint64_t born)
+{
+	uint32_t iv = s->e->t.rekey_after_ms;
+
+	return born + iv - jitter(iv / RW_REKEY_JITTER_DIV);
+}
+
+uint64_t rw__session_keys_expire_at(const struct rw_session *s)
+{
+	return s->cur ? s->cur->born_ms + (uint64_t)RW_REKEY_REJECT_MUL * s->e->t.rekey_after_ms : UINT64_MAX;
 }
 
 /* ---- keypairs ---------------------------------------------------------------- */
@@ -436,6 +468,7 @@ void rw__shard_batch_end(struct rw_shard *sh)
 	/* what attend() sent (a close's reason and Disconnect) leaves in this batch too */
 	rw__send_batch_end(sh);
 	rw__shard_reap(sh);
+	rw__handshake_batch_end(sh);
 }
 
 /* ---- receive path -------------------------------------------------------------- */
@@ -477,7 +510,7 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		s->cur = kp;
 		if (s->prev)
 			arm(s, &s->t_drain, now + e->t.rekey_drain_ms);
-		arm(s, &s->t_rekey, now + e->t.rekey_after_ms);
+		arm(s, &s->t_rekey, rekey_at(s, now));
 	} else {
 		/*
 		 * Responder: hold the new keys as next until the initiator uses
@@ -808,11 +841,45 @@ void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err)
 	}
 }
 
+/*
+ * Up to a third of the first retry interval, at most RW_HANDSHAKE_JITTER_MAX_MS
+ * (WireGuard's REKEY_TIMEOUT_JITTER_MAX): inits that a burst of loss or a
+ * busy server left unanswered do not all come back in the same millisecond.
+ */
+static uint32_t retry_jitter(const struct rw_session *s)
+{
+	uint32_t max = s->e->t.handshake_retry_ms / 3;
+
+	return jitter(max < RW_HANDSHAKE_JITTER_MAX_MS ? max : RW_HANDSHAKE_JITTER_MAX_MS);
+}
+
+/*
+ * A rekey still unanswered when the current keys reach their hard limit: they
+ * may not be used any longer. A persistent client starts over as after a
+ * timeout (§7.7); anything else closes.
+ */
+static void rekey_expired(struct rw_session *s, uint64_t now)
+{
+	char msg[128];
+
+	rw__keypair_free(s->hs_kp);
+	s->hs_kp = NULL;
+	rw__noise_handshake_clear(&s->hs);
+	if (s->e->reconnect) {
+		arm(s, &s->t_timeout, now + s->e->t.session_timeout_ms);
+		rw__session_reconnect(s, now);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "no rekey within %u ms (the keys expired after %u attempts); check the server",
+		 (unsigned int)(RW_REKEY_REJECT_MUL * s->e->t.rekey_after_ms), (unsigned int)s->hs_attempt);
+	rw__session_close(s, RW_CLOSE_TIMEOUT, 0, msg);
+}
+
 int rw__session_handshake_start(struct rw_session *s)
 {
 	s->hs_attempt = 0;
 	s->hs_started_ms = rw__now_ms(s->sh);
-	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms));
+	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms + retry_jitter(s)));
 	return send_init(s);
 }
 
@@ -830,22 +897,31 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 		close_unanswered(s, within);
 		return;
 	}
-	if (++s->hs_attempt >= e->t.handshake_attempts) {
+	++s->hs_attempt;
+	if (s->state == RW_SS_ESTABLISHED && s->cur) {
+		/*
+		 * A rekey: the current keys carry the session meanwhile, so it
+		 * retries (backing off, jittered) for as long as they may be
+		 * used, however many attempts that takes; a cookie, a rate
+		 * limit or a lossy minute only delays it. At their hard limit
+		 * the keys are dropped (rekey_expired).
+		 */
+		if (now >= rw__session_keys_expire_at(s)) {
+			rekey_expired(s, now);
+			return;
+		}
+	} else if (s->hs_attempt >= e->t.handshake_attempts) {
+		char after[32];
+
 		rw__keypair_free(s->hs_kp);
 		s->hs_kp = NULL;
 		rw__noise_handshake_clear(&s->hs);
-		if (s->state == RW_SS_CONNECTING || !s->cur) {
-			char after[32];
-
-			snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
-			close_unanswered(s, after);
-			return;
-		}
-		/* a rekey that failed: the old keys stay until the session times out */
+		snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
+		close_unanswered(s, after);
 		return;
 	}
 	delay = (uint64_t)e->t.handshake_retry_ms << (s->hs_attempt < 3 ? s->hs_attempt : 3);
-	arm(s, &s->t_handshake, hs_due(s, now + delay));
+	arm(s, &s->t_handshake, hs_due(s, now + delay + retry_jitter(s)));
 	rw__session_dial_error(s, send_init(s));
 }
 

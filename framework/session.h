@@ -124,6 +124,25 @@ enum rw_close_flags {
 	RW_CLOSE_F_TELL = 1 << 1,	/* send the reason event before the Disconnect */
 };
 
+/*
+ * Rekey timing (the initiator's; docs/protocol.md §7.4). Each rekey is due
+ * rekey_after_ms less a random 0 to 1/RW_REKEY_JITTER_DIV of it, per
+ * session and per rekey. A rekey that gets no answer retries (backing off,
+ * each retry late by a random 0 to RW_HANDSHAKE_JITTER_MAX_MS) while the
+ * current keys carry the session, until they are RW_REKEY_REJECT_MUL times
+ * rekey_after_ms old (WireGuard's REJECT_AFTER_TIME is 1.5 times its
+ * REKEY_AFTER_TIME; a larger margin, as the interval may be short): then
+ * they are dropped and the session reconnects, or closes.
+ */
+enum {
+	RW_REKEY_JITTER_DIV = 10,
+	RW_HANDSHAKE_JITTER_MAX_MS = 333,
+	RW_REKEY_REJECT_MUL = 3,
+};
+
+/* When the current keys may no longer be used (initiator); UINT64_MAX without keys. */
+uint64_t rw__session_keys_expire_at(const struct rw_session *s);
+
 /* id 0: draw one on this shard. */
 struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE], uint64_t id);
 /*
