@@ -886,7 +886,7 @@ int rw__session_handshake_start(struct rw_session *s)
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 {
 	struct rw_engine *e = s->e;
-	uint64_t delay;
+	uint64_t delay, due;
 
 	if (!s->hs_kp)
 		return;	/* completed meanwhile */
@@ -921,7 +921,11 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 		return;
 	}
 	delay = (uint64_t)e->t.handshake_retry_ms << (s->hs_attempt < 3 ? s->hs_attempt : 3);
-	arm(s, &s->t_handshake, hs_due(s, now + delay + retry_jitter(s)));
+	due = hs_due(s, now + delay + retry_jitter(s));
+	/* a rekey's keys expire on time, not at the next retry after */
+	if (s->state == RW_SS_ESTABLISHED && rw__session_keys_expire_at(s) < due)
+		due = rw__session_keys_expire_at(s);
+	arm(s, &s->t_handshake, due);
 	rw__session_dial_error(s, send_init(s));
 }
 
