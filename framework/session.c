@@ -372,7 +372,7 @@ static void detach(struct rw_session *s)
 {
 	struct rw_shard *sh = s->sh;
 	struct rw_timer_wheel *w = sh->wheel;
-	struct rw_keypair *kps[4] = { s->prev, s->cur, s->next, s->hs_kp };
+	struct rw_keypair *kps[5] = { s->prev, s->cur, s->next, s->next_old, s->hs_kp };
 
 	half_open_unlink(s);
 	rw__timer_cancel(w, &s->t_keepalive);
@@ -386,7 +386,7 @@ static void detach(struct rw_session *s)
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
 		rw__reliable_stop(s->rel[ch]);
 	rw__send_session_stop(s);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (kps[i]) {
 			rw__index_remove(sh, kps[i]);
 			kps[i]->local_index = 0;
@@ -418,6 +418,7 @@ void rw__shard_reap(struct rw_shard *sh)
 		keypair_release(s->prev);
 		keypair_release(s->cur);
 		keypair_release(s->next);
+		keypair_release(s->next_old);
 		keypair_release(s->hs_kp);
 		rw__reasm_destroy(&s->reasm);
 		rw__memzero(s, sizeof(*s));
@@ -520,7 +521,8 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		if (!s->cur) {
 			s->cur = kp;
 		} else {
-			rw__keypair_free(s->next);
+			rw__keypair_free(s->next_old);
+			s->next_old = s->next;
 			s->next = kp;
 		}
 	}
@@ -538,13 +540,14 @@ void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct
 {
 	struct rw_shard *sh = s->sh;
 
-	if (rw_unlikely(kp == s->next)) {
+	if (rw_unlikely(kp == s->next || kp == s->next_old)) {
 		/* the initiator uses the new keys: they are confirmed, rotate */
 		if (s->prev)
 			rw__keypair_free(s->prev);
+		rw__keypair_free(kp == s->next ? s->next_old : s->next);
 		s->prev = s->cur;
 		s->cur = kp;
-		s->next = NULL;
+		s->next = s->next_old = NULL;
 		arm(s, &s->t_drain, rw__now_ms(sh) + s->e->t.rekey_drain_ms);
 	}
 	/* roaming: the authenticated packet's source is where the peer now is */
@@ -973,7 +976,8 @@ void rw__session_reconnect(struct rw_session *s, uint64_t now)
 	rw__keypair_free(s->prev);
 	rw__keypair_free(s->cur);
 	rw__keypair_free(s->next);
-	s->prev = s->cur = s->next = NULL;
+	rw__keypair_free(s->next_old);
+	s->prev = s->cur = s->next = s->next_old = NULL;
 	s->last_rx_ms = now;
 	if (s->resolving)
 		return;	/* the previous lookup is still out: the handshake starts when it answers */

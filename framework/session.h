@@ -56,6 +56,13 @@ struct rw_session {
 	struct rw_peer_addr peer;
 
 	struct rw_keypair *cur, *prev, *next;
+	/*
+	 * Responder: the next keys a newer HandshakeInit (a retry) superseded
+	 * before either was confirmed. The initiator may have consumed the
+	 * response of the older one first and use those keys: either pair
+	 * that is used first is confirmed, the other freed.
+	 */
+	struct rw_keypair *next_old;
 
 	/* initiator handshake */
 	struct rw_handshake hs;
