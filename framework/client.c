@@ -6,9 +6,11 @@
 #include <string.h>
 
 #include "engine.h"
+#include "metrics.h"
 
 struct rw_client {
 	struct rw_engine e;
+	struct rw__metrics *metrics;	/* rw_client_metrics_listen */
 };
 
 void rw_client_config_init(struct rw_client_config *cfg)
@@ -113,6 +115,8 @@ void rw_client_destroy(struct rw_client *cli)
 {
 	if (!cli)
 		return;
+	/* the endpoint reads the engine's counters: it goes first */
+	rw__metrics_stop(cli->metrics);
 	rw__engine_destroy(&cli->e);
 	free(cli);
 }
@@ -162,6 +166,34 @@ fail:
 	rw_client_wait(cli);
 	rw_client_destroy(cli);
 	return ret;
+}
+
+int rw_client_metrics_write(const struct rw_client *cli, char *buf, size_t cap)
+{
+	struct rw__metrics_info info = { .server = false };
+	struct rw__metrics_reactor per[RW_MAX_REACTORS];
+	struct rw_stats st;
+
+	if (!cli)
+		return -EINVAL;
+	rw_client_stats(cli, &st);
+	info.reactors = rw__metrics_reactors(&cli->e, per, RW_MAX_REACTORS);
+	info.per = per;
+	return rw__metrics_format(&st, &info, buf, cap);
+}
+
+static int fill_client(void *obj, char *buf, size_t cap)
+{
+	return rw_client_metrics_write(obj, buf, cap);
+}
+
+int rw_client_metrics_listen(struct rw_client *cli, const char *hostport, char *err, size_t errlen)
+{
+	if (!cli || !hostport)
+		return -EINVAL;
+	if (cli->metrics)
+		return -EALREADY;
+	return rw__metrics_listen(&cli->metrics, hostport, fill_client, cli, err, errlen);
 }
 
 struct rw_engine *rw__client_engine(struct rw_client *cli)

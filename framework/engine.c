@@ -519,6 +519,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;
 		/* larger than any v1 packet we accept: the kernel truncated it */
 		st->drops[RW_DROP_BAD_SIZE] += rs.rx_truncated;
+		st->kernel_drops += rs.rx_kernel_drops;
 	}
 }
 

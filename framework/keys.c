@@ -21,6 +21,7 @@
 #include "bech32.h"
 #include "crypto.h"
 #include "encoding.h"
+#include "keys.h"
 #include "ringwire.h"
 
 /*
@@ -211,6 +212,19 @@ static const char *file_kind(mode_t mode)
 	return "not a regular file";
 }
 
+int rw__private_file_check(const char *path, const struct stat *st, const char *what, char *err, size_t errlen)
+{
+	char q[320];
+
+	if (!S_ISREG(st->st_mode))
+		return rw__errf(err, errlen, -EINVAL, "%s: is %s, not %s", path, file_kind(st->st_mode), what);
+	if (st->st_mode & 077)
+		return rw__errf(err, errlen, -EPERM, "%s is %s by group/others (mode %04o); fix with: chmod 600 %s", path,
+				st->st_mode & 044 ? "readable" : st->st_mode & 022 ? "writable" : "accessible",
+				(unsigned int)(st->st_mode & 07777), shell_quote(q, sizeof(q), path));
+	return 0;
+}
+
 int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, size_t errlen)
 {
 	char buf[KEY_FILE_MAX + 1], q[320];
@@ -242,17 +256,10 @@ int rw_key_load_private(const char *path, uint8_t priv[RW_KEY_SIZE], char *err, 
 		rw__errf(err, errlen, ret, "%s: cannot stat: %s", path, strerror(-ret));
 		goto out;
 	}
-	if (!S_ISREG(st.st_mode)) {
-		ret = rw__errf(err, errlen, -EINVAL, "%s: is %s, not a key file; make one with: ringwire-key genkey > server.key",
-			   path, file_kind(st.st_mode));
+	ret = rw__private_file_check(path, &st, "a key file; make one with: ringwire-key genkey > server.key", err,
+				     errlen);
+	if (ret)
 		goto out;
-	}
-	if (st.st_mode & 077) {
-		ret = rw__errf(err, errlen, -EPERM, "%s is %s by group/others (mode %04o); fix with: chmod 600 %s", path,
-			   st.st_mode & 044 ? "readable" : st.st_mode & 022 ? "writable" : "accessible",
-			   (unsigned int)(st.st_mode & 07777), qpath);
-		goto out;
-	}
 	if (st.st_size > KEY_FILE_MAX) {
 		ret = rw__errf(err, errlen, -EFBIG, "%s: %lld bytes is too big for a key file (one 44-character key); "
 			   "wrong file?", path, (long long)st.st_size);

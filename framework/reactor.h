@@ -12,9 +12,17 @@
  *    datagram is one completion, its buffer goes back to the ring when the
  *    on_datagram callback returns; running out of buffers (-ENOBUFS) is
  *    backpressure, counted, and the multishot is re-armed;
- *  - a pool of send buffers (registered with the ring when the send mode
- *    uses fixed buffers); every send completes on its own, so one failed
- *    destination costs that one buffer an error count and nothing else;
+ *  - receive buffers large enough for the largest datagram (max_datagram)
+ *    and, with UDP_GRO, for a coalesced super-datagram, which is split by
+ *    its gso_size so each segment reaches on_datagram as its own datagram;
+ *  - two pools of send buffers, small (buf_size) and large (64 KiB, for
+ *    datagrams above buf_size), registered with the ring when the send mode
+ *    uses fixed buffers. Consecutive sends of equal length to one
+ *    destination within a batch leave as ONE sendmsg with UDP_SEGMENT (GSO,
+ *    at most 64 segments / 65,507 bytes; the last may be shorter); a socket
+ *    whose kernel or NIC refuses GSO resends them one by one and turns it
+ *    off. A failed send costs its own datagrams an error count and nothing
+ *    else;
  *  - bounded lock-free SPSC rings from every reactor for handing datagrams
  *    over (wake-up by IORING_OP_MSG_RING, at most once per batch per target);
  *  - an intrusive lock-free MPSC queue of commands that any thread may post
@@ -98,15 +106,30 @@ struct rw_reactor_config {
 	socklen_t listen_len;
 	unsigned n_reactors;		/* default: CPUs this process may run on */
 	unsigned ring_entries;		/* SQ size, default 256 (CQ gets more) */
-	unsigned buf_count;		/* receive buffers per reactor, default 1024, rounded up to 2^n */
+	unsigned buf_count;		/* small receive buffers per reactor, default 1024, rounded up to 2^n */
 	/*
-	 * Bytes per receive / send / handoff buffer, >= 2048, default 2048. A
-	 * receive buffer also holds a 48-byte header, so datagrams above
-	 * buf_size - 48 are dropped (rx_truncated). Payloads are 16-byte aligned.
+	 * Bytes per small receive / send buffer and per handoff slot, >= 2048,
+	 * default 2048. A receive buffer also holds a 96-byte header (source
+	 * address, control messages), so with small receive buffers datagrams
+	 * above buf_size - 96 are dropped (rx_truncated). Payloads are 16-byte
+	 * aligned.
 	 */
 	unsigned buf_size;
-	unsigned send_buf_count;	/* send buffers per reactor, default 512 */
-	unsigned handoff_slots;		/* per (from, to) pair, default 256, rounded up to 2^n */
+	unsigned send_buf_count;	/* small send buffers per reactor, default 512 */
+	/*
+	 * The largest datagram sent or received: default and upper bound
+	 * 65,507 (IPv4) / 65,527 (IPv6). Above buf_size - 96 the receive
+	 * buffers are large (64 KiB + header, big_rx_count of them instead of
+	 * buf_count) and big_send_count large send buffers exist.
+	 */
+	unsigned max_datagram;
+	unsigned big_rx_count;		/* large receive buffers, default 256 (16 MiB virtual), rounded to 2^n */
+	unsigned big_send_count;	/* large send buffers, default 64 */
+	bool no_gso;			/* never coalesce sends (env RW_TEST_NO_GSO=1 too) */
+	bool no_gro;			/* no UDP_GRO on receive (env RW_TEST_NO_GRO=1 too) */
+	bool gso_zc;			/* GSO sends as IORING_OP_SENDMSG_ZC (env RW_TEST_GSO_ZC=1); see reactor.c */
+	/* per (from, to) pair: a ring of handoff_slots x buf_size bytes (2^n, >= 4 of the largest datagram), default 256 */
+	unsigned handoff_slots;
 	int rcvbuf, sndbuf;		/* socket buffers, default 4 MiB (FORCE, then plain) */
 	/*
 	 * Under load, let completions gather for up to this many µs before a
@@ -140,6 +163,13 @@ struct rw_reactor_stats {
 	uint64_t send_queued;		/* sends parked in user space while the SQ was full */
 	uint64_t commands;
 	uint64_t wake_errors;		/* failed msg_ring / eventfd wakes (retried) */
+	uint64_t tx_gso_sends;		/* sendmsgs carrying >= 2 datagrams (UDP_SEGMENT) */
+	uint64_t tx_gso_segments;	/* datagrams they carried (also in tx_packets) */
+	uint64_t tx_gso_refused;	/* GSO sends the kernel refused: resent one by one */
+	uint64_t tx_gso_off;		/* 1 once GSO is off for this socket (refused before it ever worked) */
+	uint64_t rx_gro_packets;	/* coalesced super-datagrams received (UDP_GRO) */
+	uint64_t rx_gro_segments;	/* datagrams they were split into (also in rx_packets) */
+	uint64_t rx_kernel_drops;	/* the socket's drop count (SO_RXQ_OVFL), latest seen */
 	int tx_last_error;		/* the last send error (negative errno), 0 if none */
 };
 
@@ -205,6 +235,13 @@ enum rw_send_mode rw__reactor_send_mode(const struct rw_reactor *r);
 unsigned rw__reactor_ring_flags(const struct rw_reactor *r);
 /** The UDP socket (e.g. for getsockopt); do not read from it. */
 int rw__reactor_fd(const struct rw_reactor *r);
+/** The socket buffer sizes the kernel granted (getsockopt, so doubled as Linux reports them). */
+void rw__reactor_sockbufs(const struct rw_reactor *r, int *rcvbuf, int *sndbuf);
+/** The largest datagram this reactor sends and receives. */
+size_t rw__reactor_max_datagram(const struct rw_reactor *r);
+/** Whether sends are still coalesced with UDP_SEGMENT, receives with UDP_GRO. */
+bool rw__reactor_gso(const struct rw_reactor *r);
+bool rw__reactor_gro(const struct rw_reactor *r);
 
 /* ---- send path (owner thread) -------------------------------------------- */
 
@@ -213,6 +250,12 @@ int rw__reactor_fd(const struct rw_reactor *r);
  * are in flight (counted in send_buf_exhausted): drop or retry later.
  */
 uint8_t *rw__reactor_send_buf(struct rw_reactor *r, unsigned *idx);
+/**
+ * A send buffer of at least `need` bytes (<= rw__reactor_max_datagram): a
+ * small one when need fits buf_size, else a large one. NULL when none of
+ * that class is free (counted in send_buf_exhausted) or need is too large.
+ */
+uint8_t *rw__reactor_send_buf_get(struct rw_reactor *r, size_t need, unsigned *idx);
 size_t rw__reactor_send_buf_size(const struct rw_reactor *r);
 /** The index of a buffer rw__reactor_send_buf returned (UINT32_MAX if it is not one). */
 unsigned rw__reactor_send_buf_idx(const struct rw_reactor *r, const void *buf);
@@ -222,7 +265,9 @@ void rw__reactor_send_buf_put(struct rw_reactor *r, unsigned idx);
 /**
  * Queue len bytes of buffer idx to `to`. The SQE is submitted at the end of
  * the batch (earlier if the SQ fills; if even that fails it waits in user
- * space: never dropped). The buffer returns to the pool when the send
+ * space: never dropped). Consecutive sends of one length to one destination
+ * (the last may be shorter) are held until the run ends and leave as one
+ * GSO sendmsg. The buffer returns to the pool when the send
  * completes, and that completion alone counts as a packet or an error. An
  * AF_INET destination on an AF_INET6 socket is sent v4-mapped. On error
  * (-EINVAL, -EMSGSIZE, -EAFNOSUPPORT) the buffer stays with the caller.
@@ -242,7 +287,7 @@ int rw__reactor_submit(struct rw_reactor *r);
  * (which may be `from` itself); to_id gets it in on_handoff. The target is
  * woken by one IORING_OP_MSG_RING per batch, not per datagram. Owner thread
  * of `from` only. -ENOBUFS when the ring is full (counted in handoff_full),
- * -EMSGSIZE above buf_size, -EINVAL for a bad id or address.
+ * -EMSGSIZE above max_datagram, -EINVAL for a bad id or address.
  */
 int rw__reactor_handoff(struct rw_reactor *from, unsigned to_id, const uint8_t *data, size_t len,
 			const struct sockaddr *src, socklen_t srclen);

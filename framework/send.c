@@ -79,7 +79,7 @@ static int batch_out(struct batch *b)
 
 static uint8_t *take(struct rw_shard *sh)
 {
-	return rw__transport_buf_get(sh->tr);
+	return rw__transport_buf_get(sh->tr, sh->tr->buf_size);
 }
 
 /* The one exit of a taken buffer: len > 0 joins the batch, anything else goes back unsent. */

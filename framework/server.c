@@ -14,11 +14,36 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "allowlist.h"
 #include "engine.h"
+#include "metrics.h"
+#include "session.h"
+
+#ifdef RW_HAVE_SYSTEMD
+#include <systemd/sd-daemon.h>
+#else
+/* Without libsystemd there is no service manager to tell. */
+static int sd_notify(int unset_environment, const char *state)
+{
+	return 0;
+}
+#endif
 
 struct rw_server {
 	struct rw_engine e;
+	/*
+	 * Who may connect. The engine asks check_key (its authenticate hook),
+	 * which reads the allow-list and then the user's own authenticate.
+	 */
+	struct rw__allow_slot allow;
+	int (*user_auth)(const uint8_t peer_key[RW_KEY_SIZE], void *user);
+	void *user_auth_ctx;
+	char *allow_path;		/* rw_server_allow_file: reloaded on SIGHUP */
+	pthread_mutex_t file_lock;	/* one file load at a time; guards allow_path */
+	struct rw__metrics *metrics;
 };
+
+static int check_key(const uint8_t key[RW_KEY_SIZE], void *user);
 
 void rw_server_config_init(struct rw_server_config *cfg)
 {
@@ -76,23 +101,31 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.source_max_half_open =
 		cfg->source_max_half_open ? cfg->source_max_half_open : RW_DEFAULT_SOURCE_MAX_HALF_OPEN;
 	srv->e.half_open_timeout_ms =
-		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : srv->e.t.keepalive_ms + 5000;
-	srv->e.authenticate = cfg->authenticate;
-	srv->e.auth_user = cfg->auth_user;
+		cfg->half_open_timeout_ms ? cfg->half_open_timeout_ms : 2 * srv->e.t.keepalive_ms + 5000;
+	rw__allow_slot_init(&srv->allow);
+	pthread_mutex_init(&srv->file_lock, NULL);
+	srv->user_auth = cfg->authenticate;
+	srv->user_auth_ctx = cfg->auth_user;
+	srv->e.authenticate = check_key;
+	srv->e.auth_user = srv;
 	srv->e.reject_silently = cfg->reject_silently;
 	srv->e.send_rate = cfg->send_rate_bps;
 	if (cfg->allowed_count) {
-		srv->e.allowed = malloc(cfg->allowed_count * RW_KEY_SIZE);
-		if (!srv->e.allowed) {
+		struct rw__allowset *set = rw__allowset_new(cfg->allowed_keys, NULL, cfg->allowed_count);
+
+		if (!set) {
+			rw__allow_slot_destroy(&srv->allow);
+			pthread_mutex_destroy(&srv->file_lock);
 			rw__engine_destroy(&srv->e);
 			free(srv);
 			return -ENOMEM;
 		}
-		memcpy(srv->e.allowed, cfg->allowed_keys, cfg->allowed_count * RW_KEY_SIZE);
-		srv->e.nallowed = cfg->allowed_count;
+		rw__allow_swap(&srv->allow, set);
 	}
 	ret = rw__engine_set_limits(&srv->e);
 	if (ret) {
+		rw__allow_slot_destroy(&srv->allow);
+		pthread_mutex_destroy(&srv->file_lock);
 		rw__engine_destroy(&srv->e);
 		free(srv);
 		return ret;
@@ -121,31 +154,67 @@ int rw_server_wait(struct rw_server *srv)
 	return rw__engine_wait(&srv->e);
 }
 
+static int load_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen);
+
+static void reload_allow_file(struct rw_server *srv)
+{
+	char err[RW_ERRBUF_SIZE];
+
+	pthread_mutex_lock(&srv->file_lock);
+	if (!srv->allow_path) {
+		pthread_mutex_unlock(&srv->file_lock);
+		rw__log(&srv->e, "SIGHUP: nothing to reload (no allow-list file)");
+		return;
+	}
+	sd_notify(0, "RELOADING=1");
+	if (load_allow_file(srv, srv->allow_path, err, sizeof(err)))
+		rw__log(&srv->e, "SIGHUP: allow-list not reloaded, the old one stays: %s", err);
+	else
+		rw__log(&srv->e, "SIGHUP: allow-list reloaded from %s", srv->allow_path);
+	pthread_mutex_unlock(&srv->file_lock);
+	sd_notify(0, "READY=1");
+}
+
 /*
  * Run until SIGINT/SIGTERM or rw_server_stop. The signals are blocked in
  * this thread (and so in the reactor threads it starts) and read from a
- * signalfd, so no handler runs in an arbitrary context.
+ * signalfd, so no handler runs in an arbitrary context. SIGHUP reloads the
+ * allow-list file when there is one, and never ends the server (a service
+ * manager's reload must not become a stop). The service manager hears from
+ * this thread only.
  */
-int rw__engine_run(struct rw_engine *e)
+static int serve(struct rw_server *srv)
 {
+	struct rw_engine *e = &srv->e;
 	sigset_t set, old;
 	int sfd, ret;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
 	sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	ret = rw__engine_start(e);
 	if (!ret) {
 		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = e->stop_fd, .events = POLLIN } };
 
+		/* bound, self-tested (rw_server_create), reactors running: ready */
+		sd_notify(0, "READY=1");
 		while (!atomic_load(&e->stopping)) {
+			struct signalfd_siginfo si;
+
 			if (poll(p, 2, -1) < 0 && errno != EINTR)
 				break;
-			if (p[0].revents & POLLIN)
-				break;
+			if (!(p[0].revents & POLLIN))
+				continue;
+			if (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si) && si.ssi_signo == SIGHUP) {
+				reload_allow_file(srv);
+				continue;
+			}
+			break;
 		}
+		sd_notify(0, "STOPPING=1");
 		rw__engine_stop(e);
 		ret = rw__engine_wait(e);
 	}
@@ -166,16 +235,27 @@ int rw__engine_run(struct rw_engine *e)
 	return ret;
 }
 
+/* Only servers run this way. */
+int rw__engine_run(struct rw_engine *e)
+{
+	return serve(rw_container_of(e, struct rw_server, e));
+}
+
 int rw_server_run(struct rw_server *srv)
 {
-	return rw__engine_run(&srv->e);
+	return serve(srv);
 }
 
 void rw_server_destroy(struct rw_server *srv)
 {
 	if (!srv)
 		return;
+	/* the endpoint reads the engine's counters: it goes first */
+	rw__metrics_stop(srv->metrics);
 	rw__engine_destroy(&srv->e);
+	rw__allow_slot_destroy(&srv->allow);
+	free(srv->allow_path);
+	pthread_mutex_destroy(&srv->file_lock);
 	free(srv);
 }
 
@@ -319,6 +399,150 @@ int rw_server_broadcast(struct rw_server *srv, uint8_t channel, uint8_t type, co
 	if (channel == RW_CHANNEL_INTERNAL || type == RW_EVENT_CHANNEL_CLOSE)
 		return -EINVAL;
 	return rw__engine_broadcast(&srv->e, channel, type, payload, len);
+}
+
+/* ---- allow-list ------------------------------------------------------------------ */
+
+/* The engine's authenticate hook: the allow-list first, then the user's own. */
+static int check_key(const uint8_t key[RW_KEY_SIZE], void *user)
+{
+	struct rw_server *srv = user;
+	int on_list = rw__allow_check(&srv->allow, key);
+
+	if (on_list == 1)
+		return 0;
+	if (srv->user_auth)
+		return srv->user_auth(key, srv->user_auth_ctx);
+	return on_list == -1 ? 0 : -1;	/* no list, no hook: everyone */
+}
+
+struct bound_key {
+	uint8_t key[RW_KEY_SIZE];
+	uint64_t id;
+};
+
+/*
+ * The sessions (half-open ones too) of every key the peer table holds: a
+ * snapshot under its lock, so the closing below runs without it.
+ */
+static int bound_keys(struct rw_peers *p, struct bound_key **out, size_t *n)
+{
+	struct bound_key *v;
+	size_t k = 0;
+
+	pthread_mutex_lock(&p->lock);
+	v = malloc(((size_t)p->count + 1) * sizeof(*v));
+	if (v)
+		for (uint32_t i = 0; i <= p->mask && k < p->count; i++)
+			if (p->slots[i].used) {
+				memcpy(v[k].key, p->slots[i].key, RW_KEY_SIZE);
+				v[k++].id = p->slots[i].session_id;
+			}
+	pthread_mutex_unlock(&p->lock);
+	if (!v)
+		return -ENOMEM;
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_KEY_SIZE], const char *const *names,
+			       size_t n)
+{
+	struct rw__allowset *set = NULL;
+	struct bound_key *bound;
+	size_t nbound;
+
+	if (!srv || (!keys && n))
+		return -EINVAL;
+	if (rw__current_shard)
+		return -EDEADLK;	/* a reactor would wait for itself */
+	if (keys && !(set = rw__allowset_new(keys, names, n)))
+		return -ENOMEM;
+	rw__allow_swap(&srv->allow, set);
+	if (!keys || bound_keys(&srv->e.peers, &bound, &nbound))
+		return 0;	/* no list: nobody to turn away (out of memory: the next rekey is refused) */
+	for (size_t i = 0; i < nbound; i++) {
+		if (check_key(bound[i].key, srv) == 0)
+			continue;
+		/* its reactor closes it: RW_CLOSE_REJECTED, then Disconnect */
+		if (rw__session_close_id(&srv->e, bound[i].id, RW_CLOSE_REJECTED, "key removed from the allow-list") == 0 && !srv->e.quiet) {
+			char wpub[RW_WPUB_LEN + 1];
+
+			rw_pubkey_to_wpub(wpub, bound[i].key);
+			rw__log(&srv->e, "closing the session of %s: no longer on the allow-list", wpub);
+		}
+	}
+	free(bound);
+	return 0;
+}
+
+/* Load path and apply it (file_lock held). */
+static int load_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen)
+{
+	struct rw_allowlist al;
+	int ret;
+
+	ret = rw_allowlist_load(path, &al, err, errlen);
+	if (!ret)
+		ret = rw_server_set_allowed_keys(srv, (const uint8_t(*)[RW_KEY_SIZE])al.keys,
+						 (const char *const *)al.names, al.n);
+	rw_allowlist_free(&al);
+	return ret;
+}
+
+int rw_server_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen)
+{
+	char *copy;
+	int ret;
+
+	if (!srv || !path)
+		return -EINVAL;
+	copy = strdup(path);
+	if (!copy)
+		return -ENOMEM;
+	pthread_mutex_lock(&srv->file_lock);
+	ret = load_allow_file(srv, copy, err, errlen);
+	if (!ret) {
+		free(srv->allow_path);
+		srv->allow_path = copy;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&srv->file_lock);
+	free(copy);
+	return ret;
+}
+
+/* ---- metrics ----------------------------------------------------------------------- */
+
+int rw_server_metrics_write(const struct rw_server *srv, char *buf, size_t cap)
+{
+	struct rw__metrics_info info = { .server = true };
+	struct rw__metrics_reactor per[RW_MAX_REACTORS];
+	struct rw_stats st;
+
+	if (!srv)
+		return -EINVAL;
+	rw_server_stats(srv, &st);
+	info.reactors = rw__metrics_reactors(&srv->e, per, RW_MAX_REACTORS);
+	info.per = per;
+	/* the slot is only read: its reader count is the one thing that moves */
+	info.has_allowlist = rw__allow_size((struct rw__allow_slot *)&srv->allow, &info.allowed_keys);
+	return rw__metrics_format(&st, &info, buf, cap);
+}
+
+static int fill_server(void *obj, char *buf, size_t cap)
+{
+	return rw_server_metrics_write(obj, buf, cap);
+}
+
+int rw_server_metrics_listen(struct rw_server *srv, const char *hostport, char *err, size_t errlen)
+{
+	if (!srv || !hostport)
+		return -EINVAL;
+	if (srv->metrics)
+		return -EALREADY;
+	return rw__metrics_listen(&srv->metrics, hostport, fill_server, srv, err, errlen);
 }
 
 struct rw_engine *rw__server_engine(struct rw_server *srv)

@@ -703,6 +703,7 @@ struct cmd_close {
 	struct rw_cmd c;
 	uint64_t id;
 	enum rw_close_reason reason;
+	const char *message;
 };
 
 static void run_close(struct rw_shard *sh, struct rw_cmd *cmd)
@@ -711,11 +712,11 @@ static void run_close(struct rw_shard *sh, struct rw_cmd *cmd)
 	struct rw_session *s = rw__session_by_id(sh, c->id);
 
 	if (s)
-		rw__session_close(s, c->reason, RW_CLOSE_F_TELL, "superseded by a new session of the same key");
+		rw__session_close(s, c->reason, RW_CLOSE_F_TELL, c->message);
 	free(c);
 }
 
-int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason)
+int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason, const char *message)
 {
 	struct rw_shard *sh = rw__shard_of_id(e, id);
 	struct cmd_close *c;
@@ -729,6 +730,7 @@ int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason 
 	c->c.run = run_close;
 	c->id = id;
 	c->reason = reason;
+	c->message = message;
 	ret = rw__shard_post(sh, &c->c);
 	if (ret)
 		free(c);

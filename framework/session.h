@@ -185,7 +185,8 @@ int rw__session_send_event(struct rw_session *s, uint8_t channel, uint8_t type, 
 /* Close: reason event + Disconnect unless by the peer, then on_close; freed at the end of the batch. */
 void rw__session_close(struct rw_session *s, enum rw_close_reason reason, unsigned flags, const char *message);
 /* Close a session by id on whichever shard owns it (any thread; posted). */
-int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason);
+/* Close a session by id from any thread; message: a string that lives forever (a literal). */
+int rw__session_close_id(struct rw_engine *e, uint64_t id, enum rw_close_reason reason, const char *message);
 void rw__session_opened(struct rw_session *s);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);

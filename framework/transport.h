@@ -8,14 +8,18 @@
  * TCP transport would be a second file beside it, implementing the same ops.
  *
  * Contract:
- *  - buf_get hands out one packet buffer of buf_size bytes (NULL when every
- *    buffer is in flight: the caller parks its packet, it never blocks).
+ *  - buf_get hands out one packet buffer of at least `need` bytes, need <=
+ *    max_datagram (NULL when every buffer of that size is in flight: the
+ *    caller parks its packet, it never blocks). Buffers of buf_size are many;
+ *    larger ones (for datagrams above buf_size) are fewer.
  *  - send takes a BATCH of n datagrams to one peer, each iov[i] one datagram
  *    inside a buffer from buf_get. From the call on, the transport owns every
  *    one of those buffers, success or failure, and returns each to its pool
  *    when the kernel is done with it. A batch to one peer is what lets a
  *    transport coalesce it (UDP GSO: one sendmsg with UDP_SEGMENT) without
- *    any change above this line.
+ *    any change above this line. UDP coalesces consecutive batches to one
+ *    peer too, holding them no longer than the end of the reactor's batch
+ *    (after on_batch_end, so after flush).
  *  - buf_put returns a buffer that was taken but will not be sent.
  *  - flush: the pipeline has nothing more for now (a transport that holds
  *    batches back pushes them out here).
@@ -72,7 +76,7 @@ typedef void (*rw_transport_rx_fn)(void *up, uint8_t *data, size_t len, const st
 typedef void (*rw_transport_err_fn)(void *up, const struct rw_peer_addr *to, int err);
 
 struct rw_transport_ops {
-	uint8_t *(*buf_get)(struct rw_transport *t);
+	uint8_t *(*buf_get)(struct rw_transport *t, size_t need);
 	void (*buf_put)(struct rw_transport *t, uint8_t *buf);
 	int (*send)(struct rw_transport *t, const struct rw_peer_addr *to, const struct iovec *iov, unsigned n);
 	void (*flush)(struct rw_transport *t);
@@ -82,7 +86,8 @@ struct rw_transport_ops {
 
 struct rw_transport {
 	const struct rw_transport_ops *ops;
-	size_t buf_size;		/* bytes of one packet buffer */
+	size_t buf_size;		/* bytes of one (small) packet buffer */
+	size_t max_datagram;		/* the largest datagram sent and received (buffers exist for it) */
 	rw_transport_rx_fn on_datagram;	/* upward */
 	rw_transport_err_fn on_send_error;	/* upward, optional */
 	void *up;
@@ -90,9 +95,9 @@ struct rw_transport {
 	bool v6_source_only;		/* bound to one IPv6 address: IPv4 peers are out of reach */
 };
 
-static inline uint8_t *rw__transport_buf_get(struct rw_transport *t)
+static inline uint8_t *rw__transport_buf_get(struct rw_transport *t, size_t need)
 {
-	return t->ops->buf_get(t);
+	return t->ops->buf_get(t, need);
 }
 
 static inline void rw__transport_buf_put(struct rw_transport *t, uint8_t *buf)

@@ -2,10 +2,12 @@
 /*
  * udp.c - the UDP transport (transport.h) over one reactor: the only code
  * above the reactor that touches its send buffers, SQEs, socket and sockaddr
- * lengths. Owns: turning the pipeline's batches into reactor sends (today
- * one SQE per datagram; UDP GSO is a change inside udp_send only), returning
- * buffers the reactor refused, and turning received datagrams into
- * on_datagram calls with a struct rw_peer_addr.
+ * lengths. Owns: turning the pipeline's batches into reactor sends (the
+ * reactor gathers consecutive equal-length datagrams to one peer, across
+ * batches, into one UDP GSO sendmsg, issued at the end of its batch: flush
+ * has nothing to do), returning buffers the reactor refused, and turning
+ * received datagrams (GRO super-datagrams already split by the reactor)
+ * into on_datagram calls with a struct rw_peer_addr.
  */
 #include "udp.h"
 
@@ -19,11 +21,11 @@ static struct rw_udp *udp(struct rw_transport *t)
 	return rw_container_of(t, struct rw_udp, t);
 }
 
-static uint8_t *udp_buf_get(struct rw_transport *t)
+static uint8_t *udp_buf_get(struct rw_transport *t, size_t need)
 {
 	unsigned idx;
 
-	return rw__reactor_send_buf(udp(t)->r, &idx);
+	return rw__reactor_send_buf_get(udp(t)->r, need, &idx);
 }
 
 static void udp_buf_put(struct rw_transport *t, uint8_t *buf)
@@ -93,6 +95,7 @@ void rw__udp_init(struct rw_udp *u, struct rw_reactor *r, rw_transport_rx_fn on_
 {
 	u->t.ops = &udp_ops;
 	u->t.buf_size = rw__reactor_send_buf_size(r);
+	u->t.max_datagram = rw__reactor_max_datagram(r);
 	u->t.on_datagram = on_datagram;
 	u->t.up = up;
 	u->r = r;

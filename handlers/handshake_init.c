@@ -161,8 +161,17 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 			why = RW_DROP_STALE_TIMESTAMP;
 		goto fail;
 	}
+	/*
+	 * The allow-list may have been replaced since allowed(): its sweep
+	 * closes the keys bound before it, so a key bound after it is checked
+	 * again here.
+	 */
+	if (!allowed(e, s->peer_key)) {
+		why = RW_DROP_REJECTED_KEY;
+		goto fail;
+	}
 	if (old > 0 && (uint64_t)old != s->id)
-		rw__session_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL);
+		rw__session_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL, "superseded by a new session of the same key");
 	/* a handshake is proof of the address: the session follows it */
 	rw__session_set_peer(s, from);
 	rw__send_raw(sh, resp, sizeof(resp), from);

@@ -26,6 +26,21 @@ extern "C" {
 #define RW_EXTERN
 #endif
 
+/* ---- Version --------------------------------------------------------------- */
+
+/*
+ * The API version this header declares; meson.build refuses to configure if
+ * it differs from the project version. The shared library's soname carries
+ * the major number (libringwire.so.0 while the API is 0.x).
+ */
+#define RW_VERSION_MAJOR 0
+#define RW_VERSION_MINOR 1
+#define RW_VERSION_PATCH 0
+#define RW_VERSION_STRING "0.1.0"
+
+/** The version of the library actually loaded ("0.1.0"): compare with RW_VERSION_STRING. */
+RW_EXTERN const char *rw_version(void);
+
 /* ---- Keys and endpoints ------------------------------------------------ */
 
 enum {
@@ -263,6 +278,8 @@ struct rw_stats {
 	uint64_t half_open_evicted;	/* closed to make room for a newer one */
 	uint64_t half_open_expired;	/* never confirmed within the half-open timeout */
 	uint64_t drops[RW_DROP__COUNT];
+	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
+	uint64_t kernel_drops;
 };
 
 struct rw_server_config {
@@ -291,7 +308,8 @@ struct rw_server_config {
 	 * fresh keys can never take the slots of real sessions. max_half_open:
 	 * the pool, all reactors together (0: max_sessions / 4, at least 256);
 	 * the oldest is evicted when it is full, and one unconfirmed after
-	 * half_open_timeout_ms (0: keepalive + 5 s) is closed. Once the pool is
+	 * half_open_timeout_ms (0: two keepalives + 5 s: a v1 client that sends
+	 * nothing still sends a keepalive within one) is closed. Once the pool is
 	 * half full the server is under load (cookies), and then a source
 	 * address (an IPv6 /64) may hold at most source_max_half_open of them per
 	 * reactor (0: 8).
@@ -323,6 +341,10 @@ RW_EXTERN int rw_server_start(struct rw_server *srv);
 /**
  * Start, then block until SIGINT or SIGTERM (or rw_server_stop from another
  * thread), then shut down gracefully: Disconnect to every session, flush.
+ * SIGHUP reloads the allow-list file (rw_server_allow_file) and never stops
+ * the server. The signals are taken through a signalfd: threads the program
+ * starts itself must block SIGINT, SIGTERM and SIGHUP. Under systemd (Type=notify) it reports READY=1 once running
+ * and STOPPING=1 when the shutdown begins.
  */
 RW_EXTERN int rw_server_run(struct rw_server *srv);
 /** Graceful stop; thread-safe, async-signal-safe. */
@@ -451,6 +473,141 @@ struct rw_session_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, events_in, events_out, rekeys, retransmits;
 };
 RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st);
+
+/* ---- Metrics (Prometheus) ------------------------------------------------------ */
+
+/*
+ * The counters of rw_stats in the Prometheus text exposition format 0.0.4:
+ * ringwire_packets_received_total, ringwire_drops_total{reason="bad_mac1"}
+ * (one series per rw_drop_reason_name), ringwire_sessions_open (a gauge),
+ * per-reactor series (ringwire_reactor_*{reactor="0"}: receives, hand-overs,
+ * send buffers) ... (ringwire(3) lists them). Reading them takes no lock and never stalls a
+ * reactor: any thread may call these.
+ *
+ * *_metrics_write: the exposition into buf (NUL-terminated), for a program
+ * that has its own HTTP server. Returns its length, or -ENOSPC when cap is
+ * too small (8 KiB plus 1 KiB per reactor is ample).
+ *
+ * *_metrics_listen: serve GET /metrics on "HOST:PORT" (TCP; "[::1]:9100",
+ * port 0 picks a free one) from a thread of its own (libmicrohttpd), never
+ * from a reactor; other paths get 404, other methods 405. Slow or malformed
+ * requests are bounded (connection limit, timeout, request size) and cannot
+ * reach the reactors. Returns the bound port, -EALREADY if already listening,
+ * -ENOTSUP if the library was built without libmicrohttpd, or a negative
+ * errno with a message in err. Stopped by *_destroy.
+ */
+RW_EXTERN int rw_server_metrics_write(const struct rw_server *srv, char *buf, size_t cap);
+RW_EXTERN int rw_server_metrics_listen(struct rw_server *srv, const char *hostport, char *err, size_t errlen);
+RW_EXTERN int rw_client_metrics_write(const struct rw_client *cli, char *buf, size_t cap);
+RW_EXTERN int rw_client_metrics_listen(struct rw_client *cli, const char *hostport, char *err, size_t errlen);
+
+/* ---- Allow-list ------------------------------------------------------------------ */
+
+/*
+ * Replace who may connect, from any thread, while the server runs: keys
+ * (n public keys; names[i] an optional label for logs, names itself may be
+ * NULL) becomes the allow-list in one atomic step. Handshakes from then on
+ * are checked against the new list (or accepted by rw_server_config's
+ * authenticate); open sessions whose key is no longer allowed are closed with
+ * RW_CLOSE_REJECTED, the others keep running. keys NULL removes the list
+ * (everyone may connect, unless authenticate says otherwise); a non-NULL
+ * keys with n 0 allows no key. The arrays are copied. Whether an open
+ * session's key is still allowed is decided on the calling thread (so
+ * authenticate may run there too). Returns 0, -ENOMEM, -EINVAL, or -EDEADLK
+ * from a callback of this server: it waits (briefly) for handshakes still
+ * reading the old list.
+ */
+RW_EXTERN int rw_server_set_allowed_keys(struct rw_server *srv, const uint8_t (*keys)[RW_KEY_SIZE],
+					 const char *const *names, size_t n);
+
+/** An allow-list as read from a file by rw_allowlist_load. */
+struct rw_allowlist {
+	uint8_t (*keys)[RW_KEY_SIZE];
+	char **names;			/* names[i]: NULL or the label after the key */
+	size_t n;
+};
+
+/**
+ * Read an allow-list file: one public key per line (wpub1..., base64 or
+ * hex), optionally followed by white space and a name; '#' starts a comment;
+ * blank lines are ignored. Refuses (-EPERM) a file readable or writable by
+ * group or others, as rw_key_load_private does. A bad line, or a key listed
+ * twice, fails the whole file with -EINVAL and a message naming the line
+ * ("allow.txt:7: ..."). On success *out is filled (free it with
+ * rw_allowlist_free); on failure it is empty.
+ */
+RW_EXTERN int rw_allowlist_load(const char *path, struct rw_allowlist *out, char *err, size_t errlen);
+RW_EXTERN void rw_allowlist_free(struct rw_allowlist *al);
+
+/**
+ * Load path and make it the server's allow-list (rw_server_set_allowed_keys);
+ * the path is remembered, and rw_server_run then reloads it on SIGHUP. A
+ * file that fails to load leaves the current list in place (the message goes
+ * to err, and on SIGHUP to the log).
+ */
+RW_EXTERN int rw_server_allow_file(struct rw_server *srv, const char *path, char *err, size_t errlen);
+
+/* ---- Logs ---------------------------------------------------------------------- */
+
+enum rw_log_level {
+	RW_LOG_DEBUG = 0,
+	RW_LOG_INFO,
+	RW_LOG_WARN,
+	RW_LOG_ERROR,
+	RW_LOG_OFF,			/* as a threshold: nothing */
+};
+
+enum rw_log_format {
+	RW_LOG_LOGFMT = 0,		/* ts=... level=warn msg="handshake rejected" peer=wpub1... */
+	RW_LOG_JSON,			/* {"ts":"...","level":"warn","msg":"handshake rejected",...} */
+};
+
+/** One key=value of a log record; values are text (numbers formatted). */
+struct rw_log_field {
+	const char *key;
+	const char *value;
+};
+
+/**
+ * One log event. msg is a fixed phrase ("handshake rejected"), the variable
+ * parts are fields (peer, addr, reason, count, ...), so that records can be
+ * grouped and counted. Valid only during the callback.
+ */
+struct rw_log_record {
+	enum rw_log_level level;
+	uint64_t unix_ms;		/* when it happened */
+	const char *msg;
+	const struct rw_log_field *fields;
+	size_t nfields;
+};
+
+typedef void (*rw_log_fn)(const struct rw_log_record *rec, void *user);
+
+/**
+ * Process-wide logging. Records at or above the level (default
+ * RW_LOG_INFO) go to fn, or, with fn NULL (the default), one line each to
+ * stderr in the format chosen (default logfmt). fn runs on the thread that
+ * logs, often a reactor: it must not block. Set these at start-up, before
+ * any server or client starts. Repeated drops are never one record per
+ * packet: they are summarised ("drops", reason=bad_mac1 count=10432
+ * window_s=10). (The engine's own messages are still free text on stderr in
+ * this version; they move to these records next.)
+ */
+RW_EXTERN void rw_set_log_fn(rw_log_fn fn, void *user);
+RW_EXTERN void rw_set_log_level(enum rw_log_level level);
+RW_EXTERN void rw_set_log_format(enum rw_log_format format);
+/** "debug", "info", "warn", "error", "off". */
+RW_EXTERN const char *rw_log_level_name(enum rw_log_level level);
+/** Parse a level name as above (either case); -EINVAL otherwise. */
+RW_EXTERN int rw_log_level_parse(const char *s, enum rw_log_level *level);
+/** Parse "logfmt" or "json"; -EINVAL otherwise. */
+RW_EXTERN int rw_log_format_parse(const char *s, enum rw_log_format *format);
+/**
+ * Format a record as one line (with '\n' and a NUL) in the given format: what
+ * the default writer prints. Returns the length, or -ENOSPC.
+ */
+RW_EXTERN int rw_log_format_record(const struct rw_log_record *rec, enum rw_log_format format, char *buf,
+				   size_t cap);
 
 #ifdef __cplusplus
 }

@@ -2,7 +2,10 @@
 # Installs the Debian bookworm packages ringwire builds and tests with, if any is missing.
 set -euo pipefail
 pkgs=(meson ninja-build pkgconf gcc clang llvm libclang-rt-14-dev liburing-dev libssl-dev libjemalloc-dev
-      libcmocka-dev libzmq3-dev python3 iproute2 procps)
+      libcmocka-dev libzmq3-dev python3 iproute2 procps
+      # operations: /metrics (libmicrohttpd), sd_notify (libsystemd), man pages (scdoc, man-db),
+      # the tests' HTTP client and exposition linter (curl, promtool from prometheus), units (systemd-analyze)
+      libmicrohttpd-dev libsystemd-dev scdoc man-db curl prometheus systemd)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

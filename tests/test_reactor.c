@@ -3,7 +3,9 @@
  * test_reactor.c - the reactor over loopback: echo through the send path (in
  * every send mode and on the fallback ring), handoff between reactors,
  * commands from a foreign thread, per-send error accounting, receive-ring
- * exhaustion, timers, stop while idle, IPv6.
+ * exhaustion, timers, stop while idle, IPv6; UDP GSO bursts (on, forced
+ * off, refused by the "kernel"), GRO super-datagrams split with a short last
+ * segment, large datagrams both ways, kernel drop counts.
  *
  * Callbacks run on reactor threads, where a cmocka assert would longjmp
  * across threads: they only count, and the test thread asserts the counts.
@@ -24,6 +26,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,7 +54,10 @@ struct fx {
 	_Atomic uint64_t timer_late_ms;
 	uint64_t timer_armed_at;
 	bool handoff_mode;	/* on_datagram hands off to (id + 1) % n, which echoes */
+	bool record_mode;	/* on_datagram records len by the seq in its first 4 bytes, no echo */
 	unsigned dgram_sleep_us;	/* slow consumer, to drain the buffer ring */
+	_Atomic unsigned long recorded;
+	_Atomic size_t rec_len[256];
 };
 
 static unsigned long now_ms(void)
@@ -80,7 +86,7 @@ static void echo(struct rw_reactor *r, const uint8_t *data, size_t len, const st
 {
 	struct fx *f = fx_of(r);
 	unsigned idx;
-	uint8_t *buf = rw__reactor_send_buf(r, &idx);
+	uint8_t *buf = rw__reactor_send_buf_get(r, len, &idx);
 
 	if (!buf) {
 		atomic_fetch_add(&f->echo_fail, 1);
@@ -119,6 +125,16 @@ static void on_datagram(struct rw_reactor *r, uint8_t *data, size_t len, const s
 		atomic_fetch_add(&f->misaligned, 1);
 	if (f->dgram_sleep_us)
 		usleep(f->dgram_sleep_us);
+	if (f->record_mode) {
+		uint32_t seq = 0;
+
+		if (len >= 4)
+			memcpy(&seq, data, 4);
+		if (seq < 256)
+			atomic_store(&f->rec_len[seq], len);
+		atomic_fetch_add(&f->recorded, 1);
+		return;
+	}
 	if (f->handoff_mode) {
 		unsigned to = (rw__reactor_id(r) + 1) % rw__reactor_count(rw__reactor_group(r));
 
@@ -699,6 +715,7 @@ static void test_nobufs(void **state)
 
 	base_cfg(f, &c, AF_INET, 1);
 	c.buf_count = 4;
+	c.big_rx_count = 4;
 	f->dgram_sleep_us = 20;	/* a slow consumer lets the burst pile up */
 	start_group(f, &c);
 	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
@@ -724,11 +741,12 @@ static void test_truncated(void **state)
 	struct rw_reactor_stats st;
 	struct sockaddr_storage srv;
 	socklen_t srvlen;
-	static uint8_t big[2048 - 48 + 1];
+	static uint8_t big[2048 - 96 + 1];
 	unsigned long deadline;
 	int cl;
 
 	base_cfg(f, &c, AF_INET, 1);
+	c.max_datagram = sizeof(big) - 1;	/* small receive buffers: a 96-byte header, then the payload */
 	start_group(f, &c);
 	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
 	cl = client_open(AF_INET);
@@ -857,6 +875,361 @@ static void test_ipv6(void **state)
 	echo_run(f, &c, 2000, 1232);
 }
 
+/* ---- (8) GSO: bursts to one destination leave as few sendmsgs ------------------- */
+
+enum { BURST_A = 40, BURST_B = 100 };
+
+/* One command: a burst of BURST_A x 1200 bytes (last 500), then BURST_B x 1232, to gso_to. */
+static struct {
+	struct rw_cmd_node node;
+	struct sockaddr_in to;
+	unsigned sent, failed;
+	size_t big_len;		/* > 0: one large datagram of this size instead */
+	bool big_too_large_null;
+	_Atomic int done;
+} gsoc;
+
+static void burst_send(struct rw_reactor *r, unsigned seq, size_t len)
+{
+	unsigned idx;
+	uint8_t *b = rw__reactor_send_buf_get(r, len, &idx);
+	uint32_t s32 = seq;
+
+	if (!b) {
+		gsoc.failed++;
+		return;
+	}
+	memset(b, (int)(seq & 0xff), len);
+	memcpy(b, &s32, 4);
+	if (rw__reactor_send(r, idx, len, (const struct sockaddr *)&gsoc.to, sizeof(gsoc.to)) == 0) {
+		gsoc.sent++;
+	} else {
+		rw__reactor_send_buf_put(r, idx);
+		gsoc.failed++;
+	}
+}
+
+static void gso_command(struct rw_reactor *r, struct rw_cmd_node *n)
+{
+	unsigned idx;
+
+	(void)n;
+	check_thread(r);
+	if (gsoc.big_len) {
+		gsoc.big_too_large_null = rw__reactor_send_buf_get(r, rw__reactor_max_datagram(r) + 1, &idx) == NULL;
+		burst_send(r, 0, gsoc.big_len);
+	} else {
+		for (unsigned i = 0; i < BURST_A; i++)
+			burst_send(r, i, i == BURST_A - 1 ? 500 : 1200);
+		for (unsigned i = 0; i < BURST_B; i++)
+			burst_send(r, BURST_A + i, 1232);
+	}
+	atomic_store(&gsoc.done, 1);
+}
+
+/* Receive `want` datagrams on fd; each must have the length its seq says and its fill byte. */
+static unsigned burst_recv(int fd, unsigned want, unsigned long timeout_ms)
+{
+	static uint8_t in[70000];
+	uint8_t seen[BURST_A + BURST_B] = { 0 };
+	unsigned got = 0;
+	unsigned long deadline = now_ms() + timeout_ms;
+
+	while (got < want && now_ms() < deadline) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 50) <= 0)
+			continue;
+		while ((n = recv(fd, in, sizeof(in), MSG_DONTWAIT)) > 0) {
+			uint32_t seq;
+			size_t exp;
+
+			memcpy(&seq, in, 4);
+			if (gsoc.big_len)
+				exp = gsoc.big_len;
+			else if (seq >= BURST_A + BURST_B)
+				continue;
+			else
+				exp = seq < BURST_A ? (seq == BURST_A - 1 ? 500 : 1200) : 1232;
+			if ((size_t)n != exp || in[n - 1] != (uint8_t)(seq & 0xff) || (!gsoc.big_len && seen[seq]++))
+				continue;
+			got++;
+		}
+	}
+	return got;
+}
+
+static void gso_run(struct fx *f, bool no_gso, bool refuse, bool zc, struct rw_reactor_stats *st)
+{
+	struct rw_reactor_config c;
+	socklen_t slen = sizeof(gsoc.to);
+	int cl = client_open(AF_INET);
+	unsigned long deadline;
+
+	memset(&gsoc, 0, sizeof(gsoc));
+	assert_int_equal(getsockname(cl, (struct sockaddr *)&gsoc.to, &slen), 0);
+	base_cfg(f, &c, AF_INET, 1);
+	c.ops.on_command = gso_command;
+	c.no_gso = no_gso;
+	c.gso_zc = zc;
+	if (refuse)
+		setenv("RW_TEST_GSO_REFUSE", "1", 1);
+	start_group(f, &c);
+	unsetenv("RW_TEST_GSO_REFUSE");
+	assert_int_equal(rw__reactor_post(rw__reactor_get(f->g, 0), &gsoc.node), 0);
+	assert_int_equal(burst_recv(cl, BURST_A + BURST_B, 5000), BURST_A + BURST_B);
+	assert_int_equal(gsoc.sent, BURST_A + BURST_B);
+	assert_int_equal(gsoc.failed, 0);
+	deadline = now_ms() + 2000;
+	do {
+		rw__reactor_stats(rw__reactor_get(f->g, 0), st);
+	} while (st->tx_packets < BURST_A + BURST_B && now_ms() < deadline && !usleep(1000));
+	stop_join(f);
+	rw__reactor_stats(rw__reactor_get(f->g, 0), st);
+	assert_int_equal(st->tx_packets, BURST_A + BURST_B);
+	assert_int_equal(st->tx_errors, 0);
+	close(cl);
+	print_message("gso %s%s: %llu sendmsgs carried %llu datagrams\n", no_gso ? "off" : "on",
+		      refuse ? " (refused)" : "", (unsigned long long)st->tx_gso_sends,
+		      (unsigned long long)st->tx_gso_segments);
+}
+
+static void test_gso_burst(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_stats st;
+
+	gso_run(f, false, false, false, &st);
+	assert_true(rw__reactor_gso(rw__reactor_get(f->g, 0)));
+	/* 40 (the last shorter) in one; 100 x 1232 in two: 53 fit 65,507 bytes */
+	assert_int_equal(st.tx_gso_sends, 3);
+	assert_int_equal(st.tx_gso_segments, BURST_A + BURST_B);
+	assert_int_equal(st.tx_gso_refused, 0);
+}
+
+static void test_gso_forced_off(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_stats st;
+
+	gso_run(f, true, false, false, &st);
+	assert_false(rw__reactor_gso(rw__reactor_get(f->g, 0)));
+	assert_int_equal(st.tx_gso_sends, 0);
+	assert_int_equal(st.tx_gso_segments, 0);
+}
+
+/* The first GSO send is refused: its datagrams go again one by one, GSO is off, nothing is lost. */
+static void test_gso_refused(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_stats st;
+
+	gso_run(f, false, true, false, &st);
+	assert_false(rw__reactor_gso(rw__reactor_get(f->g, 0)));
+	assert_int_equal(st.tx_gso_refused, 1);
+	assert_int_equal(st.tx_gso_off, 1);
+	/* the run that was open when the refusal came in may still have gone as GSO */
+	assert_true(st.tx_gso_sends <= 2);
+}
+
+/* Zero-copy GSO sends: the buffers come back on the notification, the counts are the same. */
+static void test_gso_zc(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_stats st;
+
+	gso_run(f, false, false, true, &st);
+	/* at most 16 segments a send (page fragments of one skb): 40 in 3, 100 in 7 */
+	assert_int_equal(st.tx_gso_refused, 0);
+	assert_int_equal(st.tx_gso_sends, 10);
+	assert_int_equal(st.tx_gso_segments, BURST_A + BURST_B);
+}
+
+/* ---- (9) GRO: a GSO burst from a plain socket reaches on_datagram split ------------ */
+
+enum { GRO_SEG = 1000, GRO_N = 11, GRO_LAST = 300 };
+
+static void test_gro_split(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_config c;
+	struct rw_reactor_stats st;
+	struct sockaddr_storage srv;
+	socklen_t srvlen;
+	static uint8_t burst[GRO_SEG * (GRO_N - 1) + GRO_LAST];
+	union {
+		struct cmsghdr h;
+		uint8_t b[CMSG_SPACE(sizeof(uint16_t))];
+	} cm;
+	struct iovec iov = { burst, sizeof(burst) };
+	struct msghdr msg = { 0 };
+	uint16_t seg = GRO_SEG;
+	unsigned long deadline;
+	int cl;
+
+	base_cfg(f, &c, AF_INET, 1);
+	f->record_mode = true;
+	start_group(f, &c);
+	assert_true(rw__reactor_gro(rw__reactor_get(f->g, 0)));
+	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
+	cl = client_open(AF_INET);
+	for (uint32_t i = 0; i < GRO_N; i++) {
+		memset(burst + i * GRO_SEG, 0x40 + (int)i, i == GRO_N - 1 ? GRO_LAST : GRO_SEG);
+		memcpy(burst + i * GRO_SEG, &i, 4);
+	}
+	msg.msg_name = &srv;
+	msg.msg_namelen = srvlen;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cm.b;
+	msg.msg_controllen = sizeof(cm.b);
+	cm.h.cmsg_level = SOL_UDP;
+	cm.h.cmsg_type = UDP_SEGMENT;
+	cm.h.cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	memcpy(CMSG_DATA(&cm.h), &seg, sizeof(seg));
+	assert_int_equal(sendmsg(cl, &msg, 0), (ssize_t)sizeof(burst));
+	deadline = now_ms() + 3000;
+	while (atomic_load(&f->recorded) < GRO_N && now_ms() < deadline)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->recorded), GRO_N);
+	for (unsigned i = 0; i < GRO_N; i++)
+		assert_int_equal(atomic_load(&f->rec_len[i]), i == GRO_N - 1 ? GRO_LAST : GRO_SEG);
+	close(cl);
+	stop_join(f);
+	rw__reactor_stats(rw__reactor_get(f->g, 0), &st);
+	/* loopback hands the burst over whole to a UDP_GRO socket */
+	assert_int_equal(st.rx_gro_packets, 1);
+	assert_int_equal(st.rx_gro_segments, GRO_N);
+	assert_int_equal(st.rx_packets, GRO_N);
+	/* 1000 is not a multiple of 16: the reactor copied the odd segments, payloads stayed aligned */
+	assert_int_equal(atomic_load(&f->misaligned), 0);
+}
+
+/* ---- (10) large datagrams: 60,000 bytes out, 65,507 in -------------------------- */
+
+static void test_large_datagrams(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_config c;
+	struct sockaddr_storage srv;
+	socklen_t srvlen, slen = sizeof(gsoc.to);
+	static uint8_t big[65507];
+	unsigned long deadline;
+	uint32_t zero = 0;
+	int cl = client_open(AF_INET);
+
+	memset(&gsoc, 0, sizeof(gsoc));
+	assert_int_equal(getsockname(cl, (struct sockaddr *)&gsoc.to, &slen), 0);
+	gsoc.big_len = 60000;
+	base_cfg(f, &c, AF_INET, 1);
+	c.ops.on_command = gso_command;
+	f->record_mode = true;
+	start_group(f, &c);
+	assert_int_equal(rw__reactor_max_datagram(rw__reactor_get(f->g, 0)), 65507);
+	assert_int_equal(rw__reactor_post(rw__reactor_get(f->g, 0), &gsoc.node), 0);
+	assert_int_equal(burst_recv(cl, 1, 3000), 1);
+	assert_true(gsoc.big_too_large_null);
+	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
+	memset(big, 0x11, sizeof(big));
+	memcpy(big, &zero, 4);
+	assert_int_equal(sendto(cl, big, sizeof(big), 0, (struct sockaddr *)&srv, srvlen), (ssize_t)sizeof(big));
+	deadline = now_ms() + 3000;
+	while (atomic_load(&f->recorded) < 1 && now_ms() < deadline)
+		usleep(1000);
+	assert_int_equal(atomic_load(&f->rec_len[0]), sizeof(big));
+	close(cl);
+	stop_join(f);
+}
+
+/* Handoff of datagrams of every size, 64 KiB ones among small ones, through the byte ring. */
+static void test_handoff_large(void **state)
+{
+	static const size_t sz[] = { 65507, 100, 60000, 1232, 30000, 64, 65000, 2000 };
+	static uint8_t out[65507], in[70000];
+	struct fx *f = *state;
+	struct rw_reactor_config c;
+	struct rw_reactor_stats st[2];
+	struct sockaddr_storage srv;
+	socklen_t srvlen;
+	unsigned got = 0, rounds = 200;
+	int cl[4];
+
+	base_cfg(f, &c, AF_INET, 2);
+	c.handoff_slots = 64;	/* the smallest ring (4 of the largest records): large records wrap it often */
+	f->handoff_mode = true;
+	start_group(f, &c);
+	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
+	for (unsigned i = 0; i < 4; i++)
+		cl[i] = client_open(AF_INET);
+	for (unsigned i = 0; i < rounds; i++) {
+		size_t len = sz[i % 8];
+		struct pollfd p = { .fd = cl[i % 4], .events = POLLIN };
+		uint32_t seq = i;
+		ssize_t n;
+
+		memset(out, (int)(i & 0xff), len);
+		memcpy(out, &seq, 4);
+		assert_int_equal(sendto(cl[i % 4], out, len, 0, (struct sockaddr *)&srv, srvlen), (ssize_t)len);
+		if (poll(&p, 1, 2000) != 1)
+			continue;
+		n = recv(cl[i % 4], in, sizeof(in), MSG_DONTWAIT);
+		memcpy(&seq, in, 4);
+		if (n == (ssize_t)len && seq == i && in[n - 1] == (uint8_t)(i & 0xff))
+			got++;
+	}
+	for (unsigned i = 0; i < 4; i++)
+		close(cl[i]);
+	stop_join(f);
+	rw__reactor_stats(rw__reactor_get(f->g, 0), &st[0]);
+	rw__reactor_stats(rw__reactor_get(f->g, 1), &st[1]);
+	assert_int_equal(got, rounds);
+	assert_int_equal(st[0].handoffs_in + st[1].handoffs_in, rounds);
+	assert_int_equal(st[0].handoff_full + st[1].handoff_full, 0);
+	assert_int_equal(atomic_load(&f->misaligned), 0);
+	assert_int_equal(atomic_load(&f->echo_fail), 0);
+}
+
+/* ---- (11) kernel drops: a tiny socket buffer and a slow reader --------------------- */
+
+static void test_kernel_drops(void **state)
+{
+	struct fx *f = *state;
+	struct rw_reactor_config c;
+	struct rw_reactor_stats st;
+	struct sockaddr_storage srv;
+	socklen_t srvlen;
+	uint8_t buf[1000];
+	unsigned long deadline;
+	int cl, rcv, snd;
+
+	base_cfg(f, &c, AF_INET, 1);
+	c.rcvbuf = 4096;
+	f->record_mode = true;
+	f->dgram_sleep_us = 2000;
+	start_group(f, &c);
+	rw__reactor_sockbufs(rw__reactor_get(f->g, 0), &rcv, &snd);
+	assert_true(rcv > 0 && rcv < 64 * 1024);
+	assert_int_equal(rw__reactor_local_addr(f->g, &srv, &srvlen), 0);
+	cl = client_open(AF_INET);
+	memset(buf, 0, sizeof(buf));
+	for (unsigned i = 0; i < 500; i++)
+		sendto(cl, buf, sizeof(buf), 0, (struct sockaddr *)&srv, srvlen);
+	/* later datagrams carry the socket's drop count */
+	deadline = now_ms() + 5000;
+	do {
+		sendto(cl, buf, sizeof(buf), 0, (struct sockaddr *)&srv, srvlen);
+		usleep(5000);
+		rw__reactor_stats(rw__reactor_get(f->g, 0), &st);
+	} while (!st.rx_kernel_drops && now_ms() < deadline);
+	print_message("rcvbuf %d: %llu dropped by the kernel, %llu received\n", rcv,
+		      (unsigned long long)st.rx_kernel_drops, (unsigned long long)st.rx_packets);
+	assert_true(st.rx_kernel_drops > 0);
+	assert_true(st.rx_kernel_drops <= 500 + (now_ms() - deadline + 5000) / 5);
+	close(cl);
+	stop_join(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -874,6 +1247,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_idle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_unstarted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_forced_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gso_zc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gro_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_datagrams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handoff_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kernel_drops, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
