@@ -199,7 +199,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static void test_rekey_spread(void **state)
 {
-	enum { N = 200, INTERVAL = 5000 };
+	enum { N = 200, INTERVAL = 10000 };
 	struct fixture f = { 0 };
 	struct rw_server_config sc;
 	struct rw_client_config cc;
