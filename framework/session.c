@@ -255,6 +255,89 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
 	return table_full(sh) ? NULL : session_alloc(sh, peer_key, id);
 }
 
+/* ---- responder sessions by peer address ----------------------------------------- */
+
+/*
+ * Under load, a HandshakeInit that proved its address (MAC2) still meets the
+ * per-source rate limit and the half-open cap, which group by IP address: a
+ * crowd of clients behind one NAT address that rekey together would be
+ * throttled like strangers. A rekey comes from the address (IP and port)
+ * its session has; spoofing one takes the cookie sent there. So the
+ * confirmed responder sessions are kept by peer address, and such an init
+ * skips those two limits (the cookie and the Noise budget still apply). A
+ * session that roamed to another reactor's socket is simply not found.
+ */
+static uint32_t addr_hash(const struct rw_peer_addr *a)
+{
+	const uint8_t *p = (const uint8_t *)&a->u;
+	uint32_t h = 2166136261u;
+
+	for (socklen_t i = 0; i < a->len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h ^ h >> 15;
+}
+
+static void addr_unlink(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+	struct rw_session **pp;
+
+	if (!s->in_addr_map)
+		return;
+	for (pp = &sh->by_addr[addr_hash(&s->peer) & sh->by_addr_mask]; *pp; pp = &(*pp)->addr_next) {
+		if (*pp == s) {
+			*pp = s->addr_next;
+			break;
+		}
+	}
+	s->addr_next = NULL;
+	s->in_addr_map = false;
+}
+
+static void addr_link(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+	struct rw_session **b;
+
+	if (s->initiator || s->half_open || s->state == RW_SS_CLOSED || s->in_addr_map)
+		return;
+	if (!sh->by_addr) {
+		uint32_t n = 1024;
+
+		while (n < sh->e->max_sessions / sh->e->nshards + 1 && n < (1u << 20))
+			n <<= 1;
+		sh->by_addr = calloc(n, sizeof(*sh->by_addr));
+		if (!sh->by_addr)
+			return;	/* not found later: the ordinary limits apply */
+		sh->by_addr_mask = n - 1;
+	}
+	b = &sh->by_addr[addr_hash(&s->peer) & sh->by_addr_mask];
+	s->addr_next = *b;
+	*b = s;
+	s->in_addr_map = true;
+}
+
+/* The peer's address changes: the map follows. */
+static void move_peer(struct rw_session *s, const struct rw_peer_addr *a)
+{
+	bool mapped = s->in_addr_map;
+
+	addr_unlink(s);
+	s->peer = *a;
+	if (mapped)
+		addr_link(s);
+}
+
+bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr *from)
+{
+	if (!sh->by_addr)
+		return false;
+	for (const struct rw_session *s = sh->by_addr[addr_hash(from) & sh->by_addr_mask]; s; s = s->addr_next)
+		if (rw__peer_eq(&s->peer, from))
+			return true;
+	return false;
+}
+
 /* ---- half-open responder sessions ------------------------------------------------ */
 
 /*
@@ -348,6 +431,7 @@ static void half_open_confirm(struct rw_session *s)
 		rw__session_close(s, RW_CLOSE_LOCAL, RW_CLOSE_F_TELL, "server full");
 		return;
 	}
+	addr_link(s);
 	arm(s, &s->t_timeout, s->last_rx_ms + s->e->t.session_timeout_ms);
 }
 
@@ -358,7 +442,7 @@ struct rw_session *rw__session_by_id(struct rw_shard *sh, uint64_t id)
 
 void rw__session_set_peer(struct rw_session *s, const struct rw_peer_addr *a)
 {
-	s->peer = *a;
+	move_peer(s, a);
 }
 
 /*
@@ -375,6 +459,7 @@ static void detach(struct rw_session *s)
 	struct rw_keypair *kps[5] = { s->prev, s->cur, s->next, s->next_old, s->hs_kp };
 
 	half_open_unlink(s);
+	addr_unlink(s);
 	rw__timer_cancel(w, &s->t_keepalive);
 	rw__timer_cancel(w, &s->t_timeout);
 	rw__timer_cancel(w, &s->t_rekey);
@@ -400,6 +485,11 @@ static void detach(struct rw_session *s)
 	if (s->list_next)
 		s->list_next->list_prev = s->list_prev;
 	sh->nsessions--;
+	if (!sh->nsessions) {
+		/* the last one gone (the shard stops, say): the map goes too, made again on need */
+		free(sh->by_addr);
+		sh->by_addr = NULL;
+	}
 	s->list_prev = NULL;
 	s->list_next = sh->graveyard;
 	sh->graveyard = s;
@@ -552,7 +642,7 @@ void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct
 	}
 	/* roaming: the authenticated packet's source is where the peer now is */
 	if (rw_unlikely(!rw__peer_eq(&s->peer, from)) && kp == s->cur)
-		s->peer = *from;
+		move_peer(s, from);
 	s->last_rx_ms = rw__now_ms(sh);
 	s->aead_failures = 0;
 	s->st.rx_packets++;

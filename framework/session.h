@@ -121,6 +121,10 @@ struct rw_session {
 	uint64_t born_ms;
 	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
 
+	/* responder, confirmed: in the shard's map of peer addresses (rw__session_known_addr) */
+	bool in_addr_map;
+	struct rw_session *addr_next;
+
 	struct rw_session *list_next, *list_prev;	/* the shard's session list */
 	uint64_t walk_seq;				/* last broadcast that visited it */
 };
@@ -160,6 +164,12 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
  */
 struct rw_session *rw__session_new_half_open(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE],
 					      const struct rw_peer_addr *from);
+/*
+ * A confirmed responder session of this shard is at exactly this address
+ * (IP and port): a HandshakeInit from there that proved the address with
+ * MAC2 is that session's rekey, or one of its own, not a stranger's.
+ */
+bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr *from);
 /* How many half-open sessions of this shard came from the source of from. */
 unsigned rw__half_open_from(const struct rw_shard *sh, const struct rw_peer_addr *from);
 /* A half-open session that never confirmed within half_open_timeout_ms (timers.c). */

@@ -147,6 +147,8 @@ struct rw_shard {
 	struct rw_session *sessions;	/* list of all sessions */
 	uint32_t nsessions;		/* all of them, half-open ones included */
 	struct rw_session *ho_head, *ho_tail;	/* half-open sessions, oldest first */
+	struct rw_session **by_addr;		/* confirmed responder sessions by peer address (session.c) */
+	uint32_t by_addr_mask;
 	uint32_t nhalf_open;
 	struct rw_session *graveyard;	/* closed, freed at the end of the batch */
 	uint64_t closes;		/* sessions closed: a walk of the list restarts when it moves */

@@ -5,7 +5,8 @@
  * The order of checks is the point (WireGuard's, plus docs/protocol.md §15.1):
  * MAC1 before anything costs a DH; under load, MAC2 before anything costs a
  * DH, a CookieReply (smaller than the init: no amplification) otherwise;
- * then the per-source rate limit; then the Noise work; then the clock, the
+ * then the per-source rate limit (not for the address of a session we
+ * hold: its rekey); then the Noise work; then the clock, the
  * key policy and the replay rule. No state is kept for a packet that fails
  * any of them.
  *
@@ -352,14 +353,22 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 												   : RW_DROP_BAD_MAC2]);
 			return;
 		}
-		if (!rw__ratelimit_allow(&sh->limiter, &from->u.sa, rw__now_ms(sh))) {
-			rw__drop(sh, RW_DROP_RATE_LIMITED, from);
-			return;
-		}
-		/* however many keys it makes, one address holds a bounded share of the pool */
-		if (rw__half_open_from(sh, from) >= e->source_max_half_open) {
-			rw__drop(sh, RW_DROP_HALF_OPEN_LIMIT, from);
-			return;
+		/*
+		 * A rekey of a session we hold, from its own address (proved by
+		 * MAC2), is no stranger: the limits below group by IP address
+		 * and would throttle a crowd behind one NAT address that rekeys
+		 * together.
+		 */
+		if (!rw__session_known_addr(sh, from)) {
+			if (!rw__ratelimit_allow(&sh->limiter, &from->u.sa, rw__now_ms(sh))) {
+				rw__drop(sh, RW_DROP_RATE_LIMITED, from);
+				return;
+			}
+			/* however many keys it makes, one address holds a bounded share of the pool */
+			if (rw__half_open_from(sh, from) >= e->source_max_half_open) {
+				rw__drop(sh, RW_DROP_HALF_OPEN_LIMIT, from);
+				return;
+			}
 		}
 	}
 	if (!sh->hsq_len && sh->hs_spent_us < RW_HS_BUDGET_US) {

@@ -6,7 +6,9 @@
  * earlier per session and per rekey); a rekey whose responses are lost
  * retries past handshake_attempts while the old keys carry every event;
  * and one that never completes ends at the keys' hard limit (3x the
- * interval), not before. Every wait is bounded.
+ * interval), not before; under load, the rekeys of a crowd of sessions from
+ * one address are not held to the per-source rate limit meant for
+ * strangers. Every wait is bounded.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -332,12 +334,59 @@ static void test_rekey_hard_limit(void **state)
 	relay_stop(&r);
 }
 
+/* ---- under load, a crowd from one address rekeys past the per-source limit ---------- */
+
+static void test_rekey_not_rate_limited(void **state)
+{
+	enum { N = 10, INTERVAL = 400 };
+	struct fixture f = { 0 };
+	struct rw_server_config sc;
+	struct rw_client_config cc;
+	struct rw_stats ss0, ss, cs;
+	char err[RW_ERRBUF_SIZE];
+	uint64_t end;
+
+	(void)state;
+	rw_server_config_init(&sc);
+	/* always under load: every init needs a cookie, then meets the per-source limit */
+	sc.force_cookies = 1;
+	sc.source_rate = 2;
+	sc.source_burst = N;
+	server_up(&f, &sc);
+	rw_client_config_init(&cc);
+	cc.timers.rekey_after_ms = INTERVAL;
+	client_up(&f, &cc);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(rw_client_dial(f.cli, f.uri, NULL, NULL, err, sizeof(err)), 0);
+	assert_true(wait_for(&cli_opened, N, 10000));
+	rw_server_stats(f.srv, &ss0);
+	/* N sessions from 127.0.0.1 rekeying every ~0.4 s: 25 inits/s, against 2/s per source */
+	end = now_ms() + 3000;
+	while (now_ms() < end)
+		usleep(10000);
+	rw_server_stats(f.srv, &ss);
+	rw_client_stats(f.cli, &cs);
+	print_message("%llu rekeys in 3 s, %llu cookies; rate_limited %llu, half_open_limit %llu\n",
+		      (unsigned long long)(ss.rekeys - ss0.rekeys),
+		      (unsigned long long)(ss.cookies_sent - ss0.cookies_sent),
+		      (unsigned long long)(ss.drops[RW_DROP_RATE_LIMITED] - ss0.drops[RW_DROP_RATE_LIMITED]),
+		      (unsigned long long)(ss.drops[RW_DROP_HALF_OPEN_LIMIT] - ss0.drops[RW_DROP_HALF_OPEN_LIMIT]));
+	/* the dials went through the cookie path (the rekeys carry the cookie in MAC2) */
+	assert_true(ss0.cookies_sent >= N);
+	assert_int_equal(ss.drops[RW_DROP_RATE_LIMITED], ss0.drops[RW_DROP_RATE_LIMITED]);
+	/* every session rekeyed several times (at 2/s for all of them, 6 would have in all) */
+	assert_true(ss.rekeys - ss0.rekeys >= N * 4);
+	assert_int_equal(atomic_load(&cli_closed), 0);
+	down(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_rekey_spread, reset),
 		cmocka_unit_test_setup(test_rekey_retries_past_attempts, reset),
 		cmocka_unit_test_setup(test_rekey_hard_limit, reset),
+		cmocka_unit_test_setup(test_rekey_not_rate_limited, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
