@@ -126,6 +126,7 @@ static void on_stop(struct rw_reactor *r)
 	struct rw_shard *sh = shard_of(r);
 
 	rw__timer_cancel(sh->wheel, &sh->t_housekeeping);
+	rw__handshake_queue_free(sh);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
 	rw__shard_batch_end(sh);
 	rw__cookie_checker_wipe(&sh->cookies);

@@ -18,6 +18,7 @@
 
 #include "ratelimit.h"
 #include "index.h"
+#include "recv.h"
 #include "reliable.h"
 #include "send.h"
 #include "session.h"
@@ -26,6 +27,37 @@
 static void arm(struct rw_session *s, struct rw_timer *t, uint64_t at)
 {
 	rw__timer_add(s->sh->wheel, t, at);
+}
+
+/* A uniform draw from 0 to max (0 when the random source fails: no jitter, nothing worse). */
+static uint32_t jitter(uint32_t max)
+{
+	uint32_t r;
+
+	if (!max || rw__random(&r, sizeof(r)))
+		return 0;
+	return r % (max + 1);
+}
+
+/*
+ * When the initiator rekeys keys installed at born: rekey_after_ms less a
+ * random share of up to RW_REKEY_JITTER_DIV-th of it, drawn per session and
+ * per rekey. Sessions that connected together (a server restart brings its
+ * clients back within seconds) would otherwise rekey together at every
+ * interval, a wave of handshakes the server must compute at once while the
+ * data queues behind them. Earlier, never later: keys never outlive the
+ * configured interval.
+ */
+static uint64_t rekey_at(const struct rw_session *s, uint64_t born)
+{
+	uint32_t iv = s->e->t.rekey_after_ms;
+
+	return born + iv - jitter(iv / RW_REKEY_JITTER_DIV);
+}
+
+uint64_t rw__session_keys_expire_at(const struct rw_session *s)
+{
+	return s->cur ? s->cur->born_ms + (uint64_t)RW_REKEY_REJECT_MUL * s->e->t.rekey_after_ms : UINT64_MAX;
 }
 
 /* ---- keypairs ---------------------------------------------------------------- */
@@ -236,6 +268,89 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
 	return table_full(sh) ? NULL : session_alloc(sh, peer_key, id);
 }
 
+/* ---- responder sessions by peer address ----------------------------------------- */
+
+/*
+ * Under load, a HandshakeInit that proved its address (MAC2) still meets the
+ * per-source rate limit and the half-open cap, which group by IP address: a
+ * crowd of clients behind one NAT address that rekey together would be
+ * throttled like strangers. A rekey comes from the address (IP and port)
+ * its session has; spoofing one takes the cookie sent there. So the
+ * confirmed responder sessions are kept by peer address, and such an init
+ * skips those two limits (the cookie and the Noise budget still apply). A
+ * session that roamed to another reactor's socket is simply not found.
+ */
+static uint32_t addr_hash(const struct rw_peer_addr *a)
+{
+	const uint8_t *p = (const uint8_t *)&a->u;
+	uint32_t h = 2166136261u;
+
+	for (socklen_t i = 0; i < a->len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h ^ h >> 15;
+}
+
+static void addr_unlink(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+	struct rw_session **pp;
+
+	if (!s->in_addr_map)
+		return;
+	for (pp = &sh->by_addr[addr_hash(&s->peer) & sh->by_addr_mask]; *pp; pp = &(*pp)->addr_next) {
+		if (*pp == s) {
+			*pp = s->addr_next;
+			break;
+		}
+	}
+	s->addr_next = NULL;
+	s->in_addr_map = false;
+}
+
+static void addr_link(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+	struct rw_session **b;
+
+	if (s->initiator || s->half_open || s->state == RW_SS_CLOSED || s->in_addr_map)
+		return;
+	if (!sh->by_addr) {
+		uint32_t n = 1024;
+
+		while (n < sh->e->max_sessions / sh->e->nshards + 1 && n < (1u << 20))
+			n <<= 1;
+		sh->by_addr = calloc(n, sizeof(*sh->by_addr));
+		if (!sh->by_addr)
+			return;	/* not found later: the ordinary limits apply */
+		sh->by_addr_mask = n - 1;
+	}
+	b = &sh->by_addr[addr_hash(&s->peer) & sh->by_addr_mask];
+	s->addr_next = *b;
+	*b = s;
+	s->in_addr_map = true;
+}
+
+/* The peer's address changes: the map follows. */
+static void move_peer(struct rw_session *s, const struct rw_peer_addr *a)
+{
+	bool mapped = s->in_addr_map;
+
+	addr_unlink(s);
+	s->peer = *a;
+	if (mapped)
+		addr_link(s);
+}
+
+bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr *from)
+{
+	if (!sh->by_addr)
+		return false;
+	for (const struct rw_session *s = sh->by_addr[addr_hash(from) & sh->by_addr_mask]; s; s = s->addr_next)
+		if (rw__peer_eq(&s->peer, from))
+			return true;
+	return false;
+}
+
 /* ---- half-open responder sessions ------------------------------------------------ */
 
 /*
@@ -329,6 +444,7 @@ static void half_open_confirm(struct rw_session *s)
 		rw__session_close(s, RW_CLOSE_LOCAL, RW_CLOSE_F_TELL, "server full");
 		return;
 	}
+	addr_link(s);
 	arm(s, &s->t_timeout, s->last_rx_ms + s->e->t.session_timeout_ms);
 	pmtu_arm(s);
 }
@@ -340,7 +456,7 @@ struct rw_session *rw__session_by_id(struct rw_shard *sh, uint64_t id)
 
 void rw__session_set_peer(struct rw_session *s, const struct rw_peer_addr *a)
 {
-	s->peer = *a;
+	move_peer(s, a);
 }
 
 /*
@@ -354,9 +470,10 @@ static void detach(struct rw_session *s)
 {
 	struct rw_shard *sh = s->sh;
 	struct rw_timer_wheel *w = sh->wheel;
-	struct rw_keypair *kps[4] = { s->prev, s->cur, s->next, s->hs_kp };
+	struct rw_keypair *kps[5] = { s->prev, s->cur, s->next, s->next_old, s->hs_kp };
 
 	half_open_unlink(s);
+	addr_unlink(s);
 	rw__timer_cancel(w, &s->t_keepalive);
 	rw__timer_cancel(w, &s->t_timeout);
 	rw__timer_cancel(w, &s->t_rekey);
@@ -369,7 +486,7 @@ static void detach(struct rw_session *s)
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
 		rw__reliable_stop(s->rel[ch]);
 	rw__send_session_stop(s);
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		if (kps[i]) {
 			rw__index_remove(sh, kps[i]);
 			kps[i]->local_index = 0;
@@ -383,6 +500,11 @@ static void detach(struct rw_session *s)
 	if (s->list_next)
 		s->list_next->list_prev = s->list_prev;
 	sh->nsessions--;
+	if (!sh->nsessions) {
+		/* the last one gone (the shard stops, say): the map goes too, made again on need */
+		free(sh->by_addr);
+		sh->by_addr = NULL;
+	}
 	s->list_prev = NULL;
 	s->list_next = sh->graveyard;
 	sh->graveyard = s;
@@ -401,6 +523,7 @@ void rw__shard_reap(struct rw_shard *sh)
 		keypair_release(s->prev);
 		keypair_release(s->cur);
 		keypair_release(s->next);
+		keypair_release(s->next_old);
 		keypair_release(s->hs_kp);
 		rw__reasm_destroy(&s->reasm);
 		free(s->hints);
@@ -452,6 +575,7 @@ void rw__shard_batch_end(struct rw_shard *sh)
 	/* what attend() sent (a close's reason and Disconnect) leaves in this batch too */
 	rw__send_batch_end(sh);
 	rw__shard_reap(sh);
+	rw__handshake_batch_end(sh);
 }
 
 /* ---- receive path -------------------------------------------------------------- */
@@ -502,7 +626,7 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		s->cur = kp;
 		if (s->prev)
 			arm(s, &s->t_drain, now + e->t.rekey_drain_ms);
-		arm(s, &s->t_rekey, now + e->t.rekey_after_ms);
+		arm(s, &s->t_rekey, rekey_at(s, now));
 	} else {
 		/*
 		 * Responder: hold the new keys as next until the initiator uses
@@ -512,7 +636,8 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 		if (!s->cur) {
 			s->cur = kp;
 		} else {
-			rw__keypair_free(s->next);
+			rw__keypair_free(s->next_old);
+			s->next_old = s->next;
 			s->next = kp;
 		}
 	}
@@ -532,18 +657,19 @@ void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct
 {
 	struct rw_shard *sh = s->sh;
 
-	if (rw_unlikely(kp == s->next)) {
+	if (rw_unlikely(kp == s->next || kp == s->next_old)) {
 		/* the initiator uses the new keys: they are confirmed, rotate */
 		if (s->prev)
 			rw__keypair_free(s->prev);
+		rw__keypair_free(kp == s->next ? s->next_old : s->next);
 		s->prev = s->cur;
 		s->cur = kp;
-		s->next = NULL;
+		s->next = s->next_old = NULL;
 		arm(s, &s->t_drain, rw__now_ms(sh) + s->e->t.rekey_drain_ms);
 	}
 	/* roaming: the authenticated packet's source is where the peer now is */
 	if (rw_unlikely(!rw__peer_eq(&s->peer, from)) && kp == s->cur) {
-		s->peer = *from;
+		move_peer(s, from);
 		/* another path: its MTU is learnt afresh */
 		rw__pmtu_reset(&s->pmtu, rw__now_ms(sh));
 		pmtu_arm(s);
@@ -934,19 +1060,53 @@ void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err)
 	}
 }
 
+/*
+ * Up to a third of the first retry interval, at most RW_HANDSHAKE_JITTER_MAX_MS
+ * (WireGuard's REKEY_TIMEOUT_JITTER_MAX): inits that a burst of loss or a
+ * busy server left unanswered do not all come back in the same millisecond.
+ */
+static uint32_t retry_jitter(const struct rw_session *s)
+{
+	uint32_t max = s->e->t.handshake_retry_ms / 3;
+
+	return jitter(max < RW_HANDSHAKE_JITTER_MAX_MS ? max : RW_HANDSHAKE_JITTER_MAX_MS);
+}
+
+/*
+ * A rekey still unanswered when the current keys reach their hard limit: they
+ * may not be used any longer. A persistent client starts over as after a
+ * timeout (§7.7); anything else closes.
+ */
+static void rekey_expired(struct rw_session *s, uint64_t now)
+{
+	char msg[128];
+
+	rw__keypair_free(s->hs_kp);
+	s->hs_kp = NULL;
+	rw__noise_handshake_clear(&s->hs);
+	if (s->e->reconnect) {
+		arm(s, &s->t_timeout, now + s->e->t.session_timeout_ms);
+		rw__session_reconnect(s, now);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "no rekey within %u ms (the keys expired after %u attempts); check the server",
+		 (unsigned int)(RW_REKEY_REJECT_MUL * s->e->t.rekey_after_ms), (unsigned int)s->hs_attempt);
+	rw__session_close(s, RW_CLOSE_TIMEOUT, 0, msg);
+}
+
 int rw__session_handshake_start(struct rw_session *s)
 {
 	s->hs_attempt = 0;
 	s->hs_started_ms = rw__now_ms(s->sh);
 	s->hs_started_ns = rw__now_ns();
-	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms));
+	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms + retry_jitter(s)));
 	return send_init(s);
 }
 
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 {
 	struct rw_engine *e = s->e;
-	uint64_t delay;
+	uint64_t delay, due;
 
 	if (!s->hs_kp)
 		return;	/* completed meanwhile */
@@ -960,25 +1120,37 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 		close_unanswered(s, within);
 		return;
 	}
-	if (++s->hs_attempt >= e->t.handshake_attempts) {
+	++s->hs_attempt;
+	if (s->state == RW_SS_ESTABLISHED && s->cur) {
+		/*
+		 * A rekey: the current keys carry the session meanwhile, so it
+		 * retries (backing off, jittered) for as long as they may be
+		 * used, however many attempts that takes; a cookie, a rate
+		 * limit or a lossy minute only delays it. At their hard limit
+		 * the keys are dropped (rekey_expired).
+		 */
+		if (now >= rw__session_keys_expire_at(s)) {
+			rekey_expired(s, now);
+			return;
+		}
+	} else if (s->hs_attempt >= e->t.handshake_attempts) {
+		char after[32];
+
 		rw__keypair_free(s->hs_kp);
 		s->hs_kp = NULL;
 		rw__noise_handshake_clear(&s->hs);
-		if (s->state == RW_SS_CONNECTING || !s->cur) {
-			char after[32];
-
-			if (next_hint(s))
-				return;
-
-			snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
-			close_unanswered(s, after);
+		if (next_hint(s))
 			return;
-		}
-		/* a rekey that failed: the old keys stay until the session times out */
+		snprintf(after, sizeof(after), "after %u attempts", (unsigned int)s->hs_attempt);
+		close_unanswered(s, after);
 		return;
 	}
 	delay = (uint64_t)e->t.handshake_retry_ms << (s->hs_attempt < 3 ? s->hs_attempt : 3);
-	arm(s, &s->t_handshake, hs_due(s, now + delay));
+	due = hs_due(s, now + delay + retry_jitter(s));
+	/* a rekey's keys expire on time, not at the next retry after */
+	if (s->state == RW_SS_ESTABLISHED && rw__session_keys_expire_at(s) < due)
+		due = rw__session_keys_expire_at(s);
+	arm(s, &s->t_handshake, due);
 	rw__session_dial_error(s, send_init(s));
 }
 
@@ -1093,7 +1265,8 @@ void rw__session_reconnect(struct rw_session *s, uint64_t now)
 	rw__keypair_free(s->prev);
 	rw__keypair_free(s->cur);
 	rw__keypair_free(s->next);
-	s->prev = s->cur = s->next = NULL;
+	rw__keypair_free(s->next_old);
+	s->prev = s->cur = s->next = s->next_old = NULL;
 	s->last_rx_ms = now;
 	/* the server may have restarted, moved or changed version: learn its MTU again */
 	rw__pmtu_reset(&s->pmtu, now);

@@ -57,6 +57,13 @@ struct rw_session {
 	struct rw_peer_addr peer;
 
 	struct rw_keypair *cur, *prev, *next;
+	/*
+	 * Responder: the next keys a newer HandshakeInit (a retry) superseded
+	 * before either was confirmed. The initiator may have consumed the
+	 * response of the older one first and use those keys: either pair
+	 * that is used first is confirmed, the other freed.
+	 */
+	struct rw_keypair *next_old;
 
 	/* initiator handshake */
 	struct rw_handshake hs;
@@ -122,6 +129,10 @@ struct rw_session {
 	uint64_t born_ms;
 	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
 
+	/* responder, confirmed: in the shard's map of peer addresses (rw__session_known_addr) */
+	bool in_addr_map;
+	struct rw_session *addr_next;
+
 	struct rw_session *list_next, *list_prev;	/* the shard's session list */
 	uint64_t walk_seq;				/* last broadcast that visited it */
 };
@@ -131,6 +142,25 @@ enum rw_close_flags {
 	RW_CLOSE_F_BY_PEER = 1 << 0,	/* the peer closed: send it nothing */
 	RW_CLOSE_F_TELL = 1 << 1,	/* send the reason event before the Disconnect */
 };
+
+/*
+ * Rekey timing (the initiator's; docs/protocol.md §7.4). Each rekey is due
+ * rekey_after_ms less a random 0 to 1/RW_REKEY_JITTER_DIV of it, per
+ * session and per rekey. A rekey that gets no answer retries (backing off,
+ * each retry late by a random 0 to RW_HANDSHAKE_JITTER_MAX_MS) while the
+ * current keys carry the session, until they are RW_REKEY_REJECT_MUL times
+ * rekey_after_ms old (WireGuard's REJECT_AFTER_TIME is 1.5 times its
+ * REKEY_AFTER_TIME; a larger margin, as the interval may be short): then
+ * they are dropped and the session reconnects, or closes.
+ */
+enum {
+	RW_REKEY_JITTER_DIV = 10,
+	RW_HANDSHAKE_JITTER_MAX_MS = 333,
+	RW_REKEY_REJECT_MUL = 3,
+};
+
+/* When the current keys may no longer be used (initiator); UINT64_MAX without keys. */
+uint64_t rw__session_keys_expire_at(const struct rw_session *s);
 
 /* id 0: draw one on this shard. */
 struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE], uint64_t id);
@@ -142,6 +172,12 @@ struct rw_session *rw__session_new(struct rw_shard *sh, const uint8_t peer_key[R
  */
 struct rw_session *rw__session_new_half_open(struct rw_shard *sh, const uint8_t peer_key[RW_KEY_SIZE],
 					      const struct rw_peer_addr *from);
+/*
+ * A confirmed responder session of this shard is at exactly this address
+ * (IP and port): a HandshakeInit from there that proved the address with
+ * MAC2 is that session's rekey, or one of its own, not a stranger's.
+ */
+bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr *from);
 /* How many half-open sessions of this shard came from the source of from. */
 unsigned rw__half_open_from(const struct rw_shard *sh, const struct rw_peer_addr *from);
 /* A half-open session that never confirmed within half_open_timeout_ms (timers.c). */

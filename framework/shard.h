@@ -187,6 +187,8 @@ struct rw_shard {
 	struct rw_session *sessions;	/* list of all sessions */
 	uint32_t nsessions;		/* all of them, half-open ones included */
 	struct rw_session *ho_head, *ho_tail;	/* half-open sessions, oldest first */
+	struct rw_session **by_addr;		/* confirmed responder sessions by peer address (session.c) */
+	uint32_t by_addr_mask;
 	uint32_t nhalf_open;
 	struct rw_session *graveyard;	/* closed, freed at the end of the batch */
 	uint64_t closes;		/* sessions closed: a walk of the list restarts when it moves */
@@ -208,6 +210,11 @@ struct rw_shard {
 	struct rw_cookie_checker cookies;
 	uint64_t cookie_epoch;
 	struct rw_ratelimit limiter;
+	/* inits waiting for their Noise work, and what this batch spent on it (handshake_init.c) */
+	struct rw_hs_pending *hsq;
+	uint32_t hsq_head, hsq_len;
+	uint64_t hs_spent_us;
+	struct rw_timer t_hsq;
 
 	/* blocks for reliable frames kept for retransmission */
 	struct rw_block_pool pool;

@@ -419,6 +419,8 @@ void sample_print_stats(const struct rw_stats *st)
 	       ", sessions opened %" PRIu64 " closed %" PRIu64 ", retransmits %" PRIu64 "\n",
 	       st->events_in, st->events_out, st->handshakes_completed, st->cookies_sent, st->sessions_opened,
 	       st->sessions_closed, st->retransmits);
+	/* datagrams the kernel dropped for a full receive buffer (SO_RXQ_OVFL): the engine never saw them */
+	printf("kernel drops %" PRIu64 "\n", st->kernel_drops);
 	for (int r = 1; r < RW_DROP__COUNT; r++)
 		if (st->drops[r])
 			printf("dropped %s: %" PRIu64 "\n", rw_drop_reason_name((enum rw_drop_reason)r), st->drops[r]);
