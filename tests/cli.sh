@@ -29,9 +29,9 @@ export KEY PUB OPEN URI
 
 SERVERS="ringwire-echo ringwire-telemetry-server ringwire-chat-server ringwire-pubsub-broker ringwire-rpc-server"
 CLIENTS="ringwire-telemetry-device ringwire-chat ringwire-pubsub ringwire-rpc-client"
-# the samples on samples/common.c (the standard --metrics, --allow, --log-* options); the others join as they adopt it
-COMMON_SERVERS="ringwire-echo ringwire-rpc-server"
-COMMON_CLIENTS="ringwire-rpc-client ringwire-telemetry-device"
+# the samples on samples/common.c (the standard --metrics, --allow, --log-* options): all of them
+COMMON_SERVERS="ringwire-echo ringwire-rpc-server ringwire-pubsub-broker ringwire-chat-server ringwire-telemetry-server"
+COMMON_CLIENTS="ringwire-rpc-client ringwire-telemetry-device ringwire-pubsub ringwire-chat"
 
 # program | arguments (shell words; $KEY $PUB $OPEN $URI expand) | exit | stderr contains
 table() {
@@ -121,6 +121,8 @@ EOF
 	for p in $COMMON_CLIENTS; do
 		u='"$URI" time'
 		[ "$p" = ringwire-telemetry-device ] && u='--server "$URI"'
+		[ "$p" = ringwire-pubsub ] && u='"$URI" sub t'
+		[ "$p" = ringwire-chat ] && u='"$URI"'
 		cat <<EOF
 $p | $u --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
 $p | $u --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json
