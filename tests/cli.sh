@@ -61,6 +61,8 @@ ringwire-load | "$URI" --duration | 2 | --duration needs a value; see --help
 ringwire-load | "$URI" --json=1 | 2 | --json takes no value; see --help
 ringwire-load | "$URI" --bind 127.0.0.1 | 2 | --bind 127.0.0.1: the address needs a port, e.g. --bind 127.0.0.1:0
 ringwire-load | "$URI" --bind ::1 | 2 | write an IPv6 address in brackets
+ringwire-load | "$URI" --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
+ringwire-load | "$URI" --histogram | 2 | --histogram needs a value; see --help
 ringwire-load | "$URI" --timeout 0 | 2 | --timeout: "0" is not a number from 1 to 3600000
 ringwire-load | wire://nokey@127.0.0.1:9 | 2 | key must start with wpub1
 ringwire-load | "$URI" --sessions 0 | 2 | --sessions: "0" is not a number from 1 to 100000
