@@ -2,7 +2,7 @@
 /*
  * ringwire-chat - terminal client of ringwire-chat-server.
  *
- *   ringwire-chat URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]
+ *   ringwire-chat URI [--nick NAME] [--linger MS] [the standard client options: samples/common.h]
  *
  * Reads lines from stdin: commands (/join ROOM, /leave, /who, /nick NAME,
  * /rooms, /help; /quit ends the client) or text for the current room. It

@@ -4,7 +4,7 @@
  * terminal client.
  *
  *   ringwire-chat-server --listen HOST:PORT --key FILE [--reactors N]
- *                        [--idle S] [--quiet] [--nats nats://HOST:PORT [--nats-prefix P]]
+ *                        [--idle S] [the standard server options] [--nats nats://HOST:PORT [--nats-prefix P]]
  *
  * --nats: servers sharing a NATS server share their rooms, /who and the
  * nicknames (see "other servers" below).

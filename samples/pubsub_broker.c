@@ -4,7 +4,7 @@
  * ringwire-pubsub is its client.
  *
  *   ringwire-pubsub-broker --listen HOST:PORT --key FILE [--reactors N]
- *                          [--queue N] [--flush-ms MS] [--quiet]
+ *                          [--queue N] [--flush-ms MS] [the standard server options]
  *                          [--nats nats://HOST:PORT [--nats-prefix P]]
  *
  * --nats joins brokers through a NATS server (samples/nats_bridge.h): a

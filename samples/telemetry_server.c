@@ -4,7 +4,7 @@
  * keeps, per device and per kind of reading, count, last, min, max and mean.
  *
  *   ringwire-telemetry-server --listen HOST:PORT --key FILE [--reactors N]
- *                             [--interval S] [--top N] [--quiet]
+ *                             [--interval S] [--top N] [the standard server options]
  *
  * A device is a peer public key: it keeps its figures across reconnects.
  * Readings are event type 1, one channel per kind, all little-endian:
