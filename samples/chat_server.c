@@ -175,14 +175,15 @@ struct remote {
 	char *list;		/* "nick\troom\n"... (room empty: in none) */
 };
 
+/* (a build without NATS uses some of these not at all: unused, not an error) */
 static struct nb *bridge;
-static char server_id[17];
+static char server_id[17] __attribute__((unused));
 static struct remote remotes[REMOTES_MAX];	/* under lock */
 static pthread_mutex_t presence_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t presence_cond = PTHREAD_COND_INITIALIZER;
-static int presence_dirty, presence_stop;
+static int presence_dirty, presence_stop __attribute__((unused));
 
-static void room_topic(char *out, size_t cap, const char *room)
+static __attribute__((unused)) void room_topic(char *out, size_t cap, const char *room)
 {
 	snprintf(out, cap, "r/%s", room);
 }
