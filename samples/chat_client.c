@@ -2,7 +2,7 @@
 /*
  * ringwire-chat - terminal client of ringwire-chat-server.
  *
- *   ringwire-chat URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]
+ *   ringwire-chat URI [--nick NAME] [--linger MS] [the standard client options: samples/common.h]
  *
  * Reads lines from stdin: commands (/join ROOM, /leave, /who, /nick NAME,
  * /rooms, /help; /quit ends the client) or text for the current room. It
@@ -42,6 +42,8 @@
 #include <unistd.h>
 
 #include <ringwire.h>
+
+#include "common.h"
 
 #define PROG "ringwire-chat"
 
@@ -375,15 +377,16 @@ static void on_room(struct rw_session *s, uint8_t channel, uint8_t type, const u
 
 /* ---- main ------------------------------------------------------------------------------ */
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [--quiet]\n"
-		   "  URI          wire://wpub1...@host:port of ringwire-chat-server\n"
-		   "  --nick NAME  take this nickname at once\n"
-		   "  --linger MS  after the end of stdin, keep listening this long (default 300)\n"
-		   "  --timeout MS time limit to connect, and to send the last lines at the end (default 5000)\n"
-		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
-		   "  --quiet      no engine log lines on stderr\n"
+	fprintf(f, "usage: " PROG " URI [--nick NAME] [--linger MS] [--timeout MS] [--bind HOST:PORT] [options]\n"
+		   "  URI                   wire://wpub1...@host:port of ringwire-chat-server\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "                        (--timeout also bounds sending the last lines at the end)\n"
+		   "  --nick NAME           take this nickname at once\n"
+		   "  --linger MS           after the end of stdin, keep listening this long (default 300)\n"
 		   "Type /join ROOM, then text; /who, /rooms, /nick NAME, /leave, /help; /quit.\n");
 }
 
@@ -426,56 +429,6 @@ static int read_stdin(char *buf, size_t *have)
 	return GOT_NOTHING;
 }
 
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/*
- * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
- * free one); a message and 0 if it is not one.
- */
-static int addr_ok(const char *flag, const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
-		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
-	else if (s[0] != '[' && strchr(colon + 1, ':'))
-		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
-	else
-		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
-	return 0;
-}
-
-/* The client could not be made: for --bind, the usual causes in words. */
-static void create_failed(int ret, const char *bind, const char *err)
-{
-	if (bind && ret == -EADDRNOTAVAIL)
-		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
-			bind);
-	else if (bind && ret == -EADDRINUSE)
-		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
-			bind);
-	else
-		fprintf(stderr, PROG ": %s\n", err);
-}
-
 /*
  * The server was lost: dial again from the address after the one that went
  * silent, then ask for the nickname and the room again, before what waits.
@@ -514,8 +467,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "nick", required_argument, NULL, 'n' }, { "linger", required_argument, NULL, 'L' },
-		{ "timeout", required_argument, NULL, 'T' }, { "bind", required_argument, NULL, 'b' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
 				  .on_writable = on_writable, .on_event = on_control, .flags = RW_CHANNEL_RELIABLE };
@@ -532,9 +484,11 @@ int main(int argc, char **argv)
 	sigset_t sigs;
 
 	rw_client_config_init(&cfg);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":n:L:T:b:qh", opts, NULL)) != -1) {
+	sample_init(&sm, PROG, SAMPLE_CLIENT, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "n:L:", opts)) != -1) {
 		switch (c) {
+		case SAMPLE_EXIT:
+			return sm.exit_code;
 		case 'n':
 			nick = optarg;
 			break;
@@ -549,33 +503,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		}
-		case 'T': {
-			char *end;
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600000) {
-				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of milliseconds from 1 to "
-					"3600000\n", optarg);
-				return 2;
-			}
-			timeout_ms = (unsigned)v;
-			break;
-		}
-		case 'b':
-			if (!addr_ok("--bind", optarg))
-				return 2;
-			cfg.bind = optarg;
-			break;
-		case 'q':
-			cfg.quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
+	timeout_ms = sm.timeout_ms;
 	if (optind >= argc) {
 		fprintf(stderr, PROG ": missing the server URI (the wire:// line ringwire-chat-server prints); see --help\n");
 		return 2;
@@ -602,10 +532,7 @@ int main(int argc, char **argv)
 	}
 
 	/* signals come through a signalfd in our poll, so the reactors must not take them */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sample_block_signals(&sigs);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
 
 	cfg.reconnect = 0;	/* a lost server is reported, not silently re-dialled */
@@ -616,9 +543,10 @@ int main(int argc, char **argv)
 		cfg.handshake_timeout_ms = timeout_ms < ADDR_TIMEOUT_MS ? timeout_ms : ADDR_TIMEOUT_MS;
 		cfg.timers.session_timeout_ms = LOSS_MS;
 	}
-	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
-		create_failed(c, cfg.bind, err);
-		return 1;
+	if (sample_client_create(&sm, &cfg, &cli)) {
+		close(sfd);
+		free_queue();
+		return sm.exit_code;
 	}
 	rw_client_on(cli, CH_CTL, &ctl);
 	for (int ch = CH_ROOM_FIRST; ch <= CH_ROOM_LAST; ch++)

@@ -4,7 +4,7 @@
  * terminal client.
  *
  *   ringwire-chat-server --listen HOST:PORT --key FILE [--reactors N]
- *                        [--idle S] [--quiet] [--nats nats://HOST:PORT [--nats-prefix P]]
+ *                        [--idle S] [the standard server options] [--nats nats://HOST:PORT [--nats-prefix P]]
  *
  * --nats: servers sharing a NATS server share their rooms, /who and the
  * nicknames (see "other servers" below).
@@ -61,6 +61,8 @@
 
 #include <ringwire.h>
 
+#include "common.h"
+
 #ifdef RW_HAVE_NATS
 #include "nats_bridge.h"
 #endif
@@ -112,7 +114,7 @@ static _Thread_local struct member *busy;
 
 static struct rw_server *srv;
 static unsigned idle_s = 600;
-static int quiet;
+static struct sample sm;
 static _Atomic uint64_t messages, kicked;
 
 static uint64_t now_ms(void)
@@ -129,7 +131,7 @@ static void logf_(const char *fmt, ...)
 	char line[512];
 	va_list ap;
 
-	if (quiet)
+	if (sm.quiet)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
@@ -173,14 +175,15 @@ struct remote {
 	char *list;		/* "nick\troom\n"... (room empty: in none) */
 };
 
+/* (a build without NATS uses some of these not at all: unused, not an error) */
 static struct nb *bridge;
-static char server_id[17];
+static char server_id[17] __attribute__((unused));
 static struct remote remotes[REMOTES_MAX];	/* under lock */
 static pthread_mutex_t presence_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t presence_cond = PTHREAD_COND_INITIALIZER;
-static int presence_dirty, presence_stop;
+static int presence_dirty, presence_stop __attribute__((unused));
 
-static void room_topic(char *out, size_t cap, const char *room)
+static __attribute__((unused)) void room_topic(char *out, size_t cap, const char *room)
 {
 	snprintf(out, cap, "r/%s", room);
 }
@@ -781,106 +784,22 @@ static void *presence_loop(void *arg)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--idle S] [--quiet]\n"
-		   "       [--nats nats://HOST:PORT [--nats-prefix P]]\n"
-		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
-		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
-		   "  --reactors N        reactor threads (default: one per CPU)\n"
-		   "  --idle S            close sessions silent for S seconds (default 600, 0: never)\n"
-		   "  --quiet             no log lines on stderr\n"
-		   "  --nats URL          join other chat servers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
-		   "                      rooms span them, /who lists everyone, nicknames are unique across them\n"
-		   "  --nats-prefix P     NATS subject prefix (default ringwire.chat)\n"
+	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--idle S] [--allow FILE]\n"
+		   "       [--metrics HOST:PORT] [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n"
+		   "       [--nats nats://HOST:PORT [--nats-prefix P]]\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "  --idle S              close sessions silent for S seconds (default 600, 0: never)\n"
+		   "  --nats URL            join other chat servers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
+		   "                        rooms span them, /who lists everyone, nicknames are unique across them\n"
+		   "  --nats-prefix P       NATS subject prefix (default ringwire.chat)\n"
 		   "Connect with: ringwire-chat URI --nick NAME\n");
-}
-
-static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
-		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
-static int listen_ok(const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
-			"port)\n", s, s);
-	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
-		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
-	} else {
-		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
-	}
-	return 0;
-}
-
-/*
- * The URIs to dial this server at, on stdout: first one a client on this
- * machine can dial (scripts read that first line), then, for a wildcard
- * listen address, one per address of the local interfaces.
- */
-static void print_uris(const struct rw_server *server)
-{
-	size_t cap = 16 * RW_URI_MAX;
-	char *buf = NULL;
-	int n = -ENOSPC;
-
-	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
-		char *nb = realloc(buf, cap);
-
-		if (!nb)
-			break;
-		buf = nb;
-		n = rw_server_uris(server, buf, cap);
-		cap *= 4;
-	}
-	if (n > 0)
-		fputs(buf, stdout);
-	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
-		printf("%s\n", buf);
-	fflush(stdout);
-	free(buf);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
-		{ "reactors", required_argument, NULL, 'r' }, { "idle", required_argument, NULL, 'i' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' },
-		{ "nats", required_argument, NULL, 'N' }, { "nats-prefix", required_argument, NULL, 'P' },
-		{ NULL, 0, NULL, 0 },
+		{ "idle", required_argument, NULL, 'i' }, { "nats", required_argument, NULL, 'N' },
+		{ "nats-prefix", required_argument, NULL, 'P' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler ctl = { .on_open = on_open, .on_close = on_close, .on_tick = on_tick,
 				  .on_event = on_control, .flags = RW_CHANNEL_RELIABLE };
@@ -889,17 +808,20 @@ int main(int argc, char **argv)
 	struct rw_server_config cfg;
 	struct rw_stats st;
 	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL, *nats_url = NULL, *nats_prefix = "ringwire.chat";
+	const char *nats_url = NULL, *nats_prefix = "ringwire.chat";
+	unsigned long v;
 	int c, ret;
 #ifdef RW_HAVE_NATS
 	pthread_t presence;
+	sigset_t sigs;
 #endif
 
 	rw_server_config_init(&cfg);
-	cfg.listen = NULL;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:i:N:P:qh", opts, NULL)) != -1) {
+	sample_init(&sm, PROG, SAMPLE_SERVER, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "i:N:P:", opts)) != -1) {
 		switch (c) {
+		case SAMPLE_EXIT:
+			return sm.exit_code;
 		case 'N':
 			if (strncmp(optarg, "nats://", 7) || !optarg[7]) {
 				fprintf(stderr, PROG ": --nats %s: expected nats://HOST:PORT, e.g. --nats nats://127.0.0.1:4222\n",
@@ -917,64 +839,27 @@ int main(int argc, char **argv)
 #endif
 			nats_prefix = optarg;
 			break;
-		case 'l':
-			if (!listen_ok(optarg))
-				return 2;
-			cfg.listen = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'r':
-			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
-				return 2;
-			break;
 		case 'i':
-			if (number("--idle", optarg, 0, 86400 * 7, &idle_s))
-				return 2;
+			if (sample_number(&sm, "--idle", optarg, 0, 86400 * 7, &v))
+				return sm.exit_code;
+			idle_s = (unsigned)v;
 			break;
-		case 'q':
-			cfg.quiet = 1;
-			quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
-		return 2;
-	}
-	if (!cfg.listen) {
-		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
-		return 2;
-	}
-	if (!key) {
-		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
-		return 2;
-	}
+	if (sample_no_args(&sm, argc, argv))
+		return sm.exit_code;
 #ifndef RW_HAVE_NATS
 	if (nats_url) {
 		fprintf(stderr, PROG ": --nats: this build has no NATS support; install libnats-dev and rebuild\n");
 		return 2;
 	}
 	(void)nats_prefix;
+	(void)err;
 #endif
-	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
 	if (nats_url && !cfg.timers.keepalive_ms)
 		cfg.timers.keepalive_ms = 1000;	/* a client failing over between servers hears us every second */
-	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
-	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
-	if (ret) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
+	if (sample_server_create(&sm, &cfg, &srv))
+		return sm.exit_code;
 	rw_server_on(srv, CH_CTL, &ctl);
 	rw_server_on(srv, RW_CHANNEL_ANY, &room);
 #ifdef RW_HAVE_NATS
@@ -991,6 +876,8 @@ int main(int argc, char **argv)
 		fclose(f);
 		for (int i = 0; i < 8; i++)
 			snprintf(server_id + 2 * i, 3, "%02x", rnd[i]);
+		/* the NATS library's threads and ours must not take the signals rw_server_run waits for */
+		sample_block_signals(&sigs);
 		if (nb_open(&bridge, nats_url, nats_prefix, NULL, PROG, from_nats, NULL, err, sizeof(err))) {
 			fprintf(stderr, PROG ": %s\n", err);
 			rw_server_destroy(srv);
@@ -1003,10 +890,7 @@ int main(int argc, char **argv)
 		}
 	}
 #endif
-	print_uris(srv);
-	ret = rw_server_run(srv);
-	if (ret)
-		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	ret = sample_server_run(&sm, srv);
 	rw_server_stats(srv, &st);
 	printf("sessions opened %" PRIu64 ", messages %" PRIu64 ", sessions closed by the server %" PRIu64
 	       ", events in %" PRIu64 " out %" PRIu64 ", retransmits %" PRIu64 "\n",

@@ -4,7 +4,7 @@
  * ringwire-pubsub is its client.
  *
  *   ringwire-pubsub-broker --listen HOST:PORT --key FILE [--reactors N]
- *                          [--queue N] [--flush-ms MS] [--quiet]
+ *                          [--queue N] [--flush-ms MS] [the standard server options]
  *                          [--nats nats://HOST:PORT [--nats-prefix P]]
  *
  * --nats joins brokers through a NATS server (samples/nats_bridge.h): a
@@ -75,6 +75,8 @@
 
 #include <ringwire.h>
 
+#include "common.h"
+
 #ifdef RW_HAVE_NATS
 #include "nats_bridge.h"
 #else
@@ -133,7 +135,7 @@ static pthread_rwlock_t topics_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct topic *buckets[NBUCKETS];
 
 static unsigned qcap = 1024, flush_ms = 2;
-static int quiet;
+static struct sample sm;
 static struct nb *bridge;	/* --nats: other brokers' topics */
 static _Atomic uint64_t published, unrouted, t_delivered, t_stalls, t_dropped;
 
@@ -152,7 +154,7 @@ static void sub_put(struct sub *b)
 	t_delivered += b->delivered;
 	t_stalls += b->stalls;
 	t_dropped += b->dropped;
-	if (!quiet && (b->delivered || b->dropped))
+	if (!sm.quiet && (b->delivered || b->dropped))
 		fprintf(stderr, "pubsub: %s left: delivered %" PRIu64 ", window full %" PRIu64 " time%s, dropped %" PRIu64
 				"\n",
 			b->wpub, b->delivered, b->stalls, b->stalls == 1 ? "" : "s", b->dropped);
@@ -748,109 +750,25 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--queue N] [--flush-ms MS] [--quiet]\n"
-		   "       [--nats nats://HOST:PORT [--nats-prefix P] [--nats-stream NAME]]\n"
-		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
-		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
-		   "  --reactors N        reactor threads (default: one per CPU)\n"
-		   "  --queue N           deliveries waiting per subscriber before the oldest is dropped (default 1024)\n"
-		   "  --flush-ms MS       how often a subscriber collects deliveries from other reactors (default 2)\n"
-		   "  --quiet             no log lines on stderr\n"
-		   "  --nats URL          join other brokers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
-		   "                      brokers on one NATS server share their topics\n"
-		   "  --nats-prefix P     NATS subject prefix (default ringwire.pubsub); brokers sharing topics use the same\n"
-		   "  --nats-stream NAME  JetStream stream of the reliable topics (RSUB/RPUB; default RINGWIRE_PUBSUB)\n"
+	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--queue N] [--flush-ms MS]\n"
+		   "       [--allow FILE] [--metrics HOST:PORT] [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n"
+		   "       [--nats nats://HOST:PORT [--nats-prefix P] [--nats-stream NAME]]\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "  --queue N             deliveries waiting per subscriber before the oldest is dropped (default 1024)\n"
+		   "  --flush-ms MS         how often a subscriber collects deliveries from other reactors (default 2)\n"
+		   "  --nats URL            join other brokers through a NATS server, e.g. nats://127.0.0.1:4222:\n"
+		   "                        brokers on one NATS server share their topics\n"
+		   "  --nats-prefix P       NATS subject prefix (default ringwire.pubsub); brokers sharing topics use the same\n"
+		   "  --nats-stream NAME    JetStream stream of the reliable topics (RSUB/RPUB; default RINGWIRE_PUBSUB)\n"
 		   "Clients: ringwire-pubsub URI sub TOPIC... | ringwire-pubsub URI pub TOPIC MESSAGE\n");
-}
-
-static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
-		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
-static int listen_ok(const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
-			"port)\n", s, s);
-	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
-		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
-	} else {
-		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
-	}
-	return 0;
-}
-
-/*
- * The URIs to dial this server at, on stdout: first one a client on this
- * machine can dial (scripts read that first line), then, for a wildcard
- * listen address, one per address of the local interfaces.
- */
-static void print_uris(const struct rw_server *server)
-{
-	size_t cap = 16 * RW_URI_MAX;
-	char *buf = NULL;
-	int n = -ENOSPC;
-
-	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
-		char *nb = realloc(buf, cap);
-
-		if (!nb)
-			break;
-		buf = nb;
-		n = rw_server_uris(server, buf, cap);
-		cap *= 4;
-	}
-	if (n > 0)
-		fputs(buf, stdout);
-	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
-		printf("%s\n", buf);
-	fflush(stdout);
-	free(buf);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
-		{ "reactors", required_argument, NULL, 'r' }, { "queue", required_argument, NULL, 'Q' },
-		{ "flush-ms", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' },
+		{ "queue", required_argument, NULL, 'Q' }, { "flush-ms", required_argument, NULL, 'f' },
 		{ "nats", required_argument, NULL, 'N' }, { "nats-prefix", required_argument, NULL, 'P' },
-		{ "nats-stream", required_argument, NULL, 'S' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "nats-stream", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event, .on_tick = on_tick,
 				.on_writable = on_writable, .flags = RW_CHANNEL_RELIABLE };
@@ -858,14 +776,19 @@ int main(int argc, char **argv)
 	struct rw_server *srv;
 	struct rw_stats st;
 	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL, *nats_url = NULL, *nats_prefix = "ringwire.pubsub", *nats_stream = "RINGWIRE_PUBSUB";
+	const char *nats_url = NULL, *nats_prefix = "ringwire.pubsub", *nats_stream = "RINGWIRE_PUBSUB";
+	unsigned long v;
 	int c, ret;
+#ifdef RW_HAVE_NATS
+	sigset_t sigs;
+#endif
 
 	rw_server_config_init(&cfg);
-	cfg.listen = NULL;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:Q:f:N:P:S:qh", opts, NULL)) != -1) {
+	sample_init(&sm, PROG, SAMPLE_SERVER, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "Q:f:N:P:S:", opts)) != -1) {
 		switch (c) {
+		case SAMPLE_EXIT:
+			return sm.exit_code;
 		case 'N':
 			if (strncmp(optarg, "nats://", 7) || !optarg[7]) {
 				fprintf(stderr, PROG ": --nats %s: expected nats://HOST:PORT, e.g. --nats nats://127.0.0.1:4222\n",
@@ -892,67 +815,33 @@ int main(int argc, char **argv)
 #endif
 			nats_prefix = optarg;
 			break;
-		case 'l':
-			if (!listen_ok(optarg))
-				return 2;
-			cfg.listen = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'r':
-			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
-				return 2;
-			break;
 		case 'Q':
-			if (number("--queue", optarg, 1, 1 << 20, &qcap))
-				return 2;
+			if (sample_number(&sm, "--queue", optarg, 1, 1 << 20, &v))
+				return sm.exit_code;
+			qcap = (unsigned)v;
 			break;
 		case 'f':
-			if (number("--flush-ms", optarg, 1, 10000, &flush_ms))
-				return 2;
+			if (sample_number(&sm, "--flush-ms", optarg, 1, 10000, &v))
+				return sm.exit_code;
+			flush_ms = (unsigned)v;
 			break;
-		case 'q':
-			cfg.quiet = 1;
-			quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
-		return 2;
-	}
-	if (!cfg.listen) {
-		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
-		return 2;
-	}
-	if (!key) {
-		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
-		return 2;
-	}
+	if (sample_no_args(&sm, argc, argv))
+		return sm.exit_code;
 #ifndef RW_HAVE_NATS
 	if (nats_url) {
 		fprintf(stderr, PROG ": --nats: this build has no NATS support; install libnats-dev and rebuild\n");
 		return 2;
 	}
 #endif
-	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
-	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
-	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
-	if (ret) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
+	if (sample_server_create(&sm, &cfg, &srv))
+		return sm.exit_code;
 	rw_server_on(srv, CH, &h);
 #ifdef RW_HAVE_NATS
+	/* the NATS library's threads must not take the signals rw_server_run waits for */
+	if (nats_url)
+		sample_block_signals(&sigs);
 	if (nats_url && nb_open(&bridge, nats_url, nats_prefix, nats_stream, PROG, from_nats, NULL, err, sizeof(err))) {
 		fprintf(stderr, PROG ": %s\n", err);
 		rw_server_destroy(srv);
@@ -961,11 +850,9 @@ int main(int argc, char **argv)
 #else
 	(void)nats_prefix;
 	(void)nats_stream;
+	(void)err;
 #endif
-	print_uris(srv);
-	ret = rw_server_run(srv);
-	if (ret)
-		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	ret = sample_server_run(&sm, srv);
 	rw_server_stats(srv, &st);
 	printf("published %" PRIu64 " (%" PRIu64 " to no subscriber), delivered %" PRIu64 ", window full %" PRIu64
 	       " times, dropped %" PRIu64 "\n",

@@ -38,6 +38,8 @@
 
 #include <ringwire.h>
 
+#include "common.h"
+
 #define PROG "ringwire-pubsub"
 
 enum {
@@ -327,71 +329,22 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 	}
 }
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " URI sub TOPIC... [--count N] [--timeout MS] [--bind HOST:PORT]\n"
-		   "       " PROG " URI pub TOPIC MESSAGE [--count N] [--timeout MS] [--bind HOST:PORT]\n"
-		   "  URI          wire://wpub1...@host:port of ringwire-pubsub-broker\n"
-		   "  --count N    sub: exit after N messages (default: run until Ctrl-C)\n"
-		   "               pub: publish N times, numbered \"MESSAGE 1\".. \"MESSAGE N\" (default 1)\n"
-		   "  --timeout MS give up after MS ms without progress, connecting included\n"
-		   "               (default 5000; sub: until subscribed)\n"
-		   "  --bind HOST:PORT  local address (default [::]:0, which reaches IPv4 and IPv6)\n"
-		   "  --quiet      no engine log lines on stderr\n"
-		   "  --stamp      pub: start each message with its send time; sub: print latency p50/p99 at the end\n"
-		   "  --rate N     pub: at most N messages/s (default: as fast as the window allows)\n"
-		   "  --reliable   the broker's reliable topics (a broker with --nats: JetStream); a subscriber\n"
-		   "               failing over to another address of the URI resumes after its last message\n");
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/*
- * A --listen or --bind address, "host:port" or "[v6]:port" (port 0: any
- * free one); a message and 0 if it is not one.
- */
-static int addr_ok(const char *flag, const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon)
-		fprintf(stderr, PROG ": %s %s: the address needs a port, e.g. %s %s:0\n", flag, s, flag, s);
-	else if (s[0] != '[' && strchr(colon + 1, ':'))
-		fprintf(stderr, PROG ": %s %s: write an IPv6 address in brackets, e.g. %s [::1]:0\n", flag, s, flag);
-	else
-		fprintf(stderr, PROG ": %s %s: %s\n", flag, s, err);
-	return 0;
-}
-
-/* The client could not be made: for --bind, the usual causes in words. */
-static void create_failed(int ret, const char *bind, const char *err)
-{
-	if (bind && ret == -EADDRNOTAVAIL)
-		fprintf(stderr, PROG ": --bind %s: not an address of this machine; give one it has, or drop --bind\n",
-			bind);
-	else if (bind && ret == -EADDRINUSE)
-		fprintf(stderr, PROG ": --bind %s: that port is in use; give another, or port 0 for any free one\n",
-			bind);
-	else
-		fprintf(stderr, PROG ": %s\n", err);
+	fprintf(f, "usage: " PROG " URI sub TOPIC... [--count N] [--timeout MS] [--bind HOST:PORT] [options]\n"
+		   "       " PROG " URI pub TOPIC MESSAGE [--count N] [--timeout MS] [--bind HOST:PORT] [options]\n"
+		   "  URI                   wire://wpub1...@host:port of ringwire-pubsub-broker\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "                        (--timeout: give up after MS ms without progress, connecting included;\n"
+		   "                        sub: until subscribed)\n"
+		   "  --count N             sub: exit after N messages (default: run until Ctrl-C)\n"
+		   "                        pub: publish N times, numbered \"MESSAGE 1\".. \"MESSAGE N\" (default 1)\n"
+		   "  --stamp               pub: start each message with its send time; sub: print latency p50/p99 at the end\n"
+		   "  --rate N              pub: at most N messages/s (default: as fast as the window allows)\n"
+		   "  --reliable            the broker's reliable topics (a broker with --nats: JetStream); a subscriber\n"
+		   "                        failing over to another address of the URI resumes after its last message\n");
 }
 
 /*
@@ -433,53 +386,36 @@ static int redial(struct rw_client *cli)
 	return 0;
 }
 
+enum { O_RATE = SAMPLE_OPT_OWN };
+
 int main(int argc, char **argv)
 {
+	/* --rate has no short form: -r is --reactors */
 	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'c' }, { "timeout", required_argument, NULL, 'T' },
-		{ "quiet", no_argument, NULL, 'q' }, { "bind", required_argument, NULL, 'b' },
-		{ "reliable", no_argument, NULL, 'R' }, { "stamp", no_argument, NULL, 'S' },
-		{ "rate", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "count", required_argument, NULL, 'c' }, { "reliable", no_argument, NULL, 'R' },
+		{ "stamp", no_argument, NULL, 'S' }, { "rate", required_argument, NULL, O_RATE },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct rw_handler h = { .on_open = on_open, .on_close = on_close, .on_event = on_event,
 				.on_writable = on_writable, .on_tick = on_tick, .flags = RW_CHANNEL_RELIABLE };
 	struct rw_client_config cfg;
 	struct rw_client *cli;
-	char err[RW_ERRBUF_SIZE], *end;
+	char err[RW_ERRBUF_SIZE];
 	const char *uri, *mode;
-	unsigned long v;
 	int c, ret = 0, have_count = 0;
 	sigset_t sigs;
 	struct timespec tick = { 0, 20 * 1000000 };
 
 	rw_client_config_init(&cfg);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:T:b:r:RSqh", opts, NULL)) != -1) {
+	sample_init(&sm, PROG, SAMPLE_CLIENT, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "c:RS", opts)) != -1) {
 		switch (c) {
+		case SAMPLE_EXIT:
+			return sm.exit_code;
 		case 'c':
-			count = strtoul(optarg, &end, 10);
-			if (end == optarg || *end || optarg[0] == '-' || count < 1 || count > 1000000000) {
-				fprintf(stderr, PROG ": --count: \"%s\" is not a number from 1 to 1000000000\n", optarg);
-				return 2;
-			}
+			if (sample_number(&sm, "--count", optarg, 1, 1000000000, &count))
+				return sm.exit_code;
 			have_count = 1;
-			break;
-		case 'T':
-			v = strtoul(optarg, &end, 10);
-			if (end == optarg || *end || optarg[0] == '-' || v < 1 || v > 3600000) {
-				fprintf(stderr, PROG ": --timeout: \"%s\" is not a number of ms from 1 to 3600000\n", optarg);
-				return 2;
-			}
-			timeout_ms = (unsigned)v;
-			break;
-		case 'b':
-			if (!addr_ok("--bind", optarg))
-				return 2;
-			cfg.bind = optarg;
-			break;
-		case 'q':
-			cfg.quiet = 1;
 			break;
 		case 'R':
 			reliable = 1;
@@ -487,21 +423,13 @@ int main(int argc, char **argv)
 		case 'S':
 			stamp = 1;
 			break;
-		case 'r':
-			rate = strtoul(optarg, &end, 10);
-			if (end == optarg || *end || optarg[0] == '-' || rate < 1 || rate > 10000000) {
-				fprintf(stderr, PROG ": --rate: \"%s\" is not a number of messages/s from 1 to 10000000\n",
-					optarg);
-				return 2;
-			}
+		case O_RATE:
+			if (sample_number(&sm, "--rate", optarg, 1, 10000000, &rate))
+				return sm.exit_code;
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
+	timeout_ms = sm.timeout_ms;
 	if (argc - optind < 3) {
 		fprintf(stderr, PROG ": expected URI sub TOPIC... or URI pub TOPIC MESSAGE; see --help\n");
 		return 2;
@@ -557,10 +485,7 @@ int main(int argc, char **argv)
 	}
 
 	/* the reactor threads inherit this mask: SIGINT comes to us in sigtimedwait */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sample_block_signals(&sigs);
 
 	cfg.reconnect = 0;
 	cfg.handshake_timeout_ms = timeout_ms;
@@ -571,10 +496,10 @@ int main(int argc, char **argv)
 		cfg.timers.keepalive_ms = PING_MS;
 		cfg.timers.session_timeout_ms = LOSS_MS;
 	}
-	if ((c = rw_client_create(&cli, &cfg, err, sizeof(err))) != 0) {
-		create_failed(c, cfg.bind, err);
+	if (sample_client_create(&sm, &cfg, &cli)) {
 		free(buf);
-		return 1;
+		free(last_seq);
+		return sm.exit_code;
 	}
 	rw_client_on(cli, CH, &h);
 	ret = rw_client_start(cli);

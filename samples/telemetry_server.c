@@ -4,7 +4,7 @@
  * keeps, per device and per kind of reading, count, last, min, max and mean.
  *
  *   ringwire-telemetry-server --listen HOST:PORT --key FILE [--reactors N]
- *                             [--interval S] [--top N] [--quiet]
+ *                             [--interval S] [--top N] [the standard server options]
  *
  * A device is a peer public key: it keeps its figures across reconnects.
  * Readings are event type 1, one channel per kind, all little-endian:
@@ -41,6 +41,8 @@
 #include <time.h>
 
 #include <ringwire.h>
+
+#include "common.h"
 
 #define PROG "ringwire-telemetry-server"
 
@@ -563,106 +565,25 @@ static void *printer_main(void *arg)
 
 /* ---- main ---------------------------------------------------------------------------- */
 
+static struct sample sm;
+
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--interval S] [--top N] [--quiet]\n"
-		   "  --listen HOST:PORT  address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
-		   "  --key FILE          private key file (create one: ringwire-key genkey > server.key)\n"
-		   "  --reactors N        reactor threads (default: one per CPU)\n"
-		   "  --interval S        print a summary table every S seconds (default 5, 0: never)\n"
-		   "  --top N             devices in the table, most readings first (default 10)\n"
-		   "  --quiet             no engine log lines on stderr\n"
+	fprintf(f, "usage: " PROG " --listen HOST:PORT --key FILE [--reactors N] [--interval S] [--top N] [--allow FILE]\n"
+		   "       [--metrics HOST:PORT] [--log-format logfmt|json] [--log-level LEVEL] [--quiet]\n");
+	sample_usage_common(&sm, f);
+	fprintf(f, "  --interval S          print a summary table every S seconds (default 5, 0: never)\n"
+		   "  --top N               devices in the table, most readings first (default 10)\n"
 		   "Readings: event type 1 on channel 1 temperature (f32 C), 2 humidity (f32 %%),\n"
 		   "3 GPS (f64 lat, f64 lon), 4 battery (f32 %%). Queries: channel 10 (reliable),\n"
 		   "type 1 = u32 id + wpub prefix (empty: totals) -> type 2 = u32 id + u8 status + text.\n");
 }
 
-static int number(const char *opt, const char *s, unsigned long lo, unsigned long hi, unsigned *out)
-{
-	char *end;
-	unsigned long n;
-
-	errno = 0;
-	n = strtoul(s, &end, 10);
-	if (errno || end == s || *end || n < lo || n > hi || s[0] == '-') {
-		fprintf(stderr, PROG ": %s: \"%s\" is not a number from %lu to %lu\n", opt, s, lo, hi);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* One line for a flag getopt refused (opterr is 0: its own messages are off). */
-static int flag_error(int c, char **argv)
-{
-	const char *arg = argv[optind - 1], *eq = strchr(arg, '=');
-
-	if (c == ':')
-		fprintf(stderr, PROG ": %s needs a value; see --help\n", arg);
-	else if (strncmp(arg, "--", 2))
-		fprintf(stderr, PROG ": unknown flag -%c; see --help\n", optopt);
-	else if (optopt && eq)
-		fprintf(stderr, PROG ": %.*s takes no value; see --help\n", (int)(eq - arg), arg);
-	else
-		fprintf(stderr, PROG ": unknown flag %.*s; see --help\n", eq ? (int)(eq - arg) : (int)strlen(arg), arg);
-	return 2;
-}
-
-/* A --listen address, "host:port" or "[v6]:port" (port 0: any free one); a message and 0 if not. */
-static int listen_ok(const char *s)
-{
-	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
-	uint16_t port;
-	const char *colon = strchr(s, ':');
-
-	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
-		return 1;
-	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		fprintf(stderr, PROG ": --listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free "
-			"port)\n", s, s);
-	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
-		fprintf(stderr, PROG ": --listen %s: write an IPv6 address in brackets, e.g. --listen [::]:9000\n", s);
-	} else {
-		fprintf(stderr, PROG ": --listen %s: %s\n", s, err);
-	}
-	return 0;
-}
-
-/*
- * The URIs to dial this server at, on stdout: first one a client on this
- * machine can dial (scripts read that first line), then, for a wildcard
- * listen address, one per address of the local interfaces.
- */
-static void print_uris(const struct rw_server *server)
-{
-	size_t cap = 16 * RW_URI_MAX;
-	char *buf = NULL;
-	int n = -ENOSPC;
-
-	while (n == -ENOSPC && cap <= 4096 * RW_URI_MAX) {
-		char *nb = realloc(buf, cap);
-
-		if (!nb)
-			break;
-		buf = nb;
-		n = rw_server_uris(server, buf, cap);
-		cap *= 4;
-	}
-	if (n > 0)
-		fputs(buf, stdout);
-	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
-		printf("%s\n", buf);
-	fflush(stdout);
-	free(buf);
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "listen", required_argument, NULL, 'l' }, { "key", required_argument, NULL, 'k' },
-		{ "reactors", required_argument, NULL, 'r' }, { "interval", required_argument, NULL, 'i' },
-		{ "top", required_argument, NULL, 't' }, { "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "interval", required_argument, NULL, 'i' }, { "top", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct printer pr = { .lock = PTHREAD_MUTEX_INITIALIZER, .interval_s = 5, .top = 10 };
 	struct rw_handler any = { .on_open = on_open, .on_close = on_close, .on_event = on_reading };
@@ -670,83 +591,41 @@ int main(int argc, char **argv)
 	struct rw_server_config cfg;
 	struct rw_server *srv;
 	struct rw_stats st;
-	char err[RW_ERRBUF_SIZE];
-	const char *key = NULL;
 	pthread_condattr_t ca;
 	pthread_t printer;
 	sigset_t sigs;
+	unsigned long v;
 	int c, ret, have_printer = 0;
 	uint64_t prev = 0;
 
 	rw_server_config_init(&cfg);
-	cfg.listen = NULL;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":l:k:r:i:t:qh", opts, NULL)) != -1) {
+	sample_init(&sm, PROG, SAMPLE_SERVER, usage);
+	while ((c = sample_getopt(&sm, argc, argv, "i:t:", opts)) != -1) {
 		switch (c) {
-		case 'l':
-			if (!listen_ok(optarg))
-				return 2;
-			cfg.listen = optarg;
-			break;
-		case 'k':
-			key = optarg;
-			break;
-		case 'r':
-			if (number("--reactors", optarg, 1, 64, &cfg.reactors))
-				return 2;
-			break;
+		case SAMPLE_EXIT:
+			return sm.exit_code;
 		case 'i':
-			if (number("--interval", optarg, 0, 86400, &pr.interval_s))
-				return 2;
+			if (sample_number(&sm, "--interval", optarg, 0, 86400, &v))
+				return sm.exit_code;
+			pr.interval_s = (unsigned)v;
 			break;
 		case 't':
-			if (number("--top", optarg, 1, 100000, &pr.top))
-				return 2;
+			if (sample_number(&sm, "--top", optarg, 1, 100000, &v))
+				return sm.exit_code;
+			pr.top = (unsigned)v;
 			break;
-		case 'q':
-			cfg.quiet = 1;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return flag_error(c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, PROG ": unexpected argument \"%s\"; see --help\n", argv[optind]);
-		return 2;
-	}
-	if (!cfg.listen) {
-		fprintf(stderr, PROG ": missing --listen HOST:PORT, e.g. --listen 127.0.0.1:9000\n");
-		return 2;
-	}
-	if (!key) {
-		fprintf(stderr, PROG ": missing --key FILE; create one with: ringwire-key genkey > server.key\n");
-		return 2;
-	}
-	if (rw_key_load_private(key, cfg.private_key, err, sizeof(err))) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
-	ret = rw_server_create(&srv, &cfg, err, sizeof(err));
-	rw_memzero(cfg.private_key, sizeof(cfg.private_key));
-	if (ret) {
-		fprintf(stderr, PROG ": %s\n", err);
-		return 1;
-	}
+	if (sample_no_args(&sm, argc, argv) || sample_server_create(&sm, &cfg, &srv))
+		return sm.exit_code;
 	rw_server_on(srv, RW_CHANNEL_ANY, &any);
 	rw_server_on(srv, CH_QUERY, &query);
-	print_uris(srv);
 	/*
-	 * rw_server_run takes SIGINT and SIGTERM through a signalfd: every
-	 * thread must have them blocked, so block them before the printer
-	 * thread inherits our mask.
+	 * rw_server_run takes SIGINT, SIGTERM and SIGHUP through a signalfd:
+	 * every thread must have them blocked (a SIGHUP the printer thread
+	 * took would end the process), so block them before it inherits our mask.
 	 */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	sample_block_signals(&sigs);
 	if (pr.interval_s) {
 		pthread_condattr_init(&ca);
 		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -756,9 +635,7 @@ int main(int argc, char **argv)
 		if (!have_printer)
 			fprintf(stderr, PROG ": cannot start the summary thread; running without a table\n");
 	}
-	ret = rw_server_run(srv);
-	if (ret)
-		fprintf(stderr, PROG ": %s\n", strerror(-ret));
+	ret = sample_server_run(&sm, srv);
 	if (have_printer) {
 		pthread_mutex_lock(&pr.lock);
 		pr.stop = 1;

@@ -25,7 +25,10 @@
 #      connections (bench-zmq --sessions N) as far as it goes ("-" where it
 #      fails: a file descriptor per connection);
 # and prints the tables plus the exact commands it ran (each is printed as it
-# starts). Each measurement lasts SECONDS (default 5) after a 1 s warm-up.
+# starts). With gnuplot (Debian gnuplot-nox) it also draws, in PLOT_DIR (default
+# build-bench/charts/, beside the .hgrm latency distributions it plots), latency.png
+# (echo latency by percentile, ringwire and ZeroMQ side by side) and throughput.png
+# (the throughput rows as bars); without it, a line says the charts were skipped. Each measurement lasts SECONDS (default 5) after a 1 s warm-up.
 # Server and client are pinned to different CPUs when there are two or more.
 #
 # Environment: BENCH_ONLY=sessions (only section 7), SESS_LIST (its session
@@ -76,6 +79,7 @@ done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 B=build-bench
+PLOT_DIR=${PLOT_DIR:-$top/$B/charts}
 tmp=$(mktemp -d /tmp/ringwire-bench.XXXXXX)
 server_pid=
 client_pid=
@@ -281,8 +285,10 @@ max=$(jget "$tmp/echo-max.json" events_per_s)
 [ "$max" != null ] || die "ringwire echo measured no rate"
 half=$(python3 -c "print(max(1, int(float('$max') / 2)))")
 echo "   maximum $max echoes/s; latency at half of it: --rate $half"
-load echo-half --mode echo --sessions 1 --size 64 --window 32 --rate "$half" --duration "$DUR" --warmup "$WARM"
-load echo-w1 --mode echo --sessions 1 --size 64 --window 1 --duration "$DUR" --warmup "$WARM"
+load echo-half --mode echo --sessions 1 --size 64 --window 32 --rate "$half" --duration "$DUR" --warmup "$WARM" \
+	--histogram "$tmp/echo-half.hgrm"
+load echo-w1 --mode echo --sessions 1 --size 64 --window 1 --duration "$DUR" --warmup "$WARM" \
+	--histogram "$tmp/echo-w1.hgrm"
 
 echo
 stop_server
@@ -307,8 +313,10 @@ zmq zmq-echo-max --mode echo --size 64 --window 32 --duration "$DUR" --warmup "$
 zmax=$(jget "$tmp/zmq-echo-max.json" events_per_s)
 zhalf=$(python3 -c "print(max(1, int(float('$zmax') / 2)))")
 echo "   maximum $zmax echoes/s; latency at half of it: --rate $zhalf"
-zmq zmq-echo-half --mode echo --size 64 --window 32 --rate "$zhalf" --duration "$DUR" --warmup "$WARM"
-zmq zmq-echo-w1 --mode echo --size 64 --window 1 --duration "$DUR" --warmup "$WARM"
+zmq zmq-echo-half --mode echo --size 64 --window 32 --rate "$zhalf" --duration "$DUR" --warmup "$WARM" \
+	--histogram "$tmp/zmq-echo-half.hgrm"
+zmq zmq-echo-w1 --mode echo --size 64 --window 1 --duration "$DUR" --warmup "$WARM" \
+	--histogram "$tmp/zmq-echo-w1.hgrm"
 zmq zmq-connect-1 --mode connect --sessions 200 --window 1 --duration 30
 zmq zmq-connect --mode connect --sessions 2000 --window "$ZMQ_CONNECT_WINDOW" --duration 30
 
@@ -460,6 +468,12 @@ row("handshake, one at a time, p50", "us", get(c1, "handshake_latency_us.p50"), 
 row("handshake, one at a time, p99", "us", get(c1, "handshake_latency_us.p99"), None, get(zc1, "handshake_latency_us.p99"))
 row(f"memory per idle session, server ({hN[0]} sessions)", "bytes", mem_server)
 row(f"memory per idle session, client ({hN[0]} sessions)", "bytes", mem_client)
+
+# the throughput rows for the bar chart (scripts/bench-plot.sh): "workload" unit ringwire ZeroMQ ceiling
+with open(f"{tmp}/throughput.dat", "w") as f:
+    for w, unit, rw, ceil, zq in rows:
+        if unit not in ("us", "bytes"):
+            f.write('"%s" %s %s\n' % (w, unit, " ".join("NaN" if v is None else repr(float(v)) for v in (rw, zq, ceil))))
 
 hdr = ("workload", "unit", "ringwire", "ceiling", "ringwire/ceiling", "ZeroMQ CURVE", "ringwire/ZeroMQ")
 tab = [hdr]
@@ -613,6 +627,14 @@ if odd:
 else:
     print("Nothing odd detected by the script's checks (loss, failed dials, server exit).")
 EOF
+
+# ---- charts ---------------------------------------------------------------------------------
+# next to the text report: latency by percentile (the .hgrm files) and the throughput rows
+echo
+echo "== charts (gnuplot) in $PLOT_DIR"
+mkdir -p "$PLOT_DIR"
+cp "$tmp"/*.hgrm "$tmp"/*.hgrm.intended "$tmp/throughput.dat" "$PLOT_DIR"/ 2>/dev/null || true
+scripts/bench-plot.sh "$PLOT_DIR"
 
 fi # BENCH_ONLY
 

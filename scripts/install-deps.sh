@@ -5,7 +5,9 @@ pkgs=(meson ninja-build pkgconf gcc clang llvm libclang-rt-14-dev liburing-dev l
       libcmocka-dev libzmq3-dev nats-server libnats-dev python3 iproute2 procps
       # operations: /metrics (libmicrohttpd), sd_notify (libsystemd), man pages (scdoc, man-db),
       # the tests' HTTP client and exposition linter (curl, promtool from prometheus), units (systemd-analyze)
-      libmicrohttpd-dev libsystemd-dev scdoc man-db curl prometheus systemd)
+      libmicrohttpd-dev libsystemd-dev scdoc man-db curl prometheus systemd
+      # scripts/bench.sh's charts (latency by percentile, throughput)
+      gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

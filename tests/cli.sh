@@ -29,9 +29,9 @@ export KEY PUB OPEN URI
 
 SERVERS="ringwire-echo ringwire-telemetry-server ringwire-chat-server ringwire-pubsub-broker ringwire-rpc-server"
 CLIENTS="ringwire-telemetry-device ringwire-chat ringwire-pubsub ringwire-rpc-client"
-# the samples on samples/common.c (the standard --metrics, --allow, --log-* options); the others join as they adopt it
-COMMON_SERVERS="ringwire-echo ringwire-rpc-server"
-COMMON_CLIENTS="ringwire-rpc-client ringwire-telemetry-device"
+# the samples on samples/common.c (the standard --metrics, --allow, --log-* options): all of them
+COMMON_SERVERS="ringwire-echo ringwire-rpc-server ringwire-pubsub-broker ringwire-chat-server ringwire-telemetry-server"
+COMMON_CLIENTS="ringwire-rpc-client ringwire-telemetry-device ringwire-pubsub ringwire-chat"
 
 # program | arguments (shell words; $KEY $PUB $OPEN $URI expand) | exit | stderr contains
 table() {
@@ -61,6 +61,8 @@ ringwire-load | "$URI" --duration | 2 | --duration needs a value; see --help
 ringwire-load | "$URI" --json=1 | 2 | --json takes no value; see --help
 ringwire-load | "$URI" --bind 127.0.0.1 | 2 | --bind 127.0.0.1: the address needs a port, e.g. --bind 127.0.0.1:0
 ringwire-load | "$URI" --bind ::1 | 2 | write an IPv6 address in brackets
+ringwire-load | "$URI" --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
+ringwire-load | "$URI" --histogram | 2 | --histogram needs a value; see --help
 ringwire-load | "$URI" --timeout 0 | 2 | --timeout: "0" is not a number from 1 to 3600000
 ringwire-load | wire://nokey@127.0.0.1:9 | 2 | key must start with wpub1
 ringwire-load | "$URI" --sessions 0 | 2 | --sessions: "0" is not a number from 1 to 100000
@@ -123,6 +125,8 @@ EOF
 	for p in $COMMON_CLIENTS; do
 		u='"$URI" time'
 		[ "$p" = ringwire-telemetry-device ] && u='--server "$URI"'
+		[ "$p" = ringwire-pubsub ] && u='"$URI" sub t'
+		[ "$p" = ringwire-chat ] && u='"$URI"'
 		cat <<EOF
 $p | $u --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
 $p | $u --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json

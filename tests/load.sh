@@ -87,8 +87,69 @@ check "echo: JSON with every key, 10 sessions connected, echoes received" \
 check "echo: unpaced, so no intended-time latency" \
 	json_ok "$tmp/echo.out" 'j["latency_intended_us"]["p99"] is None and j["latency_kinds"]["latency_us"] == "send to echo"'
 
+# hgrm_ok FILE.hgrm JSON-FILE KEY: an HdrHistogram .hgrm table (header, rows of Value Percentile
+# TotalCount 1/(1-Percentile) ascending, a 100% row, the #[Mean / #[Max footer; values in ms) whose
+# p50 and p99 match the JSON report's KEY (us) within one bucket of ringwire-load's histogram
+hgrm_ok() {
+	tail -n 1 "$2" | python3 -c '
+import json, math, sys
+path, key = sys.argv[1], sys.argv[2]
+j = json.loads(sys.stdin.read())[key]
+lines = open(path).read().splitlines()
+if lines[0].split() != ["Value", "Percentile", "TotalCount", "1/(1-Percentile)"] or lines[1] != "":
+    sys.exit("bad header: %r" % lines[:2])
+rows, foot = [], [l for l in lines if l.startswith("#[")]
+for l in lines[2:]:
+    if l.startswith("#"):
+        continue
+    f = l.split()
+    rows.append((float(f[0]), float(f[1]), int(f[2])))
+    if len(f) == 4 and abs(float(f[3]) - 1 / (1 - float(f[1]))) > 0.01 * float(f[3]):
+        sys.exit("bad 1/(1-Percentile) in %r" % l)
+if len(rows) < 3 or rows[-1][1] != 1.0 or any(b[0] < a[0] or b[1] < a[1] or b[2] < a[2] for a, b in zip(rows, rows[1:])):
+    sys.exit("rows not ascending to 100%")
+if not (foot[0].startswith("#[Mean") and foot[1].startswith("#[Max")) or abs(float(foot[1].split("=")[1].split(",")[0]) * 1000 - j["max"]) > 1:
+    sys.exit("bad footer %r (max %s us)" % (foot, j["max"]))
+def width(us):
+    return 1 if us < 1024 else 2 ** (int(math.log2(us)) - 7)
+for p, k in ((0.5, "p50"), (0.99, "p99")):
+    v = next(r[0] for r in rows if r[1] >= p - 1e-12) * 1000
+    if abs(v - j[k]) > width(max(v, j[k])):
+        sys.exit("%s: %.1f us in the .hgrm, %.1f us in the JSON" % (k, v, j[k]))
+' "$1" "$3"
+}
+
+# ---- --metrics: the client's counters served during the run ----
+if command -v curl >/dev/null; then
+	timeout 60 "$LOAD" "$uri" --sessions 2 --reactors 1 --duration 2 --warmup 0 --quiet --metrics 127.0.0.1:0 \
+		>"$tmp/lm.out" 2>"$tmp/lm.err" &
+	lp=$!
+	maddr=
+	for _ in $(seq 50); do
+		maddr=$(grep -oE 'metrics at http://127\.0\.0\.1:[0-9]+' "$tmp/lm.err" | head -1 | cut -d/ -f3)
+		[ -n "$maddr" ] && break
+		sleep 0.1
+	done
+	sleep 0.5
+	curl -gsS --max-time 5 "http://$maddr/metrics" >"$tmp/lm.prom" 2>&1
+	wait "$lp"
+	if grep -q 'without libmicrohttpd' "$tmp/lm.err"; then
+		echo "note: built without libmicrohttpd: --metrics not tested"
+	else
+		check "--metrics: the address is logged and serves the client's counters during the run" \
+			grep -qE '^ringwire_bytes_sent_total [1-9]' "$tmp/lm.prom"
+	fi
+else
+	echo "note: curl not installed: --metrics not tested"
+fi
+
 # ---- paced echo: every session up before measuring, both latency kinds, memory per session ----
-load paced --sessions 50 --reactors 1 --rate 2000 --duration 1 --warmup 0.2 --server-pid "$srv" --json
+load paced --sessions 50 --reactors 1 --rate 2000 --duration 1 --warmup 0.2 --server-pid "$srv" --json \
+	--histogram "$tmp/paced.hgrm"
+check "paced: --histogram writes a .hgrm whose p50/p99 match the JSON's (send to echo)" \
+	hgrm_ok "$tmp/paced.hgrm" "$tmp/paced.out" latency_us
+check "paced: and FILE.intended, the intended-send-time one" \
+	hgrm_ok "$tmp/paced.hgrm.intended" "$tmp/paced.out" latency_intended_us
 check "paced: exits 0" test "$rc" -eq 0
 check "paced: all 50 up before the measured interval, dial time given" \
 	json_ok "$tmp/paced.out" 'j["sessions_up"] == 50 and j["sessions_up_measured"] == 50 and j["dial_s"] > 0 and j["dial_deadline_hit"] is False'

@@ -4,7 +4,9 @@
 #     two scrapes with curl: the counters rose, and promtool accepts both;
 #  2. ringwire-rpc-server --allow FILE with two clients of fixed keys (--key): SIGHUP with
 #     one key removed closes exactly that client's session (rejected), the other keeps calling;
-#  3. --log-format json: every line the engine writes on stderr is a JSON object.
+#  3. --log-format json: every line the engine writes on stderr is a JSON object;
+#  4. SIGHUP to ringwire-telemetry-server (a thread of its own prints the table) leaves it
+#     running; SIGINT then stops it with exit 0.
 # Every wait is bounded; skips (77) without curl.
 set -u
 B=${1:?usage: service.sh BUILD_DIR}
@@ -137,5 +139,27 @@ if python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$tm
 	ok "rpc-server --log-format json: $(wc -l <"$tmp/rpc.err") lines, each a JSON object"
 else
 	bad "not JSON: $(cat "$tmp/json.err") in $(cat "$tmp/rpc.err")"
+fi
+# ---- 4. SIGHUP never stops a server with threads of its own -----------------------------
+"$B/ringwire-telemetry-server" --listen 127.0.0.1:0 --key "$tmp/server.key" --reactors 1 --interval 1 \
+	>"$tmp/tel.out" 2>"$tmp/tel.err" &
+pids+=($!)
+tel_pid=$!
+if wait_for "$tmp/tel.out" '^wire://' 10; then
+	sleep 0.3	# the summary thread is up
+	for _ in 1 2 3; do kill -HUP "$tel_pid"; sleep 0.2; done
+	sleep 0.5
+	if kill -0 "$tel_pid" 2>/dev/null; then
+		ok "ringwire-telemetry-server runs on after three SIGHUPs"
+		kill -INT "$tel_pid"
+		wait "$tel_pid"
+		rc=$?
+		[ "$rc" -eq 0 ] && ok "then SIGINT: exit 0" || bad "SIGINT after SIGHUP: exit $rc, $(tail -3 "$tmp/tel.err")"
+	else
+		wait "$tel_pid"
+		bad "SIGHUP ended ringwire-telemetry-server: exit $?, $(tail -3 "$tmp/tel.err")"
+	fi
+else
+	bad "ringwire-telemetry-server did not start: $(head -c 300 "$tmp/tel.err")"
 fi
 exit $fail

@@ -61,6 +61,8 @@
 
 #include <zmq.h>
 
+#include "hgrm.h"
+
 #define NS 1000000000ull
 #define KEYLEN 41		/* Z85 key with its terminating NUL */
 
@@ -74,6 +76,7 @@ static struct {
 	unsigned sessions, window;
 	int server_cpu, client_cpu;
 	bool json, sessions_set;
+	const char *histogram;	/* --histogram FILE: echo latency as .hgrm */
 } o;
 
 static char server_pub[KEYLEN], server_sec[KEYLEN], client_pub[KEYLEN], client_sec[KEYLEN];
@@ -254,6 +257,35 @@ static double pct_us(const struct samples *s, double p)
 	i = (size_t)(p / 100.0 * (double)s->n + 0.999999);
 	i = i < 1 ? 1 : i > s->n ? s->n : i;
 	return (double)s->v[i - 1] / 1000.0;
+}
+
+/* --histogram: sorted samples as .hgrm (tools/hgrm.c), one step per microsecond; 0 or -1. */
+static int write_hgrm(const char *path, const struct samples *s)
+{
+	double *v = malloc((s->n + 1) * sizeof(*v));
+	uint64_t *c = malloc((s->n + 1) * sizeof(*c)), last = UINT64_MAX;
+	size_t k = 0;
+	int ret = -ENOMEM;
+
+	if (v && c) {
+		for (size_t i = 0; i < s->n; i++) {
+			uint64_t us = s->v[i] / 1000;
+
+			if (k && us == last) {
+				c[k - 1]++;
+				continue;
+			}
+			last = us;
+			v[k] = (double)us / 1000.0;
+			c[k++] = 1;
+		}
+		ret = hgrm_write(path, v, c, k);
+	}
+	free(v);
+	free(c);
+	if (ret)
+		fprintf(stderr, "bench-zmq: --histogram %s: %s\n", path, strerror(-ret));
+	return ret ? -1 : 0;
 }
 
 /* ---- server (child process) -------------------------------------------------- */
@@ -1004,6 +1036,8 @@ static void usage(FILE *f)
 		"  --server-cpu N    pin the server process (its zmq I/O thread too) to CPU N\n"
 		"  --client-cpu N    pin the client process likewise\n"
 		"  --json            also print one JSON line (the last line)\n"
+		"  --histogram FILE  echo: the latency distribution as HdrHistogram's .hgrm text\n"
+		"                    (ms, per microsecond; with --rate also FILE.intended)\n"
 		"\n"
 		"exit status: 0 ok, 1 the run failed, 2 bad flags\n",
 		ZMQ_VERSION_MAJOR, ZMQ_VERSION_MINOR, ZMQ_VERSION_PATCH);
@@ -1031,6 +1065,7 @@ static void parse_args(int argc, char **argv)
 		{ "sessions", required_argument, NULL, 'n' }, { "window", required_argument, NULL, 'W' },
 		{ "rate", required_argument, NULL, 'r' },     { "server-cpu", required_argument, NULL, 'S' },
 		{ "client-cpu", required_argument, NULL, 'C' }, { "json", no_argument, NULL, 'j' },
+		{ "histogram", required_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },	      { NULL, 0, NULL, 0 },
 	};
 	bool mode_set = false;
@@ -1072,6 +1107,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'W':
 			o.window = (unsigned)num("--window", optarg, 1, 65536);
+			break;
+		case 'H':
+			o.histogram = optarg;
 			break;
 		case 'r':
 			o.rate = num("--rate", optarg, 0, 1e9);
@@ -1209,7 +1247,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-zmq: %s\n", r.error);
 		ret = 1;
 	} else {
-		report(&r, cpu);
+		report(&r, cpu);	/* sorts the samples */
+		if (o.histogram && o.mode == M_ECHO) {
+			char path[4096];
+
+			snprintf(path, sizeof(path), "%s.intended", o.histogram);
+			if (write_hgrm(o.histogram, &r.lat) || (r.lat_int.n && write_hgrm(path, &r.lat_int)))
+				ret = 1;
+		}
 	}
 	free(r.lat.v);
 	free(r.lat_int.v);

@@ -67,6 +67,8 @@
 
 #include <ringwire.h>
 
+#include "hgrm.h"
+
 enum {
 	EV_DATA = 1,		/* echo mode: any type a server echoes */
 	EV_REPORT = 252,	/* sink convention: answered with count and bytes of EV_SINK */
@@ -111,6 +113,8 @@ static struct {
 	long server_pid;
 	unsigned rekey_ms, timeout_ms;
 	const char *bind;
+	const char *metrics;		/* --metrics HOST:PORT */
+	const char *histogram;		/* --histogram FILE (.hgrm) */
 	unsigned max_packet_size;	/* path MTU discovery's cap, 0: the library's default */
 	bool reliable, json, quiet, soak, keep;
 	uint64_t seed;
@@ -300,6 +304,37 @@ static double hist_pct(const struct hist *h, double pct)
 		}
 	}
 	return max;
+}
+
+/*
+ * --histogram: h as HdrHistogram's .hgrm table (tools/hgrm.c), each bucket
+ * read as its highest value (HdrHistogram's "highest equivalent value"),
+ * the last one as the maximum; in ms. A message and -1 if it cannot be written.
+ */
+static int write_hgrm(const char *path, const struct hist *h)
+{
+	double *v = malloc(H_BUCKETS * sizeof(*v)), lo, hi, max = (double)h->max_ns / 1e6;
+	uint64_t *n = malloc(H_BUCKETS * sizeof(*n));
+	size_t k = 0;
+	int ret = -ENOMEM;
+
+	if (v && n) {
+		for (unsigned i = 0; i < H_BUCKETS; i++) {
+			if (!h->b[i])
+				continue;
+			h_range(i, &lo, &hi);
+			v[k] = (hi - 1) / 1000.0 < max ? (hi - 1) / 1000.0 : max;
+			n[k++] = h->b[i];
+		}
+		ret = hgrm_write(path, v, n, k);
+	}
+	free(v);
+	free(n);
+	if (ret == -ENODATA)
+		fprintf(stderr, "ringwire-load: --histogram %s: no latency was measured (no echo came back)\n", path);
+	else if (ret)
+		fprintf(stderr, "ringwire-load: --histogram %s: %s\n", path, strerror(-ret));
+	return ret ? -1 : 0;
 }
 
 /* ---- per-thread state ----------------------------------------------------------------- */
@@ -1221,6 +1256,11 @@ static void usage(FILE *f)
 		"  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000\n"
 		"                        (1232: off; default: the library's, 65000 or what its buffers hold)\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
+		"  --histogram FILE      echo mode: write the send-to-echo latency distribution to FILE\n"
+		"                        in HdrHistogram's .hgrm text (values in ms, as wrk2's), and\n"
+		"                        with --rate the intended-send-time one to FILE.intended\n"
+		"  --metrics HOST:PORT   serve the client's Prometheus metrics at http://HOST:PORT/metrics\n"
+		"                        during the run (port 0: any free one; the address is logged)\n"
 		"  --quiet               no progress line each second on stderr\n"
 		"  --help                this text\n"
 		"\n"
@@ -1228,8 +1268,8 @@ static void usage(FILE *f)
 		"received; oneway: what the server counted); packets/s counts the client's\n"
 		"datagrams sent and received. Latency is in microseconds.\n"
 		"\n"
-		"exit status: 0 ok; 1 soak criteria failed, or no session could connect;\n"
-		"2 bad flags.\n"
+		"exit status: 0 ok; 1 soak criteria failed, no session could connect, or the\n"
+		"--histogram file could not be written; 2 bad flags.\n"
 		"\n"
 		"examples:\n"
 		"  ringwire-load wire://wpub1...@127.0.0.1:9000 --sessions 10 --duration 5\n"
@@ -1342,14 +1382,14 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
 	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
-	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE,
+	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE, O_METRICS, O_HISTOGRAM,
 };
 
 /*
- * A --bind address, "host:port" or "[v6]:port" (port 0: any free one); a
- * message and exit 2 if it is not one.
+ * A --bind or --metrics address, "host:port" or "[v6]:port" (port 0: any
+ * free one); a message and exit 2 if it is not one.
  */
-static void check_bind(const char *s)
+static void check_addr(const char *flag, const char *s)
 {
 	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
 	uint16_t port;
@@ -1358,11 +1398,13 @@ static void check_bind(const char *s)
 	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
 		return;
 	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		fprintf(stderr, "ringwire-load: --bind %s: the address needs a port, e.g. --bind %s:0\n", s, s);
+		fprintf(stderr, "ringwire-load: %s %s: the address needs a port, e.g. %s %s:%s\n", flag, s, flag, s,
+			strcmp(flag, "--bind") ? "9100" : "0");
 	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
-		fprintf(stderr, "ringwire-load: --bind %s: write an IPv6 address in brackets, e.g. --bind [::1]:0\n", s);
+		fprintf(stderr, "ringwire-load: %s %s: write an IPv6 address in brackets, e.g. %s [::1]:%s\n", flag, s,
+			flag, strcmp(flag, "--bind") ? "9100" : "0");
 	} else {
-		fprintf(stderr, "ringwire-load: --bind %s: %s\n", s, err);
+		fprintf(stderr, "ringwire-load: %s %s: %s\n", flag, s, err);
 	}
 	exit(2);
 }
@@ -1393,6 +1435,8 @@ static void parse_args(int argc, char **argv)
 		{ "max-packet-size", required_argument, NULL, O_MAX_PACKET_SIZE },
 		{ "dial-timeout", required_argument, NULL, O_DIAL_TIMEOUT },
 		{ "server-pid", required_argument, NULL, O_SERVER_PID },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "histogram", required_argument, NULL, O_HISTOGRAM },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1486,8 +1530,17 @@ static void parse_args(int argc, char **argv)
 			o.timeout_ms = parse_uint("--timeout", optarg, 1, 3600000);
 			break;
 		case O_BIND:
-			check_bind(optarg);
+			check_addr("--bind", optarg);
 			o.bind = optarg;
+			break;
+		case O_METRICS:
+			check_addr("--metrics", optarg);
+			o.metrics = optarg;
+			break;
+		case O_HISTOGRAM:
+			if (!optarg[0])
+				bad_flag("--histogram", optarg, "a file name (e.g. latency.hgrm)");
+			o.histogram = optarg;
 			break;
 		case O_MAX_PACKET_SIZE:
 			o.max_packet_size = parse_uint("--max-packet-size", optarg, 1232, 65000);
@@ -1969,6 +2022,22 @@ int main(int argc, char **argv)
 		create_failed(ret, cfg.bind, err);
 		return 1;
 	}
+	if (o.metrics) {
+		ret = rw_client_metrics_listen(cli, o.metrics, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "ringwire-load: --metrics %s\n", err);
+			rw_client_destroy(cli);
+			return 1;
+		}
+		{
+			char host[RW_HOST_MAX + 1];
+			uint16_t given;
+
+			rw_hostport_parse(o.metrics, host, &given, NULL, 0);
+			fprintf(stderr, strchr(host, ':') ? "ringwire-load: metrics at http://[%s]:%d/metrics\n"
+							  : "ringwire-load: metrics at http://%s:%d/metrics\n", host, ret);
+		}
+	}
 	rw_client_on(cli, RW_CHANNEL_ANY, &any);
 	if (o.soak)
 		rw_client_on(cli, 1, &rel);
@@ -2386,6 +2455,15 @@ int main(int argc, char **argv)
 		printf("}\n");
 	}
 	fflush(stdout);
+	if (o.histogram && o.mode == M_ECHO) {
+		char path[4096];
+
+		if (write_hgrm(o.histogram, &r->lat))
+			failed = true;
+		snprintf(path, sizeof(path), "%s.intended", o.histogram);
+		if (int_valid && write_hgrm(path, &r->lat_int))
+			failed = true;
+	}
 	if (exit_reason)
 		fprintf(stderr, "ringwire-load: %s\n", exit_reason);
 
