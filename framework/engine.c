@@ -158,6 +158,7 @@ static void on_batch_end(struct rw_reactor *r)
 	struct rw_shard *sh = shard_of(r);
 
 	rw__shard_batch_end(sh);
+	rw__handshake_batch_end(sh);	/* the next batch gets its own Noise budget */
 	if (sh->batch_dgrams) {
 		RW_STAT_INC(sh->ops.rx_batches);
 		RW_STAT_ADD(sh->ops.rx_batch_datagrams, sh->batch_dgrams);

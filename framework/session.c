@@ -575,7 +575,6 @@ void rw__shard_batch_end(struct rw_shard *sh)
 	/* what attend() sent (a close's reason and Disconnect) leaves in this batch too */
 	rw__send_batch_end(sh);
 	rw__shard_reap(sh);
-	rw__handshake_batch_end(sh);
 }
 
 /* ---- receive path -------------------------------------------------------------- */
