@@ -152,7 +152,7 @@ static void unlink_waiting(struct rw_session *s)
 /* Send the parked FIFO while buffers last; consecutive packets to one peer go as one batch. */
 static void resume(struct rw_shard *sh)
 {
-	struct rw_peer_addr to;
+	struct rw_peer_addr to = { 0 };	/* set before the first packet joins the batch */
 	struct batch b;
 
 	batch_init(&b, sh, &to);

@@ -96,35 +96,6 @@ static char last_nick[64], last_room[64];	/* session thread until lost, then mai
 
 /* ---- connecting ----------------------------------------------------------------- */
 
-/* "host:port" as a user writes it: an IPv6 host in brackets. */
-static void host_port(char *out, size_t n, const char *host, unsigned port)
-{
-	if (strchr(host, ':'))
-		snprintf(out, n, "[%s]:%u", host, port);
-	else
-		snprintf(out, n, "%s:%u", host, port);
-}
-
-/*
- * Why a dial came to nothing, in one line: no answer (a wrong key in the
- * URI looks exactly like no server: the server drops what it cannot
- * decrypt), refused by the server (its reason), or a local error (the
- * engine's message names the errno and what to do).
- */
-static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
-{
-	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
-
-	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
-		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
-			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
-	else if (why->reason == RW_CLOSE_NETWORK)
-		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
-	else
-		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
-			 "address (is the server running?)", peer, timeout_ms);
-}
-
 /* ---- the queue of lines -------------------------------------------------------- */
 
 static int enqueue(const char *text, size_t len)
@@ -272,7 +243,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		return;
 	}
 	if (!opened)
-		dial_failure(close_text, sizeof(close_text), why);
+		sample_dial_failure(close_text, sizeof(close_text), peer, "server", timeout_ms, why);
 	else if (why->by_peer)
 		snprintf(close_text, sizeof(close_text), "the server closed the session: %s",
 			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
@@ -449,7 +420,7 @@ static int redial(struct rw_client *cli)
 		n += (size_t)snprintf(uri + n, sizeof(uri) - n, strchr(a->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
 				      i ? "," : "", a->host, (unsigned)a->port);
 	}
-	host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
+	sample_host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
 	fprintf(stderr, PROG ": lost the server; failing over, trying %s first\n", peer);
 	if (last_room[0])
 		requeue_first(last_room);
@@ -519,7 +490,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
-	host_port(peer, sizeof(peer), ep.host, ep.port);
+	sample_host_port(peer, sizeof(peer), ep.host, ep.port);
 	if (nick) {
 		char cmd[64];
 		int n = snprintf(cmd, sizeof(cmd), "/nick %s", nick);

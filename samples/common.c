@@ -443,3 +443,26 @@ void sample_log(const struct sample *sm, enum rw_log_level level, const char *ms
 		fflush(stderr);
 	}
 }
+
+void sample_host_port(char *out, size_t n, const char *host, unsigned port)
+{
+	if (strchr(host, ':'))
+		snprintf(out, n, "[%s]:%u", host, port);
+	else
+		snprintf(out, n, "%s:%u", host, port);
+}
+
+void sample_dial_failure(char *out, size_t n, const char *peer, const char *what, unsigned timeout_ms,
+			 const struct rw_close_info *why)
+{
+	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
+
+	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
+		snprintf(out, n, "cannot connect to %s: refused by the %s (%s%s%s)", peer, what,
+			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
+	else if (why->reason == RW_CLOSE_NETWORK)
+		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
+	else
+		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
+			 "address (is the %s running?)", peer, timeout_ms, what);
+}

@@ -123,6 +123,16 @@ void sample_block_signals(sigset_t *set);
 
 /* The engine's counters, as the samples print them at exit. */
 void sample_print_stats(const struct rw_stats *st);
+/* "host:port" as a user writes it: an IPv6 host in brackets. */
+void sample_host_port(char *out, size_t n, const char *host, unsigned port);
+/*
+ * Why a dial to peer came to nothing, in one line: no answer (a wrong key in
+ * the URI looks exactly like no server: the server drops what it cannot
+ * decrypt), refused by the `what` ("server", "broker": its reason), or a
+ * local error (the engine's message names the errno and what to do).
+ */
+void sample_dial_failure(char *out, size_t n, const char *peer, const char *what, unsigned timeout_ms,
+			 const struct rw_close_info *why);
 
 /* One record of the sample's own on stderr, in the chosen format (nothing with --quiet). */
 void sample_log(const struct sample *sm, enum rw_log_level level, const char *msg, const char *key,

@@ -182,35 +182,6 @@ static int cmp_u32(const void *a, const void *b)
 
 /* ---- connecting ----------------------------------------------------------------- */
 
-/* "host:port" as a user writes it: an IPv6 host in brackets. */
-static void host_port(char *out, size_t n, const char *host, unsigned port)
-{
-	if (strchr(host, ':'))
-		snprintf(out, n, "[%s]:%u", host, port);
-	else
-		snprintf(out, n, "%s:%u", host, port);
-}
-
-/*
- * Why a dial came to nothing, in one line: no answer (a wrong key in the
- * URI looks exactly like no server: the server drops what it cannot
- * decrypt), refused by the broker (its reason), or a local error (the
- * engine's message names the errno and what to do).
- */
-static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
-{
-	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
-
-	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
-		snprintf(out, n, "cannot connect to %s: refused by the broker (%s%s%s)", peer,
-			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
-	else if (why->reason == RW_CLOSE_NETWORK)
-		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
-	else
-		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
-			 "address (is the broker running?)", peer, timeout_ms);
-}
-
 static void on_open(struct rw_session *s, void *user)
 {
 	(void)user;
@@ -254,7 +225,7 @@ static void on_close(struct rw_session *s, const struct rw_close_info *why, void
 		return;
 	}
 	if (!opened)
-		dial_failure(close_text, sizeof(close_text), why);
+		sample_dial_failure(close_text, sizeof(close_text), peer, "broker", timeout_ms, why);
 	else if (why->by_peer)
 		snprintf(close_text, sizeof(close_text), "the broker closed the session: %s",
 			 why->message[0] ? why->message : rw_close_reason_name(why->reason));
@@ -375,7 +346,7 @@ static int redial(struct rw_client *cli)
 		n += (size_t)snprintf(uri + n, sizeof(uri) - n, strchr(a->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
 				      i ? "," : "", a->host, (unsigned)a->port);
 	}
-	host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
+	sample_host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
 	fprintf(stderr, PROG ": lost the broker; failing over, trying %s first\n", peer);
 	progress_ms = now_ms();
 	if (rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err))) {
@@ -465,7 +436,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": %s\n", err);
 		return 2;
 	}
-	host_port(peer, sizeof(peer), ep.host, ep.port);
+	sample_host_port(peer, sizeof(peer), ep.host, ep.port);
 	buf = malloc(16 + TOPIC_MAX + 1 + MSG_MAX + 48);
 	last_seq = calloc(ntopics, sizeof(*last_seq));
 	if (reliable && publisher) {

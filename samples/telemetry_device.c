@@ -170,41 +170,12 @@ static void send_reading(struct rw_session *s, struct device *d)
 
 /* ---- connecting ----------------------------------------------------------------- */
 
-/* "host:port" as a user writes it: an IPv6 host in brackets. */
-static void host_port(char *out, size_t n, const char *host, unsigned port)
-{
-	if (strchr(host, ':'))
-		snprintf(out, n, "[%s]:%u", host, port);
-	else
-		snprintf(out, n, "%s:%u", host, port);
-}
-
-/*
- * Why a dial came to nothing, in one line: no answer (a wrong key in the
- * URI looks exactly like no server: the server drops what it cannot
- * decrypt), refused by the server (its reason), or a local error (the
- * engine's message names the errno and what to do).
- */
-static void dial_failure(char *out, size_t n, const struct rw_close_info *why)
-{
-	const char *msg = why->message[0] ? why->message : rw_close_reason_name(why->reason);
-
-	if (why->by_peer || why->reason == RW_CLOSE_REJECTED)
-		snprintf(out, n, "cannot connect to %s: refused by the server (%s%s%s)", peer,
-			 rw_close_reason_name(why->reason), why->message[0] ? ": " : "", why->message);
-	else if (why->reason == RW_CLOSE_NETWORK)
-		snprintf(out, n, "cannot connect to %s: local error: %s", peer, msg);
-	else
-		snprintf(out, n, "cannot connect to %s: no answer within %u ms; check the key in the URI and the "
-			 "address (is the server running?)", peer, timeout_ms);
-}
-
 /* Keep the first reason a device could not connect (what: NULL) or was closed. */
 static void note_close(const char *what, const struct rw_close_info *why)
 {
 	pthread_mutex_lock(&msg_lock);
 	if (!close_msg[0] && !what)
-		dial_failure(close_msg, sizeof(close_msg), why);
+		sample_dial_failure(close_msg, sizeof(close_msg), peer, "server", timeout_ms, why);
 	else if (!close_msg[0])
 		snprintf(close_msg, sizeof(close_msg), "%s: %s%s%s", what, rw_close_reason_name(why->reason),
 			 why->message[0] ? ": " : "", why->message);
@@ -437,7 +408,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, PROG ": --server: %s\n", err);
 		return 2;
 	}
-	host_port(peer, sizeof(peer), ep.host, ep.port);
+	sample_host_port(peer, sizeof(peer), ep.host, ep.port);
 	if (prefix && strlen(prefix) > RW_WPUB_LEN) {
 		fprintf(stderr, PROG ": --query: a device prefix is at most %d characters of its wpub\n", RW_WPUB_LEN);
 		return 2;

@@ -51,7 +51,10 @@ int main(void)
 }
 C
 # shellcheck disable=SC2086
-cc -std=c17 -Wall -Werror "$tmp/app.c" -o "$tmp/app" $cflags $libs || fail "cc app.c \$(pkg-config --cflags --libs ringwire)"
+# a library built with the sanitizers needs its runtime linked into the program first
+san=
+if ldd "$build/libringwire.so" 2>/dev/null | grep -q libasan; then san="-fsanitize=address,undefined"; fi
+cc -std=c17 -Wall -Werror $san "$tmp/app.c" -o "$tmp/app" $cflags $libs || fail "cc app.c \$(pkg-config --cflags --libs ringwire)"
 out=$(LD_LIBRARY_PATH=$libdir "$tmp/app") || fail "the program built against the installed library did not run"
 echo "app: $out"
 [[ $out == "ringwire $version "*" wpub1"* ]] || fail "unexpected output: $out"

@@ -2307,7 +2307,8 @@ static void test_fresh_key_flood(void **state)
 	assert_true(accounted + udp_kernel_drops(s.port) >= 2 * (uint64_t)KF_INITS * 99 / 100);
 	/* bounded: the pool, not the flood, sizes what the server holds */
 	assert_true(st1.half_open <= 16384 / 4 + 2);
-	assert_true(rss1 < rss0 + 64 * 1024);
+	if (!UNDER_ASAN)	/* the sanitizer's quarantine makes resident memory meaningless */
+		assert_true(rss1 < rss0 + 64 * 1024);
 	server_stop(&s);
 	free(inits);
 }
