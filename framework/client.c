@@ -172,18 +172,10 @@ fail:
 int rw_client_metrics_write(const struct rw_client *cli, char *buf, size_t cap)
 {
 	struct rw__metrics_info info = { .server = false };
-	struct rw__metrics_reactor per[RW_MAX_REACTORS];
-	struct rw_ops_stats ops;
-	struct rw_stats st;
 
 	if (!cli)
 		return -EINVAL;
-	rw_client_stats(cli, &st);
-	info.reactors = rw__metrics_reactors(&cli->e, per, RW_MAX_REACTORS);
-	info.per = per;
-	rw__metrics_ops(&cli->e, &ops);
-	info.ops = &ops;
-	return rw__metrics_format(&st, &info, buf, cap);
+	return rw__metrics_write_engine(&cli->e, &info, buf, cap);
 }
 
 static int fill_client(void *obj, char *buf, size_t cap)

@@ -388,3 +388,17 @@ void rw__metrics_stop(struct rw__metrics *m)
 }
 
 #endif
+
+int rw__metrics_write_engine(const struct rw_engine *e, struct rw__metrics_info *info, char *buf, size_t cap)
+{
+	struct rw__metrics_reactor per[RW_MAX_REACTORS];
+	struct rw_ops_stats ops;
+	struct rw_stats st;
+
+	rw__engine_stats(e, &st);
+	info->reactors = rw__metrics_reactors(e, per, RW_MAX_REACTORS);
+	info->per = per;
+	rw__metrics_ops(e, &ops);
+	info->ops = &ops;
+	return rw__metrics_format(&st, info, buf, cap);
+}

@@ -46,6 +46,12 @@ void rw__metrics_ops(const struct rw_engine *e, struct rw_ops_stats *out);
 /* Write the exposition; its length, or -ENOSPC. */
 int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info *info, char *buf, size_t cap);
 
+/*
+ * The exposition of one engine: its stats, reactors and operational
+ * counters, with info's server / allow-list fields as given.
+ */
+int rw__metrics_write_engine(const struct rw_engine *e, struct rw__metrics_info *info, char *buf, size_t cap);
+
 /* Fill buf with the current exposition (length or -ENOSPC): called on the endpoint's thread. */
 typedef int (*rw__metrics_fill_fn)(void *obj, char *buf, size_t cap);
 

@@ -521,20 +521,12 @@ int rw_server_allow_file(struct rw_server *srv, const char *path, char *err, siz
 int rw_server_metrics_write(const struct rw_server *srv, char *buf, size_t cap)
 {
 	struct rw__metrics_info info = { .server = true };
-	struct rw__metrics_reactor per[RW_MAX_REACTORS];
-	struct rw_ops_stats ops;
-	struct rw_stats st;
 
 	if (!srv)
 		return -EINVAL;
-	rw_server_stats(srv, &st);
-	info.reactors = rw__metrics_reactors(&srv->e, per, RW_MAX_REACTORS);
-	info.per = per;
-	rw__metrics_ops(&srv->e, &ops);
-	info.ops = &ops;
 	/* the slot is only read: its reader count is the one thing that moves */
 	info.has_allowlist = rw__allow_size((struct rw__allow_slot *)&srv->allow, &info.allowed_keys);
-	return rw__metrics_format(&st, &info, buf, cap);
+	return rw__metrics_write_engine(&srv->e, &info, buf, cap);
 }
 
 static int fill_server(void *obj, char *buf, size_t cap)
