@@ -31,7 +31,10 @@
 
 enum {
 	RW_HS_BUDGET_US = 1000,	/* Noise work per batch before inits wait */
-	RW_HS_QUEUE = 256,	/* inits waiting per shard; more are dropped (no_buffer) */
+	/* inits waiting per shard, more are dropped (no_buffer): WireGuard queues
+	 * 4096 too; a client that dials 2000 sessions at once fits (~0.8 MB,
+	 * taken on the first init that waits) */
+	RW_HS_QUEUE = 4096,
 };
 
 /* An init that passed the cheap checks, waiting for its Noise work. */
