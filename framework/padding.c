@@ -11,6 +11,8 @@
 
 #include "wire.h"
 
+void (*rw__pad_tap)(uint8_t type, const uint8_t *plain, size_t len);
+
 static int bad(char *err, size_t errlen, const char *msg)
 {
 	if (err && errlen)

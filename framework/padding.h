@@ -76,4 +76,11 @@ void rw__pad_write_part(uint8_t *out, size_t n, size_t from, size_t len);
  */
 int rw__pad_cover_frame(uint8_t *out, size_t dgram);
 
+/*
+ * Test hook (tests/test_padding.c): when set, called with the plaintext of
+ * every Data and DataFragment packet of a session that pads, just before it
+ * is sealed, on the reactor thread. NULL in every program.
+ */
+extern void (*rw__pad_tap)(uint8_t type, const uint8_t *plain, size_t len);
+
 #endif

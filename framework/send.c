@@ -265,6 +265,9 @@ static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_l
 				      rw__now_ms(sh) + rw__pacer_wait_ms(&s->tx.pacer, rw__now_ms(sh)));
 		return 0;
 	}
+	if (rw_unlikely(s->e->pad.policy != RW_PAD_NONE) && rw__pad_tap && type != RW_MSG_KEEPALIVE &&
+	    type != RW_MSG_DISCONNECT)
+		rw__pad_tap(type, buf + RW_DATA_OFF_PAYLOAD, plain_len);
 	n = rw__packet_seal(&kp->tx, buf, type, kp->remote_index, kp->tx_counter++, plain_len);
 	if (n < 0)
 		return n;
