@@ -9,6 +9,8 @@
  *    cover packets leave at the interval while the session is idle, stop
  *    while real traffic flows and resume after it;
  *  - callback: called, and its value applied (clamped to the packet size);
+ *  - padded and paced (send_rate_bps): packets the pacer held leave at the
+ *    size, padded once;
  *  - the counters (rw_stats, rw_session_stats, the metrics) count the
  *    padding bytes and the cover packets.
  *
@@ -425,6 +427,8 @@ static struct rw_server *server_up(uint8_t key[RW_KEY_SIZE])
 	return srv;
 }
 
+static uint64_t client_rate;	/* send_rate_bps of the next client_up */
+
 static struct rw_client *client_up(const struct rw_padding *pad)
 {
 	struct rw_handler h = { .on_open = cli_open, .on_close = cli_close, .on_tick = cli_tick,
@@ -439,6 +443,7 @@ static struct rw_client *client_up(const struct rw_padding *pad)
 	cc.bind = "127.0.0.1:0";
 	cc.max_packet_size = PKT;
 	cc.padding = *pad;
+	cc.send_rate_bps = client_rate;
 	assert_int_equal(rw_client_create(&cli, &cc, err, sizeof(err)), 0);
 	assert_int_equal(rw_client_on(cli, CH_UNREL, &h), 0);
 	assert_int_equal(rw_client_on(cli, CH_REL, &hr), 0);
@@ -720,6 +725,70 @@ static void test_callback(void **state)
 	rw_server_destroy(srv);
 }
 
+/* ---- padded and paced: a packet over the rate waits, padded once, and leaves at the size ------------ */
+
+static bool fixed_512(uint32_t size, uint8_t type)
+{
+	(void)type;
+	return size == 512;
+}
+
+static void test_paced(void **state)
+{
+	struct rw_padding pad = { .policy = RW_PAD_FIXED, .size = 512 };
+	struct rw_server *srv;
+	struct rw_client *cli;
+	struct relay relay;
+	struct v1_result r = { .on_event = v1_on_event };
+	uint8_t key[RW_KEY_SIZE];
+	unsigned n, bad;
+
+	(void)state;
+	srv = server_up(key);
+	assert_int_equal(relay_start_observed(&relay, rw_server_port(srv), observe, NULL), 0);
+	client_rate = 64 << 10;	/* ~0.25 MB on the wire, a 128 KB burst: paced for about 2 s */
+	cli = client_up(&pad);
+	client_rate = 0;
+	dial(cli, key, relay_front_port(&relay));
+	atomic_store(&st.limit, EVENTS);
+	assert_true(wait_for(&st.received, EVENTS, 30000));
+	usleep(50 * 1000);
+	assert_int_equal(atomic_load(&st.bad), 0);
+	n = sizes_all(fixed_512, &bad);
+	print_message("%u datagrams at 64 KB/s, %u not 512 bytes\n", n, bad);
+	assert_int_equal(bad, 0);
+	memset(v1_seen, 0, sizeof(v1_seen));
+	v1_bad = 0;
+	v1_decode_all(&r);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(v1_bad, 0);
+	for (unsigned i = 0; i < EVENTS; i++)
+		assert_int_equal(v1_seen[i], 1);
+	{
+		/* the pacer held packets, and none grew twice: every tapped plaintext is 512 - 32 */
+		unsigned odd = 0;
+
+		pthread_mutex_lock(&cap.lock);
+		for (unsigned i = 0; i < cap.ntaps; i++)
+			odd += cap.taps[i].len != 512 - 32;
+		pthread_mutex_unlock(&cap.lock);
+		assert_int_equal(odd, 0);
+	}
+	{
+		struct rw_stats cs;
+		struct rw_send_stats ps;
+
+		rw_client_stats(cli, &cs);
+		rw__engine_send_stats(rw__client_engine(cli), &ps);
+		print_message("paced %llu packets, padding %llu bytes\n", (unsigned long long)ps.paced,
+			      (unsigned long long)cs.tx_padding_bytes);
+		assert_true(ps.paced > 0);
+	}
+	rw_client_destroy(cli);
+	relay_stop(&relay);
+	rw_server_destroy(srv);
+}
+
 /* ---- the padding field itself --------------------------------------------------------------------- */
 
 static void test_field(void **state)
@@ -842,6 +911,7 @@ int main(void)
 		cmocka_unit_test_setup(test_multiple, reset),
 		cmocka_unit_test_setup(test_fixed_cover, reset),
 		cmocka_unit_test_setup(test_callback, reset),
+		cmocka_unit_test_setup(test_paced, reset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
