@@ -309,9 +309,18 @@ static int packet_out(struct rw_session *s, struct batch *b, uint8_t type, size_
 	int n;
 
 	if (rw_unlikely(rw__pad_on(&s->e->pad)) && type == RW_MSG_DATA && !s->tx.pacing) {
-		/* room to pad up to the packet size */
-		if (pkt_size(s) > need)
-			need = pkt_size(s);
+		/*
+		 * Room for the padding. A Data packet's plaintext is written whole
+		 * here (write_copy), so a built-in policy's size is known now: a
+		 * small packet padded to a multiple takes a small buffer, not one of
+		 * the few of the packet size. The callback is asked only once, in seal.
+		 */
+		size_t size = pkt_size(s);
+
+		if (s->e->pad.policy != RW_PAD_CALLBACK)
+			size = rw__pad_target(&s->e->pad, s, need, size);
+		if (size > need)
+			need = size;
 		pad_cap = need;
 	}
 	buf = parked(sh) ? NULL : take(sh, need);
