@@ -7,6 +7,7 @@
 
 #include "engine.h"
 #include "metrics.h"
+#include "padding.h"
 
 struct rw_client {
 	struct rw_engine e;
@@ -45,6 +46,9 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 
 	if (!out || !cfg)
 		return -EINVAL;
+	ret = rw__pad_check(&cfg->padding, err, errlen);
+	if (ret)
+		return ret;
 	cli = calloc(1, sizeof(*cli));
 	if (!cli)
 		return -ENOMEM;
@@ -66,6 +70,7 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 	}
 	cli->e.reconnect = cfg->reconnect;
 	cli->e.send_rate = cfg->send_rate_bps;
+	cli->e.pad = cfg->padding;
 	cli->e.hs_timeout_ms = cfg->handshake_timeout_ms;
 	if (cfg->has_private_key) {
 		ret = rw__noise_identity_init(&cli->e.id, cfg->private_key);

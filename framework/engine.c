@@ -595,6 +595,8 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
 		st->pmtu_black_holes += RW_STAT_GET(sh->pmtu_black_holes);
+		st->tx_padding_bytes += RW_STAT_GET(sh->st.tx_padding_bytes);
+		st->cover_packets += RW_STAT_GET(sh->st.cover_packets);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;

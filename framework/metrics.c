@@ -161,6 +161,11 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	metric(&o, "ringwire_pmtu_black_holes_total", "counter",
 	       "Grown packet sizes that stopped getting through (path MTU discovery fell back).",
 	       st->pmtu_black_holes);
+	metric(&o, "ringwire_padding_bytes_sent_total", "counter",
+	       "Padding bytes added to sent packets by the padding policy, cover packets included.",
+	       st->tx_padding_bytes);
+	metric(&o, "ringwire_cover_packets_sent_total", "counter",
+	       "Cover packets sent (padding only, on idle sessions).", st->cover_packets);
 	metric(&o, "ringwire_handoffs_total", "counter",
 	       "Datagrams that reached a reactor not owning their session and were handed over.", st->handoffs);
 	if (info->per) {

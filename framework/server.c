@@ -17,6 +17,7 @@
 #include "allowlist.h"
 #include "engine.h"
 #include "metrics.h"
+#include "padding.h"
 #include "session.h"
 
 #ifdef RW_HAVE_SYSTEMD
@@ -58,6 +59,9 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 
 	if (!out || !cfg)
 		return -EINVAL;
+	ret = rw__pad_check(&cfg->padding, err, errlen);
+	if (ret)
+		return ret;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
@@ -111,6 +115,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.auth_user = srv;
 	srv->e.reject_silently = cfg->reject_silently;
 	srv->e.send_rate = cfg->send_rate_bps;
+	srv->e.pad = cfg->padding;
 	if (cfg->allowed_count) {
 		struct rw__allowset *set = rw__allowset_new(cfg->allowed_keys, NULL, cfg->allowed_count);
 

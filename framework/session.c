@@ -249,6 +249,7 @@ static struct rw_session *session_alloc(struct rw_shard *sh, const uint8_t peer_
 	rw__timer_init(&s->t_tick, fn->tick);
 	rw__timer_init(&s->t_pace, fn->pace);
 	rw__timer_init(&s->t_pmtu, fn->pmtu);
+	rw__timer_init(&s->t_cover, fn->cover);
 	rw__pmtu_init(&s->pmtu, &e->pmtu, rw__now_ms(sh));
 	rw__send_session_init(s);
 	s->last_rx_ms = s->last_tx_ms = rw__now_ms(sh);
@@ -483,6 +484,7 @@ static void detach(struct rw_session *s)
 	rw__timer_cancel(w, &s->t_tick);
 	rw__timer_cancel(w, &s->t_pace);
 	rw__timer_cancel(w, &s->t_pmtu);
+	rw__timer_cancel(w, &s->t_cover);
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
 		rw__reliable_stop(s->rel[ch]);
 	rw__send_session_stop(s);
@@ -650,6 +652,8 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 	s->last_rx_ms = now;
 	arm(s, &s->t_timeout, s->half_open ? s->born_ms + e->half_open_timeout_ms : now + e->t.session_timeout_ms);
 	arm(s, &s->t_keepalive, now + e->t.keepalive_ms);
+	if (e->pad.cover_interval_ms)
+		arm(s, &s->t_cover, now + e->pad.cover_interval_ms);
 }
 
 void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct rw_peer_addr *from, size_t bytes)

@@ -79,6 +79,7 @@ struct rw_session {
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
 	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
+	struct rw_timer t_cover;	/* padding's cover traffic (padding.h), only with cover_interval_ms */
 	uint32_t tick_ms;
 	uint64_t last_rx_ms, last_tx_ms;
 	uint32_t aead_failures;
@@ -89,6 +90,7 @@ struct rw_session {
 	struct {
 		struct rw_frame_builder fb;	/* the frame being filled, inside buf */
 		uint8_t *buf;			/* a transport buffer, or NULL */
+		uint32_t buf_size;		/* the datagram buf was taken for: padding's bound */
 		int channel;			/* -1: no frame open */
 		struct rw_frag_ids frag_ids;
 		struct rw_pacer pacer;

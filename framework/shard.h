@@ -233,7 +233,7 @@ struct rw_shard {
 
 /* The session timer callbacks (timers.c), registered by the engine. */
 struct rw_session_timer_fns {
-	rw_timer_fn keepalive, timeout, rekey, handshake_retry, drain, frag, tick, pace, pmtu;
+	rw_timer_fn keepalive, timeout, rekey, handshake_retry, drain, frag, tick, pace, pmtu, cover;
 };
 
 struct rw_engine {
@@ -277,6 +277,7 @@ struct rw_engine {
 	bool reconnect;
 	uint32_t hs_timeout_ms;		/* client: a first dial's handshake deadline, 0: none */
 	uint64_t send_rate;		/* bytes/s per session, 0: unlimited */
+	struct rw_padding pad;		/* padding policy (padding.h), checked */
 
 	struct rw_peers peers;
 

@@ -102,6 +102,7 @@ enum {
 	RW_FRAME_TAG_ACKSEQ = 0x18,	/* field 3, varint */
 	RW_FRAME_TAG_ACKBITMAP = 0x21,	/* field 4, I64 LE */
 	RW_FRAME_TAG_WINDOW = 0x28,	/* field 5, varint */
+	RW_FRAME_TAG_PAD = 0x7a,	/* field 15, LEN: padding (docs/protocol.md §13.7), skipped */
 	RW_CHANNEL_INTERNAL = 255,
 	RW_EVENT_CHANNEL_CLOSE = 255,	/* event type 255: channel closed */
 	RW_MAX_CHANNELS = 256,

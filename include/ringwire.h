@@ -263,6 +263,51 @@ struct rw_handler {
 	uint32_t max_retries;		/* reliable: default 10 */
 };
 
+/* ---- Padding against traffic analysis (docs/protocol.md §13.7) ------------ */
+
+/**
+ * How much padding a packet gets. Sizes and timing show what an encrypted
+ * channel carries; a padding policy hides sizes (and, with cover traffic,
+ * idle periods) at the cost of bandwidth. Padding goes inside the encrypted
+ * frame in a form v1 peers skip, so it is invisible to a peer that knows
+ * nothing of it. Data and DataFragment packets are padded; handshakes,
+ * Keepalive and Disconnect have fixed sizes already, and path MTU probes
+ * are sized by discovery.
+ */
+enum rw_pad_policy {
+	RW_PAD_NONE = 0,		/* no padding (the default) */
+	RW_PAD_MULTIPLE,		/* every datagram a multiple of size bytes, or the
+					 * session's packet size; size 0: always the packet size */
+	RW_PAD_FIXED,			/* every datagram exactly size bytes (0: max_packet); packets
+					 * are never built larger (coalescing and fragmentation at size),
+					 * and cover traffic when idle (cover_interval_ms) */
+	RW_PAD_CALLBACK,		/* fn decides, per packet */
+};
+
+/**
+ * The callback of RW_PAD_CALLBACK, in the manner of OpenSSL's record padding
+ * callback: plain_len is the packet's plaintext (the frame of a Data packet,
+ * or the 8-byte fragment header and chunk of a DataFragment), max_len the
+ * most it may grow to; the datagram is 32 bytes more. Returns the plaintext
+ * length wanted: the engine clamps it to [plain_len, max_len] and, as
+ * padding takes at least 2 bytes, rounds a wish for 1 byte up to 2 (or
+ * down to 0 at max_len). Runs on the session's reactor for every packet:
+ * keep it cheap, never block, never send from it.
+ */
+typedef size_t (*rw_padding_fn)(const struct rw_session *s, size_t plain_len, size_t max_len, void *user);
+
+struct rw_padding {
+	int policy;			/* enum rw_pad_policy */
+	unsigned size;			/* RW_PAD_MULTIPLE: N (16..65000, or 0); RW_PAD_FIXED: the size
+					 * (128..65000, or 0: max_packet) */
+	/* RW_PAD_FIXED: a cover packet of the fixed size (padding only) when the
+	 * session has sent nothing for this long; real traffic holds it off, and
+	 * it also stands in for keepalives. 0: no cover traffic. */
+	uint32_t cover_interval_ms;
+	rw_padding_fn fn;		/* RW_PAD_CALLBACK */
+	void *user;			/* fn's last argument */
+};
+
 /** Timers; 0 takes the default shown. Tests shorten them. */
 struct rw_timers {
 	uint32_t keepalive_ms;		/* 10000: send a keepalive after this long with nothing sent */
@@ -303,6 +348,9 @@ struct rw_stats {
 	uint64_t drops[RW_DROP__COUNT];
 	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
 	uint64_t kernel_drops;
+	/* padding (rw_padding): bytes added to Data and DataFragment packets, cover packets included */
+	uint64_t tx_padding_bytes;
+	uint64_t cover_packets;		/* cover packets sent (padding only, when idle) */
 };
 
 struct rw_server_config {
@@ -360,6 +408,7 @@ struct rw_server_config {
 	 * Excess waits in a bounded queue; beyond it sends return -EAGAIN. */
 	uint64_t send_rate_bps;
 	int quiet;			/* no log lines on stderr */
+	struct rw_padding padding;	/* per-packet padding and cover traffic; zeros: none */
 };
 
 /** Fill cfg with the defaults (and listen "0.0.0.0:0"). */
@@ -432,6 +481,7 @@ struct rw_client_config {
 	uint32_t handshake_timeout_ms;
 	uint64_t send_rate_bps;		/* per-session send limit, as for servers */
 	int quiet;
+	struct rw_padding padding;	/* as for servers */
 };
 
 RW_EXTERN void rw_client_config_init(struct rw_client_config *cfg);
@@ -515,6 +565,8 @@ struct rw_session_stats {
 	uint32_t pmtu_peer_max;		/* the largest the peer said it receives, 0: not (yet) told */
 	uint64_t pmtu_probes_sent, pmtu_probes_acked, pmtu_probes_lost;
 	uint64_t pmtu_black_holes;	/* grown sizes that stopped getting through: back to max_packet */
+	uint64_t tx_padding_bytes;	/* padding added (rw_padding), cover packets included */
+	uint64_t cover_packets;		/* cover packets sent */
 };
 RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st);
 

@@ -16,6 +16,8 @@ enum {
 	O_LOG_FORMAT,
 	O_LOG_LEVEL,
 	O_TIMEOUT,
+	O_PAD,
+	O_PAD_FIXED,
 };
 
 static const struct option server_opts[] = {
@@ -24,6 +26,7 @@ static const struct option server_opts[] = {
 	{ "allow", required_argument, NULL, O_ALLOW },	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 	{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+	{ "pad", required_argument, NULL, O_PAD },	{ "pad-fixed", required_argument, NULL, O_PAD_FIXED },
 	{ "help", no_argument, NULL, 'h' },		{ NULL, 0, NULL, 0 },
 };
 
@@ -33,6 +36,7 @@ static const struct option client_opts[] = {
 	{ "quiet", no_argument, NULL, 'q' },		{ "metrics", required_argument, NULL, O_METRICS },
 	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 	{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+	{ "pad", required_argument, NULL, O_PAD },	{ "pad-fixed", required_argument, NULL, O_PAD_FIXED },
 	{ "help", no_argument, NULL, 'h' },		{ NULL, 0, NULL, 0 },
 };
 
@@ -134,6 +138,37 @@ int sample_addr_ok(struct sample *sm, const char *flag, const char *s)
 	return 0;
 }
 
+/* --pad-fixed SIZE[,COVER_MS]: 0, or -1 with the message (exit_code 2). */
+static int pad_fixed(struct sample *sm, const char *arg)
+{
+	char size[16];
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+	unsigned long v;
+
+	if (n >= sizeof(size) || (comma && !comma[1])) {
+		fail(sm, 2, "--pad-fixed: \"%s\" is not SIZE or SIZE,COVER_MS, e.g. --pad-fixed 1232,50", arg);
+		return -1;
+	}
+	memcpy(size, arg, n);
+	size[n] = 0;
+	if (sample_number(sm, "--pad-fixed", size, 0, 65000, &v))
+		return -1;
+	if (v && v < 128) {
+		fail(sm, 2, "--pad-fixed: %lu bytes is below 128; give 128..65000 (0: max_packet)", v);
+		return -1;
+	}
+	sm->padding.policy = RW_PAD_FIXED;
+	sm->padding.size = (unsigned)v;
+	sm->padding.cover_interval_ms = 0;
+	if (comma) {
+		if (sample_number(sm, "--pad-fixed", comma + 1, 1, 3600000, &v))
+			return -1;
+		sm->padding.cover_interval_ms = (uint32_t)v;
+	}
+	return 0;
+}
+
 /* 1: taken, 0: not a common option, SAMPLE_EXIT: stop. */
 static int common_opt(struct sample *sm, int c, const char *arg)
 {
@@ -175,6 +210,17 @@ static int common_opt(struct sample *sm, int c, const char *arg)
 	case O_ALLOW:
 		sm->allow = arg;
 		return 1;
+	case O_PAD:
+		if (sample_number(sm, "--pad", arg, 0, 65000, &v))
+			return SAMPLE_EXIT;
+		if (v && v < 16) {
+			fail(sm, 2, "--pad: a multiple of %lu bytes hides nothing; give 16..65000 (0: full packets)", v);
+			return SAMPLE_EXIT;
+		}
+		sm->padding = (struct rw_padding){ .policy = RW_PAD_MULTIPLE, .size = (unsigned)v };
+		return 1;
+	case O_PAD_FIXED:
+		return pad_fixed(sm, arg) ? SAMPLE_EXIT : 1;
 	case O_METRICS:
 		if (!sample_addr_ok(sm, "--metrics", arg))
 			return SAMPLE_EXIT;
@@ -239,6 +285,9 @@ void sample_usage_common(const struct sample *sm, FILE *f)
 		      "  --key FILE            a fixed client key (default: a fresh key per session)\n"
 		      "  --reactors N          reactor threads (default 1)\n",
 		      f);
+	fputs("  --pad N               pad every packet to a multiple of N bytes (0: to the full packet size)\n"
+	      "  --pad-fixed SIZE[,MS] pad every packet to exactly SIZE bytes (0: 1232); with MS, a cover\n"
+	      "                        packet after MS milliseconds without a send\n", f);
 	fputs("  --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free)\n"
 	      "  --log-format FORMAT   logfmt (default) or json\n"
 	      "  --log-level LEVEL     debug, info (default), warn, error or off\n"
@@ -295,6 +344,8 @@ int sample_server_create(struct sample *sm, struct rw_server_config *cfg, struct
 		return 1;
 	}
 	cfg->listen = sm->listen;
+	if (sm->padding.policy)
+		cfg->padding = sm->padding;
 	if (sm->reactors)
 		cfg->reactors = sm->reactors;
 	if (sm->quiet)
@@ -371,6 +422,8 @@ int sample_client_create(struct sample *sm, struct rw_client_config *cfg, struct
 	}
 	if (sm->bind)
 		cfg->bind = sm->bind;
+	if (sm->padding.policy)
+		cfg->padding = sm->padding;
 	if (sm->reactors)
 		cfg->reactors = sm->reactors;
 	if (sm->quiet)

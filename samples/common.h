@@ -7,6 +7,7 @@
  *
  * Servers take  -l/--listen HOST:PORT  -k/--key FILE  -r/--reactors N  -q/--quiet
  *               --allow FILE  --metrics HOST:PORT  --log-format logfmt|json  --log-level LEVEL
+ *               --pad N  --pad-fixed SIZE[,COVER_MS]  (padding, both roles)
  * Clients take  -b/--bind HOST:PORT  -t/--timeout MS  -k/--key FILE (a fixed client key)
  *               -r/--reactors N  -q/--quiet  --metrics HOST:PORT  --log-format  --log-level
  * and both -h/--help (the sample's usage function, then exit 0).
@@ -66,6 +67,7 @@ struct sample {
 	int quiet;
 	enum rw_log_format log_format;
 	enum rw_log_level log_level;
+	struct rw_padding padding;	/* --pad, --pad-fixed */
 
 	/* getopt's merged tables */
 	char shortopts[96];

@@ -10,6 +10,8 @@
 #      EVP at 0, 64, 1024, 1200, 8192 and 65475 bytes);
 #   2. ringwire one-way: 64 B, 1 KiB and 64 KiB events, unreliable and reliable,
 #      10 sessions (ringwire-echo --reactors 1 <- ringwire-load --reactors 1);
+#      then the cost of padding (docs/protocol.md §13.7): 64 B one-way with every
+#      datagram padded to 256 B and to full packets (--pad-fixed 256, --pad-fixed 0);
 #   3. ringwire echo: the maximum 64-byte echo rate, latency at half of it,
 #      and the unloaded round trip (window 1);
 #   4. ringwire connect rate (2000 sessions as fast as possible) and the
@@ -272,6 +274,9 @@ for s in 64 1k 64k; do
 	load "ow-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM"
 	load "owr-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM" --reliable
 done
+# padding's cost: every datagram 256 bytes, then every one a full packet (max_packet, 1232)
+load owpad-256 --mode oneway --sessions 10 --size 64 --duration "$DUR" --warmup "$WARM" --pad-fixed 256
+load owpad-full --mode oneway --sessions 10 --size 64 --duration "$DUR" --warmup "$WARM" --pad-fixed 0
 
 echo
 stop_server
@@ -452,6 +457,9 @@ for s, lab, zs in (("64", "64 B", "64"), ("1k", "1 KiB", "1024"), ("64k", "64 Ki
             row(f"one-way {lab}, {tag}", "events/s", d["events_per_s"], u64[0], z["events_per_s"])
         else:
             row(f"one-way {lab}, {tag}", "Gbit/s", d["payload_gbit_s"], bulk_ceil[1], z["payload_gbit_s"])
+for name, lab in (("owpad-256", "256 B"), ("owpad-full", "full packets (1232 B)")):
+    d = J(name)
+    row(f"one-way 64 B, unreliable, padded to {lab}", "events/s", d["events_per_s"], u64[0], None)
 em, zm = J("echo-max"), J("zmq-echo-max")
 row("echo 64 B, max rate (window 32)", "echoes/s", em["events_per_s"], None, zm["events_per_s"])
 eh, zh = J("echo-half"), J("zmq-echo-half")
@@ -552,14 +560,16 @@ print(f"  memory: ringwire-echo at rest {mem_rest} KiB (--max-sessions {maxs}; {
 if hN[0] < idle_n:
     odd.append(f"memory: only {hN[0]} of the {idle_n} idle sessions came up (no progress for 10 s); per-session figures"
                f" use {hN[0]}")
-for name in ("ow-64", "owr-64", "ow-1k", "owr-1k", "ow-64k", "owr-64k", "echo-max", "echo-half", "echo-w1"):
+for name in ("ow-64", "owr-64", "owpad-256", "owpad-full", "ow-1k", "owr-1k", "ow-64k", "owr-64k", "echo-max",
+             "echo-half", "echo-w1"):
     d = J(name)
     sent, lost = d.get("sent") or 0, d.get("lost") or 0
     pct = 100.0 * lost / sent if sent else 0.0
     lat = d.get("latency_us") or {}
     ls = "" if lat.get("p50") is None else f", latency p50/p99/p99.9/max {lat['p50']:.0f}/{lat['p99']:.0f}/{lat['p999']:.0f}/{lat['max']:.0f} us"
     print(f"  {name:10s} {d['events_per_s']:>12,.0f} ev/s {d['payload_gbit_s']:7.3f} Gbit/s {d['packets_per_s']:>10,.0f} dgram/s"
-          f"  lost {lost} of {sent} ({pct:.3f}%), retransmits {d.get('retransmits')}, cpu {d['cpu_s']:.2f} s{ls}")
+          f"  lost {lost} of {sent} ({pct:.3f}%), retransmits {d.get('retransmits')}, cpu {d['cpu_s']:.2f} s{ls}"
+          + (f", padding {d['padding_bytes']:,} bytes sent" if d.get("padding_bytes") else ""))
     if d.get("reliable") and lost:
         odd.append(f"{name}: {lost} events lost on a RELIABLE channel")
     if not d.get("reliable") and pct > 1.0:

@@ -68,6 +68,9 @@ ringwire-load | wire://nokey@127.0.0.1:9 | 2 | key must start with wpub1
 ringwire-load | "$URI" --sessions 0 | 2 | --sessions: "0" is not a number from 1 to 100000
 ringwire-load | "$URI" --size 1 --window 300 | 2 | --window: 300 is too large for --size 1: a 1-byte event carries only
 ringwire-load | "$URI" --size 0 --window 2 | 2 | so at most 1 may be in flight; use --window 1 or less, or a larger --size
+ringwire-load | "$URI" --pad 8 | 2 | --pad: "8" is not a multiple from 16 to 65000 bytes (0: full packets)
+ringwire-load | "$URI" --pad-fixed 100 | 2 | --pad-fixed: "100" is not a size from 128 to 65000 bytes (0: 1232)
+ringwire-load | "$URI" --pad-fixed 256,0 | 2 | --pad-fixed: "0" is not a number from 1 to 3600000
 ringwire-telemetry-device | --server "$URI" --duration abc | 2 | --duration: "abc" is not a number of seconds
 ringwire-telemetry-device | | 2 | missing --server URI
 ringwire-telemetry-device | --server wire://x | 2 | --server:
@@ -120,6 +123,9 @@ $p | --listen 127.0.0.1:0 --key "\$KEY" --allow "\$OPEN" | 1 | fix with: chmod 6
 $p | --listen 127.0.0.1:0 --key "\$KEY" --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json
 $p | --listen 127.0.0.1:0 --key "\$KEY" --log-level loud | 2 | --log-level: "loud" is not a level; use debug, info, warn, error or off
 $p | --listen 127.0.0.1:0 --key "\$KEY" --reactors 0 | 2 | --reactors: "0" is not a number from 1 to 64
+$p | --listen 127.0.0.1:0 --key "\$KEY" --pad 8 | 2 | --pad: a multiple of 8 bytes hides nothing; give 16..65000 (0: full packets)
+$p | --listen 127.0.0.1:0 --key "\$KEY" --pad-fixed 64 | 2 | --pad-fixed: 64 bytes is below 128; give 128..65000 (0: max_packet)
+$p | --listen 127.0.0.1:0 --key "\$KEY" --pad-fixed 256, | 2 | --pad-fixed: "256," is not SIZE or SIZE,COVER_MS, e.g. --pad-fixed 1232,50
 EOF
 	done
 	for p in $COMMON_CLIENTS; do
@@ -133,6 +139,8 @@ $p | $u --log-format xml | 2 | --log-format: "xml" is not a log format; use logf
 $p | $u --log-level loud | 2 | --log-level: "loud" is not a level
 $p | $u --key "\$OPEN" | 1 | fix with: chmod 600
 $p | $u --key "\$tmp/none.key" | 1 | no such file
+$p | $u --pad x | 2 | --pad: "x" is not a number from 0 to 65000
+$p | $u --pad-fixed 256,0 | 2 | --pad-fixed: "0" is not a number from 1 to 3600000
 EOF
 	done
 	for p in $CLIENTS; do

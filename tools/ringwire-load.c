@@ -118,6 +118,7 @@ static struct {
 	const char *metrics;		/* --metrics HOST:PORT */
 	const char *histogram;		/* --histogram FILE (.hgrm) */
 	unsigned max_packet_size;	/* path MTU discovery's cap, 0: the library's default */
+	struct rw_padding padding;	/* --pad, --pad-fixed */
 	bool reliable, json, quiet, soak, keep;
 	uint64_t seed;
 } o;
@@ -1370,6 +1371,10 @@ static void usage(FILE *f)
 		"  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		"  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000\n"
 		"                        (1232: off; default: the library's, 65000 or what its buffers hold)\n"
+		"  --pad N               pad every packet to a multiple of N bytes, 16 to 65000\n"
+		"                        (0: to the full packet size)\n"
+		"  --pad-fixed SIZE[,MS] pad every packet to exactly SIZE bytes, 128 to 65000 (0:\n"
+		"                        1232); with MS, a cover packet after MS ms without a send\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
 		"  --histogram FILE      echo mode: write the send-to-echo latency distribution to FILE\n"
 		"                        in HdrHistogram's .hgrm text (values in ms, as wrk2's), and\n"
@@ -1497,7 +1502,7 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
 	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
-	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE, O_METRICS, O_HISTOGRAM,
+	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE, O_METRICS, O_HISTOGRAM, O_PAD, O_PAD_FIXED,
 };
 
 /*
@@ -1552,6 +1557,8 @@ static void parse_args(int argc, char **argv)
 		{ "server-pid", required_argument, NULL, O_SERVER_PID },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "histogram", required_argument, NULL, O_HISTOGRAM },
+		{ "pad", required_argument, NULL, O_PAD },
+		{ "pad-fixed", required_argument, NULL, O_PAD_FIXED },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1660,6 +1667,29 @@ static void parse_args(int argc, char **argv)
 		case O_MAX_PACKET_SIZE:
 			o.max_packet_size = parse_uint("--max-packet-size", optarg, 1232, 65000);
 			break;
+		case O_PAD:
+			o.padding = (struct rw_padding){ .policy = RW_PAD_MULTIPLE,
+							 .size = parse_uint("--pad", optarg, 0, 65000) };
+			if (o.padding.size && o.padding.size < 16)
+				bad_flag("--pad", optarg, "a multiple from 16 to 65000 bytes (0: full packets)");
+			break;
+		case O_PAD_FIXED: {
+			char size[16];
+			const char *comma = strchr(optarg, ',');
+			size_t n = comma ? (size_t)(comma - optarg) : strlen(optarg);
+
+			if (n >= sizeof(size))
+				bad_flag("--pad-fixed", optarg, "SIZE or SIZE,COVER_MS (e.g. 1232,50)");
+			memcpy(size, optarg, n);
+			size[n] = 0;
+			o.padding = (struct rw_padding){ .policy = RW_PAD_FIXED,
+							 .size = parse_uint("--pad-fixed", size, 0, 65000) };
+			if (o.padding.size && o.padding.size < 128)
+				bad_flag("--pad-fixed", optarg, "a size from 128 to 65000 bytes (0: 1232)");
+			if (comma)
+				o.padding.cover_interval_ms = parse_uint("--pad-fixed", comma + 1, 1, 3600000);
+			break;
+		}
 		case O_DIAL_TIMEOUT:
 			o.dial_timeout = parse_secs("--dial-timeout", optarg, false);
 			break;
@@ -2137,6 +2167,7 @@ int main(int argc, char **argv)
 	cfg.reactors = o.reactors;
 	cfg.quiet = o.quiet;
 	cfg.max_packet_size = o.max_packet_size;
+	cfg.padding = o.padding;
 	/* room for every session, and the soak's replacements while the old ones close */
 	cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
 	/* the server's timers are its own: this only makes our side rekey sooner */
@@ -2570,8 +2601,10 @@ int main(int argc, char **argv)
 		json_num("p99", hist_pct(&r->hs, 99), hs_valid, true);
 		json_num("max", (double)r->hs.max_ns / 1000, hs_valid, false);
 		printf("},\"dials_failed\":%" PRIu64 ",\"closed_unexpectedly\":%" PRIu64 ",\"retransmits\":%" PRIu64
-		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",",
-		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
+		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",\"padding_bytes\":%" PRIu64
+		       ",\"cover_packets\":%" PRIu64 ",",
+		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys,
+		       r->st_end.tx_padding_bytes, r->st_end.cover_packets);
 		json_num("cpu_s", r->cpu_total, true, true);
 		json_num("server_cpu_measured_s", r->srv_cpu1 - r->srv_cpu0, srv_cpu_valid, true);
 		json_num("cpu_measured_s", r->cpu_meas, true, o.soak);
