@@ -465,48 +465,56 @@ int rw__send_control(struct rw_session *s, uint8_t type)
 	return ret;
 }
 
-int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id)
+/*
+ * An internal packet of exactly size bytes whose frame frame_len (n >= 0) or
+ * an error (n < 0) says build() wrote: like a probe, never parked and never
+ * ahead of parked data (one that cannot leave now is skipped).
+ */
+static int internal_out(struct rw_session *s, uint32_t size,
+			int (*build)(struct rw_session *s, uint8_t *frame, uint32_t size, uint32_t arg), uint32_t arg)
 {
 	struct rw_shard *sh = s->sh;
 	struct batch b;
 	uint8_t *buf;
 	int n;
 
-	/* never parked, never ahead of parked data: a probe that cannot leave now is skipped */
 	buf = parked(sh) ? NULL : take(sh, size);
 	if (!buf)
 		return -ENOBUFS;
-	n = rw__pmtu_probe_frame(buf + RW_DATA_OFF_PAYLOAD, size - RW_SIZE_DATA_MIN, id, size, s->e->pmtu_rx_max);
+	n = build(s, buf + RW_DATA_OFF_PAYLOAD, size, arg);
 	if (n < 0) {
 		give(sh, NULL, buf, 0);
 		return n;
 	}
 	batch_init(&b, sh, &s->peer);
-	n = seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n, 0);	/* a probe is exactly its size */
+	n = seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n, 0);	/* exactly its size: nothing to pad */
 	batch_out(&b);
 	return n;
+}
+
+static int probe_frame(struct rw_session *s, uint8_t *frame, uint32_t size, uint32_t id)
+{
+	return rw__pmtu_probe_frame(frame, size - RW_SIZE_DATA_MIN, id, size, s->e->pmtu_rx_max);
+}
+
+int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id)
+{
+	return internal_out(s, size, probe_frame, id);
+}
+
+static int cover_frame(struct rw_session *s, uint8_t *frame, uint32_t size, uint32_t arg)
+{
+	(void)s;
+	(void)arg;
+	return rw__pad_cover_frame(frame, size);
 }
 
 int rw__send_cover(struct rw_session *s)
 {
 	struct rw_shard *sh = s->sh;
 	uint32_t size = pkt_size(s);
-	struct batch b;
-	uint8_t *buf;
-	int n;
+	int n = internal_out(s, size, cover_frame, 0);
 
-	/* like a probe: never parked, never ahead of parked data */
-	buf = parked(sh) ? NULL : take(sh, size);
-	if (!buf)
-		return -ENOBUFS;
-	n = rw__pad_cover_frame(buf + RW_DATA_OFF_PAYLOAD, size);
-	if (n < 0) {
-		give(sh, NULL, buf, 0);
-		return n;
-	}
-	batch_init(&b, sh, &s->peer);
-	n = seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n, 0);
-	batch_out(&b);
 	if (n == 0) {
 		/* the whole frame but its channel byte is padding */
 		s->st.cover_packets++;

@@ -55,6 +55,7 @@
 #include "wire.h"
 
 #include "relay.h"
+#include "wait.h"
 
 /*
  * Under AddressSanitizer freed memory sits in a quarantine (256 MiB by
@@ -101,14 +102,6 @@ static void count_free(void *p, const char *file, int line)
 
 /* ---- time, randomness, hex ------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms)
 {
 	usleep(ms * 1000u);
@@ -136,18 +129,6 @@ static void ts_at(uint8_t ts[RW_TAI64N_LEN], int64_t offset_s)
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	rw__tai64n_encode(ts, (uint64_t)((int64_t)t.tv_sec + offset_s), (uint32_t)t.tv_nsec);
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
 }
 
 /* ---- the application on both sides ---------------------------------------------- */
