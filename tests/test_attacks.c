@@ -560,9 +560,13 @@ static unsigned amp_probe(struct server *s, const uint8_t *pkt, size_t len, unsi
 	int fd = udp_open("127.0.0.1");
 	uint8_t buf[2048];
 	struct rw_stats st;
+	struct sockaddr_in srv = { .sin_family = AF_INET, .sin_port = htons(s->port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	va_list ap;
 
 	assert_true(namp <= AMP_MAX);
+	/* connected: only the server's answers count, not a stray datagram to a reused port */
+	assert_int_equal(connect(fd, (struct sockaddr *)&srv, sizeof(srv)), 0);
 	va_start(ap, fmt);
 	vsnprintf(r->what, sizeof(r->what), fmt, ap);
 	va_end(ap);
