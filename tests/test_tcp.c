@@ -315,10 +315,12 @@ static void test_udp_and_tcp(void **state)
 
 		memmove(f.uri_tcp + strlen("wire://"), f.uri_tcp + strlen("wire+tcp://"),
 			strlen(f.uri_tcp + strlen("wire+tcp://")) + 1);
+		memcpy(f.uri_tcp, "wire://", strlen("wire://"));
 		assert_true(skip == 4);
 	}
 	f.id2 = dial(f.cli2, f.uri_tcp);
 	assert_true(wait_for(&srv_rec.opened, 2, 5000));
+	assert_true(wait_for(&cli_rec.opened, 2, 5000));
 	assert_int_equal(atomic_load(&srv_rec.tcp_opened), 1);
 	assert_int_equal(atomic_load(&srv_rec.udp_opened), 1);
 	assert_int_equal(atomic_load(&cli_rec.tcp_opened), 1);
@@ -467,8 +469,14 @@ static void test_mid_packet_timeout(void **state)
 	assert_true(now_ms() - t0 >= 250);
 	close(fd);
 	assert_true(stat_reaches(&f, offsetof(struct rw_stats, tcp_closed_timeout), 1, 2000));
-	assert_true(stat_reaches(&f, offsetof(struct rw_stats, tcp_connections), 0, 10));
-	assert_int_equal(srv_stats(&f).tcp_connections, 0);
+	{
+		/* the slot is free once the last completion of the closed connection is in */
+		uint64_t end = now_ms() + 2000;
+
+		while (srv_stats(&f).tcp_connections && now_ms() < end)
+			usleep(2000);
+		assert_int_equal(srv_stats(&f).tcp_connections, 0);
+	}
 	down(&f);
 }
 
@@ -490,7 +498,7 @@ static int write_all(int fd, const uint8_t *p, size_t n, enum relay_mode mode, a
 	size_t step = mode == R_BYTES ? 1 : n;
 
 	while (n) {
-		ssize_t w = write(fd, p, n < step ? n : step);
+		ssize_t w = send(fd, p, n < step ? n : step, MSG_NOSIGNAL);
 
 		if (w <= 0)
 			return -1;
