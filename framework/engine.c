@@ -138,12 +138,18 @@ static void on_stop(struct rw_reactor *r)
 
 static void on_ext(struct rw_reactor *r, uint32_t tag, int res, uint32_t flags)
 {
-	struct rw_shard *sh = shard_of(r);
-
 	/* the TCP transport is the ring's only other user */
+	rw__tcp_on_cqe(&shard_of(r)->tcp, tag, res, flags);
+}
+
+/* A packet a TCP connection delivered: counted into the batch as a datagram is (on_datagram below). */
+static void on_tcp_packet(void *up, uint8_t *data, size_t len, const struct rw_peer_addr *from)
+{
+	struct rw_shard *sh = up;
+
 	if (!sh->batch_dgrams++)
 		sh->batch_start_ns = rw__now_ns();
-	rw__tcp_on_cqe(&sh->tcp, tag, res, flags);
+	rw__recv_datagram(up, data, len, from);
 }
 
 static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err)
@@ -461,7 +467,7 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		for (unsigned i = 0; i < e->nshards; i++) {
 			struct rw_shard *sh = &e->shards[i];
 
-			ret = rw__tcp_init(&sh->tcp, rw__reactor_get(e->group, i), fds[i], &tc, rw__recv_datagram, sh);
+			ret = rw__tcp_init(&sh->tcp, rw__reactor_get(e->group, i), fds[i], &tc, on_tcp_packet, sh);
 			if (ret) {
 				for (unsigned j = i; j < e->nshards; j++)
 					if (fds[j] >= 0)
