@@ -621,6 +621,23 @@ int rw__tcp_listen(const struct rw_peer_addr *where, unsigned n, int *fds, uint1
 
 	for (unsigned i = 0; i < n; i++)
 		fds[i] = -1;
+	if (a.u.in.sin_port) {
+		/*
+		 * SO_REUSEPORT lets any socket of this user join the port: a
+		 * second server would silently take part of the connections. A
+		 * plain bind first fails while anyone listens there (portclaim.h
+		 * does the same for UDP).
+		 */
+		int one = 1, fd = socket(rw__peer_family(&a), SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));	/* TIME_WAIT is no holder */
+		ret = bind(fd, &a.u.sa, a.len) ? -errno : 0;
+		close(fd);
+		if (ret)
+			return ret;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		int one = 1, zero = 0, fd;
 

@@ -696,6 +696,53 @@ static void test_never_reads(void **state)
 	down(&f);
 }
 
+/* Rekeys ride the same connection; a client of two reactors opens one connection from each. */
+static void test_rekey_and_reactors(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_client_config cfg;
+	struct rw_handler any = { .on_open = on_open, .on_close = on_close, .on_event = check_event, .user = &cli_rec };
+	struct rw_handler rel = { .on_event = check_event, .user = &cli_rec, .flags = RW_CHANNEL_RELIABLE };
+	char err[RW_ERRBUF_SIZE];
+	uint64_t ids[4];
+	struct rw_stats st;
+
+	(void)state;
+	memset(&cli_rec, 0, sizeof(cli_rec));
+	server_up(&f, "127.0.0.1:0", "127.0.0.1:0", 0);
+	rw_client_config_init(&cfg);
+	cfg.quiet = 1;
+	cfg.reactors = 2;
+	cfg.transport = RW_TRANSPORT_TCP;
+	cfg.timers.rekey_after_ms = 400;
+	if (rw_client_create(&f.cli, &cfg, err, sizeof(err)))
+		fail_msg("client: %s", err);
+	assert_int_equal(rw_client_on(f.cli, RW_CHANNEL_ANY, &any), 0);
+	assert_int_equal(rw_client_on(f.cli, CH_REL, &rel), 0);
+	assert_int_equal(rw_client_start(f.cli), 0);
+	for (int i = 0; i < 4; i++)
+		ids[i] = dial(f.cli, f.uri_tcp);
+	if (!wait_for(&cli_rec.opened, 4, 5000)) {
+		st = srv_stats(&f);
+		fail_msg("%u of 4 sessions opened (server: %llu open, %llu accepted, %llu handshakes)",
+			 atomic_load(&cli_rec.opened), (unsigned long long)st.sessions_open,
+			 (unsigned long long)st.tcp_accepted, (unsigned long long)st.handshakes_completed);
+	}
+	assert_int_equal(atomic_load(&cli_rec.tcp_opened), 4);
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 4; i++)
+			echo_round(f.cli, ids[i], 1);
+		usleep(300000);
+	}
+	st = srv_stats(&f);
+	print_message("rekeys %llu, connections %llu\n", (unsigned long long)st.rekeys,
+		      (unsigned long long)st.tcp_accepted);
+	assert_true(st.rekeys >= 4);
+	assert_int_equal(st.tcp_accepted, 2);	/* one per client reactor, shared by its sessions */
+	assert_int_equal(st.sessions_open, 4);
+	down(&f);
+}
+
 static void test_uri(void **state)
 {
 	struct rw_endpoint ep;
@@ -728,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_many_per_read),
 		cmocka_unit_test(test_never_reads),
+		cmocka_unit_test(test_rekey_and_reactors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
