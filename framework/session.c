@@ -351,6 +351,24 @@ bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr
 	return false;
 }
 
+void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer)
+{
+	struct rw_shard *sh = up;
+	struct rw_session *s, *next;
+
+	if (!sh->by_addr)
+		return;
+	/*
+	 * Nothing can reach them now: close at once rather than after the
+	 * session timeout (half-open ones expire on their own, sooner).
+	 */
+	for (s = sh->by_addr[addr_hash(peer) & sh->by_addr_mask]; s; s = next) {
+		next = s->addr_next;
+		if (rw__peer_eq(&s->peer, peer) && s->state != RW_SS_CLOSED)
+			rw__session_close(s, RW_CLOSE_NETWORK, RW_CLOSE_F_BY_PEER, "its TCP connection closed");
+	}
+}
+
 /* ---- half-open responder sessions ------------------------------------------------ */
 
 /*

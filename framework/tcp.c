@@ -187,6 +187,12 @@ static void conn_close(struct rw_tcp *t, struct rw_tcp_conn *c, uint64_t *why)
 	c->state = C_CLOSING;
 	/* wakes the read and the write in flight (and a connect still in progress) */
 	shutdown(c->fd, SHUT_RDWR);
+	/*
+	 * The sessions of an accepted connection cannot be reached any more
+	 * (a client's next packet opens a new connection by itself).
+	 */
+	if (!c->outgoing && t->t.on_peer_gone)
+		t->t.on_peer_gone(t->t.up, &c->peer);
 	maybe_free(t, c);
 }
 

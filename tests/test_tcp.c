@@ -683,6 +683,8 @@ static void test_never_reads(void **state)
 		assert_true(atomic_load(&flood_sent) <= 1024);
 		assert_true(atomic_load(&flood_refused) > atomic_load(&flood_sent));
 	}
+	/* the session of the closed connection closes with it, not a session timeout later */
+	assert_true(wait_for(&srv_rec.closed, 1, 2000));
 	relay_stop(&r);
 	/* another client is served */
 	rw_client_stop(f.cli);
