@@ -535,8 +535,16 @@ static void on_connect(struct rw_tcp *t, struct rw_tcp_conn *c, int res)
 		return;
 	}
 	if (res < 0) {
-		/* refused or unreachable: the packets queued for it go; the session's retry dials again */
+		/*
+		 * refused or unreachable: the packets queued for it go, and the
+		 * sessions hear why (a first dial ends on a refusal; others retry,
+		 * and their next packet dials again)
+		 */
+		struct rw_peer_addr to = c->peer;
+
 		conn_close(t, c, &t->st.closed_peer);
+		if (t->t.on_send_error)
+			t->t.on_send_error(t->t.up, &to, res);
 		return;
 	}
 	c->state = C_OPEN;

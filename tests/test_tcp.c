@@ -745,6 +745,36 @@ static void test_rekey_and_reactors(void **state)
 	down(&f);
 }
 
+/* A TCP dial to a port where nothing listens ends at once, saying so, not after the handshake timeout. */
+static void test_refused(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	uint8_t pub[RW_KEY_SIZE] = { 9 };
+	struct rw_client *cli;
+	char uri[256];
+	uint64_t t0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	/* a port that was just free: bound, never listened on */
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	assert_true(rw_uri_format_tcp(uri, sizeof(uri), pub, "127.0.0.1", ntohs(a.sin_port)) > 0);
+	memset(&cli_rec, 0, sizeof(cli_rec));
+	cli = client_up(RW_TRANSPORT_UDP, 0);
+	t0 = now_ms();
+	dial(cli, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 3000));
+	assert_true(now_ms() - t0 < 900);	/* the first handshake retry would be at 1000 ms */
+	assert_int_equal(atomic_load(&cli_rec.opened), 0);
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_destroy(cli);
+	close(fd);
+}
+
 static void test_uri(void **state)
 {
 	struct rw_endpoint ep;
@@ -778,6 +808,7 @@ int main(void)
 		cmocka_unit_test(test_many_per_read),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_rekey_and_reactors),
+		cmocka_unit_test(test_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
