@@ -71,6 +71,7 @@ struct rw_tcp_conn {
 	uint16_t gen;		/* bumped on every free: a stale rw_peer_addr.conn matches nothing */
 	uint8_t state;
 	bool outgoing, recv_on, send_on, connect_on, in_flush;
+	bool wrote;		/* a write completed since the last sweep */
 	uint32_t free_next, flush_next;
 	struct rw_peer_addr peer;	/* what goes up as `from`, and where a client connects */
 	uint8_t *rxbuf;
@@ -143,7 +144,7 @@ static struct rw_tcp_conn *conn_alloc(struct rw_tcp *t, int fd)
 	if (slot + 1 > t->hiwat)
 		t->hiwat = slot + 1;
 	c->fd = fd;
-	c->outgoing = c->recv_on = c->send_on = c->connect_on = false;
+	c->outgoing = c->recv_on = c->send_on = c->connect_on = c->wrote = false;
 	c->qhead = c->qlen = c->qoff = c->outq = 0;
 	rw__stream_init(&c->in, c->rxbuf, t->t.max_datagram);
 	c->rx_ms = c->tx_ms = now_ms(t);
@@ -522,6 +523,7 @@ static void on_sent(struct rw_tcp *t, struct rw_tcp_conn *c, int res)
 		return;
 	}
 	c->tx_ms = now_ms(t);
+	c->wrote = true;
 	sent(t, c, (size_t)res);
 	if (c->qlen)
 		issue_send(t, c);
@@ -604,11 +606,12 @@ static void on_sweep(struct rw_timer *tm, uint64_t now)
 
 		if (c->state != C_OPEN && c->state != C_CONNECTING)
 			continue;
-		if (c->state == C_OPEN && !c->qlen) {
+		if (c->state == C_OPEN && !c->qlen && (c->wrote || c->outq)) {
 			/*
 			 * Everything was written, perhaps into a socket buffer the
 			 * peer never drains: what it has not acknowledged must
-			 * shrink now and then (one ioctl per connection per sweep).
+			 * shrink now and then (one ioctl per sweep, for connections
+			 * that wrote since the last one or still had bytes out).
 			 */
 			int outq = 0;
 
@@ -616,6 +619,7 @@ static void on_sweep(struct rw_timer *tm, uint64_t now)
 				c->tx_ms = now;
 			c->outq = outq > 0 ? (uint32_t)outq : 0;
 		}
+		c->wrote = false;
 		if ((rw__stream_pending(&c->in) && now - c->rx_ms >= t->stall_ms) ||	/* stopped mid-packet */
 		    ((c->qlen || c->outq) && now - c->tx_ms >= t->stall_ms) ||		/* does not read */
 		    (c->state == C_CONNECTING && now - c->tx_ms >= t->stall_ms) ||
