@@ -143,6 +143,8 @@ struct fixture {
 	uint64_t id, id2;
 };
 
+static unsigned srv_max_conns;	/* tcp_max_connections of the next server, 0: the default */
+
 static void server_up(struct fixture *f, const char *udp, const char *tcp, uint32_t stall_ms)
 {
 	struct rw_server_config cfg;
@@ -158,6 +160,7 @@ static void server_up(struct fixture *f, const char *udp, const char *tcp, uint3
 	cfg.reactors = 2;
 	cfg.quiet = 1;
 	cfg.tcp_stall_timeout_ms = stall_ms;
+	cfg.tcp_max_connections = srv_max_conns;
 	assert_int_equal(rw_key_generate(f->key), 0);
 	memcpy(cfg.private_key, f->key, RW_KEY_SIZE);
 	if (rw_server_create(&f->srv, &cfg, err, sizeof(err)))
@@ -745,6 +748,38 @@ static void test_rekey_and_reactors(void **state)
 	down(&f);
 }
 
+/* Beyond tcp_max_connections per reactor a connection is accepted and closed at once, counted. */
+static void test_max_connections(void **state)
+{
+	struct fixture f = { 0 };
+	int fd[10];
+	unsigned closed = 0;
+
+	(void)state;
+	srv_max_conns = 2;
+	server_up(&f, "127.0.0.1:0", "127.0.0.1:0", 0);
+	srv_max_conns = 0;
+	for (int i = 0; i < 10; i++)
+		fd[i] = raw_connect(&f);
+	assert_true(stat_reaches(&f, offsetof(struct rw_stats, tcp_refused), 6, 3000));
+	for (int i = 0; i < 10; i++)
+		closed += closed_within(fd[i], 100);
+	{
+		struct rw_stats st = srv_stats(&f);
+
+		/*
+		 * two reactors, at most two each: 4 open and 6 refused, unless the
+		 * kernel's hash gave one reactor fewer than two (then more refused)
+		 */
+		assert_int_equal(st.tcp_refused + st.tcp_connections, 10);
+		assert_true(st.tcp_connections <= 4 && st.tcp_connections >= 2);
+		assert_int_equal(closed, st.tcp_refused);
+	}
+	for (int i = 0; i < 10; i++)
+		close(fd[i]);
+	down(&f);
+}
+
 /* A TCP dial to a port where nothing listens ends at once, saying so, not after the handshake timeout. */
 static void test_refused(void **state)
 {
@@ -809,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_rekey_and_reactors),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_max_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
