@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * stream.c - the TCP deframer (stream.h). One contiguous buffer the size of
- * the largest packet plus its prefix: a packet is always whole in it, so it
- * is handed up in place (decrypted there) and only the unfinished tail of a
+ * stream.c - the TCP deframer (stream.h). One contiguous buffer, large
+ * enough for the packet arriving (the caller swaps in a larger one when a
+ * longer packet is announced): a packet is always whole in it, so it is
+ * handed up in place (decrypted there) and only the unfinished tail of a
  * read is ever moved, once per read.
  */
 #include "stream.h"
@@ -10,12 +11,37 @@
 #include <errno.h>
 #include <string.h>
 
-void rw__stream_init(struct rw_stream *s, uint8_t *buf, size_t max)
+void rw__stream_init(struct rw_stream *s, uint8_t *buf, size_t cap, size_t max)
 {
 	s->buf = buf;
+	s->cap = cap;
 	s->max = max > RW_TCP_MAX_PACKET ? RW_TCP_MAX_PACKET : max;
 	s->start = s->end = 0;
 	s->err = 0;
+}
+
+size_t rw__stream_want(const struct rw_stream *s)
+{
+	size_t n;
+
+	if (s->end - s->start < RW_TCP_LEN_SIZE)
+		return RW_TCP_LEN_SIZE;
+	n = rw_be16(s->buf + s->start);
+	/* a bad length is refused by rw__stream_next; never size a buffer by it */
+	return n == 0 || n > s->max ? RW_TCP_LEN_SIZE : RW_TCP_LEN_SIZE + n;
+}
+
+void rw__stream_rebuf(struct rw_stream *s, uint8_t *buf, size_t cap)
+{
+	size_t have = s->end - s->start;
+
+	if (have > cap)
+		have = cap;	/* never: the caller keeps what is held */
+	memmove(buf, s->buf + s->start, have);
+	s->buf = buf;
+	s->cap = cap;
+	s->start = 0;
+	s->end = have;
 }
 
 uint8_t *rw__stream_space(struct rw_stream *s, size_t *room)
@@ -25,15 +51,13 @@ uint8_t *rw__stream_space(struct rw_stream *s, size_t *room)
 		s->end -= s->start;
 		s->start = 0;
 	}
-	*room = s->err ? 0 : rw__stream_buf_size(s->max) - s->end;
+	*room = s->err ? 0 : s->cap - s->end;
 	return s->buf + s->end;
 }
 
 void rw__stream_commit(struct rw_stream *s, size_t n)
 {
-	size_t cap = rw__stream_buf_size(s->max);
-
-	s->end += n <= cap - s->end ? n : cap - s->end;
+	s->end += n <= s->cap - s->end ? n : s->cap - s->end;
 }
 
 int rw__stream_next(struct rw_stream *s, uint8_t **pkt, size_t *len)

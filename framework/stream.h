@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * stream.h - the deframer of wiresocket over TCP (docs/protocol.md §17):
- * bytes in, whole packets out. No I/O and no allocation: the caller owns a
- * buffer of RW_TCP_LEN_SIZE + max bytes, reads into the room it is shown,
- * commits what arrived and takes packets out until none is complete. A
- * packet is handed out in place (writable, for decryption in place) and
- * stays valid until the next rw__stream_space.
+ * bytes in, whole packets out. No I/O and no allocation: the caller owns the
+ * buffer, reads into the room it is shown, commits what arrived and takes
+ * packets out until none is complete. A packet is handed out in place
+ * (writable, for decryption in place) and stays valid until the next
+ * rw__stream_space. The buffer may be small (an idle connection's) and be
+ * swapped for a larger one when a longer packet is announced
+ * (rw__stream_want, rw__stream_rebuf): RW_TCP_LEN_SIZE + max bytes always
+ * suffice.
  *
  * Whatever way the stream was cut (a length split over two reads, a packet
  * byte by byte, many packets in one read) the packets come out the same. A
@@ -23,7 +26,8 @@
 #include "wire.h"
 
 struct rw_stream {
-	uint8_t *buf;		/* RW_TCP_LEN_SIZE + max bytes, the caller's */
+	uint8_t *buf;		/* cap bytes, the caller's */
+	size_t cap;
 	size_t max;		/* the largest packet accepted (<= RW_TCP_MAX_PACKET) */
 	size_t start, end;	/* unread bytes: buf[start, end) */
 	int err;		/* sticky: the first framing error */
@@ -35,10 +39,20 @@ static inline size_t rw__stream_buf_size(size_t max)
 	return RW_TCP_LEN_SIZE + max;
 }
 
-void rw__stream_init(struct rw_stream *s, uint8_t *buf, size_t max);
+/* A stream of packets up to max bytes in buf (cap >= RW_TCP_LEN_SIZE bytes). */
+void rw__stream_init(struct rw_stream *s, uint8_t *buf, size_t cap, size_t max);
+/*
+ * The buffer size the packet now arriving needs: its prefix and, once the
+ * prefix is in, all of it (at most rw__stream_buf_size(max)). When it is
+ * above cap, rw__stream_space has no room: swap in a larger buffer first.
+ */
+size_t rw__stream_want(const struct rw_stream *s);
+/* Move what is held to buf of cap bytes (cap >= rw__stream_pending); the old buffer is the caller's again. */
+void rw__stream_rebuf(struct rw_stream *s, uint8_t *buf, size_t cap);
 /*
  * Where the next read goes, and how many bytes fit there (*room > 0 while
- * the stream is good): bytes not yet taken move to the front first.
+ * the stream is good and the buffer holds rw__stream_want): bytes not yet
+ * taken move to the front first.
  */
 uint8_t *rw__stream_space(struct rw_stream *s, size_t *room);
 /* n bytes arrived at the place rw__stream_space gave (n <= its room). */

@@ -9,8 +9,8 @@
  *
  * No thread per connection and no blocking call on the reactor: accept is
  * one multishot IORING_OP_ACCEPT; each connection has one IORING_OP_RECV in
- * flight into its own buffer (the deframer's, stream.h: RW_TCP_LEN_SIZE +
- * max_datagram bytes, allocated when the connection opens), whose whole
+ * flight into its own buffer (the deframer's, stream.h: 8 KiB, grown to
+ * RW_TCP_LEN_SIZE + max_datagram while long packets come), whose whole
  * packets go up in place, like a UDP datagram in its receive buffer. A
  * provided-buffer ring would hand out pieces of the stream in buffers of its
  * own: a packet cut between two of them would need a copy to be whole
@@ -55,6 +55,8 @@
 #define QMASK (RW_TCP_QUEUE_MAX - 1)
 #define SWEEP_MAX_MS 1000
 #define LISTEN_BACKLOG 1024
+#define RX_SMALL 8192			/* an idle connection's receive buffer */
+#define SHRINK_MS 1000
 _Static_assert((RW_TCP_QUEUE_MAX & QMASK) == 0, "queue size is a power of two");
 
 enum kind { K_ACCEPT, K_RECV, K_SEND, K_CONNECT };
@@ -74,12 +76,12 @@ struct rw_tcp_conn {
 	bool wrote;		/* a write completed since the last sweep */
 	uint32_t free_next, flush_next;
 	struct rw_peer_addr peer;	/* what goes up as `from`, and where a client connects */
-	uint8_t *rxbuf;
-	struct rw_stream in;
+	struct rw_stream in;	/* its buffer: RX_SMALL bytes, or the largest packet's while they come */
 	struct tx_ent *q;	/* RW_TCP_QUEUE_MAX entries, a ring */
 	uint32_t qhead, qlen;
 	uint32_t qoff;		/* bytes of the head entry (prefix included) already written */
 	uint64_t rx_ms;		/* last bytes in (or open) */
+	uint64_t big_ms;	/* last time a packet needed more than RX_SMALL */
 	uint64_t tx_ms;		/* last write progress, or when output started waiting */
 	uint32_t outq;		/* bytes the peer had not acknowledged at the last sweep */
 	struct msghdr msg;
@@ -127,16 +129,16 @@ static struct rw_tcp_conn *conn_alloc(struct rw_tcp *t, int fd)
 {
 	struct rw_tcp_conn *c;
 	uint32_t slot = t->free_head;
+	uint8_t *rx;
 
 	if (slot == NIL)
 		return NULL;
 	c = &t->conns[slot];
-	c->rxbuf = malloc(rw__stream_buf_size(t->t.max_datagram));
+	rx = malloc(RX_SMALL);
 	c->q = malloc(RW_TCP_QUEUE_MAX * sizeof(*c->q));
-	if (!c->rxbuf || !c->q) {
-		free(c->rxbuf);
+	if (!rx || !c->q) {
+		free(rx);
 		free(c->q);
-		c->rxbuf = NULL;
 		c->q = NULL;
 		return NULL;
 	}
@@ -146,8 +148,8 @@ static struct rw_tcp_conn *conn_alloc(struct rw_tcp *t, int fd)
 	c->fd = fd;
 	c->outgoing = c->recv_on = c->send_on = c->connect_on = c->wrote = false;
 	c->qhead = c->qlen = c->qoff = c->outq = 0;
-	rw__stream_init(&c->in, c->rxbuf, t->t.max_datagram);
-	c->rx_ms = c->tx_ms = now_ms(t);
+	rw__stream_init(&c->in, rx, RX_SMALL, t->t.max_datagram);
+	c->rx_ms = c->tx_ms = c->big_ms = now_ms(t);
 	memset(&c->msg, 0, sizeof(c->msg));
 	c->msg.msg_iov = c->iov;
 	INC(t->st.open);
@@ -166,9 +168,9 @@ static void maybe_free(struct rw_tcp *t, struct rw_tcp_conn *c)
 		c->qhead = (c->qhead + 1) & QMASK;
 		c->qlen--;
 	}
-	free(c->rxbuf);
+	free(c->in.buf);
 	free(c->q);
-	c->rxbuf = NULL;
+	c->in.buf = NULL;
 	c->q = NULL;
 	c->state = C_FREE;
 	if (++c->gen == 0)
@@ -197,12 +199,46 @@ static void conn_close(struct rw_tcp *t, struct rw_tcp_conn *c, uint64_t *why)
 	maybe_free(t, c);
 }
 
+/*
+ * The receive buffer fits the packet arriving: RX_SMALL bytes (handshakes,
+ * keepalives, packets of the base size, several to a read) until a longer
+ * packet is announced, then the largest packet's, back to RX_SMALL once no
+ * long packet came for SHRINK_MS. An idle connection holds RX_SMALL bytes,
+ * not 64 KiB. Only between reads: no read is in flight into the buffer.
+ */
+static int fit_rx(struct rw_tcp *t, struct rw_tcp_conn *c)
+{
+	size_t want = rw__stream_want(&c->in), cap;
+	uint64_t now = now_ms(t);
+	uint8_t *nb, *old = c->in.buf;
+
+	if (want > RX_SMALL)
+		c->big_ms = now;
+	if (want > c->in.cap)
+		cap = rw__stream_buf_size(t->t.max_datagram);
+	else if (c->in.cap > RX_SMALL && rw__stream_pending(&c->in) <= RX_SMALL && now - c->big_ms >= SHRINK_MS)
+		cap = RX_SMALL;
+	else
+		return 0;
+	nb = malloc(cap);
+	if (!nb)
+		return want > c->in.cap ? -ENOMEM : 0;
+	rw__stream_rebuf(&c->in, nb, cap);
+	free(old);
+	return 0;
+}
+
 static void arm_recv(struct rw_tcp *t, struct rw_tcp_conn *c)
 {
 	struct io_uring_sqe *sqe;
 	size_t room;
-	uint8_t *at = rw__stream_space(&c->in, &room);
+	uint8_t *at;
 
+	if (fit_rx(t, c)) {
+		conn_close(t, c, &t->st.closed_peer);
+		return;
+	}
+	at = rw__stream_space(&c->in, &room);
 	sqe = rw__reactor_ext_sqe(t->r);
 	if (!sqe || !room) {
 		conn_close(t, c, &t->st.closed_peer);
@@ -762,7 +798,7 @@ void rw__tcp_free(struct rw_tcp *t)
 		if (c->state == C_FREE)
 			continue;
 		close(c->fd);
-		free(c->rxbuf);
+		free(c->in.buf);
 		free(c->q);
 	}
 	if (t->lfd >= 0)

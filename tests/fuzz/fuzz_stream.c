@@ -6,7 +6,9 @@
  * 65536 and over the cap), byte 1 seeds how the stream is cut into reads,
  * the rest is the stream itself. The stream is fed in reads of the sizes a
  * small generator draws from the seed (1 byte, a few bytes, a whole room),
- * taking every whole packet after each read. The model walks the whole
+ * taking every whole packet after each read, in a buffer of 2 to 65 bytes
+ * that is swapped for the full size when a longer packet is announced (and
+ * back, at the generator's whim, once it fits again). The model walks the whole
  * input at once: length, packet, length, packet ... until a length of 0 or
  * above max, or the end. The packets, their order and the error must be the
  * same however the stream was cut; bytes beyond a framing error are never
@@ -22,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rw_stream s;
 	size_t max, pos = 0, mpos, npk = 0;
 	uint32_t rng;
-	uint8_t *buf;
+	uint8_t *buf, *little;
+	size_t small;
 	int merr = 0;
 
 	if (size < 2)
@@ -31,18 +34,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (max > RW_TCP_MAX_PACKET)
 		max = RW_TCP_MAX_PACKET;
 	rng = data[1] * 2654435761u + 1;
+	small = RW_TCP_LEN_SIZE + (data[1] & 0x3f);	/* a small buffer, grown when needed */
 	data += 2;
 	size -= 2;
 	buf = malloc(rw__stream_buf_size(max));
-	FUZZ_CHECK(buf);
-	rw__stream_init(&s, buf, max);
+	little = malloc(small);
+	FUZZ_CHECK(buf && little);
+	rw__stream_init(&s, little, small, max);
 	mpos = 0;
 	while (pos < size) {
 		size_t room, n;
-		uint8_t *at = rw__stream_space(&s, &room);
+		uint8_t *at;
 		uint8_t *pkt;
 		size_t len;
 		int r;
+
+		/* as tcp.c: the full buffer when a longer packet is announced, the small one again when it fits */
+		FUZZ_CHECK(rw__stream_want(&s) <= rw__stream_buf_size(max));
+		if (rw__stream_want(&s) > s.cap)
+			rw__stream_rebuf(&s, buf, rw__stream_buf_size(max));
+		else if (s.buf == buf && rw__stream_pending(&s) <= small && rw__stream_want(&s) <= small &&
+			 (rng >> 30))
+			rw__stream_rebuf(&s, little, small);
+		at = rw__stream_space(&s, &room);
 
 		if (!room) {
 			FUZZ_CHECK(s.err);
@@ -71,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(ml >= 1 && ml <= max);
 			FUZZ_CHECK(len == ml && mpos + RW_TCP_LEN_SIZE + ml <= pos);
 			FUZZ_CHECK(memcmp(pkt, data + mpos + RW_TCP_LEN_SIZE, len) == 0);
-			FUZZ_CHECK(pkt >= buf && pkt + len <= buf + rw__stream_buf_size(max));
+			FUZZ_CHECK(pkt >= s.buf && pkt + len <= s.buf + s.cap);
 			mpos += RW_TCP_LEN_SIZE + ml;
 			npk++;
 		}
@@ -96,5 +110,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(rw__stream_pending(&s) == size - mpos);
 	(void)npk;
 	free(buf);
+	free(little);
 	return 0;
 }
