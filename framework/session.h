@@ -49,6 +49,8 @@ struct rw_session {
 	bool initiator;		/* we dialled it: we rekey and reconnect */
 	bool opened;		/* on_open delivered */
 	bool resolving;		/* reconnect: waiting for the resolver */
+	bool tcp_auto;		/* initiator, RW_TRANSPORT_AUTO: UDP unanswered -> TCP (§17.4) */
+	uint8_t via;		/* initiator: the transport its peer is reached over (RW_VIA_*) */
 
 	uint8_t peer_key[RW_KEY_SIZE];
 	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */
@@ -223,6 +225,8 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
 bool rw__session_dial_error(struct rw_session *s, int err);
 /* The transport's on_send_error (up: the shard): end the dials to `to` if err is permanent. */
 void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err);
+/* A TCP connection the server accepted closed: its confirmed sessions close (tcp.c's on_peer_gone). */
+void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer);
 /* Initiator lost the server: new keys, and the host name looked up again off the reactor. */
 void rw__session_reconnect(struct rw_session *s, uint64_t now);
 /* End of a reactor batch: flush and resume sends, act on what the pipeline flagged, free closed sessions. */

@@ -61,6 +61,8 @@ ringwire-load | "$URI" --duration | 2 | --duration needs a value; see --help
 ringwire-load | "$URI" --json=1 | 2 | --json takes no value; see --help
 ringwire-load | "$URI" --bind 127.0.0.1 | 2 | --bind 127.0.0.1: the address needs a port, e.g. --bind 127.0.0.1:0
 ringwire-load | "$URI" --bind ::1 | 2 | write an IPv6 address in brackets
+ringwire-load | "$URI" --transport quic | 2 | --transport: "quic" is not a transport; use udp, tcp or auto
+ringwire-load | "$URI" --transport | 2 | --transport needs a value; see --help
 ringwire-load | "$URI" --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
 ringwire-load | "$URI" --histogram | 2 | --histogram needs a value; see --help
 ringwire-load | "$URI" --timeout 0 | 2 | --timeout: "0" is not a number from 1 to 3600000
@@ -126,6 +128,9 @@ $p | --listen 127.0.0.1:0 --key "\$KEY" --reactors 0 | 2 | --reactors: "0" is no
 $p | --listen 127.0.0.1:0 --key "\$KEY" --pad 8 | 2 | --pad: a multiple of 8 bytes hides nothing; give 16..65000 (0: full packets)
 $p | --listen 127.0.0.1:0 --key "\$KEY" --pad-fixed 64 | 2 | --pad-fixed: 64 bytes is below 128; give 128..65000 (0: max_packet)
 $p | --listen 127.0.0.1:0 --key "\$KEY" --pad-fixed 256, | 2 | --pad-fixed: "256," is not SIZE or SIZE,COVER_MS, e.g. --pad-fixed 1232,50
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp 127.0.0.1 | 2 | --listen-tcp 127.0.0.1: a listen address needs a port, e.g. --listen-tcp 127.0.0.1:9000
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp ::1:9000 | 2 | --listen-tcp ::1:9000: write an IPv6 address in brackets
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp | 2 | --listen-tcp needs a value; see --help
 EOF
 	done
 	for p in $COMMON_CLIENTS; do
@@ -141,6 +146,7 @@ $p | $u --key "\$OPEN" | 1 | fix with: chmod 600
 $p | $u --key "\$tmp/none.key" | 1 | no such file
 $p | $u --pad x | 2 | --pad: "x" is not a number from 0 to 65000
 $p | $u --pad-fixed 256,0 | 2 | --pad-fixed: "0" is not a number from 1 to 3600000
+$p | $u --transport quic | 2 | --transport: "quic" is not a transport; use udp, tcp or auto
 EOF
 	done
 	for p in $CLIENTS; do
