@@ -74,7 +74,7 @@ static int batch_out(struct batch *b)
 	int ret = 0;
 
 	if (b->n)
-		ret = rw__transport_send(b->sh->tr, b->to, b->iov, b->n);
+		ret = rw__transport_send(rw__shard_transport(b->sh, b->to), b->to, b->iov, b->n);
 	b->n = 0;
 	return ret;
 }

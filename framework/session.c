@@ -456,7 +456,14 @@ struct rw_session *rw__session_by_id(struct rw_shard *sh, uint64_t id)
 
 void rw__session_set_peer(struct rw_session *s, const struct rw_peer_addr *a)
 {
-	move_peer(s, a);
+	struct rw_peer_addr p = *a;
+
+	/* a dial's address comes from the resolver: the session says which transport reaches it */
+	if (s->initiator) {
+		p.via = s->via;
+		p.conn = 0;
+	}
+	move_peer(s, &p);
 }
 
 /*
@@ -979,12 +986,22 @@ static int send_init(struct rw_session *s)
 	return rw__send_raw(s->sh, s->hs_msg, sizeof(s->hs_msg), &s->peer);
 }
 
-/* A retry due at `due`, or earlier when a first dial's handshake_timeout_ms runs out. */
+/* Still waiting for a first answer over UDP in AUTO mode: TCP is tried at hs_started_ms + tcp_fallback_ms. */
+static bool tcp_fallback_due(const struct rw_session *s)
+{
+	return s->tcp_auto && s->via == RW_VIA_UDP && s->state == RW_SS_CONNECTING;
+}
+
+/* A retry due at `due`, or earlier when a first dial's handshake_timeout_ms (or the TCP fallback) comes. */
 static uint64_t hs_due(const struct rw_session *s, uint64_t due)
 {
 	uint64_t deadline = s->hs_started_ms + s->e->hs_timeout_ms;
 
-	return s->state == RW_SS_CONNECTING && s->e->hs_timeout_ms && deadline < due ? deadline : due;
+	if (s->state == RW_SS_CONNECTING && s->e->hs_timeout_ms && deadline < due)
+		due = deadline;
+	if (tcp_fallback_due(s) && s->hs_started_ms + s->e->tcp_fallback_ms < due)
+		due = s->hs_started_ms + s->e->tcp_fallback_ms;
+	return due;
 }
 
 /* Why a dial got no answer, and what to check: the key and the address are the usual suspects. */
@@ -1109,6 +1126,24 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 
 	if (!s->hs_kp)
 		return;	/* completed meanwhile */
+	if (tcp_fallback_due(s) && now >= s->hs_started_ms + e->tcp_fallback_ms) {
+		/*
+		 * AUTO (docs/protocol.md §17.4): no answer over UDP in time, so
+		 * UDP is likely dropped on the way. The same handshake starts
+		 * over TCP to the same host and port; the session stays there.
+		 */
+		char a[RW_ADDR_STR_MAX] = "?";
+
+		rw__peer_to_string(a, &s->peer);
+		rw__log(e, RW_LOG_INFO, "no answer over UDP, trying TCP", 1, "addr", a);
+		s->via = RW_VIA_TCP;
+		rw__session_set_peer(s, &s->peer);
+		rw__keypair_free(s->hs_kp);
+		s->hs_kp = NULL;
+		rw__noise_handshake_clear(&s->hs);
+		rw__session_dial_error(s, rw__session_handshake_start(s));
+		return;
+	}
 	if (s->state == RW_SS_CONNECTING && e->hs_timeout_ms && now >= s->hs_started_ms + e->hs_timeout_ms) {
 		char within[32];
 
@@ -1389,6 +1424,11 @@ int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap)
 		return -ENOSPC;
 	memcpy(out, a, strlen(a) + 1);
 	return 0;
+}
+
+enum rw_transport_kind rw_session_transport(const struct rw_session *s)
+{
+	return s && s->peer.via == RW_VIA_TCP ? RW_TRANSPORT_TCP : RW_TRANSPORT_UDP;
 }
 
 void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st)

@@ -49,6 +49,8 @@ struct rw_session {
 	bool initiator;		/* we dialled it: we rekey and reconnect */
 	bool opened;		/* on_open delivered */
 	bool resolving;		/* reconnect: waiting for the resolver */
+	bool tcp_auto;		/* initiator, RW_TRANSPORT_AUTO: UDP unanswered -> TCP (§17.4) */
+	uint8_t via;		/* initiator: the transport its peer is reached over (RW_VIA_*) */
 
 	uint8_t peer_key[RW_KEY_SIZE];
 	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */

@@ -258,6 +258,14 @@ static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_pe
 		rw__drop(sh, RW_DROP_NO_BUFFER, from);
 		goto out;
 	case RW_PEER_EXISTING:
+		if (rw__id_shard(sid) != sh->id && from->via == RW_VIA_TCP) {
+			/*
+			 * A new TCP connection landed on another reactor than the
+			 * key's session: that reactor could not answer on it. A new
+			 * session here supersedes the old one (finish closes it).
+			 */
+			break;
+		}
 		if (rw__id_shard(sid) != sh->id) {
 			struct rw_hs_cmd *c = malloc(sizeof(*c));
 

@@ -112,8 +112,21 @@ struct rw_endpoint_addr {
  * of them in the order written, addrs[0] being host:port again. One key,
  * several places where that identity is served: a dialer tries them in order.
  */
+/**
+ * Which transport carries a session (docs/protocol.md §17): the datagrams
+ * of UDP, or the same packets over TCP, each behind a 2-byte big-endian
+ * length. AUTO (clients only) tries UDP first and falls back to TCP when no
+ * handshake response came within rw_client_config.tcp_fallback_ms.
+ */
+enum rw_transport_kind {
+	RW_TRANSPORT_UDP = 0,
+	RW_TRANSPORT_TCP = 1,
+	RW_TRANSPORT_AUTO = 2,
+};
+
 struct rw_endpoint {
 	uint8_t pubkey[RW_KEY_SIZE];
+	enum rw_transport_kind transport;	/* RW_TRANSPORT_TCP for wire+tcp://, else RW_TRANSPORT_UDP */
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
 	unsigned naddrs;			/* 1..RW_ENDPOINT_ADDRS_MAX */
@@ -121,7 +134,7 @@ struct rw_endpoint {
 };
 
 /**
- * Parse a wire:// URI; IPv6 hosts are written in brackets. The key must be
+ * Parse a wire:// URI (or wire+tcp://, the same over TCP: ep->transport); IPv6 hosts are written in brackets. The key must be
  * wpub1 (base64 has '/' and '='). After the '@' come one to
  * RW_ENDPOINT_ADDRS_MAX addresses separated by ',' (no spaces): hints of
  * where the key's owner is served. Host names are not resolved here. ep is
@@ -143,6 +156,9 @@ RW_EXTERN int rw_hostport_parse(const char *s, char host[RW_HOST_MAX + 1], uint1
  */
 RW_EXTERN int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host,
 			    uint16_t port);
+/** The same as a wire+tcp:// URI (docs/protocol.md §17). */
+RW_EXTERN int rw_uri_format_tcp(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host,
+				uint16_t port);
 
 /* ---- Drop reasons --------------------------------------------------------- */
 
@@ -172,6 +188,7 @@ enum rw_drop_reason {
 	RW_DROP_NO_BUFFER,		/* out of buffers: backpressure */
 	RW_DROP_LIMIT,			/* counter exhausted: session must rekey */
 	RW_DROP_HALF_OPEN_LIMIT,	/* under load, the source already holds its share of half-open sessions */
+	RW_DROP_BAD_LENGTH,		/* TCP: a length prefix of 0 or above the largest packet (connection closed) */
 	RW_DROP__COUNT
 };
 
@@ -303,6 +320,15 @@ struct rw_stats {
 	uint64_t drops[RW_DROP__COUNT];
 	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
 	uint64_t kernel_drops;
+	/* wiresocket over TCP (docs/protocol.md §17); packets and bytes are in the totals above */
+	uint64_t tcp_connections;	/* open now */
+	uint64_t tcp_accepted;		/* connections accepted (server) */
+	uint64_t tcp_connected;		/* connections made (client) */
+	uint64_t tcp_refused;		/* accepted and closed at once: tcp_max_connections reached */
+	uint64_t tcp_closed_framing;	/* closed on a length of 0 or above the largest packet (drop bad_length) */
+	uint64_t tcp_closed_timeout;	/* closed: a packet or a write stalled for tcp_stall_timeout_ms, or idle */
+	uint64_t tcp_closed_peer;	/* closed by the peer or by an error of the socket */
+	uint64_t tcp_queue_full;	/* packets refused: the connection's send queue was full */
 };
 
 struct rw_server_config {
@@ -360,6 +386,18 @@ struct rw_server_config {
 	 * Excess waits in a bounded queue; beyond it sends return -EAGAIN. */
 	uint64_t send_rate_bps;
 	int quiet;			/* no log lines on stderr */
+	/*
+	 * wiresocket over TCP (docs/protocol.md §17) beside UDP: "host:port" to
+	 * listen on (NULL: UDP only), same key, handlers and sessions; a session
+	 * stays on the transport its handshake came on. tcp_max_connections per
+	 * reactor (0: 1024; more are accepted and closed at once, counted);
+	 * tcp_stall_timeout_ms (0: 10000): a connection whose peer stops
+	 * mid-packet, or does not read what is queued for it, for this long is
+	 * closed (counted); one silent for a session timeout is closed too.
+	 */
+	const char *listen_tcp;
+	unsigned tcp_max_connections;
+	uint32_t tcp_stall_timeout_ms;
 };
 
 /** Fill cfg with the defaults (and listen "0.0.0.0:0"). */
@@ -399,6 +437,10 @@ RW_EXTERN int rw_server_uri(const struct rw_server *srv, char *out, size_t outle
  */
 RW_EXTERN int rw_server_uris(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN uint16_t rw_server_port(const struct rw_server *srv);
+/** The TCP port (listen_tcp, with the one picked for port 0), 0 when not listening on TCP. */
+RW_EXTERN uint16_t rw_server_tcp_port(const struct rw_server *srv);
+/** As rw_server_uri, the wire+tcp:// URI of the TCP listener; -ENOTCONN without one. */
+RW_EXTERN int rw_server_uri_tcp(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN void rw_server_stats(const struct rw_server *srv, struct rw_stats *st);
 /**
  * Send to a session by id from any thread: the event is copied and handed to
@@ -432,6 +474,17 @@ struct rw_client_config {
 	uint32_t handshake_timeout_ms;
 	uint64_t send_rate_bps;		/* per-session send limit, as for servers */
 	int quiet;
+	/*
+	 * How sessions reach servers (docs/protocol.md §17): RW_TRANSPORT_UDP
+	 * (the default), RW_TRANSPORT_TCP, or RW_TRANSPORT_AUTO: UDP first, and
+	 * TCP to the same host and port when no handshake response came within
+	 * tcp_fallback_ms (0: 1000 ms). A wire+tcp:// URI is always TCP.
+	 * rw_session_transport tells which one a session uses.
+	 * tcp_stall_timeout_ms as for servers (0: 10000).
+	 */
+	enum rw_transport_kind transport;
+	uint32_t tcp_fallback_ms;
+	uint32_t tcp_stall_timeout_ms;
 };
 
 RW_EXTERN void rw_client_config_init(struct rw_client_config *cfg);
@@ -506,6 +559,9 @@ RW_EXTERN int rw_session_peer_addr_str(const struct rw_session *s, char *out, si
  * of your own. One timer per session on the reactor's wheel.
  */
 RW_EXTERN int rw_session_set_tick(struct rw_session *s, uint32_t interval_ms);
+
+/** RW_TRANSPORT_UDP or RW_TRANSPORT_TCP: what carries the session now (after an AUTO fallback: TCP). */
+RW_EXTERN enum rw_transport_kind rw_session_transport(const struct rw_session *s);
 
 /** Per-session counters: packets, bytes, events in and out, rekeys. */
 struct rw_session_stats {

@@ -16,10 +16,13 @@ enum {
 	O_LOG_FORMAT,
 	O_LOG_LEVEL,
 	O_TIMEOUT,
+	O_LISTEN_TCP,
+	O_TRANSPORT,
 };
 
 static const struct option server_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },	{ "key", required_argument, NULL, 'k' },
+	{ "listen-tcp", required_argument, NULL, O_LISTEN_TCP },
 	{ "reactors", required_argument, NULL, 'r' },	{ "quiet", no_argument, NULL, 'q' },
 	{ "allow", required_argument, NULL, O_ALLOW },	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
@@ -29,6 +32,7 @@ static const struct option server_opts[] = {
 
 static const struct option client_opts[] = {
 	{ "bind", required_argument, NULL, 'b' },	{ "timeout", required_argument, NULL, 't' },
+	{ "transport", required_argument, NULL, O_TRANSPORT },
 	{ "key", required_argument, NULL, 'k' },	{ "reactors", required_argument, NULL, 'r' },
 	{ "quiet", no_argument, NULL, 'q' },		{ "metrics", required_argument, NULL, O_METRICS },
 	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
@@ -115,14 +119,14 @@ int sample_addr_ok(struct sample *sm, const char *flag, const char *s)
 	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
 	uint16_t port;
 	const char *colon = strchr(s, ':');
-	const char *eg = !strcmp(flag, "--metrics") ? "9100" : !strcmp(flag, "--listen") ? "9000" : "0";
+	const char *eg = !strcmp(flag, "--metrics") ? "9100" : !strncmp(flag, "--listen", 8) ? "9000" : "0";
 
 	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
 		return 1;
 	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		if (!strcmp(flag, "--listen"))
-			fail(sm, 2, "--listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free port)",
-			     s, s);
+		if (!strncmp(flag, "--listen", 8))
+			fail(sm, 2, "%s %s: a listen address needs a port, e.g. %s %s:9000 (0: any free port)", flag,
+			     s, flag, s);
 		else
 			fail(sm, 2, "%s %s: the address needs a port, e.g. %s %s:%s", flag, s, flag, s, eg);
 	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
@@ -131,6 +135,19 @@ int sample_addr_ok(struct sample *sm, const char *flag, const char *s)
 	} else {
 		fail(sm, 2, "%s %s: %s", flag, s, err);
 	}
+	return 0;
+}
+
+int sample_transport(struct sample *sm, const char *arg, enum rw_transport_kind *out)
+{
+	if (!strcmp(arg, "udp"))
+		*out = RW_TRANSPORT_UDP;
+	else if (!strcmp(arg, "tcp"))
+		*out = RW_TRANSPORT_TCP;
+	else if (!strcmp(arg, "auto"))
+		*out = RW_TRANSPORT_AUTO;
+	else
+		return fail(sm, 2, "--transport: \"%s\" is not a transport; use udp, tcp or auto", arg);
 	return 0;
 }
 
@@ -146,6 +163,19 @@ static int common_opt(struct sample *sm, int c, const char *arg)
 		if (!sample_addr_ok(sm, "--listen", arg))
 			return SAMPLE_EXIT;
 		sm->listen = arg;
+		return 1;
+	case O_LISTEN_TCP:
+		if (sm->role != SAMPLE_SERVER)
+			return 0;
+		if (!sample_addr_ok(sm, "--listen-tcp", arg))
+			return SAMPLE_EXIT;
+		sm->listen_tcp = arg;
+		return 1;
+	case O_TRANSPORT:
+		if (sm->role != SAMPLE_CLIENT)
+			return 0;
+		if (sample_transport(sm, arg, &sm->transport))
+			return SAMPLE_EXIT;
 		return 1;
 	case 'b':
 		if (sm->role != SAMPLE_CLIENT)
@@ -229,6 +259,7 @@ void sample_usage_common(const struct sample *sm, FILE *f)
 {
 	if (sm->role == SAMPLE_SERVER)
 		fputs("  --listen HOST:PORT    address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
+		      "  --listen-tcp HOST:PORT  also serve wiresocket over TCP there (same key and sessions)\n"
 		      "  --key FILE            private key file (create one: ringwire-key genkey > server.key)\n"
 		      "  --reactors N          reactor threads (default: one per CPU)\n"
 		      "  --allow FILE          only these client keys (one wpub1... a line); SIGHUP reloads it\n",
@@ -236,6 +267,7 @@ void sample_usage_common(const struct sample *sm, FILE *f)
 	else
 		fputs("  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		      "  --timeout MS          time limit of connecting (default 5000)\n"
+		      "  --transport T         udp (default), tcp, or auto: UDP, then TCP after 1000 ms unanswered\n"
 		      "  --key FILE            a fixed client key (default: a fresh key per session)\n"
 		      "  --reactors N          reactor threads (default 1)\n",
 		      f);
@@ -295,6 +327,8 @@ int sample_server_create(struct sample *sm, struct rw_server_config *cfg, struct
 		return 1;
 	}
 	cfg->listen = sm->listen;
+	if (sm->listen_tcp)
+		cfg->listen_tcp = sm->listen_tcp;
 	if (sm->reactors)
 		cfg->reactors = sm->reactors;
 	if (sm->quiet)
@@ -344,6 +378,9 @@ static void print_uris(const struct rw_server *server)
 		fputs(buf, stdout);
 	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
 		printf("%s\n", buf);
+	/* after the UDP lines (scripts read the first): the TCP listener's, when there is one */
+	if (buf && rw_server_uri_tcp(server, buf, RW_URI_MAX) > 0)
+		printf("%s\n", buf);
 	fflush(stdout);
 	free(buf);
 }
@@ -371,6 +408,8 @@ int sample_client_create(struct sample *sm, struct rw_client_config *cfg, struct
 	}
 	if (sm->bind)
 		cfg->bind = sm->bind;
+	if (sm->transport)
+		cfg->transport = sm->transport;
 	if (sm->reactors)
 		cfg->reactors = sm->reactors;
 	if (sm->quiet)

@@ -67,6 +67,8 @@ ringwire-load | "$URI" --duration | 2 | --duration needs a value; see --help
 ringwire-load | "$URI" --json=1 | 2 | --json takes no value; see --help
 ringwire-load | "$URI" --bind 127.0.0.1 | 2 | --bind 127.0.0.1: the address needs a port, e.g. --bind 127.0.0.1:0
 ringwire-load | "$URI" --bind ::1 | 2 | write an IPv6 address in brackets
+ringwire-load | "$URI" --transport quic | 2 | --transport: "quic" is not a transport; use udp, tcp or auto
+ringwire-load | "$URI" --transport | 2 | --transport needs a value; see --help
 ringwire-load | "$URI" --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
 ringwire-load | "$URI" --histogram | 2 | --histogram needs a value; see --help
 ringwire-load | "$URI" --timeout 0 | 2 | --timeout: "0" is not a number from 1 to 3600000
@@ -126,6 +128,9 @@ $p | --listen 127.0.0.1:0 --key "\$KEY" --allow "\$OPEN" | 1 | fix with: chmod 6
 $p | --listen 127.0.0.1:0 --key "\$KEY" --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json
 $p | --listen 127.0.0.1:0 --key "\$KEY" --log-level loud | 2 | --log-level: "loud" is not a level; use debug, info, warn, error or off
 $p | --listen 127.0.0.1:0 --key "\$KEY" --reactors 0 | 2 | --reactors: "0" is not a number from 1 to 64
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp 127.0.0.1 | 2 | --listen-tcp 127.0.0.1: a listen address needs a port, e.g. --listen-tcp 127.0.0.1:9000
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp ::1:9000 | 2 | --listen-tcp ::1:9000: write an IPv6 address in brackets
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp | 2 | --listen-tcp needs a value; see --help
 EOF
 	done
 	for p in $COMMON_CLIENTS; do
@@ -139,6 +144,7 @@ $p | $u --log-format xml | 2 | --log-format: "xml" is not a log format; use logf
 $p | $u --log-level loud | 2 | --log-level: "loud" is not a level
 $p | $u --key "\$OPEN" | 1 | fix with: chmod 600
 $p | $u --key "\$tmp/none.key" | 1 | no such file
+$p | $u --transport quic | 2 | --transport: "quic" is not a transport; use udp, tcp or auto
 EOF
 	done
 	for p in $CLIENTS; do

@@ -113,6 +113,7 @@ static struct {
 	long server_pid;
 	unsigned rekey_ms, timeout_ms;
 	const char *bind;
+	enum rw_transport_kind transport;	/* --transport: udp (default), tcp, auto */
 	const char *metrics;		/* --metrics HOST:PORT */
 	const char *histogram;		/* --histogram FILE (.hgrm) */
 	unsigned max_packet_size;	/* path MTU discovery's cap, 0: the library's default */
@@ -1253,6 +1254,8 @@ static void usage(FILE *f)
 		"  --timeout MS          give up a dial without an answer after MS ms, 1 to\n"
 		"                        3600000 (default: the engine's retries, about a minute)\n"
 		"  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
+		"  --transport T         udp (default), tcp (wiresocket over TCP to the URI's host and\n"
+		"                        port; a wire+tcp:// URI is TCP anyway), or auto (UDP, then TCP)\n"
 		"  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000\n"
 		"                        (1232: off; default: the library's, 65000 or what its buffers hold)\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
@@ -1381,7 +1384,7 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
-	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND, O_TRANSPORT,
 	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE, O_METRICS, O_HISTOGRAM,
 };
 
@@ -1432,6 +1435,7 @@ static void parse_args(int argc, char **argv)
 		{ "rekey", required_argument, NULL, O_REKEY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "bind", required_argument, NULL, O_BIND },
+		{ "transport", required_argument, NULL, O_TRANSPORT },
 		{ "max-packet-size", required_argument, NULL, O_MAX_PACKET_SIZE },
 		{ "dial-timeout", required_argument, NULL, O_DIAL_TIMEOUT },
 		{ "server-pid", required_argument, NULL, O_SERVER_PID },
@@ -1532,6 +1536,16 @@ static void parse_args(int argc, char **argv)
 		case O_BIND:
 			check_addr("--bind", optarg);
 			o.bind = optarg;
+			break;
+		case O_TRANSPORT:
+			if (!strcmp(optarg, "udp"))
+				o.transport = RW_TRANSPORT_UDP;
+			else if (!strcmp(optarg, "tcp"))
+				o.transport = RW_TRANSPORT_TCP;
+			else if (!strcmp(optarg, "auto"))
+				o.transport = RW_TRANSPORT_AUTO;
+			else
+				bad_flag("--transport", optarg, "a transport; use udp, tcp or auto");
 			break;
 		case O_METRICS:
 			check_addr("--metrics", optarg);
@@ -2017,6 +2031,7 @@ int main(int argc, char **argv)
 	cfg.timers.rekey_after_ms = o.rekey_ms;
 	cfg.handshake_timeout_ms = o.timeout_ms;
 	cfg.bind = o.bind;
+	cfg.transport = o.transport;
 	ret = rw_client_create(&cli, &cfg, err, sizeof(err));
 	if (ret) {
 		create_failed(ret, cfg.bind, err);
