@@ -4,7 +4,8 @@
 # echo, first straight to the server's TCP port, then through ringwire-netem
 # --tcp re-cutting the byte stream every way it can: one byte per write,
 # random splits, coalesced writes, delays, and all of them at once. Every run
-# must connect every session and lose nothing. Bounded: about 30 s.
+# must connect every session and lose nothing. Then a sample, ringwire-rpc-client
+# calling ringwire-rpc-server through the proxy. Bounded: about 20 s.
 # $1: the build directory (ringwire-key, ringwire-echo, ringwire-load and
 # ringwire-netem in it); $2: seconds per run (default 2).
 set -u
@@ -142,31 +143,38 @@ delay | --delay 10:5 --seed 2
 combined | --segment random:40 --segment-down 1 --coalesce 3 --delay 4:4 --seed 3
 EOF
 }
-while IFS='|' read -r name knobs; do
-	name=${name// /}
-	# shellcheck disable=SC2086 # the knobs are words
-	"$NETEM" --tcp --listen 127.0.0.1:0 --upstream "127.0.0.1:$tport" --duration 50 $knobs \
-		2>"$tmp/$name.px" &
+# proxy NAME UPSTREAM-PORT KNOBS...: ringwire-netem --tcp in front of the port; its port in pport
+proxy() {
+	local name=$1 port=$2
+	shift 2
+	"$NETEM" --tcp --listen 127.0.0.1:0 --upstream "127.0.0.1:$port" --duration 50 "$@" 2>"$tmp/$name.px" &
 	px=$!
 	pport=
 	for _ in $(seq 100); do
 		pport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$tmp/$name.px")
-		[ -n "$pport" ] && break
+		[ -n "$pport" ] && return 0
 		kill -0 "$px" 2>/dev/null || break
 		sleep 0.05
 	done
-	if [ -z "$pport" ]; then
-		bad "$name: ringwire-netem --tcp$knobs did not start"
-		show "$tmp/$name.px"
-		px=
-		continue
-	fi
-	run "$name" "wire+tcp://$pub@127.0.0.1:$pport"
+	bad "$name: ringwire-netem --tcp $* did not start"
+	show "$tmp/$name.px"
+	px=
+	return 1
+}
+# proxy_stop NAME: SIGTERM, and a clean exit with its final counters
+proxy_stop() {
 	kill -TERM "$px"
 	wait "$px"
-	rc=$?
+	local rc=$?
 	px=
-	check "$name: ringwire-netem exits 0 on SIGTERM" test "$rc" -eq 0
+	check "$1: ringwire-netem exits 0 on SIGTERM" test "$rc" -eq 0
+}
+while IFS='|' read -r name knobs; do
+	name=${name// /}
+	# shellcheck disable=SC2086 # the knobs are words
+	proxy "$name" "$tport" $knobs || continue
+	run "$name" "wire+tcp://$pub@127.0.0.1:$pport"
+	proxy_stop "$name"
 	upb=$(counter "$name" up bytes-fwd)
 	downb=$(counter "$name" down bytes-fwd)
 	if [ "${upb:-0}" -gt 0 ] && [ "${downb:-0}" -gt 0 ]; then
@@ -187,6 +195,27 @@ while IFS='|' read -r name knobs; do
 		;;
 	esac
 done < <(modes)
+
+# ---- a sample: ringwire-rpc-client calls through the proxy, one byte per write down ----
+rport=$(free_port)
+"$BUILD/ringwire-rpc-server" --listen 127.0.0.1:0 --listen-tcp "127.0.0.1:$rport" --key "$tmp/server.key" \
+	--reactors 1 --quiet >"$tmp/rpc.out" 2>"$tmp/rpc.err" &
+rpc=$!
+for _ in $(seq 100); do
+	grep -q '^wire+tcp://' "$tmp/rpc.out" 2>/dev/null && break
+	sleep 0.05
+done
+if proxy rpc "$rport" --segment random:16 --segment-down 1 --delay 2:2 --seed 4; then
+	out=$(timeout 30 "$BUILD/ringwire-rpc-client" "wire+tcp://$pub@127.0.0.1:$pport" echo over tcp --count 20 \
+		--concurrency 4 --quiet 2>&1)
+	rc=$?
+	check "rpc: 20 calls through the proxy exit 0 (got $rc)" test "$rc" -eq 0
+	check "rpc: ... every one answered, none failed or timed out" grep -q '^20 calls: ok 20, failed 0, timed out 0;' <<<"$out"
+	[ "$rc" -eq 0 ] || tail -n 5 <<<"$out"
+	proxy_stop rpc
+fi
+kill -INT "$rpc" 2>/dev/null
+wait "$rpc" 2>/dev/null
 
 # ---- the server is still well and stops cleanly ----
 if kill -0 "$srv" 2>/dev/null; then
