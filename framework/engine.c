@@ -468,6 +468,8 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 			struct rw_shard *sh = &e->shards[i];
 
 			ret = rw__tcp_init(&sh->tcp, rw__reactor_get(e->group, i), fds[i], &tc, on_tcp_packet, sh);
+			sh->tcp.t.on_peer_gone = rw__shard_peer_gone;
+			sh->tcp.t.on_send_error = rw__shard_send_failed;
 			if (ret) {
 				for (unsigned j = i; j < e->nshards; j++)
 					if (fds[j] >= 0)

@@ -351,6 +351,24 @@ bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr
 	return false;
 }
 
+void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer)
+{
+	struct rw_shard *sh = up;
+	struct rw_session *s, *next;
+
+	if (!sh->by_addr)
+		return;
+	/*
+	 * Nothing can reach them now: close at once rather than after the
+	 * session timeout (half-open ones expire on their own, sooner).
+	 */
+	for (s = sh->by_addr[addr_hash(peer) & sh->by_addr_mask]; s; s = next) {
+		next = s->addr_next;
+		if (rw__peer_eq(&s->peer, peer) && s->state != RW_SS_CLOSED)
+			rw__session_close(s, RW_CLOSE_NETWORK, RW_CLOSE_F_BY_PEER, "its TCP connection closed");
+	}
+}
+
 /* ---- half-open responder sessions ------------------------------------------------ */
 
 /*
@@ -1031,12 +1049,18 @@ static bool permanent(int err)
 
 static bool next_hint(struct rw_session *s);
 
+/* A TCP connection refused: nothing listens there on TCP, and a retry will not change that soon. */
+static bool tcp_refused(const struct rw_peer_addr *to, int err)
+{
+	return to->via == RW_VIA_TCP && err == -ECONNREFUSED;
+}
+
 bool rw__session_dial_error(struct rw_session *s, int err)
 {
 	char a[RW_ADDR_STR_MAX] = "?", msg[256];
 	const char *hint;
 
-	if (s->state != RW_SS_CONNECTING || !permanent(err))
+	if (s->state != RW_SS_CONNECTING || !(permanent(err) || tcp_refused(&s->peer, err)))
 		return false;
 	if (next_hint(s))
 		return true;	/* that address cannot be reached from here: the next one may */
@@ -1051,12 +1075,16 @@ bool rw__session_dial_error(struct rw_session *s, int err)
 			       ? "bind an address of the server's family (--bind)"
 			       : "check the server's address, or bind one that can reach it (--bind)";
 		break;
+	case ECONNREFUSED:
+		hint = "nothing serves TCP there (a server needs --listen-tcp, or dial over UDP)";
+		break;
 	default:
 		hint = "a firewall rule or the kind of address (broadcast?) forbids it";
 		break;
 	}
 	rw__peer_to_string(a, &s->peer);
-	snprintf(msg, sizeof(msg), "send to %s failed: %s; %s", a, strerror(-err), hint);
+	snprintf(msg, sizeof(msg), "%s to %s failed: %s; %s", s->peer.via == RW_VIA_TCP ? "TCP connection" : "send",
+		 a, strerror(-err), hint);
 	rw__session_close(s, RW_CLOSE_NETWORK, 0, msg);
 	return true;
 }
@@ -1067,7 +1095,7 @@ void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err)
 	struct rw_session *s, *next;
 
 	/* only dials end on a send error, and only servers have many sessions to walk */
-	if (sh->e->server || !permanent(err))
+	if (sh->e->server || !(permanent(err) || tcp_refused(to, err)))
 		return;
 	for (s = sh->sessions; s; s = next) {
 		next = s->list_next;

@@ -223,6 +223,8 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
 bool rw__session_dial_error(struct rw_session *s, int err);
 /* The transport's on_send_error (up: the shard): end the dials to `to` if err is permanent. */
 void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err);
+/* A TCP connection the server accepted closed: its confirmed sessions close (tcp.c's on_peer_gone). */
+void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer);
 /* Initiator lost the server: new keys, and the host name looked up again off the reactor. */
 void rw__session_reconnect(struct rw_session *s, uint64_t now);
 /* End of a reactor batch: flush and resume sends, act on what the pipeline flagged, free closed sessions. */

@@ -71,6 +71,7 @@ struct rw_tcp_conn {
 	uint16_t gen;		/* bumped on every free: a stale rw_peer_addr.conn matches nothing */
 	uint8_t state;
 	bool outgoing, recv_on, send_on, connect_on, in_flush;
+	bool wrote;		/* a write completed since the last sweep */
 	uint32_t free_next, flush_next;
 	struct rw_peer_addr peer;	/* what goes up as `from`, and where a client connects */
 	uint8_t *rxbuf;
@@ -143,7 +144,7 @@ static struct rw_tcp_conn *conn_alloc(struct rw_tcp *t, int fd)
 	if (slot + 1 > t->hiwat)
 		t->hiwat = slot + 1;
 	c->fd = fd;
-	c->outgoing = c->recv_on = c->send_on = c->connect_on = false;
+	c->outgoing = c->recv_on = c->send_on = c->connect_on = c->wrote = false;
 	c->qhead = c->qlen = c->qoff = c->outq = 0;
 	rw__stream_init(&c->in, c->rxbuf, t->t.max_datagram);
 	c->rx_ms = c->tx_ms = now_ms(t);
@@ -187,6 +188,12 @@ static void conn_close(struct rw_tcp *t, struct rw_tcp_conn *c, uint64_t *why)
 	c->state = C_CLOSING;
 	/* wakes the read and the write in flight (and a connect still in progress) */
 	shutdown(c->fd, SHUT_RDWR);
+	/*
+	 * The sessions of an accepted connection cannot be reached any more
+	 * (a client's next packet opens a new connection by itself).
+	 */
+	if (!c->outgoing && t->t.on_peer_gone)
+		t->t.on_peer_gone(t->t.up, &c->peer);
 	maybe_free(t, c);
 }
 
@@ -516,6 +523,7 @@ static void on_sent(struct rw_tcp *t, struct rw_tcp_conn *c, int res)
 		return;
 	}
 	c->tx_ms = now_ms(t);
+	c->wrote = true;
 	sent(t, c, (size_t)res);
 	if (c->qlen)
 		issue_send(t, c);
@@ -529,8 +537,16 @@ static void on_connect(struct rw_tcp *t, struct rw_tcp_conn *c, int res)
 		return;
 	}
 	if (res < 0) {
-		/* refused or unreachable: the packets queued for it go; the session's retry dials again */
+		/*
+		 * refused or unreachable: the packets queued for it go, and the
+		 * sessions hear why (a first dial ends on a refusal; others retry,
+		 * and their next packet dials again)
+		 */
+		struct rw_peer_addr to = c->peer;
+
 		conn_close(t, c, &t->st.closed_peer);
+		if (t->t.on_send_error)
+			t->t.on_send_error(t->t.up, &to, res);
 		return;
 	}
 	c->state = C_OPEN;
@@ -590,11 +606,12 @@ static void on_sweep(struct rw_timer *tm, uint64_t now)
 
 		if (c->state != C_OPEN && c->state != C_CONNECTING)
 			continue;
-		if (c->state == C_OPEN && !c->qlen) {
+		if (c->state == C_OPEN && !c->qlen && (c->wrote || c->outq)) {
 			/*
 			 * Everything was written, perhaps into a socket buffer the
 			 * peer never drains: what it has not acknowledged must
-			 * shrink now and then (one ioctl per connection per sweep).
+			 * shrink now and then (one ioctl per sweep, for connections
+			 * that wrote since the last one or still had bytes out).
 			 */
 			int outq = 0;
 
@@ -602,6 +619,7 @@ static void on_sweep(struct rw_timer *tm, uint64_t now)
 				c->tx_ms = now;
 			c->outq = outq > 0 ? (uint32_t)outq : 0;
 		}
+		c->wrote = false;
 		if ((rw__stream_pending(&c->in) && now - c->rx_ms >= t->stall_ms) ||	/* stopped mid-packet */
 		    ((c->qlen || c->outq) && now - c->tx_ms >= t->stall_ms) ||		/* does not read */
 		    (c->state == C_CONNECTING && now - c->tx_ms >= t->stall_ms) ||
@@ -621,6 +639,23 @@ int rw__tcp_listen(const struct rw_peer_addr *where, unsigned n, int *fds, uint1
 
 	for (unsigned i = 0; i < n; i++)
 		fds[i] = -1;
+	if (a.u.in.sin_port) {
+		/*
+		 * SO_REUSEPORT lets any socket of this user join the port: a
+		 * second server would silently take part of the connections. A
+		 * plain bind first fails while anyone listens there (portclaim.h
+		 * does the same for UDP).
+		 */
+		int one = 1, fd = socket(rw__peer_family(&a), SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			return -errno;
+		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));	/* TIME_WAIT is no holder */
+		ret = bind(fd, &a.u.sa, a.len) ? -errno : 0;
+		close(fd);
+		if (ret)
+			return ret;
+	}
 	for (unsigned i = 0; i < n; i++) {
 		int one = 1, zero = 0, fd;
 

@@ -103,6 +103,8 @@ struct rw_transport {
 	size_t max_datagram;		/* the largest datagram sent and received (buffers exist for it) */
 	rw_transport_rx_fn on_datagram;	/* upward */
 	rw_transport_err_fn on_send_error;	/* upward, optional */
+	/* upward, optional: a connection-oriented transport lost its way to a peer it accepted (TCP) */
+	void (*on_peer_gone)(void *up, const struct rw_peer_addr *peer);
 	void *up;
 	uint64_t tx_errors;		/* datagrams refused before reaching the kernel */
 	bool v6_source_only;		/* bound to one IPv6 address: IPv4 peers are out of reach */

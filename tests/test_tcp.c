@@ -143,6 +143,8 @@ struct fixture {
 	uint64_t id, id2;
 };
 
+static unsigned srv_max_conns;	/* tcp_max_connections of the next server, 0: the default */
+
 static void server_up(struct fixture *f, const char *udp, const char *tcp, uint32_t stall_ms)
 {
 	struct rw_server_config cfg;
@@ -158,6 +160,7 @@ static void server_up(struct fixture *f, const char *udp, const char *tcp, uint3
 	cfg.reactors = 2;
 	cfg.quiet = 1;
 	cfg.tcp_stall_timeout_ms = stall_ms;
+	cfg.tcp_max_connections = srv_max_conns;
 	assert_int_equal(rw_key_generate(f->key), 0);
 	memcpy(cfg.private_key, f->key, RW_KEY_SIZE);
 	if (rw_server_create(&f->srv, &cfg, err, sizeof(err)))
@@ -683,6 +686,8 @@ static void test_never_reads(void **state)
 		assert_true(atomic_load(&flood_sent) <= 1024);
 		assert_true(atomic_load(&flood_refused) > atomic_load(&flood_sent));
 	}
+	/* the session of the closed connection closes with it, not a session timeout later */
+	assert_true(wait_for(&srv_rec.closed, 1, 2000));
 	relay_stop(&r);
 	/* another client is served */
 	rw_client_stop(f.cli);
@@ -694,6 +699,115 @@ static void test_never_reads(void **state)
 	assert_true(wait_for(&cli_rec.opened, 1, 5000));
 	echo_round(f.cli, f.id, 1);
 	down(&f);
+}
+
+/* Rekeys ride the same connection; a client of two reactors opens one connection from each. */
+static void test_rekey_and_reactors(void **state)
+{
+	struct fixture f = { 0 };
+	struct rw_client_config cfg;
+	struct rw_handler any = { .on_open = on_open, .on_close = on_close, .on_event = check_event, .user = &cli_rec };
+	struct rw_handler rel = { .on_event = check_event, .user = &cli_rec, .flags = RW_CHANNEL_RELIABLE };
+	char err[RW_ERRBUF_SIZE];
+	uint64_t ids[4];
+	struct rw_stats st;
+
+	(void)state;
+	memset(&cli_rec, 0, sizeof(cli_rec));
+	server_up(&f, "127.0.0.1:0", "127.0.0.1:0", 0);
+	rw_client_config_init(&cfg);
+	cfg.quiet = 1;
+	cfg.reactors = 2;
+	cfg.transport = RW_TRANSPORT_TCP;
+	cfg.timers.rekey_after_ms = 400;
+	if (rw_client_create(&f.cli, &cfg, err, sizeof(err)))
+		fail_msg("client: %s", err);
+	assert_int_equal(rw_client_on(f.cli, RW_CHANNEL_ANY, &any), 0);
+	assert_int_equal(rw_client_on(f.cli, CH_REL, &rel), 0);
+	assert_int_equal(rw_client_start(f.cli), 0);
+	for (int i = 0; i < 4; i++)
+		ids[i] = dial(f.cli, f.uri_tcp);
+	if (!wait_for(&cli_rec.opened, 4, 5000)) {
+		st = srv_stats(&f);
+		fail_msg("%u of 4 sessions opened (server: %llu open, %llu accepted, %llu handshakes)",
+			 atomic_load(&cli_rec.opened), (unsigned long long)st.sessions_open,
+			 (unsigned long long)st.tcp_accepted, (unsigned long long)st.handshakes_completed);
+	}
+	assert_int_equal(atomic_load(&cli_rec.tcp_opened), 4);
+	for (int k = 0; k < 3; k++) {
+		for (int i = 0; i < 4; i++)
+			echo_round(f.cli, ids[i], 1);
+		usleep(300000);
+	}
+	st = srv_stats(&f);
+	print_message("rekeys %llu, connections %llu\n", (unsigned long long)st.rekeys,
+		      (unsigned long long)st.tcp_accepted);
+	assert_true(st.rekeys >= 4);
+	assert_int_equal(st.tcp_accepted, 2);	/* one per client reactor, shared by its sessions */
+	assert_int_equal(st.sessions_open, 4);
+	down(&f);
+}
+
+/* Beyond tcp_max_connections per reactor a connection is accepted and closed at once, counted. */
+static void test_max_connections(void **state)
+{
+	struct fixture f = { 0 };
+	int fd[10];
+	unsigned closed = 0;
+
+	(void)state;
+	srv_max_conns = 2;
+	server_up(&f, "127.0.0.1:0", "127.0.0.1:0", 0);
+	srv_max_conns = 0;
+	for (int i = 0; i < 10; i++)
+		fd[i] = raw_connect(&f);
+	assert_true(stat_reaches(&f, offsetof(struct rw_stats, tcp_refused), 6, 3000));
+	for (int i = 0; i < 10; i++)
+		closed += closed_within(fd[i], 100);
+	{
+		struct rw_stats st = srv_stats(&f);
+
+		/*
+		 * two reactors, at most two each: 4 open and 6 refused, unless the
+		 * kernel's hash gave one reactor fewer than two (then more refused)
+		 */
+		assert_int_equal(st.tcp_refused + st.tcp_connections, 10);
+		assert_true(st.tcp_connections <= 4 && st.tcp_connections >= 2);
+		assert_int_equal(closed, st.tcp_refused);
+	}
+	for (int i = 0; i < 10; i++)
+		close(fd[i]);
+	down(&f);
+}
+
+/* A TCP dial to a port where nothing listens ends at once, saying so, not after the handshake timeout. */
+static void test_refused(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	uint8_t pub[RW_KEY_SIZE] = { 9 };
+	struct rw_client *cli;
+	char uri[256];
+	uint64_t t0;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	(void)state;
+	/* a port that was just free: bound, never listened on */
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	assert_true(rw_uri_format_tcp(uri, sizeof(uri), pub, "127.0.0.1", ntohs(a.sin_port)) > 0);
+	memset(&cli_rec, 0, sizeof(cli_rec));
+	cli = client_up(RW_TRANSPORT_UDP, 0);
+	t0 = now_ms();
+	dial(cli, uri);
+	assert_true(wait_for(&cli_rec.closed, 1, 3000));
+	assert_true(now_ms() - t0 < 900);	/* the first handshake retry would be at 1000 ms */
+	assert_int_equal(atomic_load(&cli_rec.opened), 0);
+	rw_client_stop(cli);
+	rw_client_wait(cli);
+	rw_client_destroy(cli);
+	close(fd);
 }
 
 static void test_uri(void **state)
@@ -728,6 +842,9 @@ int main(void)
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_many_per_read),
 		cmocka_unit_test(test_never_reads),
+		cmocka_unit_test(test_rekey_and_reactors),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_max_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2411,10 +2411,14 @@ int main(int argc, char **argv)
 		printf("  %-18s%s\n", "soak", failed ? "FAILED" : "passed");
 	}
 	if (o.json) {
-		printf("{\"mode\":\"%s\",\"sessions\":%u,\"sessions_connected\":%" PRIu64 ",\"reactors\":%u,"
-		       "\"size\":%zu,\"channels\":%u,\"reliable\":%s,\"soak\":%s,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+		printf("{\"mode\":\"%s\",\"transport\":\"%s\",\"sessions\":%u,\"sessions_connected\":%" PRIu64
+		       ",\"reactors\":%u,\"size\":%zu,\"channels\":%u,\"reliable\":%s,\"soak\":%s,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
 		       "\"rate_target\":%.0f,",
-		       mode_name[o.mode], o.sessions, c[C_OPENED_INIT], o.reactors, o.size, o.channels,
+		       mode_name[o.mode],
+		       !strncasecmp(o.uri, "wire+tcp://", 11) || o.transport == RW_TRANSPORT_TCP ? "tcp"
+		       : o.transport == RW_TRANSPORT_AUTO					  ? "auto"
+											  : "udp",
+		       o.sessions, c[C_OPENED_INIT], o.reactors, o.size, o.channels,
 		       o.reliable || o.soak ? "true" : "false", o.soak ? "true" : "false", r->interval_s, o.warmup,
 		       o.rate);
 		json_num("events_per_s", (double)recv / iv, o.mode != M_CONNECT, true);
