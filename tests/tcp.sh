@@ -26,7 +26,11 @@ cleanup() {
 	for p in $px $srv; do
 		kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
 	done
-	rm -rf "$tmp"
+	if [ "$fail" -gt 0 ] && [ -n "${RW_TCP_KEEP:-}" ]; then
+		echo "kept $tmp (RW_TCP_KEEP)"
+	else
+		rm -rf "$tmp"
+	fi
 }
 trap cleanup EXIT
 
@@ -119,9 +123,11 @@ run() {
 	timeout 60 "$LOAD" "$u" --transport tcp --mode echo --reliable --sessions 4 --size 200 --window 8 \
 		--duration "$SECS" --warmup 0.2 --timeout 5000 --reactors 1 --json >"$tmp/$name.out" 2>"$tmp/$name.err"
 	local rc=$?
+	run_ok=no
 	if [ "$rc" -eq 0 ] && json_ok "$tmp/$name.out" \
 		'j["sessions_connected"] == 4 and j["received"] > 0 and j["lost"] == 0 and j["duplicates"] == 0'; then
 		ok "$name: 4 sessions over TCP, reliable echo, $(jget "$tmp/$name.out" received) echoes, none lost"
+		run_ok=yes
 	else
 		bad "$name: ringwire-load exited $rc or lost/failed something"
 		show "$tmp/$name.err"
@@ -175,6 +181,8 @@ while IFS='|' read -r name knobs; do
 	proxy "$name" "$tport" $knobs || continue
 	run "$name" "wire+tcp://$pub@127.0.0.1:$pport"
 	proxy_stop "$name"
+	# the proxy's view of a failed run: what it read and wrote each way
+	[ "$run_ok" = yes ] || show "$tmp/$name.px" 2
 	upb=$(counter "$name" up bytes-fwd)
 	downb=$(counter "$name" down bytes-fwd)
 	if [ "${upb:-0}" -gt 0 ] && [ "${downb:-0}" -gt 0 ]; then
@@ -224,6 +232,8 @@ if kill -0 "$srv" 2>/dev/null; then
 	wait "$srv"
 	rc=$?
 	check "ringwire-echo exits 0 on SIGINT" test "$rc" -eq 0
+	# after a failure, the server's counters (drops by reason, retransmits) tell its side
+	[ "$fail" -eq 0 ] || show "$tmp/echo.out" 6
 else
 	bad "ringwire-echo died during the runs"
 	show "$tmp/echo.err"
