@@ -49,6 +49,12 @@ ringwire-netem | --listen 127.0.0.1 --upstream 127.0.0.1:9 | 2 | --listen 127.0.
 ringwire-netem | --upstream 127.0.0.1:9 | 2 | missing --listen HOST:PORT
 ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --loss 150% | 2 | is not a percentage
 ringwire-netem | --quiet=1 | 2 | --quiet takes no value
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --segment 1 | 2 | --segment cuts a byte stream: it needs --tcp; see --help
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --loss 1 | 2 | --loss has no meaning with --tcp
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --segment 0 | 2 | --segment: "0" is not a whole number from 1 to 1048576
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --segment rand | 2 | --segment: "rand" is not N or random[:MAX] (e.g. 1, 512 or random:64)
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --coalesce -1 | 2 | --coalesce: "-1" is not a time in milliseconds
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --buffer 1 | 2 | --buffer: "1" is not a size from 1024 to 64M bytes
 ringwire-minimal | --bogus | 2 | expected KEYFILE [HOST:PORT]; see --help
 ringwire-minimal | | 2 | expected KEYFILE [HOST:PORT]; see --help
 ringwire-minimal | "$PUB" | 1 | this is a public key (wpub1...); a server needs its private key
