@@ -340,6 +340,8 @@ static void move_peer(struct rw_session *s, const struct rw_peer_addr *a)
 	s->peer = *a;
 	if (mapped)
 		addr_link(s);
+	/* over TCP every size the peer takes goes through: no search (docs/protocol.md §13.6) */
+	rw__pmtu_set_stream(&s->pmtu, a->via == RW_VIA_TCP);
 }
 
 bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr *from)

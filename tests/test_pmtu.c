@@ -72,6 +72,32 @@ static void test_grows_to_cap(void **state)
 	assert_int_equal(p.probes_acked, p.probes_sent);
 }
 
+/* Over a stream (TCP): one base probe, then the peer's maximum at once, and nothing more. */
+static void test_stream(void **state)
+{
+	struct path path = { .mtu = 65535, .peer_max = 40000, .rtt = 1 };
+	struct rw_pmtu p;
+	uint64_t now = 1000;
+
+	(void)state;
+	rw__pmtu_init(&p, &cfg, now);
+	rw__pmtu_set_stream(&p, true);
+	assert_int_equal(run(&p, &path, &now, now + 3600 * 1000), 1);
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	assert_int_equal(p.size, 40000);
+	assert_int_equal(p.due, UINT64_MAX);
+	/* a retransmission above base is no black hole on a stream */
+	rw__pmtu_on_loss(&p, now);
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	assert_int_equal(p.size, 40000);
+	/* a peer that takes more than our cap: the cap */
+	path.peer_max = 65535;
+	rw__pmtu_init(&p, &cfg, now);
+	rw__pmtu_set_stream(&p, true);
+	assert_int_equal(run(&p, &path, &now, now + 3600 * 1000), 1);
+	assert_int_equal(p.size, 65000);
+}
+
 /* Each row: a path, and where the search must end. */
 static void test_table(void **state)
 {
@@ -300,6 +326,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_to_cap),
+		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_v1_peer_stays_at_base),
 		cmocka_unit_test(test_black_hole),
