@@ -286,6 +286,22 @@ bool rw__pmtu_on_ack(struct rw_pmtu *p, uint32_t id, uint32_t size, uint32_t pee
 	return p->size != before;
 }
 
+void rw__pmtu_on_delivered(struct rw_pmtu *p, size_t len, uint64_t now)
+{
+	if (p->size <= p->cfg.base || len < p->size)
+		return;
+	if (p->state == RW_PMTU_CONFIRM) {
+		p->suspect = false;
+		done(p, now);
+	} else if (p->state == RW_PMTU_DONE) {
+		p->confirm_at = now + p->cfg.confirm_ms;
+		p->large_sent = false;
+		set_due_done(p);
+	} else if (p->state == RW_PMTU_SEARCH) {
+		p->suspect = false;
+	}
+}
+
 void rw__pmtu_set_stream(struct rw_pmtu *p, bool stream)
 {
 	p->stream = stream;

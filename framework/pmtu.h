@@ -90,6 +90,15 @@ void rw__pmtu_on_peer_max(struct rw_pmtu *p, uint32_t peer_max);
  * and no black holes.
  */
 void rw__pmtu_set_stream(struct rw_pmtu *p, bool stream);
+/*
+ * A datagram of len bytes is known to have reached the peer (a reliable frame
+ * sent in it was ACKed): at len >= the size in use that confirms the size, as
+ * a probe's ack would (RFC 8899 §4.1 lets the packetization layer's own
+ * acknowledgements confirm), so a CONFIRM under way ends well and DONE's next
+ * confirmation waits. A loss of probes to congestion is then no black hole
+ * while data of that size keeps getting through.
+ */
+void rw__pmtu_on_delivered(struct rw_pmtu *p, size_t len, uint64_t now);
 /* Data above base went unacknowledged (a reliable retransmission): confirm the size. */
 void rw__pmtu_on_loss(struct rw_pmtu *p, uint64_t now);
 

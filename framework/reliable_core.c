@@ -634,6 +634,8 @@ static int tx_free(struct rw_rel_tx *tx, uint64_t ext, uint64_t now_ms, struct a
 		tx->lost_pending--;
 	else
 		tx->cc_in_flight--;
+	if (sl->len > tx->acked_max_len && sl->sent_ms >= tx->acked_since_ms)
+		tx->acked_max_len = sl->len;
 	tx_put(tx, sl->buf, sl->len ? sl->len : 1);
 	tx->pending_bytes -= sl->len;
 	tx->in_flight--;

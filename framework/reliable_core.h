@@ -389,6 +389,8 @@ struct rw_rel_tx {
 	uint64_t emit_errors;
 	uint64_t recoveries;	/* losses that narrowed the reach */
 	uint32_t in_flight;	/* frames stored and not yet ACKed */
+	size_t acked_max_len;	/* largest frame sent since acked_since_ms and freed by an ACK (path evidence) */
+	uint64_t acked_since_ms;
 	size_t pending_bytes;	/* their bytes */
 };
 

@@ -750,6 +750,24 @@ void rw__session_pmtu_run(struct rw_session *s, uint64_t now)
 		arm(s, &s->t_pmtu, now + RW_PMTU_PROBE_TIMEOUT_INIT_MS);
 		return;
 	}
+	if (s->pmtu.size > s->pmtu.cfg.base) {
+		/* reliable frames ACKed since the last look: datagrams of their size got through */
+		size_t big = 0;
+
+		for (unsigned ch = 0; ch < RW_MAX_CHANNELS; ch++) {
+			if (s->rel[ch]) {
+				size_t n = rw__reliable_take_acked_max(s->rel[ch], now);
+
+				big = n > big ? n : big;
+			}
+		}
+		if (big) {
+			size_t dgram = big + RW_SIZE_DATA_MIN;
+
+			/* a frame above the size went in fragments of the size */
+			rw__pmtu_on_delivered(&s->pmtu, dgram > s->pmtu.size ? s->pmtu.size : dgram, now);
+		}
+	}
 	if (rw__pmtu_poll(&s->pmtu, now, &size, &id) && rw__send_probe(s, size, id))
 		rw__pmtu_unsent(&s->pmtu, now);
 	if (s->pmtu.black_holes != holes)

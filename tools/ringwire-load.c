@@ -165,8 +165,8 @@ static double tok_per_ns, tok_cap;
  * (a tagged type-252 query), grows its rate while nothing is lost (x1.5
  * until the first loss, then +3 % a probe) and cuts it by 30 % when more
  * than 0.1 % of what it sent in the last interval did not arrive (or a probe
- * goes unanswered). Reliable channels have the engine's window and
- * congestion control besides. A sink that answers without the tag (an
+ * goes unanswered). Reliable channels are paced by the engine's window
+ * and congestion control alone. A sink that answers without the tag (an
  * older one) gets the fixed budget of 256 KiB per millisecond per reactor.
  */
 static bool adaptive;
@@ -2157,7 +2157,6 @@ int main(int argc, char **argv)
 			bytes = 1536 * 1024;
 		bytes /= (uint64_t)spr * (o.size + 32);
 		paced = true;
-		adaptive = true;
 		tok_cap = bytes ? (double)bytes : 1.0;
 		tok_per_ns = tok_cap / (tick_ms * 1e6);
 		rate_min = 1.0 / (tick_ms * 1e6);
@@ -2169,6 +2168,18 @@ int main(int argc, char **argv)
 			burst_cap = 1.0;
 		if (rate_max < rate_min)
 			rate_max = rate_min;
+		if (o.reliable) {
+			/*
+			 * Reliable channels pace themselves: the engine's window
+			 * and congestion control say -EAGAIN and on_writable.
+			 * Probes would take events in flight or being repaired
+			 * for lost ones and cut the rate for nothing.
+			 */
+			tok_per_ns = rate_max;
+			tok_cap = burst_cap;
+		} else {
+			adaptive = true;
+		}
 	}
 
 	slots = calloc(o.sessions, sizeof(*slots));
@@ -2496,6 +2507,8 @@ int main(int argc, char **argv)
 		printf("\n");
 		if (adaptive)
 			printf("  %-18s%s\n", "rate", rate_control(c));
+		else if (o.mode == M_ONEWAY && o.rate <= 0)
+			printf("  %-18s%s\n", "rate", "the reliable channel's window and congestion control");
 		printf("  %-18s%.2f s (after %.2f s warm-up)\n", "measured", r->interval_s, o.warmup);
 		printf("  %-18s%.0f\n", "events/s", (double)recv / iv);
 		printf("  %-18s%.3f Gbit/s\n", "payload", (double)bytes * 8 / iv / 1e9);
@@ -2583,6 +2596,8 @@ int main(int argc, char **argv)
 		if (adaptive)
 			printf("\"rate_control\":\"%s\",\"rate_probes\":%" PRIu64 ",\"rate_cuts\":%" PRIu64 ",",
 			       atomic_load(&untagged_sink) || !c[C_PROBES] ? "fixed" : "probe", c[C_PROBES], c[C_RATE_CUTS]);
+		else if (o.mode == M_ONEWAY && o.rate <= 0)
+			printf("\"rate_control\":\"window\",\"rate_probes\":0,\"rate_cuts\":0,");
 		json_num("events_per_s", (double)recv / iv, o.mode != M_CONNECT, true);
 		json_num("payload_gbit_s", (double)bytes * 8 / iv / 1e9, o.mode != M_CONNECT, true);
 		json_num("packets_per_s", pkts, true, true);
