@@ -154,6 +154,48 @@ static void test_v1_peer_stays_at_base(void **state)
 	assert_int_equal(p.size, 1232);
 }
 
+/*
+ * Congestion, not a black hole: the probes of the grown size are lost (a full
+ * receive buffer drops the largest datagrams first) while reliable data in
+ * datagrams of that size is ACKed. The ACKs confirm the size.
+ */
+static void test_delivered_confirms(void **state)
+{
+	struct path path = { .mtu = 65535, .peer_max = 65000, .rtt = 1 };
+	struct rw_pmtu p;
+	uint64_t now = 0;
+	uint32_t size, id;
+
+	(void)state;
+	rw__pmtu_init(&p, &cfg, now);
+	run(&p, &path, &now, 1000);
+	assert_int_equal(p.size, 65000);
+	rw__pmtu_sent(&p, 65000);
+	rw__pmtu_on_loss(&p, now);
+	assert_int_equal(p.state, RW_PMTU_CONFIRM);
+	/* every probe lost, but data of the full size gets through between them */
+	for (int i = 0; i < 10; i++) {
+		now = p.due > now ? p.due : now;
+		rw__pmtu_on_delivered(&p, 65000, now);
+		if (p.state != RW_PMTU_CONFIRM)
+			break;
+		(void)rw__pmtu_poll(&p, now, &size, &id);
+	}
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	assert_int_equal(p.black_holes, 0);
+	assert_int_equal(p.size, 65000);
+	/* smaller datagrams say nothing about the size */
+	rw__pmtu_on_loss(&p, now);
+	rw__pmtu_on_delivered(&p, 1232, now);
+	assert_int_equal(p.state, RW_PMTU_CONFIRM);
+	/* in DONE, delivered data pushes the next confirmation back */
+	rw__pmtu_on_delivered(&p, 65000, now);
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	rw__pmtu_sent(&p, 65000);
+	rw__pmtu_on_delivered(&p, 65000, now + cfg.confirm_ms - 1);
+	assert_int_equal(p.due, now + cfg.confirm_ms - 1 + cfg.confirm_ms);
+}
+
 static void test_black_hole(void **state)
 {
 	struct path path = { .mtu = 65535, .peer_max = 65000, .rtt = 1 };
@@ -326,6 +368,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_to_cap),
+		cmocka_unit_test(test_delivered_confirms),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_v1_peer_stays_at_base),
