@@ -338,6 +338,7 @@ static void move_peer(struct rw_session *s, const struct rw_peer_addr *a)
 
 	addr_unlink(s);
 	s->peer = *a;
+	s->orphan_ms = 0;	/* a connection again (TCP) */
 	if (mapped)
 		addr_link(s);
 	/* over TCP every size the peer takes goes through: no search (docs/protocol.md §13.6) */
@@ -362,13 +363,19 @@ void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer)
 	if (!sh->by_addr)
 		return;
 	/*
-	 * Nothing can reach them now: close at once rather than after the
-	 * session timeout (half-open ones expire on their own, sooner).
+	 * Nothing can reach them until the client comes back: a client whose
+	 * connection broke opens another with its next packet, and its
+	 * sessions roam to it (rx_ok: a new peer address) with their reliable
+	 * state whole. One that does not come back within tcp_stall_ms is
+	 * closed then (on_timeout), not a whole session timeout later.
+	 * Half-open ones expire on their own, sooner.
 	 */
 	for (s = sh->by_addr[addr_hash(peer) & sh->by_addr_mask]; s; s = next) {
 		next = s->addr_next;
-		if (rw__peer_eq(&s->peer, peer) && s->state != RW_SS_CLOSED)
-			rw__session_close(s, RW_CLOSE_NETWORK, RW_CLOSE_F_BY_PEER, "its TCP connection closed");
+		if (rw__peer_eq(&s->peer, peer) && s->state != RW_SS_CLOSED && !s->orphan_ms) {
+			s->orphan_ms = rw__now_ms(sh);
+			arm(s, &s->t_timeout, s->orphan_ms + sh->tcp.stall_ms);
+		}
 	}
 }
 

@@ -132,6 +132,8 @@ struct rw_session {
 	uint8_t source[16];		/* the address it came from, as the limiter groups it */
 	uint64_t born_ms;
 	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
+	/* responder over TCP: when its connection closed (0: it has one); it may come back on another */
+	uint64_t orphan_ms;
 
 	/* responder, confirmed: in the shard's map of peer addresses (rw__session_known_addr) */
 	bool in_addr_map;
@@ -225,7 +227,11 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
 bool rw__session_dial_error(struct rw_session *s, int err);
 /* The transport's on_send_error (up: the shard): end the dials to `to` if err is permanent. */
 void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err);
-/* A TCP connection the server accepted closed: its confirmed sessions close (tcp.c's on_peer_gone). */
+/*
+ * A TCP connection the server accepted closed (tcp.c's on_peer_gone): its
+ * sessions wait tcp_stall_ms for a packet on another connection (roaming,
+ * docs/protocol.md §17.3), then close.
+ */
 void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer);
 /* Initiator lost the server: new keys, and the host name looked up again off the reactor. */
 void rw__session_reconnect(struct rw_session *s, uint64_t now);

@@ -64,6 +64,17 @@ static void on_timeout(struct rw_timer *t, uint64_t now)
 			rw__half_open_expire(s);
 		return;
 	}
+	if (rw_unlikely(s->orphan_ms)) {
+		uint64_t gone = s->orphan_ms + s->sh->tcp.stall_ms;
+
+		if (now >= gone) {
+			rw__session_close(s, RW_CLOSE_NETWORK, RW_CLOSE_F_BY_PEER,
+					  "its TCP connection closed and no other came");
+			return;
+		}
+		if (gone < due)
+			due = gone;
+	}
 	if (now < due) {
 		arm(s, t, due);
 		return;
