@@ -33,17 +33,9 @@
 
 #include <cmocka.h>
 
-static const char *netem;
+#include "netem_proxy.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void sleep_ms(unsigned ms)
 {
@@ -164,108 +156,9 @@ static void echo_stop(struct echo *e)
 
 /* ---- the proxy ------------------------------------------------------------------ */
 
-struct proxy {
-	pid_t pid;
-	int errfd;
-	uint16_t port;
-	char log[16384];
-	size_t loglen;
-};
-
-/* Append what is readable on fd within ms; false at EOF. */
-static bool slurp(struct proxy *px, int ms)
-{
-	struct pollfd p = { .fd = px->errfd, .events = POLLIN };
-	ssize_t n;
-
-	if (poll(&p, 1, ms) <= 0)
-		return true;
-	if (px->loglen + 1 >= sizeof(px->log))
-		px->loglen = 0;	/* only the newest lines matter */
-	n = read(px->errfd, px->log + px->loglen, sizeof(px->log) - 1 - px->loglen);
-	if (n <= 0)
-		return false;
-	px->loglen += (size_t)n;
-	px->log[px->loglen] = '\0';
-	return true;
-}
-
-/* knobs: NULL-terminated extra arguments after --tcp --listen --upstream. */
 static void proxy_start(struct proxy *px, uint16_t upstream, const char *const *knobs)
 {
-	char up[32];
-	const char *argv[64];
-	int n = 0, pfd[2];
-	uint64_t deadline;
-	const char *l;
-
-	memset(px, 0, sizeof(*px));
-	snprintf(up, sizeof(up), "127.0.0.1:%u", upstream);
-	argv[n++] = netem;
-	argv[n++] = "--tcp";
-	argv[n++] = "--listen";
-	argv[n++] = "127.0.0.1:0";
-	argv[n++] = "--upstream";
-	argv[n++] = up;
-	/* a backstop only: each test ends its proxy with SIGTERM */
-	argv[n++] = "--duration";
-	argv[n++] = "60";
-	for (; knobs && *knobs; knobs++)
-		argv[n++] = *knobs;
-	argv[n] = NULL;
-
-	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
-	px->pid = fork();
-	assert_true(px->pid >= 0);
-	if (!px->pid) {
-		dup2(pfd[1], 2);
-		execv(netem, (char *const *)argv);
-		_exit(127);
-	}
-	close(pfd[1]);
-	px->errfd = pfd[0];
-	deadline = now_ms() + 5000;
-	while (!(l = strstr(px->log, "listening on 127.0.0.1:"))) {
-		if (now_ms() > deadline || !slurp(px, 100))
-			fail_msg("no 'listening on' line from %s: %s", netem, px->log);
-	}
-	px->port = (uint16_t)atoi(l + strlen("listening on 127.0.0.1:"));
-	assert_true(px->port > 0);
-	assert_non_null(strstr(l, "(tcp)"));
-}
-
-/* SIGTERM, collect stderr to EOF, reap: a clean exit with final counters. */
-static void proxy_stop(struct proxy *px)
-{
-	int st;
-	uint64_t deadline = now_ms() + 5000;
-
-	kill(px->pid, SIGTERM);
-	while (slurp(px, 100))
-		if (now_ms() > deadline)
-			fail_msg("proxy did not exit on SIGTERM");
-	close(px->errfd);
-	assert_int_equal(waitpid(px->pid, &st, 0), px->pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
-	assert_non_null(strstr(px->log, "ringwire-netem: final up "));
-	assert_non_null(strstr(px->log, "ringwire-netem: final down "));
-}
-
-/* A counter from the final report, e.g. counter(px, "up", "writes"). */
-static unsigned long long counter(const struct proxy *px, const char *dir, const char *name)
-{
-	char tag[64], key[32];
-	const char *l, *v;
-
-	snprintf(tag, sizeof(tag), "ringwire-netem: final %s ", dir);
-	snprintf(key, sizeof(key), " %s=", name);
-	l = strstr(px->log, tag);
-	assert_non_null(l);
-	v = strstr(l, key);
-	assert_non_null(v);
-	assert_true(v < strchr(l, '\n'));
-	return strtoull(v + strlen(key), NULL, 10);
+	proxy_run(px, true, "60", upstream, knobs);
 }
 
 /* ---- streams: send each connection's bytes, read the echo to EOF, compare ------- */

@@ -31,6 +31,7 @@
 #include <cmocka.h>
 
 #include <ringwire.h>
+#include "wait.h"
 
 enum { CH_REL = 1, CH_RAW = 2, BIG = 100 * 1024 };
 
@@ -43,26 +44,6 @@ struct record {
 };
 
 static struct record srv_rec, cli_rec;
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
-}
 
 static void on_open(struct rw_session *s, void *user)
 {
