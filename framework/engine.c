@@ -158,7 +158,16 @@ static void on_batch_end(struct rw_reactor *r)
 	struct rw_shard *sh = shard_of(r);
 
 	rw__shard_batch_end(sh);
-	rw__handshake_batch_end(sh);	/* the next batch gets its own Noise budget */
+	/*
+	 * Handshakes after the data: the batch's sends go to the kernel first,
+	 * so no echo waits behind the Noise work of a rekey wave; what the
+	 * handshakes sent leaves with the next enter.
+	 */
+	if (rw__handshake_pending(sh)) {
+		rw__reactor_submit(r);
+		rw__handshake_run(sh);
+		rw__shard_batch_end(sh);
+	}
 	if (sh->batch_dgrams) {
 		RW_STAT_INC(sh->ops.rx_batches);
 		RW_STAT_ADD(sh->ops.rx_batch_datagrams, sh->batch_dgrams);
