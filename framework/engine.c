@@ -127,6 +127,7 @@ static void on_stop(struct rw_reactor *r)
 
 	rw__timer_cancel(sh->wheel, &sh->t_housekeeping);
 	rw__handshake_queue_free(sh);
+	rw__session_rekey_queue_free(sh);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
 	rw__shard_batch_end(sh);
 	rw__cookie_checker_wipe(&sh->cookies);
@@ -159,13 +160,15 @@ static void on_batch_end(struct rw_reactor *r)
 
 	rw__shard_batch_end(sh);
 	/*
-	 * Handshakes after the data: the batch's sends go to the kernel first,
-	 * so no echo waits behind the Noise work of a rekey wave; what the
-	 * handshakes sent leaves with the next enter.
+	 * Handshakes after the data (a responder's inits, an initiator's
+	 * rekeys): the batch's sends go to the kernel first, so no echo waits
+	 * behind the Noise work of a rekey wave; what the handshakes sent
+	 * leaves with the next enter.
 	 */
-	if (rw__handshake_pending(sh)) {
+	if (rw__handshake_pending(sh) || rw__session_rekeys_pending(sh)) {
 		rw__reactor_submit(r);
 		rw__handshake_run(sh);
+		rw__session_rekeys_run(sh);
 		rw__shard_batch_end(sh);
 	}
 	if (sh->batch_dgrams) {

@@ -187,6 +187,11 @@ static uint64_t shard_clock(const void *sh)
 	return rw__now_ms(sh);
 }
 
+static bool shard_unread(const void *sh)
+{
+	return rw__reactor_unread(((const struct rw_shard *)sh)->r);
+}
+
 static int reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_handler *h)
 {
 	struct rw_reliable_env env = {
@@ -195,6 +200,7 @@ static int reliable_enable(struct rw_session *s, uint8_t channel, const struct r
 		.wheel = s->sh->wheel,
 		.clock = shard_clock,
 		.clock_ctx = s->sh,
+		.unread = shard_unread,
 		.pool = &s->sh->pool,
 		.ack_delay_ms = s->e->t.ack_delay_ms,
 		.spurious = &s->sh->st.spurious_retransmits,
@@ -1100,6 +1106,76 @@ int rw__session_handshake_start(struct rw_session *s)
 	s->hs_started_ns = rw__now_ns();
 	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms + retry_jitter(s)));
 	return send_init(s);
+}
+
+enum {
+	RW_REKEY_QUEUE = 4096,		/* rekeys waiting per shard; past it they start at once */
+	RW_REKEY_BUDGET_US = 250,	/* rekeys started per batch: about one's Noise work */
+};
+
+static bool rekey_wanted(const struct rw_session *s)
+{
+	return s->initiator && s->state == RW_SS_ESTABLISHED && !s->hs_kp && !s->resolving;
+}
+
+/* Only keeps the reactor from sleeping: the queue runs at the batch end. */
+static void on_rekeyq(struct rw_timer *t, uint64_t now)
+{
+	(void)t;
+	(void)now;
+}
+
+void rw__session_rekey_due(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+
+	if (!rekey_wanted(s))
+		return;
+	if (!sh->rekeyq) {
+		sh->rekeyq = malloc(RW_REKEY_QUEUE * sizeof(*sh->rekeyq));
+		rw__timer_init(&sh->t_rekeyq, on_rekeyq);
+	}
+	if (!sh->rekeyq || sh->rekeyq_len == RW_REKEY_QUEUE) {
+		rw__session_handshake_start(s);
+		return;
+	}
+	sh->rekeyq[(sh->rekeyq_head + sh->rekeyq_len++) % RW_REKEY_QUEUE] = s->id;
+}
+
+bool rw__session_rekeys_pending(const struct rw_shard *sh)
+{
+	return sh->rekeyq_len != 0;
+}
+
+void rw__session_rekeys_run(struct rw_shard *sh)
+{
+	uint64_t t0 = rw__now_ns();
+
+	while (sh->rekeyq_len) {
+		/* closed meanwhile, or rekeyed by another path: nothing to do */
+		struct rw_session *s = rw__session_by_id(sh, sh->rekeyq[sh->rekeyq_head]);
+
+		sh->rekeyq_head = (sh->rekeyq_head + 1) % RW_REKEY_QUEUE;
+		sh->rekeyq_len--;
+		if (!s || !rekey_wanted(s))
+			continue;
+		rw__session_handshake_start(s);
+		if (rw__now_ns() - t0 >= (uint64_t)RW_REKEY_BUDGET_US * 1000)
+			break;
+	}
+	/* due at once: the reactor polls its socket and comes back without sleeping */
+	if (sh->rekeyq_len && !rw__timer_pending(&sh->t_rekeyq))
+		rw__timer_add(sh->wheel, &sh->t_rekeyq, rw__now_ms(sh));
+}
+
+void rw__session_rekey_queue_free(struct rw_shard *sh)
+{
+	if (!sh->rekeyq)
+		return;
+	rw__timer_cancel(sh->wheel, &sh->t_rekeyq);
+	free(sh->rekeyq);
+	sh->rekeyq = NULL;
+	sh->rekeyq_head = sh->rekeyq_len = 0;
 }
 
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now)

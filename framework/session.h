@@ -210,6 +210,15 @@ void rw__session_opened(struct rw_session *s);
 void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
+/*
+ * A rekey is due (timers.c): it starts at the batch end, after the batch's
+ * data, within a budget of Noise work per batch (a wave of them due in one
+ * millisecond would otherwise hold every echo behind their DH work).
+ */
+void rw__session_rekey_due(struct rw_session *s);
+bool rw__session_rekeys_pending(const struct rw_shard *sh);
+void rw__session_rekeys_run(struct rw_shard *sh);
+void rw__session_rekey_queue_free(struct rw_shard *sh);
 /* A close reason as one word for logs and metric labels ("timeout", "rejected"): the enum's own name. */
 const char *rw__close_reason_token(enum rw_close_reason r);
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now);

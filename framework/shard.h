@@ -214,6 +214,10 @@ struct rw_shard {
 	struct rw_hs_pending *hsq;
 	uint32_t hsq_head, hsq_len;
 	struct rw_timer t_hsq;
+	/* initiator: sessions whose rekey is due, started at the batch end (session.c) */
+	uint64_t *rekeyq;
+	uint32_t rekeyq_head, rekeyq_len;
+	struct rw_timer t_rekeyq;
 
 	/* blocks for reliable frames kept for retransmission */
 	struct rw_block_pool pool;
