@@ -49,13 +49,15 @@ struct rw_session {
 	bool initiator;		/* we dialled it: we rekey and reconnect */
 	bool opened;		/* on_open delivered */
 	bool resolving;		/* reconnect: waiting for the resolver */
+	/* responder: half-open until the initiator's first packet under our keys */
+	bool half_open;
 
-	uint8_t peer_key[RW_KEY_SIZE];
-	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */
-	struct rw_noise_identity *local;	/* our static key for this session */
-	struct rw_noise_identity own_local;	/* when the client draws a key per session */
-	struct rw_peer_addr peer;
-
+	/*
+	 * What every datagram touches comes first, together: with 10,000s of
+	 * sessions a packet finds its session cold in the cache, and each
+	 * line of it read is a miss (receive: keys, peer, last_rx_ms, stats;
+	 * send: the block below).
+	 */
 	struct rw_keypair *cur, *prev, *next;
 	/*
 	 * Responder: the next keys a newer HandshakeInit (a retry) superseded
@@ -64,26 +66,12 @@ struct rw_session {
 	 * that is used first is confirmed, the other freed.
 	 */
 	struct rw_keypair *next_old;
-
-	/* initiator handshake */
-	struct rw_handshake hs;
-	struct rw_keypair *hs_kp;		/* holds the index the response comes back to */
-	uint8_t hs_msg[RW_SIZE_HANDSHAKE_INIT];
-	uint8_t cookie[RW_COOKIE_LEN];
-	uint64_t cookie_ms;
-	bool has_cookie;
-	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
-	uint32_t hs_attempt;
-	uint64_t hs_started_ms;
-	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
-
-	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
-	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
+	struct rw_peer_addr peer;
 	uint32_t tick_ms;
-	uint64_t last_rx_ms, last_tx_ms;
+	uint64_t last_rx_ms, last_tx_ms;	/* the lazy timers re-arm from these */
 	uint32_t aead_failures;
-
-	struct rw_reasm reasm;
+	void *user;
+	struct rw_session_stats st;
 
 	/* send pipeline state (send.c owns every field of this block) */
 	struct {
@@ -104,12 +92,32 @@ struct rw_session {
 
 	struct rw_reliable *rel[RW_MAX_CHANNELS];	/* reliable channel state, lazily */
 
+	uint8_t peer_key[RW_KEY_SIZE];
+	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */
+	struct rw_noise_identity *local;	/* our static key for this session */
+	struct rw_noise_identity own_local;	/* when the client draws a key per session */
+
+	/* initiator handshake */
+	struct rw_handshake hs;
+	struct rw_keypair *hs_kp;		/* holds the index the response comes back to */
+	uint8_t hs_msg[RW_SIZE_HANDSHAKE_INIT];
+	uint8_t cookie[RW_COOKIE_LEN];
+	uint64_t cookie_ms;
+	bool has_cookie;
+	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
+	uint32_t hs_attempt;
+	uint64_t hs_started_ms;
+	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
+
+	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
+	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
+
+	struct rw_reasm reasm;
+
 	/* path MTU discovery (pmtu.h): pmtu.size is the largest datagram send.c builds */
 	struct rw_pmtu pmtu;
 
 	uint64_t subs[4];	/* broadcast subscriptions, a bit per channel */
-	void *user;
-	struct rw_session_stats st;
 
 	/* closing */
 	enum rw_close_reason peer_reason;
@@ -123,8 +131,7 @@ struct rw_session {
 	struct rw_endpoint_addr *hints;		/* NULL for one address */
 	uint8_t nhints, hint, hints_tried;
 
-	/* responder: half-open until the initiator's first packet under our keys */
-	bool half_open;
+	/* responder, half-open (half_open above) */
 	uint8_t source[16];		/* the address it came from, as the limiter groups it */
 	uint64_t born_ms;
 	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
