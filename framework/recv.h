@@ -34,6 +34,8 @@ void rw__handshake_run(struct rw_shard *sh);
 void rw__handshake_queue_free(struct rw_shard *sh);
 void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t *data,
 			       const struct rw_peer_addr *from);
+/* The queued HandshakeResp of s, at the batch end (rw__session_noise_later). */
+void rw__handshake_resp_run(struct rw_session *s);
 void rw__handle_cookie_reply(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from);
 void rw__handle_data(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from);
 void rw__handle_disconnect(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from);

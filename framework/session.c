@@ -1109,8 +1109,8 @@ int rw__session_handshake_start(struct rw_session *s)
 }
 
 enum {
-	RW_REKEY_QUEUE = 4096,		/* rekeys waiting per shard; past it they start at once */
-	RW_REKEY_BUDGET_US = 250,	/* rekeys started per batch: about one's Noise work */
+	RW_NOISE_QUEUE = 4096,		/* sessions waiting per shard; past it their work runs at once */
+	RW_NOISE_BUDGET_US = 250,	/* Noise work per batch: about one handshake's */
 };
 
 static bool rekey_wanted(const struct rw_session *s)
@@ -1119,27 +1119,35 @@ static bool rekey_wanted(const struct rw_session *s)
 }
 
 /* Only keeps the reactor from sleeping: the queue runs at the batch end. */
-static void on_rekeyq(struct rw_timer *t, uint64_t now)
+static void on_noiseq(struct rw_timer *t, uint64_t now)
 {
 	(void)t;
 	(void)now;
 }
 
-void rw__session_rekey_due(struct rw_session *s)
+bool rw__session_noise_later(struct rw_session *s)
 {
 	struct rw_shard *sh = s->sh;
 
-	if (!rekey_wanted(s))
-		return;
 	if (!sh->rekeyq) {
-		sh->rekeyq = malloc(RW_REKEY_QUEUE * sizeof(*sh->rekeyq));
-		rw__timer_init(&sh->t_rekeyq, on_rekeyq);
+		sh->rekeyq = malloc(RW_NOISE_QUEUE * sizeof(*sh->rekeyq));
+		rw__timer_init(&sh->t_rekeyq, on_noiseq);
 	}
-	if (!sh->rekeyq || sh->rekeyq_len == RW_REKEY_QUEUE) {
-		rw__session_handshake_start(s);
+	if (!sh->rekeyq || sh->rekeyq_len == RW_NOISE_QUEUE)
+		return false;
+	sh->rekeyq[(sh->rekeyq_head + sh->rekeyq_len++) % RW_NOISE_QUEUE] = s->id;
+	return true;
+}
+
+void rw__session_rekey_due(struct rw_session *s)
+{
+	if (!rekey_wanted(s) || s->rekey_queued)
 		return;
+	s->rekey_queued = true;
+	if (!rw__session_noise_later(s)) {
+		s->rekey_queued = false;
+		rw__session_handshake_start(s);
 	}
-	sh->rekeyq[(sh->rekeyq_head + sh->rekeyq_len++) % RW_REKEY_QUEUE] = s->id;
 }
 
 bool rw__session_rekeys_pending(const struct rw_shard *sh)
@@ -1152,15 +1160,24 @@ void rw__session_rekeys_run(struct rw_shard *sh)
 	uint64_t t0 = rw__now_ns();
 
 	while (sh->rekeyq_len) {
-		/* closed meanwhile, or rekeyed by another path: nothing to do */
+		/* closed meanwhile, or its work done by another path: nothing to do */
 		struct rw_session *s = rw__session_by_id(sh, sh->rekeyq[sh->rekeyq_head]);
 
-		sh->rekeyq_head = (sh->rekeyq_head + 1) % RW_REKEY_QUEUE;
+		sh->rekeyq_head = (sh->rekeyq_head + 1) % RW_NOISE_QUEUE;
 		sh->rekeyq_len--;
-		if (!s || !rekey_wanted(s))
+		if (!s)
 			continue;
-		rw__session_handshake_start(s);
-		if (rw__now_ns() - t0 >= (uint64_t)RW_REKEY_BUDGET_US * 1000)
+		if (s->hs_resp_queued) {
+			rw__handshake_resp_run(s);
+		} else if (s->rekey_queued) {
+			s->rekey_queued = false;
+			if (!rekey_wanted(s))
+				continue;
+			rw__session_handshake_start(s);
+		} else {
+			continue;	/* done already (a response consumed on demand) */
+		}
+		if (rw__now_ns() - t0 >= (uint64_t)RW_NOISE_BUDGET_US * 1000)
 			break;
 	}
 	/* due at once: the reactor polls its socket and comes back without sleeping */

@@ -108,6 +108,12 @@ struct rw_session {
 	uint32_t hs_attempt;
 	uint64_t hs_started_ms;
 	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
+	/* a HandshakeResp that passed MAC1, consumed at the batch end (handshake_resp.c) */
+	uint8_t hs_resp[RW_SIZE_HANDSHAKE_RESP];
+	struct rw_peer_addr hs_resp_from;
+	uint32_t hs_resp_index;		/* the local index of the keypair it answers */
+	bool hs_resp_queued;
+	bool rekey_queued;		/* a due rekey waits for the batch end */
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
 	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
@@ -218,10 +224,13 @@ void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
 /*
- * A rekey is due (timers.c): it starts at the batch end, after the batch's
- * data, within a budget of Noise work per batch (a wave of them due in one
- * millisecond would otherwise hold every echo behind their DH work).
+ * An initiator's Noise work waits for the batch end, after the batch's data,
+ * within a budget per batch (a wave of rekeys due in one millisecond would
+ * otherwise hold every echo behind their DH work): a rekey that is due
+ * (timers.c), a HandshakeResp to consume (handshake_resp.c).
+ * rw__session_noise_later queues s (false: no room, do it now).
  */
+bool rw__session_noise_later(struct rw_session *s);
 void rw__session_rekey_due(struct rw_session *s);
 bool rw__session_rekeys_pending(const struct rw_shard *sh);
 void rw__session_rekeys_run(struct rw_shard *sh);

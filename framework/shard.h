@@ -214,7 +214,7 @@ struct rw_shard {
 	struct rw_hs_pending *hsq;
 	uint32_t hsq_head, hsq_len;
 	struct rw_timer t_hsq;
-	/* initiator: sessions whose rekey is due, started at the batch end (session.c) */
+	/* initiator: sessions with Noise work for the batch end (session.c), by id */
 	uint64_t *rekeyq;
 	uint32_t rekeyq_head, rekeyq_len;
 	struct rw_timer t_rekeyq;
