@@ -1110,7 +1110,7 @@ int rw__session_handshake_start(struct rw_session *s)
 
 enum {
 	RW_NOISE_QUEUE = 4096,		/* sessions waiting per shard; past it their work runs at once */
-	RW_NOISE_BUDGET_US = 250,	/* Noise work per batch: about one handshake's */
+	RW_NOISE_BUDGET_US = 100,	/* Noise work per batch: one or two (~70 us each) once they queue */
 };
 
 static bool rekey_wanted(const struct rw_session *s)

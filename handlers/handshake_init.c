@@ -37,10 +37,12 @@
 enum {
 	/*
 	 * Noise work per batch: past it the rest waits for the next batch
-	 * (the reactor polls, it does not sleep). About one handshake: what
-	 * arrives meanwhile waits no longer than that.
+	 * (the reactor polls, it does not sleep). Under one handshake (a
+	 * responder's is ~0.17 ms of X25519 on a 2020s x86 core, ~0.2 ms
+	 * without the cached static-static DH): once they queue, one per
+	 * batch, and what arrives meanwhile waits for that one only.
 	 */
-	RW_HS_BUDGET_US = 250,
+	RW_HS_BUDGET_US = 100,
 	RW_HS_QUEUE = 256,	/* inits waiting per shard; more are dropped (no_buffer) */
 };
 
