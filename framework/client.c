@@ -7,6 +7,7 @@
 
 #include "engine.h"
 #include "metrics.h"
+#include "padding.h"
 
 struct rw_client {
 	struct rw_engine e;
@@ -34,6 +35,7 @@ static int init_engine(struct rw_engine *e, const struct rw_client_config *cfg, 
 				       .max_incomplete = cfg->max_incomplete_frames,
 				       .max_frame_bytes = cfg->max_frame_bytes,
 				       .quiet = cfg->quiet,
+				       .tcp_stall_ms = cfg->tcp_stall_timeout_ms,
 			       },
 			       err, errlen);
 }
@@ -45,6 +47,9 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 
 	if (!out || !cfg)
 		return -EINVAL;
+	ret = rw__pad_check(&cfg->padding, err, errlen);
+	if (ret)
+		return ret;
 	cli = calloc(1, sizeof(*cli));
 	if (!cli)
 		return -ENOMEM;
@@ -66,7 +71,17 @@ int rw_client_create(struct rw_client **out, const struct rw_client_config *cfg,
 	}
 	cli->e.reconnect = cfg->reconnect;
 	cli->e.send_rate = cfg->send_rate_bps;
+	cli->e.pad = cfg->padding;
 	cli->e.hs_timeout_ms = cfg->handshake_timeout_ms;
+	if ((unsigned)cfg->transport > RW_TRANSPORT_AUTO) {
+		if (err && errlen)
+			snprintf(err, errlen, "transport %d is not one of RW_TRANSPORT_UDP, _TCP, _AUTO", (int)cfg->transport);
+		rw__engine_destroy(&cli->e);
+		free(cli);
+		return -EINVAL;
+	}
+	cli->e.transport = cfg->transport;
+	cli->e.tcp_fallback_ms = cfg->tcp_fallback_ms ? cfg->tcp_fallback_ms : RW_TCP_DEFAULT_FALLBACK_MS;
 	if (cfg->has_private_key) {
 		ret = rw__noise_identity_init(&cli->e.id, cfg->private_key);
 		if (ret || rw__is_zero(cfg->private_key, RW_KEY_SIZE)) {

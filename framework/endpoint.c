@@ -25,6 +25,7 @@
 #include "ringwire.h"
 
 #define SCHEME "wire://"
+#define SCHEME_TCP "wire+tcp://"
 #define FORM "wire://wpub1...@host:port"
 
 /*
@@ -266,10 +267,16 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 	s = strstr(uri, "://");
 	if (!s)
 		return rw__errf(err, errlen, -EINVAL, "missing scheme; expected " FORM);
-	if ((size_t)(s - uri) != strlen(SCHEME) - 3 || strncasecmp(uri, SCHEME, strlen(SCHEME)) != 0)
-		return rw__errf(err, errlen, -EINVAL, "unsupported scheme \"%.*s://\"; expected " FORM,
-			    (int)(s - uri < 16 ? s - uri : 16), uri);
-	key = uri + strlen(SCHEME);
+	if ((size_t)(s - uri) == strlen(SCHEME_TCP) - 3 && strncasecmp(uri, SCHEME_TCP, strlen(SCHEME_TCP)) == 0) {
+		/* docs/protocol.md §17: the same packets, framed over TCP */
+		e.transport = RW_TRANSPORT_TCP;
+		key = uri + strlen(SCHEME_TCP);
+	} else if ((size_t)(s - uri) != strlen(SCHEME) - 3 || strncasecmp(uri, SCHEME, strlen(SCHEME)) != 0) {
+		return rw__errf(err, errlen, -EINVAL, "unsupported scheme \"%.*s://\"; expected " FORM
+			    " (or wire+tcp://)", (int)(s - uri < 16 ? s - uri : 16), uri);
+	} else {
+		key = uri + strlen(SCHEME);
+	}
 	at = strchr(key, '@');
 	if (!at)
 		return rw__errf(err, errlen, -EINVAL, "missing '@' between key and host; expected " FORM);
@@ -314,7 +321,21 @@ int rw_uri_parse(const char *uri, struct rw_endpoint *ep, char *err, size_t errl
 	return 0;
 }
 
+static int uri_format(char *out, size_t outlen, const char *scheme, const uint8_t pub[RW_KEY_SIZE], const char *host,
+		      uint16_t port);
+
 int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host, uint16_t port)
+{
+	return uri_format(out, outlen, SCHEME, pub, host, port);
+}
+
+int rw_uri_format_tcp(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host, uint16_t port)
+{
+	return uri_format(out, outlen, SCHEME_TCP, pub, host, port);
+}
+
+static int uri_format(char *out, size_t outlen, const char *scheme, const uint8_t pub[RW_KEY_SIZE], const char *host,
+		      uint16_t port)
 {
 	char wpub[RW_WPUB_LEN + 1];
 	size_t hlen;
@@ -332,7 +353,7 @@ int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], cons
 	/* Only write what rw_uri_parse() reads back. */
 	if (v6 ? check_ipv6(host, hlen, NULL, 0) : check_host(host, hlen, false, NULL, 0))
 		return -EINVAL;
-	n = snprintf(out, outlen, SCHEME "%s@%s%s%s:%u", wpub, v6 ? "[" : "", host, v6 ? "]" : "",
+	n = snprintf(out, outlen, "%s%s@%s%s%s:%u", scheme, wpub, v6 ? "[" : "", host, v6 ? "]" : "",
 		     (unsigned int)port);
 	if (n < 0)
 		return -EINVAL;

@@ -119,6 +119,7 @@ static void on_start(struct rw_reactor *r)
 	rw__drop_summary_init(&sh->drop_sum, drop_window_ms(), rw__now_ms(sh));
 	rw__timer_init(&sh->t_housekeeping, on_housekeeping);
 	rw__timer_add(sh->wheel, &sh->t_housekeeping, rw__now_ms(sh) + 1000);
+	rw__tcp_start(&sh->tcp);
 }
 
 static void on_stop(struct rw_reactor *r)
@@ -130,9 +131,26 @@ static void on_stop(struct rw_reactor *r)
 	rw__session_rekey_queue_free(sh);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
 	rw__shard_batch_end(sh);
+	rw__tcp_stop(&sh->tcp);
 	rw__cookie_checker_wipe(&sh->cookies);
 	rw__crypto_thread_release();
 	rw__current_shard = NULL;
+}
+
+static void on_ext(struct rw_reactor *r, uint32_t tag, int res, uint32_t flags)
+{
+	/* the TCP transport is the ring's only other user */
+	rw__tcp_on_cqe(&shard_of(r)->tcp, tag, res, flags);
+}
+
+/* A packet a TCP connection delivered: counted into the batch as a datagram is (on_datagram below). */
+static void on_tcp_packet(void *up, uint8_t *data, size_t len, const struct rw_peer_addr *from)
+{
+	struct rw_shard *sh = up;
+
+	if (!sh->batch_dgrams++)
+		sh->batch_start_ns = rw__now_ns();
+	rw__recv_datagram(up, data, len, from);
 }
 
 static void on_send_error(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err)
@@ -159,6 +177,7 @@ static void on_batch_end(struct rw_reactor *r)
 	struct rw_shard *sh = shard_of(r);
 
 	rw__shard_batch_end(sh);
+	rw__transport_flush(&sh->tcp.t);	/* one write per TCP connection for what the batch queued */
 	/*
 	 * Handshakes after the data (a responder's inits, an initiator's
 	 * rekeys): the batch's sends go to the kernel first, so no echo waits
@@ -170,6 +189,7 @@ static void on_batch_end(struct rw_reactor *r)
 		rw__handshake_run(sh);
 		rw__session_rekeys_run(sh);
 		rw__shard_batch_end(sh);
+		rw__transport_flush(&sh->tcp.t);
 	}
 	if (sh->batch_dgrams) {
 		RW_STAT_INC(sh->ops.rx_batches);
@@ -237,6 +257,9 @@ static void run_dial(struct rw_shard *sh, struct rw_cmd *cmd)
 	}
 	s->initiator = true;
 	s->state = RW_SS_CONNECTING;
+	/* §17: wire+tcp:// is TCP whatever the client says; AUTO starts on UDP */
+	s->via = c->ep.transport == RW_TRANSPORT_TCP || e->transport == RW_TRANSPORT_TCP ? RW_VIA_TCP : RW_VIA_UDP;
+	s->tcp_auto = c->ep.transport != RW_TRANSPORT_TCP && e->transport == RW_TRANSPORT_AUTO;
 	s->user = c->user;
 	memcpy(s->host, c->ep.addrs[c->first].host, sizeof(s->host));
 	s->port = c->ep.addrs[c->first].port;
@@ -387,6 +410,7 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 		.on_start = on_start,
 		.on_stop = on_stop,
 		.on_send_error = on_send_error,
+		.on_ext = on_ext,
 	};
 	rc.user = e;
 	{
@@ -416,6 +440,58 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	}
 	while ((1u << e->shard_bits) < e->nshards)
 		e->shard_bits++;
+	{
+		/* §17: every reactor also listens on TCP (SO_REUSEPORT spreads the connections) */
+		int fds[RW_MAX_REACTORS];
+		struct rw_tcp_config tc = {
+			.max_conns = cfg->tcp_max_conns,
+			.stall_ms = cfg->tcp_stall_ms,
+			/* sessions keep a connection busy (keepalives): a silent one has none left */
+			.idle_ms = e->t.session_timeout_ms + e->t.keepalive_ms,
+		};
+
+		for (unsigned i = 0; i < e->nshards; i++)
+			fds[i] = -1;
+		if (cfg->listen_tcp) {
+			struct rw_peer_addr tl;
+			char thost[RW_HOST_MAX + 1];
+			uint16_t tport;
+
+			ret = rw_hostport_parse(cfg->listen_tcp, thost, &tport, err, errlen);
+			if (!ret && rw__resolve_now(thost, tport, true, &tl))
+				ret = rw__errf(err, errlen, -EHOSTUNREACH, "cannot resolve TCP listen address \"%s\"",
+					       cfg->listen_tcp);
+			if (!ret) {
+				ret = rw__tcp_listen(&tl, e->nshards, fds, &e->tcp_port);
+				if (ret)
+					rw__errf(err, errlen, ret, "cannot listen on %s/tcp: %s%s", cfg->listen_tcp,
+						 strerror(-ret),
+						 ret == -EADDRINUSE ? "; stop what uses it or pick another port" : "");
+			}
+			if (ret) {
+				rw__reactor_group_destroy(e->group);
+				e->group = NULL;
+				rw__resolver_destroy(&e->resolver);
+				rw__peers_destroy(&e->peers);
+				return ret;
+			}
+			snprintf(e->tcp_host, sizeof(e->tcp_host), "%s", thost[0] ? thost : "0.0.0.0");
+		}
+		for (unsigned i = 0; i < e->nshards; i++) {
+			struct rw_shard *sh = &e->shards[i];
+
+			ret = rw__tcp_init(&sh->tcp, rw__reactor_get(e->group, i), fds[i], &tc, on_tcp_packet, sh);
+			sh->tcp.t.on_peer_gone = rw__shard_peer_gone;
+			sh->tcp.t.on_send_error = rw__shard_send_failed;
+			if (ret) {
+				for (unsigned j = i; j < e->nshards; j++)
+					if (fds[j] >= 0)
+						close(fds[j]);
+				rw__engine_destroy(e);
+				return rw__errf(err, errlen, ret, "out of memory");
+			}
+		}
+	}
 	for (unsigned i = 0; i < e->nshards; i++) {
 		struct rw_shard *sh = &e->shards[i];
 
@@ -563,6 +639,7 @@ void rw__engine_destroy(struct rw_engine *e)
 			rw__session_close(s, RW_CLOSE_SHUTDOWN, RW_CLOSE_F_BY_PEER, NULL);
 		}
 		rw__shard_reap(sh);
+		rw__tcp_free(&sh->tcp);	/* after the ring: nothing of it is in flight any more */
 		rw__reliable_pool_free(&sh->pool);
 		rw__index_free(sh);
 		rw__ratelimit_destroy(&sh->limiter);
@@ -607,12 +684,31 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->half_open_evicted += RW_STAT_GET(sh->half_open_evicted);
 		st->half_open_expired += RW_STAT_GET(sh->half_open_expired);
 		st->pmtu_black_holes += RW_STAT_GET(sh->pmtu_black_holes);
+		st->tx_padding_bytes += RW_STAT_GET(sh->st.tx_padding_bytes);
+		st->cover_packets += RW_STAT_GET(sh->st.cover_packets);
 		for (int d = 0; d < RW_DROP__COUNT; d++)
 			st->drops[d] += RW_STAT_GET(sh->st.drops[d]);
 		st->drops[RW_DROP_NO_BUFFER] += rs.rx_nobufs + rs.handoff_full;
 		/* larger than any v1 packet we accept: the kernel truncated it */
 		st->drops[RW_DROP_BAD_SIZE] += rs.rx_truncated;
 		st->kernel_drops += rs.rx_kernel_drops;
+		{
+			const struct rw_tcp_stats *ts = &sh->tcp.st;
+
+			st->rx_packets += RW_STAT_GET(ts->rx_packets);
+			st->rx_bytes += RW_STAT_GET(ts->rx_bytes);
+			st->tx_packets += RW_STAT_GET(ts->tx_packets);
+			st->tx_bytes += RW_STAT_GET(ts->tx_bytes);
+			st->tcp_connections += RW_STAT_GET(ts->open);
+			st->tcp_accepted += RW_STAT_GET(ts->accepted);
+			st->tcp_connected += RW_STAT_GET(ts->connected);
+			st->tcp_refused += RW_STAT_GET(ts->refused);
+			st->tcp_closed_framing += RW_STAT_GET(ts->closed_framing);
+			st->tcp_closed_timeout += RW_STAT_GET(ts->closed_timeout);
+			st->tcp_closed_peer += RW_STAT_GET(ts->closed_peer);
+			st->tcp_queue_full += RW_STAT_GET(ts->queue_full);
+			st->drops[RW_DROP_BAD_LENGTH] += RW_STAT_GET(ts->closed_framing);
+		}
 	}
 }
 

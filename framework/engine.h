@@ -24,6 +24,10 @@ struct rw_engine_config {
 	size_t max_frame_bytes;		/* 0: RW_DEFAULT_MAX_FRAME_BYTES */
 	unsigned send_buffers;		/* per reactor; 0: RW_DEFAULT_SEND_BUFFERS */
 	bool quiet;
+	/* wiresocket over TCP (§17): a server's listener ("host:port", NULL: none); both roles' limits */
+	const char *listen_tcp;
+	unsigned tcp_max_conns;		/* per reactor, 0: the role's default */
+	uint32_t tcp_stall_ms;		/* 0: RW_TCP_DEFAULT_STALL_MS */
 };
 
 int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, char *err, size_t errlen);

@@ -22,6 +22,7 @@ enum {
 	FIELD_ACK_SEQ = 3,
 	FIELD_ACK_BITMAP = 4,
 	FIELD_WINDOW = 5,
+	FIELD_PAD = 15,		/* docs/protocol.md §13.7: padding, skipped */
 	WT_VARINT = 0,
 	WT_I64 = 1,
 	WT_LEN = 2,
@@ -32,6 +33,7 @@ _Static_assert(RW_FRAME_TAG_SEQ == (FIELD_SEQ << 3 | WT_VARINT), "seq tag");
 _Static_assert(RW_FRAME_TAG_ACKSEQ == (FIELD_ACK_SEQ << 3 | WT_VARINT), "ackseq tag");
 _Static_assert(RW_FRAME_TAG_ACKBITMAP == (FIELD_ACK_BITMAP << 3 | WT_I64), "ackbitmap tag");
 _Static_assert(RW_FRAME_TAG_WINDOW == (FIELD_WINDOW << 3 | WT_VARINT), "window tag");
+_Static_assert(RW_FRAME_TAG_PAD == (FIELD_PAD << 3 | WT_LEN), "pad tag");
 /* rw_frame.present has bit (field - FIELD_SEQ) for each reliability field */
 _Static_assert(RW_FRAME_HAS_SEQ == 1 << (FIELD_SEQ - FIELD_SEQ), "present bits");
 _Static_assert(RW_FRAME_HAS_ACK_SEQ == 1 << (FIELD_ACK_SEQ - FIELD_SEQ), "present bits");
@@ -143,6 +145,19 @@ int rw__frame_decode(struct rw_frame *f, const uint8_t *buf, size_t len)
 		uint64_t num = tag >> 3;
 		unsigned wt = (unsigned)(tag & 7);
 
+		if (num == FIELD_PAD) {
+			/* padding: any number of them, anywhere, contents ignored */
+			if (wt != WT_LEN)
+				return fail(f, RW_FRAME_WIRE_TYPE, field);
+			e = get_varint(&p, end, VARINT64_MAX, &v);
+			if (e)
+				return fail(f, e, field);
+			if (v > (uint64_t)(end - p))
+				return fail(f, RW_FRAME_EVENT_PAST_END, field);
+			p += v;
+			f->padding += (size_t)(p - field);
+			continue;
+		}
 		if (num < FIELD_EVENT || num > FIELD_WINDOW)
 			return fail(f, RW_FRAME_UNKNOWN_TAG, field);
 
@@ -228,6 +243,11 @@ bool rw__frame_next_event(struct rw_frame_iter *it, uint8_t *type, const uint8_t
 			if ((size_t)(it->end - it->p) < FIXED64_LEN)
 				goto stop;
 			it->p += FIXED64_LEN;
+			break;
+		case RW_FRAME_TAG_PAD:
+			if (get_varint(&it->p, it->end, VARINT64_MAX, &v) || v > (uint64_t)(it->end - it->p))
+				goto stop;
+			it->p += v;
 			break;
 		case RW_FRAME_TAG_SEQ:
 		case RW_FRAME_TAG_ACKSEQ:

@@ -9,6 +9,8 @@
  *   0x18 v      AckSeq     field 3, varint, uint32  (omitted when 0)
  *   0x21 8B     AckBitmap  field 4, I64 LE          (omitted when 0)
  *   0x28 v      WindowSize field 5, varint, uint32  (omitted when 0)
+ *   0x7a len    padding    field 15, LEN, contents ignored (§13.7; ringwire
+ *               writes it last, after everything above)
  *
  * Decoding validates the whole frame in one pass and keeps a view of the
  * input: events are then walked with an iterator whose payload pointers point
@@ -25,7 +27,9 @@
  *   a broken or hostile peer, and silently keeping one would hide it.
  * - A reliability field written with the value 0 is accepted and means the
  *   same as an omitted one (docs/protocol.md §11.4: WindowSize 0 is "omitted").
- * - Unknown fields are rejected, not skipped: the subset has no extensions.
+ * - Unknown fields are rejected, not skipped: the subset has no extensions
+ *   but one, the padding field (docs/protocol.md §13.7), which v1 decoders
+ *   skip as the unknown field it is to them.
  * - Non-minimal varints are accepted, as protobuf does, but bounded: tags and
  *   the uint32 fields take at most 5 bytes, an event length at most 10.
  */
@@ -85,6 +89,7 @@ struct rw_frame {
 	struct rw_frame_rel rel;
 	uint8_t channel;
 	uint8_t present;	/* RW_FRAME_HAS_* */
+	size_t padding;		/* bytes of padding fields (tags and lengths included) */
 	enum rw_frame_err err;	/* reason of the last rw__frame_decode failure */
 	size_t err_off;		/* offset of the field element that failed */
 };

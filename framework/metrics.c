@@ -161,8 +161,28 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	metric(&o, "ringwire_pmtu_black_holes_total", "counter",
 	       "Grown packet sizes that stopped getting through (path MTU discovery fell back).",
 	       st->pmtu_black_holes);
+	metric(&o, "ringwire_padding_bytes_sent_total", "counter",
+	       "Padding bytes added to sent packets by the padding policy, cover packets included.",
+	       st->tx_padding_bytes);
+	metric(&o, "ringwire_cover_packets_sent_total", "counter",
+	       "Cover packets sent (padding only, on idle sessions).", st->cover_packets);
 	metric(&o, "ringwire_handoffs_total", "counter",
 	       "Datagrams that reached a reactor not owning their session and were handed over.", st->handoffs);
+	/* wiresocket over TCP (docs/protocol.md §17) */
+	metric(&o, "ringwire_tcp_connections", "gauge", "TCP connections open now.", st->tcp_connections);
+	metric(&o, "ringwire_tcp_accepted_total", "counter", "TCP connections accepted.", st->tcp_accepted);
+	metric(&o, "ringwire_tcp_connected_total", "counter", "TCP connections made.", st->tcp_connected);
+	metric(&o, "ringwire_tcp_refused_total", "counter", "TCP connections closed at once: the limit was reached.",
+	       st->tcp_refused);
+	metric(&o, "ringwire_tcp_closed_framing_total", "counter",
+	       "TCP connections closed on a length of 0 or above the largest packet.", st->tcp_closed_framing);
+	metric(&o, "ringwire_tcp_closed_timeout_total", "counter",
+	       "TCP connections closed: a packet or a write stalled, or the connection fell silent.",
+	       st->tcp_closed_timeout);
+	metric(&o, "ringwire_tcp_closed_peer_total", "counter", "TCP connections closed by the peer or an error.",
+	       st->tcp_closed_peer);
+	metric(&o, "ringwire_tcp_queue_full_total", "counter", "Packets refused: a TCP connection's queue was full.",
+	       st->tcp_queue_full);
 	if (info->per) {
 		static const struct {
 			const char *name, *help;

@@ -26,6 +26,7 @@ static const char *const drop_names[RW_DROP__COUNT] = {
 	[RW_DROP_FRAGMENT_LIMIT] = "fragment_limit",
 	[RW_DROP_NO_BUFFER] = "no_buffer",
 	[RW_DROP_LIMIT] = "counter_limit",
+	[RW_DROP_BAD_LENGTH] = "bad_length",
 };
 
 const char *rw_drop_reason_name(enum rw_drop_reason r)

@@ -78,6 +78,13 @@ static void done(struct rw_pmtu *p, uint64_t now)
 	p->state = RW_PMTU_DONE;
 	p->probing = 0;
 	p->tries = 0;
+	if (p->stream) {
+		/* nothing to raise (the size is what the peer takes) and nothing to confirm */
+		p->suspect = false;
+		p->raise_at = p->confirm_at = 0;
+		p->due = UINT64_MAX;
+		return;
+	}
 	if (p->suspect && p->size > p->cfg.base) {
 		probe(p, RW_PMTU_CONFIRM, p->size, now);
 		return;
@@ -241,6 +248,12 @@ bool rw__pmtu_on_ack(struct rw_pmtu *p, uint32_t id, uint32_t size, uint32_t pee
 	}
 	if (size > p->size)
 		p->size = size;	/* also a late ack of a size given up on: the path does carry it */
+	if (p->stream) {
+		p->quiet_rounds = 0;
+		p->size = eff_cap(p);
+		done(p, now);
+		return p->size != before;
+	}
 	switch (p->state) {
 	case RW_PMTU_BASE:
 	case RW_PMTU_QUIET:
@@ -273,9 +286,30 @@ bool rw__pmtu_on_ack(struct rw_pmtu *p, uint32_t id, uint32_t size, uint32_t pee
 	return p->size != before;
 }
 
+void rw__pmtu_on_delivered(struct rw_pmtu *p, size_t len, uint64_t now)
+{
+	if (p->size <= p->cfg.base || len < p->size)
+		return;
+	if (p->state == RW_PMTU_CONFIRM) {
+		p->suspect = false;
+		done(p, now);
+	} else if (p->state == RW_PMTU_DONE) {
+		p->confirm_at = now + p->cfg.confirm_ms;
+		p->large_sent = false;
+		set_due_done(p);
+	} else if (p->state == RW_PMTU_SEARCH) {
+		p->suspect = false;
+	}
+}
+
+void rw__pmtu_set_stream(struct rw_pmtu *p, bool stream)
+{
+	p->stream = stream;
+}
+
 void rw__pmtu_on_loss(struct rw_pmtu *p, uint64_t now)
 {
-	if (p->size <= p->cfg.base)
+	if (p->size <= p->cfg.base || p->stream)
 		return;
 	if (p->state == RW_PMTU_DONE)
 		probe(p, RW_PMTU_CONFIRM, p->size, now);

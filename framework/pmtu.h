@@ -17,6 +17,8 @@
  *   QUIET    BASE probes were never acked (a v1 peer): stay at base and try
  *            again only after raise_ms, doubling up to 8x
  *   OFF      cap <= base: discovery is off
+ * Over a stream (TCP) only BASE runs: its ack sets the size to what the peer
+ * receives, and DONE then holds it without timers.
  */
 #ifndef RW_PMTU_H
 #define RW_PMTU_H
@@ -60,6 +62,7 @@ struct rw_pmtu {
 	uint64_t raise_at, confirm_at;	/* DONE's two timers (0: off) */
 	unsigned quiet_rounds;
 	bool large_sent;	/* a packet above base left since the last confirmation */
+	bool stream;		/* a stream transport (TCP): nothing is lost, no search needed */
 	bool suspect;		/* loss above base was reported: confirm the size */
 	uint64_t probes_sent, probes_acked, probes_lost, black_holes;
 };
@@ -80,6 +83,22 @@ void rw__pmtu_unsent(struct rw_pmtu *p, uint64_t now);
 bool rw__pmtu_on_ack(struct rw_pmtu *p, uint32_t id, uint32_t size, uint32_t peer_max, uint64_t now);
 /* A probe from the peer told how large a datagram it receives. */
 void rw__pmtu_on_peer_max(struct rw_pmtu *p, uint32_t peer_max);
+/*
+ * The session runs over a stream (TCP, docs/protocol.md §17): it takes every
+ * size the peer receives, so the base probe's ack (which says how large that
+ * is) goes straight to min(cap, peer_max), with no search, no confirmations
+ * and no black holes.
+ */
+void rw__pmtu_set_stream(struct rw_pmtu *p, bool stream);
+/*
+ * A datagram of len bytes is known to have reached the peer (a reliable frame
+ * sent in it was ACKed): at len >= the size in use that confirms the size, as
+ * a probe's ack would (RFC 8899 §4.1 lets the packetization layer's own
+ * acknowledgements confirm), so a CONFIRM under way ends well and DONE's next
+ * confirmation waits. A loss of probes to congestion is then no black hole
+ * while data of that size keeps getting through.
+ */
+void rw__pmtu_on_delivered(struct rw_pmtu *p, size_t len, uint64_t now);
 /* Data above base went unacknowledged (a reliable retransmission): confirm the size. */
 void rw__pmtu_on_loss(struct rw_pmtu *p, uint64_t now);
 

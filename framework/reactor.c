@@ -103,6 +103,7 @@ enum op {
 	OP_HANDOFF,	/* msg_ring from reactor idx: its SPSC ring has data */
 	OP_MSG,		/* our msg_ring to reactor idx failed (success CQEs skipped) */
 	OP_GSO,		/* idx: a GSO send (struct gso_send) */
+	OP_EXT,		/* idx: a tag of another user of the ring (ops.on_ext) */
 };
 
 static inline uint64_t ud_pack(enum op op, uint32_t idx)
@@ -1009,6 +1010,16 @@ static struct io_uring_sqe *get_sqe(struct rw_reactor *r)
 	return io_uring_get_sqe(&r->ring);
 }
 
+struct io_uring_sqe *rw__reactor_ext_sqe(struct rw_reactor *r)
+{
+	return get_sqe(r);
+}
+
+uint64_t rw__reactor_ext_data(uint32_t tag)
+{
+	return ud_pack(OP_EXT, tag);
+}
+
 static int arm_recv(struct rw_reactor *r)
 {
 	struct io_uring_sqe *sqe = get_sqe(r);
@@ -1606,6 +1617,10 @@ static void dispatch(struct rw_reactor *r, const struct io_uring_cqe *cqe)
 		break;
 	case OP_GSO:
 		on_gso_cqe(r, ud_idx(cqe->user_data), cqe);
+		break;
+	case OP_EXT:
+		if (r->g->cfg.ops.on_ext)
+			r->g->cfg.ops.on_ext(r, ud_idx(cqe->user_data), cqe->res, cqe->flags);
 		break;
 	default:
 		break;	/* liburing-internal (LIBURING_UDATA_TIMEOUT) */

@@ -90,6 +90,11 @@ struct rw_reactor_ops {
 	 * is counted in tx_errors either way.
 	 */
 	void (*on_send_error)(struct rw_reactor *r, const struct sockaddr *to, socklen_t tolen, int err);
+	/**
+	 * A completion of an SQE another user of the ring queued with
+	 * rw__reactor_ext_sqe (tcp.c): its tag, res and CQE flags.
+	 */
+	void (*on_ext)(struct rw_reactor *r, uint32_t tag, int res, uint32_t flags);
 };
 
 /** How sends are issued (see reactor.c for the measurements). */
@@ -284,6 +289,18 @@ int rw__reactor_send(struct rw_reactor *r, unsigned idx, size_t len, const struc
  * so they leave before anything the caller then sends with a plain syscall).
  */
 int rw__reactor_submit(struct rw_reactor *r);
+
+/* ---- other users of the ring (owner thread) --------------------------------- */
+
+struct io_uring_sqe;
+/**
+ * An SQE for I/O of another user of this ring (tcp.c's sockets), its
+ * completion going to ops.on_ext with tag. Prepare it, then set its
+ * user_data to rw__reactor_ext_data(tag) (prep helpers may clear it).
+ * NULL when the SQ is full even after submitting what it held.
+ */
+struct io_uring_sqe *rw__reactor_ext_sqe(struct rw_reactor *r);
+uint64_t rw__reactor_ext_data(uint32_t tag);
 
 /* ---- between threads ------------------------------------------------------- */
 

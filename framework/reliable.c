@@ -295,6 +295,15 @@ void rw__reliable_rx(struct rw_reliable *r, const struct rw_frame *f)
 		rw__timer_add(wheel(r), &r->t_ack, due);
 }
 
+size_t rw__reliable_take_acked_max(struct rw_reliable *r, uint64_t now_ms)
+{
+	size_t n = r->tx.acked_max_len;
+
+	r->tx.acked_max_len = 0;
+	r->tx.acked_since_ms = now_ms;
+	return n;
+}
+
 void rw__reliable_reset(struct rw_reliable *r)
 {
 	/* docs/protocol.md §13.1: a later frame on the id opens the channel afresh */

@@ -73,6 +73,11 @@ int rw__reliable_sent(struct rw_reliable *r, uint32_t seq, const uint8_t *frame,
 /* A received frame with reliability fields: ACKs, then in-order delivery through ops->deliver. */
 void rw__reliable_rx(struct rw_reliable *r, const struct rw_frame *f);
 /* The peer closed the channel (event type 255), or a reconnect: forget its state (Seq starts at 1). */
+/*
+ * The largest frame the peer ACKed that was last sent since the previous
+ * call (0: none): the datagrams it went in got through (path MTU evidence).
+ */
+size_t rw__reliable_take_acked_max(struct rw_reliable *r, uint64_t now_ms);
 void rw__reliable_reset(struct rw_reliable *r);
 /* Stop the timers (at close), then free (at reap). NULL is fine for both. */
 void rw__reliable_stop(struct rw_reliable *r);

@@ -75,13 +75,18 @@
  *   is added to the PTO.
  * - Retransmit timer (docs/protocol.md §11.6): PTO = srtt + max(4 rttvar, granularity)
  *   + max_ack_delay, at least max_ack_delay + RW_REL_MIN_RTO_SLACK_MS and at
- *   most max_rto; base_rto_ms before the first sample. It runs from the
+ *   most max_rto; base_rto_ms before the first sample. While frames past
+ *   the oldest pending one are SACKed, max_ack_delay counts as 0: the
+ *   oldest fills a hole, which a receiver ACKs at once (RFC 9000 §13.2.1;
+ *   ringwire's receiver ACKs out-of-order frames, duplicates and hole
+ *   fills at once, others within ack_quiet_ms / ack_delay_ms). It runs from the
  *   latest of the last ACK that freed a frame and the last transmission
  *   (RFC 9002 §6.2.1 arms it from the last send; RFC 6298 §5.3 restarts it
  *   on ACKs). Each expiry sends two probes, both the oldest pending frame
  *   (RFC 9002 §6.2.4: the receiver waits for that one), and doubles the
  *   timer (capped at max_rto), but for the first RW_REL_FLAT_PROBES
- *   expiries while it is below base_rto_ms; an ACK that frees a frame
+ *   expiries while it is below base_rto_ms (and, with no standing queue on
+ *   the path, for as long as the stall is younger than base_rto_ms); an ACK that frees a frame
  *   resets it. Only expiries at base_rto_ms or more count as the spec's
  *   retransmissions: after max_retries of them without progress the next
  *   one reports -ETIMEDOUT, so a short PTO gives up no sooner than the
@@ -384,6 +389,8 @@ struct rw_rel_tx {
 	uint64_t emit_errors;
 	uint64_t recoveries;	/* losses that narrowed the reach */
 	uint32_t in_flight;	/* frames stored and not yet ACKed */
+	size_t acked_max_len;	/* largest frame sent since acked_since_ms and freed by an ACK (path evidence) */
+	uint64_t acked_since_ms;
 	size_t pending_bytes;	/* their bytes */
 };
 

@@ -11,7 +11,10 @@
  *              packet is as large as the session's path MTU (pmtu.h)
  *              allows: s->pmtu.size, max_packet until discovery grows it
  *   seal       header + AEAD in place, the counter drawn right here, so the
- *              counters leave in the order they were drawn
+ *              counters leave in the order they were drawn; a padding policy
+ *              (padding.h) first grows a Data packet's plaintext with a
+ *              padding field. A fragmented frame is padded before it is cut,
+ *              so that its last fragment reaches the policy's size
  *   pace       with a send rate, admission is decided just before the seal:
  *              a packet over the rate waits as plaintext in the pacer and is
  *              sealed when it leaves (its counter stays in order)
@@ -42,6 +45,7 @@
 #include <string.h>
 
 #include "packet.h"
+#include "padding.h"
 #include "reliable.h"
 #include "session.h"
 
@@ -74,7 +78,7 @@ static int batch_out(struct batch *b)
 	int ret = 0;
 
 	if (b->n)
-		ret = rw__transport_send(b->sh->tr, b->to, b->iov, b->n);
+		ret = rw__transport_send(rw__shard_transport(b->sh, b->to), b->to, b->iov, b->n);
 	b->n = 0;
 	return ret;
 }
@@ -190,6 +194,36 @@ static void resume(struct rw_shard *sh)
 
 /* ---- seal, pace, batch ---------------------------------------------------------- */
 
+/* The largest datagram this session builds now: its path's, or the fixed padding size below it. */
+static uint32_t pkt_size(const struct rw_session *s)
+{
+	return rw__pad_packet_size(&s->e->pad, s->pmtu.cfg.base, s->pmtu.size);
+}
+
+/*
+ * Padding (docs/protocol.md §13.7): grow the plaintext at +16 with a padding
+ * field to the size the policy wants, at most cap bytes of datagram (the
+ * buffer's). A Data packet is always at least 8 bytes short of its packet
+ * size (the fragmentation threshold of §9.1 counts a fragment header it does
+ * not have), so the size it is padded to is always reachable, never 1 byte
+ * away.
+ */
+static size_t pad(struct rw_session *s, uint8_t *buf, size_t plain_len, size_t cap)
+{
+	size_t size = pkt_size(s), dgram = RW_SIZE_DATA_MIN + plain_len, t, n;
+
+	if (cap > size)
+		cap = size;
+	t = rw__pad_target(&s->e->pad, s, dgram, cap);
+	if (t < dgram + RW_PAD_FIELD_MIN)
+		return plain_len;
+	n = t - dgram;
+	rw__pad_write(buf + RW_DATA_OFF_PAYLOAD + plain_len, n);
+	s->st.tx_padding_bytes += n;
+	RW_STAT_ADD(s->sh->st.tx_padding_bytes, n);
+	return plain_len + n;
+}
+
 static void flag(struct rw_session *s)
 {
 	if (!s->tx.attn) {
@@ -201,10 +235,11 @@ static void flag(struct rw_session *s)
 
 /*
  * buf (a transport buffer, or a parked packet's data) holds plain_len bytes
- * of plaintext at +16. Pace, then seal in place under the current keys.
- * Returns the datagram length, 0 when the pacer took it, or -errno.
+ * of plaintext at +16. Pad (pad_cap: the datagram buf holds; 0: no padding),
+ * pace, then seal in place under the current keys. Returns the datagram
+ * length, 0 when the pacer took it, or -errno.
  */
-static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_len)
+static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_len, size_t pad_cap)
 {
 	struct rw_keypair *kp = s->cur;
 	struct rw_shard *sh = s->sh;
@@ -214,6 +249,9 @@ static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_l
 		return -ENOTCONN;
 	if (rw_unlikely(kp->tx_counter >= UINT64_MAX - RW_COUNTER_LIMIT_MARGIN))
 		return -EKEYEXPIRED;
+	/* a paced packet was padded when it was first admitted */
+	if (rw_unlikely(pad_cap) && type == RW_MSG_DATA && !s->tx.pacing)
+		plain_len = pad(s, buf, plain_len, pad_cap);
 	if (rw_unlikely(s->tx.pacer.rate) && !s->tx.pacing && (type == RW_MSG_DATA || type == RW_MSG_DATA_FRAGMENT) &&
 	    !rw__pacer_admit(&s->tx.pacer, plain_len + RW_SIZE_DATA_MIN, rw__now_ms(sh))) {
 		/* over the rate: wait as plaintext, sealed when it leaves (counters stay in order) */
@@ -227,6 +265,9 @@ static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_l
 				      rw__now_ms(sh) + rw__pacer_wait_ms(&s->tx.pacer, rw__now_ms(sh)));
 		return 0;
 	}
+	if (rw_unlikely(s->e->pad.policy != RW_PAD_NONE) && rw__pad_tap && type != RW_MSG_KEEPALIVE &&
+	    type != RW_MSG_DISCONNECT)
+		rw__pad_tap(type, buf + RW_DATA_OFF_PAYLOAD, plain_len);
 	n = rw__packet_seal(&kp->tx, buf, type, kp->remote_index, kp->tx_counter++, plain_len);
 	if (n < 0)
 		return n;
@@ -242,9 +283,10 @@ static int seal(struct rw_session *s, uint8_t *buf, uint8_t type, size_t plain_l
 }
 
 /* Seal a buffer we hold and put it in the batch (or give it back). */
-static int seal_out(struct rw_session *s, struct batch *b, uint8_t *buf, uint8_t type, size_t plain_len)
+static int seal_out(struct rw_session *s, struct batch *b, uint8_t *buf, uint8_t type, size_t plain_len,
+		    size_t pad_cap)
 {
-	int n = seal(s, buf, type, plain_len);
+	int n = seal(s, buf, type, plain_len, pad_cap);
 
 	give(s->sh, b, buf, n);
 	return n < 0 ? n : 0;
@@ -261,25 +303,42 @@ static int packet_out(struct rw_session *s, struct batch *b, uint8_t type, size_
 		      void *ctx)
 {
 	struct rw_shard *sh = s->sh;
-	uint8_t *buf = parked(sh) ? NULL : take(sh, RW_SIZE_DATA_MIN + max_plain);
+	size_t need = RW_SIZE_DATA_MIN + max_plain, pad_cap = 0;
+	uint8_t *buf;
 	struct rw_parked *p;
 	int n;
 
+	if (rw_unlikely(rw__pad_on(&s->e->pad)) && type == RW_MSG_DATA && !s->tx.pacing) {
+		/*
+		 * Room for the padding. A Data packet's plaintext is written whole
+		 * here (write_copy), so a built-in policy's size is known now: a
+		 * small packet padded to a multiple takes a small buffer, not one of
+		 * the few of the packet size. The callback is asked only once, in seal.
+		 */
+		size_t size = pkt_size(s);
+
+		if (s->e->pad.policy != RW_PAD_CALLBACK)
+			size = rw__pad_target(&s->e->pad, s, need, size);
+		if (size > need)
+			need = size;
+		pad_cap = need;
+	}
+	buf = parked(sh) ? NULL : take(sh, need);
 	if (rw_likely(buf)) {
 		n = write(ctx, buf + RW_DATA_OFF_PAYLOAD, max_plain);
 		if (n < 0) {
 			give(sh, b, buf, 0);
 			return n;
 		}
-		return seal_out(s, b, buf, type, (size_t)n);
+		return seal_out(s, b, buf, type, (size_t)n, pad_cap);
 	}
 	/* every buffer in flight: seal into a heap copy and park it */
-	p = park_alloc(max_plain);
+	p = park_alloc(need - RW_SIZE_DATA_MIN);
 	if (!p)
 		return -ENOMEM;
 	n = write(ctx, p->data + RW_DATA_OFF_PAYLOAD, max_plain);
 	if (n >= 0)
-		n = seal(s, p->data, type, (size_t)n);
+		n = seal(s, p->data, type, (size_t)n, pad_cap);
 	if (n <= 0) {
 		free(p);
 		return n;
@@ -307,6 +366,9 @@ static int write_copy(void *ctx, uint8_t *out, size_t cap)
 struct frag_ctx {
 	const struct rw_frag_plan *plan;
 	const uint8_t *frame;
+	size_t frame_len;	/* the frame's own bytes; the plan may count padding after them */
+	size_t pad;		/* bytes of the padding field that follows the frame (0: none) */
+	struct rw_session *s;
 	uint32_t frame_id;
 	unsigned index;
 };
@@ -314,8 +376,49 @@ struct frag_ctx {
 static int write_frag(void *ctx, uint8_t *out, size_t cap)
 {
 	struct frag_ctx *c = ctx;
+	size_t n, off, own;
 
-	return rw__frag_write(c->plan, c->frame, c->frame_id, c->index, out, cap);
+	if (rw_likely(!c->pad))
+		return rw__frag_write(c->plan, c->frame, c->frame_id, c->index, out, cap);
+	/* the frame, then its padding field, cut as if they were one frame */
+	n = rw__frag_chunk_len(c->plan, c->index);
+	if (!n)
+		return -EINVAL;
+	if (cap < RW_FRAG_OFF_DATA || cap - RW_FRAG_OFF_DATA < n)
+		return -ENOSPC;
+	rw__frag_put_header(out, c->frame_id, (uint16_t)c->index, (uint16_t)c->plan->count);
+	off = (size_t)c->index * c->plan->chunk;
+	own = off >= c->frame_len ? 0 : c->frame_len - off < n ? c->frame_len - off : n;
+	memcpy(out + RW_FRAG_OFF_DATA, c->frame + off, own);
+	if (own < n) {
+		rw__pad_write_part(out + RW_FRAG_OFF_DATA + own, c->pad, off + own - c->frame_len, n - own);
+		c->s->st.tx_padding_bytes += n - own;
+		RW_STAT_ADD(c->s->sh->st.tx_padding_bytes, n - own);
+	}
+	return (int)(RW_FRAG_OFF_DATA + n);
+}
+
+/*
+ * A fragmented frame is padded at its end, before it is cut: only the last
+ * fragment is short (the others are exactly the packet size), and padding
+ * appended to the frame is what lands in it (the receiver joins the chunks,
+ * then skips the field like any padding). Returns the padding's length and
+ * replans, or 0. One byte has no padding field: then the padding takes the
+ * rest of this fragment and all of one more, both at the packet size.
+ */
+static size_t frag_pad(struct rw_session *s, struct rw_frag_plan *plan, size_t len, size_t size)
+{
+	size_t dgram = RW_SIZE_FRAGMENT_MIN + rw__frag_chunk_len(plan, plan->count - 1);
+	size_t n = rw__pad_target(&s->e->pad, s, dgram, size) - dgram;
+	struct rw_frag_plan np;
+
+	if (n == 1)
+		n = s->e->pad.policy == RW_PAD_CALLBACK ? 0 : plan->chunk + 1;
+	/* the receiver's frame limit is assumed to be ours (the default is the same everywhere) */
+	if (!n || len + n > s->e->max_frame_bytes || rw__frag_plan(&np, len + n, size))
+		return 0;
+	*plan = np;
+	return n;
 }
 
 /* ---- fragment ------------------------------------------------------------------ */
@@ -324,9 +427,10 @@ int rw__send_frame(struct rw_session *s, const uint8_t *frame, size_t len)
 {
 	struct rw_frag_plan plan;
 	struct batch b;
+	size_t size = pkt_size(s);
 	int ret;
 
-	ret = rw__frag_plan(&plan, len, s->pmtu.size);
+	ret = rw__frag_plan(&plan, len, size);
 	if (ret)
 		return ret;
 	batch_init(&b, s->sh, &s->peer);
@@ -335,7 +439,11 @@ int rw__send_frame(struct rw_session *s, const uint8_t *frame, size_t len)
 
 		ret = packet_out(s, &b, RW_MSG_DATA, len, write_copy, &c);
 	} else {
-		struct frag_ctx c = { &plan, frame, rw__frag_ids_next(&s->tx.frag_ids), 0 };
+		struct frag_ctx c = { &plan, frame, len, 0, s, 0, 0 };
+
+		if (rw_unlikely(rw__pad_on(&s->e->pad)))
+			c.pad = frag_pad(s, &plan, len, size);
+		c.frame_id = rw__frag_ids_next(&s->tx.frag_ids);
 
 		for (; c.index < plan.count && !ret; c.index++)
 			ret = packet_out(s, &b, RW_MSG_DATA_FRAGMENT, RW_SIZE_FRAGMENT_HEADER + plan.chunk, write_frag,
@@ -357,25 +465,63 @@ int rw__send_control(struct rw_session *s, uint8_t type)
 	return ret;
 }
 
-int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id)
+/*
+ * An internal packet of exactly size bytes whose frame frame_len (n >= 0) or
+ * an error (n < 0) says build() wrote: like a probe, never parked and never
+ * ahead of parked data (one that cannot leave now is skipped).
+ */
+static int internal_out(struct rw_session *s, uint32_t size,
+			int (*build)(struct rw_session *s, uint8_t *frame, uint32_t size, uint32_t arg), uint32_t arg)
 {
 	struct rw_shard *sh = s->sh;
 	struct batch b;
 	uint8_t *buf;
 	int n;
 
-	/* never parked, never ahead of parked data: a probe that cannot leave now is skipped */
 	buf = parked(sh) ? NULL : take(sh, size);
 	if (!buf)
 		return -ENOBUFS;
-	n = rw__pmtu_probe_frame(buf + RW_DATA_OFF_PAYLOAD, size - RW_SIZE_DATA_MIN, id, size, s->e->pmtu_rx_max);
+	n = build(s, buf + RW_DATA_OFF_PAYLOAD, size, arg);
 	if (n < 0) {
 		give(sh, NULL, buf, 0);
 		return n;
 	}
 	batch_init(&b, sh, &s->peer);
-	n = seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n);
+	n = seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n, 0);	/* exactly its size: nothing to pad */
 	batch_out(&b);
+	return n;
+}
+
+static int probe_frame(struct rw_session *s, uint8_t *frame, uint32_t size, uint32_t id)
+{
+	return rw__pmtu_probe_frame(frame, size - RW_SIZE_DATA_MIN, id, size, s->e->pmtu_rx_max);
+}
+
+int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id)
+{
+	return internal_out(s, size, probe_frame, id);
+}
+
+static int cover_frame(struct rw_session *s, uint8_t *frame, uint32_t size, uint32_t arg)
+{
+	(void)s;
+	(void)arg;
+	return rw__pad_cover_frame(frame, size);
+}
+
+int rw__send_cover(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+	uint32_t size = pkt_size(s);
+	int n = internal_out(s, size, cover_frame, 0);
+
+	if (n == 0) {
+		/* the whole frame but its channel byte is padding */
+		s->st.cover_packets++;
+		s->st.tx_padding_bytes += size - RW_SIZE_DATA_MIN - 1;
+		RW_STAT_INC(sh->st.cover_packets);
+		RW_STAT_ADD(sh->st.tx_padding_bytes, size - RW_SIZE_DATA_MIN - 1);
+	}
 	return n;
 }
 
@@ -473,7 +619,7 @@ void rw__send_flush(struct rw_session *s)
 	}
 	batch_init(&b, s->sh, &s->peer);
 	if (n > 0)
-		seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n);
+		seal_out(s, &b, buf, RW_MSG_DATA, (size_t)n, rw__pad_on(&s->e->pad) ? s->tx.buf_size : 0);
 	else
 		give(s->sh, &b, buf, 0);
 	batch_out(&b);
@@ -528,7 +674,7 @@ int rw__send_event(struct rw_session *s, uint8_t channel, uint8_t type, const vo
 	struct rw_shard *sh = s->sh;
 	size_t esz = rw__frame_event_size(len);
 	struct rw_reliable *r = s->rel[channel];
-	size_t need = 1 + esz + (r ? RW_FRAME_REL_MAX : 0), size = s->pmtu.size;
+	size_t need = 1 + esz + (r ? RW_FRAME_REL_MAX : 0), size = pkt_size(s);
 	int ret;
 
 	if (rw_unlikely(s->tx.pacer.rate) && rw__pacer_full(&s->tx.pacer))
@@ -569,6 +715,7 @@ int rw__send_event(struct rw_session *s, uint8_t channel, uint8_t type, const vo
 	}
 	if (!s->tx.buf)
 		return send_whole(s, channel, type, payload, len);
+	s->tx.buf_size = (uint32_t)size;
 	ret = rw__frame_begin(&s->tx.fb, s->tx.buf + RW_DATA_OFF_PAYLOAD, frame_cap(size), channel,
 			      r ? RW_FRAME_REL_MAX : 0);
 	if (!ret)

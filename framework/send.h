@@ -35,6 +35,12 @@ int rw__send_frame(struct rw_session *s, const uint8_t *frame, size_t len);
  * buffer that large is free or packets are parked (the probe is skipped).
  */
 int rw__send_probe(struct rw_session *s, uint32_t size, uint32_t id);
+/*
+ * A cover packet (docs/protocol.md §13.7): a Data packet of the padding's
+ * fixed size carrying only padding on channel 255. Skipped (-ENOBUFS) when
+ * packets are parked: cover never waits ahead of real data.
+ */
+int rw__send_cover(struct rw_session *s);
 /* An empty Keepalive or Disconnect. */
 int rw__send_control(struct rw_session *s, uint8_t type);
 /* A datagram already complete (handshake messages, cookie replies). */

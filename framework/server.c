@@ -17,6 +17,7 @@
 #include "allowlist.h"
 #include "engine.h"
 #include "metrics.h"
+#include "padding.h"
 #include "session.h"
 
 #ifdef RW_HAVE_SYSTEMD
@@ -58,6 +59,9 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 
 	if (!out || !cfg)
 		return -EINVAL;
+	ret = rw__pad_check(&cfg->padding, err, errlen);
+	if (ret)
+		return ret;
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return -ENOMEM;
@@ -73,6 +77,9 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 				      .max_incomplete = cfg->max_incomplete_frames,
 				      .max_frame_bytes = cfg->max_frame_bytes,
 				      .quiet = cfg->quiet,
+				      .listen_tcp = cfg->listen_tcp,
+				      .tcp_max_conns = cfg->tcp_max_connections,
+				      .tcp_stall_ms = cfg->tcp_stall_timeout_ms,
 			      },
 			      err, errlen);
 	if (ret) {
@@ -111,6 +118,7 @@ int rw_server_create(struct rw_server **out, const struct rw_server_config *cfg,
 	srv->e.auth_user = srv;
 	srv->e.reject_silently = cfg->reject_silently;
 	srv->e.send_rate = cfg->send_rate_bps;
+	srv->e.pad = cfg->padding;
 	if (cfg->allowed_count) {
 		struct rw__allowset *set = rw__allowset_new(cfg->allowed_keys, NULL, cfg->allowed_count);
 
@@ -293,6 +301,28 @@ int rw_server_uri(const struct rw_server *srv, char *out, size_t outlen)
 		break;
 	}
 	return rw_uri_format(out, outlen, srv->e.id.pub, host, srv->e.port);
+}
+
+int rw_server_uri_tcp(const struct rw_server *srv, char *out, size_t outlen)
+{
+	const char *host;
+
+	if (!srv || !out)
+		return -EINVAL;
+	if (!srv->e.tcp_port)
+		return -ENOTCONN;
+	host = srv->e.tcp_host;
+	/* a wildcard is where the server listens, not an address to send to */
+	if (!strcmp(host, "0.0.0.0"))
+		host = "127.0.0.1";
+	else if (!strcmp(host, "::"))
+		host = "::1";
+	return rw_uri_format_tcp(out, outlen, srv->e.id.pub, host, srv->e.tcp_port);
+}
+
+uint16_t rw_server_tcp_port(const struct rw_server *srv)
+{
+	return srv ? srv->e.tcp_port : 0;
 }
 
 /* Append one URI line unless out already holds it. 1: added, 0: a duplicate. */

@@ -255,6 +255,7 @@ static struct rw_session *session_alloc(struct rw_shard *sh, const uint8_t peer_
 	rw__timer_init(&s->t_tick, fn->tick);
 	rw__timer_init(&s->t_pace, fn->pace);
 	rw__timer_init(&s->t_pmtu, fn->pmtu);
+	rw__timer_init(&s->t_cover, fn->cover);
 	rw__pmtu_init(&s->pmtu, &e->pmtu, rw__now_ms(sh));
 	rw__send_session_init(s);
 	s->last_rx_ms = s->last_tx_ms = rw__now_ms(sh);
@@ -343,8 +344,11 @@ static void move_peer(struct rw_session *s, const struct rw_peer_addr *a)
 
 	addr_unlink(s);
 	s->peer = *a;
+	s->orphan_ms = 0;	/* a connection again (TCP) */
 	if (mapped)
 		addr_link(s);
+	/* over TCP every size the peer takes goes through: no search (docs/protocol.md §13.6) */
+	rw__pmtu_set_stream(&s->pmtu, a->via == RW_VIA_TCP);
 }
 
 bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr *from)
@@ -355,6 +359,30 @@ bool rw__session_known_addr(const struct rw_shard *sh, const struct rw_peer_addr
 		if (rw__peer_eq(&s->peer, from))
 			return true;
 	return false;
+}
+
+void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer)
+{
+	struct rw_shard *sh = up;
+	struct rw_session *s, *next;
+
+	if (!sh->by_addr)
+		return;
+	/*
+	 * Nothing can reach them until the client comes back: a client whose
+	 * connection broke opens another with its next packet, and its
+	 * sessions roam to it (rx_ok: a new peer address) with their reliable
+	 * state whole. One that does not come back within tcp_stall_ms is
+	 * closed then (on_timeout), not a whole session timeout later.
+	 * Half-open ones expire on their own, sooner.
+	 */
+	for (s = sh->by_addr[addr_hash(peer) & sh->by_addr_mask]; s; s = next) {
+		next = s->addr_next;
+		if (rw__peer_eq(&s->peer, peer) && s->state != RW_SS_CLOSED && !s->orphan_ms) {
+			s->orphan_ms = rw__now_ms(sh);
+			arm(s, &s->t_timeout, s->orphan_ms + sh->tcp.stall_ms);
+		}
+	}
 }
 
 /* ---- half-open responder sessions ------------------------------------------------ */
@@ -462,7 +490,14 @@ struct rw_session *rw__session_by_id(struct rw_shard *sh, uint64_t id)
 
 void rw__session_set_peer(struct rw_session *s, const struct rw_peer_addr *a)
 {
-	move_peer(s, a);
+	struct rw_peer_addr p = *a;
+
+	/* a dial's address comes from the resolver: the session says which transport reaches it */
+	if (s->initiator) {
+		p.via = s->via;
+		p.conn = 0;
+	}
+	move_peer(s, &p);
 }
 
 /*
@@ -489,6 +524,7 @@ static void detach(struct rw_session *s)
 	rw__timer_cancel(w, &s->t_tick);
 	rw__timer_cancel(w, &s->t_pace);
 	rw__timer_cancel(w, &s->t_pmtu);
+	rw__timer_cancel(w, &s->t_cover);
 	for (int ch = 0; ch < RW_MAX_CHANNELS; ch++)
 		rw__reliable_stop(s->rel[ch]);
 	rw__send_session_stop(s);
@@ -656,6 +692,8 @@ void rw__session_keys_established(struct rw_session *s, struct rw_keypair *kp)
 	s->last_rx_ms = now;
 	arm(s, &s->t_timeout, s->half_open ? s->born_ms + e->half_open_timeout_ms : now + e->t.session_timeout_ms);
 	arm(s, &s->t_keepalive, now + e->t.keepalive_ms);
+	if (e->pad.cover_interval_ms)
+		arm(s, &s->t_cover, now + e->pad.cover_interval_ms);
 }
 
 void rw__session_rx_ok(struct rw_session *s, struct rw_keypair *kp, const struct rw_peer_addr *from, size_t bytes)
@@ -724,6 +762,24 @@ void rw__session_pmtu_run(struct rw_session *s, uint64_t now)
 		/* reconnecting: probes wait for the keys */
 		arm(s, &s->t_pmtu, now + RW_PMTU_PROBE_TIMEOUT_INIT_MS);
 		return;
+	}
+	if (s->pmtu.size > s->pmtu.cfg.base) {
+		/* reliable frames ACKed since the last look: datagrams of their size got through */
+		size_t big = 0;
+
+		for (unsigned ch = 0; ch < RW_MAX_CHANNELS; ch++) {
+			if (s->rel[ch]) {
+				size_t n = rw__reliable_take_acked_max(s->rel[ch], now);
+
+				big = n > big ? n : big;
+			}
+		}
+		if (big) {
+			size_t dgram = big + RW_SIZE_DATA_MIN;
+
+			/* a frame above the size went in fragments of the size */
+			rw__pmtu_on_delivered(&s->pmtu, dgram > s->pmtu.size ? s->pmtu.size : dgram, now);
+		}
 	}
 	if (rw__pmtu_poll(&s->pmtu, now, &size, &id) && rw__send_probe(s, size, id))
 		rw__pmtu_unsent(&s->pmtu, now);
@@ -985,12 +1041,22 @@ static int send_init(struct rw_session *s)
 	return rw__send_raw(s->sh, s->hs_msg, sizeof(s->hs_msg), &s->peer);
 }
 
-/* A retry due at `due`, or earlier when a first dial's handshake_timeout_ms runs out. */
+/* Still waiting for a first answer over UDP in AUTO mode: TCP is tried at hs_started_ms + tcp_fallback_ms. */
+static bool tcp_fallback_due(const struct rw_session *s)
+{
+	return s->tcp_auto && s->via == RW_VIA_UDP && s->state == RW_SS_CONNECTING;
+}
+
+/* A retry due at `due`, or earlier when a first dial's handshake_timeout_ms (or the TCP fallback) comes. */
 static uint64_t hs_due(const struct rw_session *s, uint64_t due)
 {
 	uint64_t deadline = s->hs_started_ms + s->e->hs_timeout_ms;
 
-	return s->state == RW_SS_CONNECTING && s->e->hs_timeout_ms && deadline < due ? deadline : due;
+	if (s->state == RW_SS_CONNECTING && s->e->hs_timeout_ms && deadline < due)
+		due = deadline;
+	if (tcp_fallback_due(s) && s->hs_started_ms + s->e->tcp_fallback_ms < due)
+		due = s->hs_started_ms + s->e->tcp_fallback_ms;
+	return due;
 }
 
 /* Why a dial got no answer, and what to check: the key and the address are the usual suspects. */
@@ -1020,12 +1086,18 @@ static bool permanent(int err)
 
 static bool next_hint(struct rw_session *s);
 
+/* A TCP connection refused: nothing listens there on TCP, and a retry will not change that soon. */
+static bool tcp_refused(const struct rw_peer_addr *to, int err)
+{
+	return to->via == RW_VIA_TCP && err == -ECONNREFUSED;
+}
+
 bool rw__session_dial_error(struct rw_session *s, int err)
 {
 	char a[RW_ADDR_STR_MAX] = "?", msg[256];
 	const char *hint;
 
-	if (s->state != RW_SS_CONNECTING || !permanent(err))
+	if (s->state != RW_SS_CONNECTING || !(permanent(err) || tcp_refused(&s->peer, err)))
 		return false;
 	if (next_hint(s))
 		return true;	/* that address cannot be reached from here: the next one may */
@@ -1040,12 +1112,16 @@ bool rw__session_dial_error(struct rw_session *s, int err)
 			       ? "bind an address of the server's family (--bind)"
 			       : "check the server's address, or bind one that can reach it (--bind)";
 		break;
+	case ECONNREFUSED:
+		hint = "nothing serves TCP there (a server needs --listen-tcp, or dial over UDP)";
+		break;
 	default:
 		hint = "a firewall rule or the kind of address (broadcast?) forbids it";
 		break;
 	}
 	rw__peer_to_string(a, &s->peer);
-	snprintf(msg, sizeof(msg), "send to %s failed: %s; %s", a, strerror(-err), hint);
+	snprintf(msg, sizeof(msg), "%s to %s failed: %s; %s", s->peer.via == RW_VIA_TCP ? "TCP connection" : "send",
+		 a, strerror(-err), hint);
 	rw__session_close(s, RW_CLOSE_NETWORK, 0, msg);
 	return true;
 }
@@ -1056,7 +1132,7 @@ void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err)
 	struct rw_session *s, *next;
 
 	/* only dials end on a send error, and only servers have many sessions to walk */
-	if (sh->e->server || !permanent(err))
+	if (sh->e->server || !(permanent(err) || tcp_refused(to, err)))
 		return;
 	for (s = sh->sessions; s; s = next) {
 		next = s->list_next;
@@ -1202,6 +1278,24 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now)
 
 	if (!s->hs_kp)
 		return;	/* completed meanwhile */
+	if (tcp_fallback_due(s) && now >= s->hs_started_ms + e->tcp_fallback_ms) {
+		/*
+		 * AUTO (docs/protocol.md §17.4): no answer over UDP in time, so
+		 * UDP is likely dropped on the way. The same handshake starts
+		 * over TCP to the same host and port; the session stays there.
+		 */
+		char a[RW_ADDR_STR_MAX] = "?";
+
+		rw__peer_to_string(a, &s->peer);
+		rw__log(e, RW_LOG_INFO, "no answer over UDP, trying TCP", 1, "addr", a);
+		s->via = RW_VIA_TCP;
+		rw__session_set_peer(s, &s->peer);
+		rw__keypair_free(s->hs_kp);
+		s->hs_kp = NULL;
+		rw__noise_handshake_clear(&s->hs);
+		rw__session_dial_error(s, rw__session_handshake_start(s));
+		return;
+	}
 	if (s->state == RW_SS_CONNECTING && e->hs_timeout_ms && now >= s->hs_started_ms + e->hs_timeout_ms) {
 		char within[32];
 
@@ -1482,6 +1576,11 @@ int rw_session_peer_addr_str(const struct rw_session *s, char *out, size_t cap)
 		return -ENOSPC;
 	memcpy(out, a, strlen(a) + 1);
 	return 0;
+}
+
+enum rw_transport_kind rw_session_transport(const struct rw_session *s)
+{
+	return s && s->peer.via == RW_VIA_TCP ? RW_TRANSPORT_TCP : RW_TRANSPORT_UDP;
 }
 
 void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st)

@@ -49,6 +49,8 @@ struct rw_session {
 	bool initiator;		/* we dialled it: we rekey and reconnect */
 	bool opened;		/* on_open delivered */
 	bool resolving;		/* reconnect: waiting for the resolver */
+	bool tcp_auto;		/* initiator, RW_TRANSPORT_AUTO: UDP unanswered -> TCP (§17.4) */
+	uint8_t via;		/* initiator: the transport its peer is reached over (RW_VIA_*) */
 	/* responder: half-open until the initiator's first packet under our keys */
 	bool half_open;
 
@@ -77,6 +79,7 @@ struct rw_session {
 	struct {
 		struct rw_frame_builder fb;	/* the frame being filled, inside buf */
 		uint8_t *buf;			/* a transport buffer, or NULL */
+		uint32_t buf_size;		/* the datagram buf was taken for: padding's bound */
 		int channel;			/* -1: no frame open */
 		struct rw_frag_ids frag_ids;
 		struct rw_pacer pacer;
@@ -117,6 +120,7 @@ struct rw_session {
 
 	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
 	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
+	struct rw_timer t_cover;	/* padding's cover traffic (padding.h), only with cover_interval_ms */
 
 	struct rw_reasm reasm;
 
@@ -141,6 +145,8 @@ struct rw_session {
 	uint8_t source[16];		/* the address it came from, as the limiter groups it */
 	uint64_t born_ms;
 	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
+	/* responder over TCP: when its connection closed (0: it has one); it may come back on another */
+	uint64_t orphan_ms;
 
 	/* responder, confirmed: in the shard's map of peer addresses (rw__session_known_addr) */
 	bool in_addr_map;
@@ -246,6 +252,12 @@ void rw__session_handshake_retry(struct rw_session *s, uint64_t now);
 bool rw__session_dial_error(struct rw_session *s, int err);
 /* The transport's on_send_error (up: the shard): end the dials to `to` if err is permanent. */
 void rw__shard_send_failed(void *up, const struct rw_peer_addr *to, int err);
+/*
+ * A TCP connection the server accepted closed (tcp.c's on_peer_gone): its
+ * sessions wait tcp_stall_ms for a packet on another connection (roaming,
+ * docs/protocol.md §17.3), then close.
+ */
+void rw__shard_peer_gone(void *up, const struct rw_peer_addr *peer);
 /* Initiator lost the server: new keys, and the host name looked up again off the reactor. */
 void rw__session_reconnect(struct rw_session *s, uint64_t now);
 /* End of a reactor batch: flush and resume sends, act on what the pipeline flagged, free closed sessions. */

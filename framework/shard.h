@@ -35,6 +35,7 @@
 #include "ringwire.h"
 #include "timer.h"
 #include "transport.h"
+#include "tcp.h"
 #include "udp.h"
 
 enum {
@@ -173,6 +174,7 @@ struct rw_shard {
 	struct rw_reactor *r;
 	struct rw_udp udp;
 	struct rw_transport *tr;	/* &udp.t: the pipeline sees only the interface */
+	struct rw_tcp tcp;		/* wiresocket over TCP (§17): peers with via RW_VIA_TCP */
 	struct rw_timer_wheel *wheel;
 	unsigned id;
 
@@ -236,7 +238,7 @@ struct rw_shard {
 
 /* The session timer callbacks (timers.c), registered by the engine. */
 struct rw_session_timer_fns {
-	rw_timer_fn keepalive, timeout, rekey, handshake_retry, drain, frag, tick, pace, pmtu;
+	rw_timer_fn keepalive, timeout, rekey, handshake_retry, drain, frag, tick, pace, pmtu, cover;
 };
 
 struct rw_engine {
@@ -280,6 +282,11 @@ struct rw_engine {
 	bool reconnect;
 	uint32_t hs_timeout_ms;		/* client: a first dial's handshake deadline, 0: none */
 	uint64_t send_rate;		/* bytes/s per session, 0: unlimited */
+	struct rw_padding pad;		/* padding policy (padding.h), checked */
+	enum rw_transport_kind transport;	/* client: how dials go (wire+tcp:// URIs are TCP anyway) */
+	uint32_t tcp_fallback_ms;	/* client, AUTO: UDP unanswered this long -> TCP */
+	uint16_t tcp_port;		/* server: the TCP listener's port, 0: none */
+	char tcp_host[RW_HOST_MAX + 1];	/* as given in listen_tcp, for the URI */
 
 	struct rw_peers peers;
 
@@ -310,6 +317,12 @@ static inline int rw__shard_post(struct rw_shard *target, struct rw_cmd *c)
 static inline uint64_t rw__now_ms(const struct rw_shard *sh)
 {
 	return rw__reactor_now_ms(sh->r);
+}
+
+/* The transport that reaches a peer: the one its handshake came on. */
+static inline struct rw_transport *rw__shard_transport(struct rw_shard *sh, const struct rw_peer_addr *to)
+{
+	return rw_unlikely(to->via == RW_VIA_TCP) ? &sh->tcp.t : sh->tr;
 }
 
 /* The application's handler for a channel (its own, or the catch-all), or NULL. */

@@ -15,6 +15,8 @@
  *   on_tick             the application's on_tick
  *   on_pace             the pacer may send again
  *   on_pmtu             path MTU discovery: a probe due, or one timed out
+ *   on_cover            padding: nothing sent for cover_interval_ms, a cover
+ *                       packet (docs/protocol.md §13.7)
  *
  * Timers are lazy: the session arms them (rw__timer_add on the shard's wheel)
  * and a hook re-arms from last_rx/last_tx when it fires early. The engine
@@ -62,6 +64,17 @@ static void on_timeout(struct rw_timer *t, uint64_t now)
 		else
 			rw__half_open_expire(s);
 		return;
+	}
+	if (rw_unlikely(s->orphan_ms)) {
+		uint64_t gone = s->orphan_ms + s->sh->tcp.stall_ms;
+
+		if (now >= gone) {
+			rw__session_close(s, RW_CLOSE_NETWORK, RW_CLOSE_F_BY_PEER,
+					  "its TCP connection closed and no other came");
+			return;
+		}
+		if (gone < due)
+			due = gone;
 	}
 	if (now < due) {
 		arm(s, t, due);
@@ -134,6 +147,29 @@ static void on_pmtu(struct rw_timer *t, uint64_t now)
 	rw__session_pmtu_run(rw_container_of(t, struct rw_session, t_pmtu), now);
 }
 
+/*
+ * Lazy like the keepalive: real sends only move last_tx_ms, and the timer,
+ * firing once per interval, sends a cover packet only if nothing left for
+ * a whole interval. So cover traffic stops while real traffic flows, costs
+ * no timer work per packet, and resumes an interval after the last send.
+ */
+static void on_cover(struct rw_timer *t, uint64_t now)
+{
+	struct rw_session *s = rw_container_of(t, struct rw_session, t_cover);
+	uint32_t every = s->e->pad.cover_interval_ms;
+	uint64_t due = s->last_tx_ms + every;
+
+	if (s->state != RW_SS_ESTABLISHED || !every)
+		return;
+	if (now >= due) {
+		/* not before the peer proved its address: no packets to an unconfirmed source */
+		if (!s->half_open)
+			rw__send_cover(s);
+		due = now + every;
+	}
+	arm(s, t, due);
+}
+
 const struct rw_session_timer_fns rw__session_timer_fns = {
 	.keepalive = on_keepalive,
 	.timeout = on_timeout,
@@ -144,4 +180,5 @@ const struct rw_session_timer_fns rw__session_timer_fns = {
 	.tick = on_tick,
 	.pace = on_pace,
 	.pmtu = on_pmtu,
+	.cover = on_cover,
 };

@@ -4,8 +4,9 @@
  *
  * Owns: the interface every transport implements, and the peer address type
  * the layers above use instead of a sockaddr and its length. udp.c is the
- * first implementation (the reactor's UDP socket, send buffers and SQEs); a
- * TCP transport would be a second file beside it, implementing the same ops.
+ * first implementation (the reactor's UDP socket, send buffers and SQEs);
+ * tcp.c the second (docs/protocol.md §17), on the same reactor and send
+ * buffers. The pipeline picks one per peer (rw_peer_addr.via).
  *
  * Contract:
  *  - buf_get hands out one packet buffer of at least `need` bytes, need <=
@@ -40,9 +41,19 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-/* Where a peer is. Layers above compare and copy it whole; only transports look inside. */
+/* Which transport a peer is reached over: a session stays on the one its handshake came on. */
+enum { RW_VIA_UDP = 0, RW_VIA_TCP = 1 };
+
+/*
+ * Where a peer is. Layers above compare and copy it whole; only transports
+ * look inside. Over TCP, conn names the connection (tcp.c: its slot and
+ * generation) and u is the connection's remote address; conn 0 is "the
+ * connection this side opens to u", made on first send.
+ */
 struct rw_peer_addr {
 	socklen_t len;
+	uint8_t via;
+	uint32_t conn;
 	union {
 		struct sockaddr sa;
 		struct sockaddr_in in;
@@ -56,11 +67,13 @@ static inline void rw__peer_set(struct rw_peer_addr *p, const struct sockaddr *s
 		len = sizeof(p->u);
 	memcpy(&p->u, sa, len);
 	p->len = len;
+	p->via = RW_VIA_UDP;
+	p->conn = 0;
 }
 
 static inline bool rw__peer_eq(const struct rw_peer_addr *a, const struct rw_peer_addr *b)
 {
-	return a->len == b->len && memcmp(&a->u, &b->u, a->len) == 0;
+	return a->len == b->len && a->via == b->via && a->conn == b->conn && memcmp(&a->u, &b->u, a->len) == 0;
 }
 
 static inline int rw__peer_family(const struct rw_peer_addr *p)
@@ -90,6 +103,8 @@ struct rw_transport {
 	size_t max_datagram;		/* the largest datagram sent and received (buffers exist for it) */
 	rw_transport_rx_fn on_datagram;	/* upward */
 	rw_transport_err_fn on_send_error;	/* upward, optional */
+	/* upward, optional: a connection-oriented transport lost its way to a peer it accepted (TCP) */
+	void (*on_peer_gone)(void *up, const struct rw_peer_addr *peer);
 	void *up;
 	uint64_t tx_errors;		/* datagrams refused before reaching the kernel */
 	bool v6_source_only;		/* bound to one IPv6 address: IPv4 peers are out of reach */

@@ -102,6 +102,7 @@ enum {
 	RW_FRAME_TAG_ACKSEQ = 0x18,	/* field 3, varint */
 	RW_FRAME_TAG_ACKBITMAP = 0x21,	/* field 4, I64 LE */
 	RW_FRAME_TAG_WINDOW = 0x28,	/* field 5, varint */
+	RW_FRAME_TAG_PAD = 0x7a,	/* field 15, LEN: padding (docs/protocol.md §13.7), skipped */
 	RW_CHANNEL_INTERNAL = 255,
 	RW_EVENT_CHANNEL_CLOSE = 255,	/* event type 255: channel closed */
 	RW_MAX_CHANNELS = 256,
@@ -154,6 +155,13 @@ _Static_assert(RW_PMTU_OFF_MAX + 4 == RW_PMTU_MSG_LEN, "pmtu message layout");
 /* below the largest UDP payload over IPv4 (65507), above the v1 default */
 _Static_assert(RW_PMTU_MAX_DATAGRAM <= 65507 && (int)RW_PMTU_MAX_DATAGRAM > (int)RW_DEFAULT_MAX_PACKET, "pmtu cap");
 
+/* wiresocket over TCP (docs/protocol.md §17): each packet behind its length, 2 bytes big-endian. */
+enum {
+	RW_TCP_LEN_SIZE = 2,
+	RW_TCP_MAX_PACKET = 65535,	/* what 2 bytes can say; a side accepts at most its max datagram */
+};
+_Static_assert(RW_TCP_MAX_PACKET == (1 << (8 * RW_TCP_LEN_SIZE)) - 1, "length prefix width");
+
 #define RW_REKEY_AFTER_MESSAGES (UINT64_C(1) << 60)
 #define RW_TAI64_EPOCH UINT64_C(0x4000000000000000)
 
@@ -188,6 +196,8 @@ static inline void rw_put_le32(uint8_t *p, uint32_t v)
 	p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); p[2] = (uint8_t)(v >> 16); p[3] = (uint8_t)(v >> 24);
 }
 static inline void rw_put_le64(uint8_t *p, uint64_t v) { rw_put_le32(p, (uint32_t)v); rw_put_le32(p + 4, (uint32_t)(v >> 32)); }
+static inline uint16_t rw_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline void rw_put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
 static inline uint32_t rw_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];

@@ -43,7 +43,10 @@ enum {
 	 * batch, and what arrives meanwhile waits for that one only.
 	 */
 	RW_HS_BUDGET_US = 100,
-	RW_HS_QUEUE = 256,	/* inits waiting per shard; more are dropped (no_buffer) */
+	/* inits waiting per shard, more are dropped (no_buffer): WireGuard queues
+	 * 4096 too; a client that dials 2000 sessions at once fits (~0.8 MB,
+	 * taken on the first init that waits) */
+	RW_HS_QUEUE = 4096,
 };
 
 /* An init that passed the cheap checks, waiting for its Noise work. */
@@ -273,6 +276,14 @@ static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_pe
 		rw__drop(sh, RW_DROP_NO_BUFFER, from);
 		goto out;
 	case RW_PEER_EXISTING:
+		if (rw__id_shard(sid) != sh->id && from->via == RW_VIA_TCP) {
+			/*
+			 * A new TCP connection landed on another reactor than the
+			 * key's session: that reactor could not answer on it. A new
+			 * session here supersedes the old one (finish closes it).
+			 */
+			break;
+		}
 		if (rw__id_shard(sid) != sh->id) {
 			struct rw_hs_cmd *c = malloc(sizeof(*c));
 

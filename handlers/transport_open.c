@@ -16,10 +16,16 @@ bool rw__route_elsewhere(struct rw_shard *sh, const struct rw_packet *p, const u
 
 	if (rw_likely(owner == sh->id))
 		return false;
-	/* the kernel's hash picked another shard: hand it to its owner */
-	if (owner < sh->e->nshards && !rw__transport_handoff(sh->tr, owner, data, p->len, from))
+	/*
+	 * the kernel's hash picked another shard: hand it to its owner. Never
+	 * over TCP: a connection's sessions live where it was accepted, and
+	 * another shard could not answer on it (dropped: unknown_index).
+	 */
+	if (owner < sh->e->nshards && from->via == RW_VIA_UDP &&
+	    !rw__transport_handoff(sh->tr, owner, data, p->len, from))
 		return true;
-	rw__drop(sh, owner < sh->e->nshards ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX, from);
+	rw__drop(sh, owner < sh->e->nshards && from->via == RW_VIA_UDP ? RW_DROP_NO_BUFFER : RW_DROP_UNKNOWN_INDEX,
+		 from);
 	return true;
 }
 

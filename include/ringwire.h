@@ -112,8 +112,21 @@ struct rw_endpoint_addr {
  * of them in the order written, addrs[0] being host:port again. One key,
  * several places where that identity is served: a dialer tries them in order.
  */
+/**
+ * Which transport carries a session (docs/protocol.md §17): the datagrams
+ * of UDP, or the same packets over TCP, each behind a 2-byte big-endian
+ * length. AUTO (clients only) tries UDP first and falls back to TCP when no
+ * handshake response came within rw_client_config.tcp_fallback_ms.
+ */
+enum rw_transport_kind {
+	RW_TRANSPORT_UDP = 0,
+	RW_TRANSPORT_TCP = 1,
+	RW_TRANSPORT_AUTO = 2,
+};
+
 struct rw_endpoint {
 	uint8_t pubkey[RW_KEY_SIZE];
+	enum rw_transport_kind transport;	/* RW_TRANSPORT_TCP for wire+tcp://, else RW_TRANSPORT_UDP */
 	char host[RW_HOST_MAX + 1];
 	uint16_t port;
 	unsigned naddrs;			/* 1..RW_ENDPOINT_ADDRS_MAX */
@@ -121,7 +134,7 @@ struct rw_endpoint {
 };
 
 /**
- * Parse a wire:// URI; IPv6 hosts are written in brackets. The key must be
+ * Parse a wire:// URI (or wire+tcp://, the same over TCP: ep->transport); IPv6 hosts are written in brackets. The key must be
  * wpub1 (base64 has '/' and '='). After the '@' come one to
  * RW_ENDPOINT_ADDRS_MAX addresses separated by ',' (no spaces): hints of
  * where the key's owner is served. Host names are not resolved here. ep is
@@ -143,6 +156,9 @@ RW_EXTERN int rw_hostport_parse(const char *s, char host[RW_HOST_MAX + 1], uint1
  */
 RW_EXTERN int rw_uri_format(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host,
 			    uint16_t port);
+/** The same as a wire+tcp:// URI (docs/protocol.md §17). */
+RW_EXTERN int rw_uri_format_tcp(char *out, size_t outlen, const uint8_t pub[RW_KEY_SIZE], const char *host,
+				uint16_t port);
 
 /* ---- Drop reasons --------------------------------------------------------- */
 
@@ -172,6 +188,7 @@ enum rw_drop_reason {
 	RW_DROP_NO_BUFFER,		/* out of buffers: backpressure */
 	RW_DROP_LIMIT,			/* counter exhausted: session must rekey */
 	RW_DROP_HALF_OPEN_LIMIT,	/* under load, the source already holds its share of half-open sessions */
+	RW_DROP_BAD_LENGTH,		/* TCP: a length prefix of 0 or above the largest packet (connection closed) */
 	RW_DROP__COUNT
 };
 
@@ -263,6 +280,51 @@ struct rw_handler {
 	uint32_t max_retries;		/* reliable: default 10 */
 };
 
+/* ---- Padding against traffic analysis (docs/protocol.md §13.7) ------------ */
+
+/**
+ * How much padding a packet gets. Sizes and timing show what an encrypted
+ * channel carries; a padding policy hides sizes (and, with cover traffic,
+ * idle periods) at the cost of bandwidth. Padding goes inside the encrypted
+ * frame in a form v1 peers skip, so it is invisible to a peer that knows
+ * nothing of it. Data and DataFragment packets are padded; handshakes,
+ * Keepalive and Disconnect have fixed sizes already, and path MTU probes
+ * are sized by discovery.
+ */
+enum rw_pad_policy {
+	RW_PAD_NONE = 0,		/* no padding (the default) */
+	RW_PAD_MULTIPLE,		/* every datagram a multiple of size bytes, or the
+					 * session's packet size; size 0: always the packet size */
+	RW_PAD_FIXED,			/* every datagram exactly size bytes (0: max_packet); packets
+					 * are never built larger (coalescing and fragmentation at size),
+					 * and cover traffic when idle (cover_interval_ms) */
+	RW_PAD_CALLBACK,		/* fn decides, per packet */
+};
+
+/**
+ * The callback of RW_PAD_CALLBACK, in the manner of OpenSSL's record padding
+ * callback: plain_len is the packet's plaintext (the frame of a Data packet,
+ * or the 8-byte fragment header and chunk of a DataFragment), max_len the
+ * most it may grow to; the datagram is 32 bytes more. Returns the plaintext
+ * length wanted: the engine clamps it to [plain_len, max_len] and, as
+ * padding takes at least 2 bytes, rounds a wish for 1 byte up to 2 (or
+ * down to 0 at max_len). Runs on the session's reactor for every packet:
+ * keep it cheap, never block, never send from it.
+ */
+typedef size_t (*rw_padding_fn)(const struct rw_session *s, size_t plain_len, size_t max_len, void *user);
+
+struct rw_padding {
+	int policy;			/* enum rw_pad_policy */
+	unsigned size;			/* RW_PAD_MULTIPLE: N (16..65000, or 0); RW_PAD_FIXED: the size
+					 * (128..65000, or 0: max_packet) */
+	/* RW_PAD_FIXED: a cover packet of the fixed size (padding only) when the
+	 * session has sent nothing for this long; real traffic holds it off, and
+	 * it also stands in for keepalives. 0: no cover traffic. */
+	uint32_t cover_interval_ms;
+	rw_padding_fn fn;		/* RW_PAD_CALLBACK */
+	void *user;			/* fn's last argument */
+};
+
 /** Timers; 0 takes the default shown. Tests shorten them. */
 struct rw_timers {
 	uint32_t keepalive_ms;		/* 10000: send a keepalive after this long with nothing sent */
@@ -303,6 +365,18 @@ struct rw_stats {
 	uint64_t drops[RW_DROP__COUNT];
 	/* datagrams the kernel dropped before the reactors read them (socket buffer full) */
 	uint64_t kernel_drops;
+	/* padding (rw_padding): bytes added to Data and DataFragment packets, cover packets included */
+	uint64_t tx_padding_bytes;
+	uint64_t cover_packets;		/* cover packets sent (padding only, when idle) */
+	/* wiresocket over TCP (docs/protocol.md §17); packets and bytes are in the totals above */
+	uint64_t tcp_connections;	/* open now */
+	uint64_t tcp_accepted;		/* connections accepted (server) */
+	uint64_t tcp_connected;		/* connections made (client) */
+	uint64_t tcp_refused;		/* accepted and closed at once: tcp_max_connections reached */
+	uint64_t tcp_closed_framing;	/* closed on a length of 0 or above the largest packet (drop bad_length) */
+	uint64_t tcp_closed_timeout;	/* closed: a packet or a write stalled for tcp_stall_timeout_ms, or idle */
+	uint64_t tcp_closed_peer;	/* closed by the peer or by an error of the socket */
+	uint64_t tcp_queue_full;	/* packets refused: the connection's send queue was full */
 };
 
 struct rw_server_config {
@@ -360,6 +434,19 @@ struct rw_server_config {
 	 * Excess waits in a bounded queue; beyond it sends return -EAGAIN. */
 	uint64_t send_rate_bps;
 	int quiet;			/* no log lines on stderr */
+	struct rw_padding padding;	/* per-packet padding and cover traffic; zeros: none */
+	/*
+	 * wiresocket over TCP (docs/protocol.md §17) beside UDP: "host:port" to
+	 * listen on (NULL: UDP only), same key, handlers and sessions; a session
+	 * stays on the transport its handshake came on. tcp_max_connections per
+	 * reactor (0: 1024; more are accepted and closed at once, counted);
+	 * tcp_stall_timeout_ms (0: 10000): a connection whose peer stops
+	 * mid-packet, or does not read what is queued for it, for this long is
+	 * closed (counted); one silent for a session timeout is closed too.
+	 */
+	const char *listen_tcp;
+	unsigned tcp_max_connections;
+	uint32_t tcp_stall_timeout_ms;
 };
 
 /** Fill cfg with the defaults (and listen "0.0.0.0:0"). */
@@ -399,6 +486,10 @@ RW_EXTERN int rw_server_uri(const struct rw_server *srv, char *out, size_t outle
  */
 RW_EXTERN int rw_server_uris(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN uint16_t rw_server_port(const struct rw_server *srv);
+/** The TCP port (listen_tcp, with the one picked for port 0), 0 when not listening on TCP. */
+RW_EXTERN uint16_t rw_server_tcp_port(const struct rw_server *srv);
+/** As rw_server_uri, the wire+tcp:// URI of the TCP listener; -ENOTCONN without one. */
+RW_EXTERN int rw_server_uri_tcp(const struct rw_server *srv, char *out, size_t outlen);
 RW_EXTERN void rw_server_stats(const struct rw_server *srv, struct rw_stats *st);
 /**
  * Send to a session by id from any thread: the event is copied and handed to
@@ -432,6 +523,18 @@ struct rw_client_config {
 	uint32_t handshake_timeout_ms;
 	uint64_t send_rate_bps;		/* per-session send limit, as for servers */
 	int quiet;
+	struct rw_padding padding;	/* as for servers */
+	/*
+	 * How sessions reach servers (docs/protocol.md §17): RW_TRANSPORT_UDP
+	 * (the default), RW_TRANSPORT_TCP, or RW_TRANSPORT_AUTO: UDP first, and
+	 * TCP to the same host and port when no handshake response came within
+	 * tcp_fallback_ms (0: 1000 ms). A wire+tcp:// URI is always TCP.
+	 * rw_session_transport tells which one a session uses.
+	 * tcp_stall_timeout_ms as for servers (0: 10000).
+	 */
+	enum rw_transport_kind transport;
+	uint32_t tcp_fallback_ms;
+	uint32_t tcp_stall_timeout_ms;
 };
 
 RW_EXTERN void rw_client_config_init(struct rw_client_config *cfg);
@@ -507,6 +610,9 @@ RW_EXTERN int rw_session_peer_addr_str(const struct rw_session *s, char *out, si
  */
 RW_EXTERN int rw_session_set_tick(struct rw_session *s, uint32_t interval_ms);
 
+/** RW_TRANSPORT_UDP or RW_TRANSPORT_TCP: what carries the session now (after an AUTO fallback: TCP). */
+RW_EXTERN enum rw_transport_kind rw_session_transport(const struct rw_session *s);
+
 /** Per-session counters: packets, bytes, events in and out, rekeys. */
 struct rw_session_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, events_in, events_out, rekeys, retransmits;
@@ -515,6 +621,8 @@ struct rw_session_stats {
 	uint32_t pmtu_peer_max;		/* the largest the peer said it receives, 0: not (yet) told */
 	uint64_t pmtu_probes_sent, pmtu_probes_acked, pmtu_probes_lost;
 	uint64_t pmtu_black_holes;	/* grown sizes that stopped getting through: back to max_packet */
+	uint64_t tx_padding_bytes;	/* padding added (rw_padding), cover packets included */
+	uint64_t cover_packets;		/* cover packets sent */
 };
 RW_EXTERN void rw_session_stats(const struct rw_session *s, struct rw_session_stats *st);
 

@@ -16,23 +16,31 @@ enum {
 	O_LOG_FORMAT,
 	O_LOG_LEVEL,
 	O_TIMEOUT,
+	O_PAD,
+	O_PAD_FIXED,
+	O_LISTEN_TCP,
+	O_TRANSPORT,
 };
 
 static const struct option server_opts[] = {
 	{ "listen", required_argument, NULL, 'l' },	{ "key", required_argument, NULL, 'k' },
+	{ "listen-tcp", required_argument, NULL, O_LISTEN_TCP },
 	{ "reactors", required_argument, NULL, 'r' },	{ "quiet", no_argument, NULL, 'q' },
 	{ "allow", required_argument, NULL, O_ALLOW },	{ "metrics", required_argument, NULL, O_METRICS },
 	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 	{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+	{ "pad", required_argument, NULL, O_PAD },	{ "pad-fixed", required_argument, NULL, O_PAD_FIXED },
 	{ "help", no_argument, NULL, 'h' },		{ NULL, 0, NULL, 0 },
 };
 
 static const struct option client_opts[] = {
 	{ "bind", required_argument, NULL, 'b' },	{ "timeout", required_argument, NULL, 't' },
+	{ "transport", required_argument, NULL, O_TRANSPORT },
 	{ "key", required_argument, NULL, 'k' },	{ "reactors", required_argument, NULL, 'r' },
 	{ "quiet", no_argument, NULL, 'q' },		{ "metrics", required_argument, NULL, O_METRICS },
 	{ "log-format", required_argument, NULL, O_LOG_FORMAT },
 	{ "log-level", required_argument, NULL, O_LOG_LEVEL },
+	{ "pad", required_argument, NULL, O_PAD },	{ "pad-fixed", required_argument, NULL, O_PAD_FIXED },
 	{ "help", no_argument, NULL, 'h' },		{ NULL, 0, NULL, 0 },
 };
 
@@ -115,14 +123,14 @@ int sample_addr_ok(struct sample *sm, const char *flag, const char *s)
 	char host[RW_HOST_MAX + 1], err[RW_ERRBUF_SIZE];
 	uint16_t port;
 	const char *colon = strchr(s, ':');
-	const char *eg = !strcmp(flag, "--metrics") ? "9100" : !strcmp(flag, "--listen") ? "9000" : "0";
+	const char *eg = !strcmp(flag, "--metrics") ? "9100" : !strncmp(flag, "--listen", 8) ? "9000" : "0";
 
 	if (!rw_hostport_parse(s, host, &port, err, sizeof(err)))
 		return 1;
 	if (s[0] == '[' ? !strstr(s, "]:") : !colon) {
-		if (!strcmp(flag, "--listen"))
-			fail(sm, 2, "--listen %s: a listen address needs a port, e.g. --listen %s:9000 (0: any free port)",
-			     s, s);
+		if (!strncmp(flag, "--listen", 8))
+			fail(sm, 2, "%s %s: a listen address needs a port, e.g. %s %s:9000 (0: any free port)", flag,
+			     s, flag, s);
 		else
 			fail(sm, 2, "%s %s: the address needs a port, e.g. %s %s:%s", flag, s, flag, s, eg);
 	} else if (s[0] != '[' && strchr(colon + 1, ':')) {
@@ -131,6 +139,50 @@ int sample_addr_ok(struct sample *sm, const char *flag, const char *s)
 	} else {
 		fail(sm, 2, "%s %s: %s", flag, s, err);
 	}
+	return 0;
+}
+
+/* --pad-fixed SIZE[,COVER_MS]: 0, or -1 with the message (exit_code 2). */
+static int pad_fixed(struct sample *sm, const char *arg)
+{
+	char size[16];
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+	unsigned long v;
+
+	if (n >= sizeof(size) || (comma && !comma[1])) {
+		fail(sm, 2, "--pad-fixed: \"%s\" is not SIZE or SIZE,COVER_MS, e.g. --pad-fixed 1232,50", arg);
+		return -1;
+	}
+	memcpy(size, arg, n);
+	size[n] = 0;
+	if (sample_number(sm, "--pad-fixed", size, 0, 65000, &v))
+		return -1;
+	if (v && v < 128) {
+		fail(sm, 2, "--pad-fixed: %lu bytes is below 128; give 128..65000 (0: max_packet)", v);
+		return -1;
+	}
+	sm->padding.policy = RW_PAD_FIXED;
+	sm->padding.size = (unsigned)v;
+	sm->padding.cover_interval_ms = 0;
+	if (comma) {
+		if (sample_number(sm, "--pad-fixed", comma + 1, 1, 3600000, &v))
+			return -1;
+		sm->padding.cover_interval_ms = (uint32_t)v;
+	}
+	return 0;
+}
+
+int sample_transport(struct sample *sm, const char *arg, enum rw_transport_kind *out)
+{
+	if (!strcmp(arg, "udp"))
+		*out = RW_TRANSPORT_UDP;
+	else if (!strcmp(arg, "tcp"))
+		*out = RW_TRANSPORT_TCP;
+	else if (!strcmp(arg, "auto"))
+		*out = RW_TRANSPORT_AUTO;
+	else
+		return fail(sm, 2, "--transport: \"%s\" is not a transport; use udp, tcp or auto", arg);
 	return 0;
 }
 
@@ -146,6 +198,19 @@ static int common_opt(struct sample *sm, int c, const char *arg)
 		if (!sample_addr_ok(sm, "--listen", arg))
 			return SAMPLE_EXIT;
 		sm->listen = arg;
+		return 1;
+	case O_LISTEN_TCP:
+		if (sm->role != SAMPLE_SERVER)
+			return 0;
+		if (!sample_addr_ok(sm, "--listen-tcp", arg))
+			return SAMPLE_EXIT;
+		sm->listen_tcp = arg;
+		return 1;
+	case O_TRANSPORT:
+		if (sm->role != SAMPLE_CLIENT)
+			return 0;
+		if (sample_transport(sm, arg, &sm->transport))
+			return SAMPLE_EXIT;
 		return 1;
 	case 'b':
 		if (sm->role != SAMPLE_CLIENT)
@@ -175,6 +240,17 @@ static int common_opt(struct sample *sm, int c, const char *arg)
 	case O_ALLOW:
 		sm->allow = arg;
 		return 1;
+	case O_PAD:
+		if (sample_number(sm, "--pad", arg, 0, 65000, &v))
+			return SAMPLE_EXIT;
+		if (v && v < 16) {
+			fail(sm, 2, "--pad: a multiple of %lu bytes hides nothing; give 16..65000 (0: full packets)", v);
+			return SAMPLE_EXIT;
+		}
+		sm->padding = (struct rw_padding){ .policy = RW_PAD_MULTIPLE, .size = (unsigned)v };
+		return 1;
+	case O_PAD_FIXED:
+		return pad_fixed(sm, arg) ? SAMPLE_EXIT : 1;
 	case O_METRICS:
 		if (!sample_addr_ok(sm, "--metrics", arg))
 			return SAMPLE_EXIT;
@@ -229,6 +305,7 @@ void sample_usage_common(const struct sample *sm, FILE *f)
 {
 	if (sm->role == SAMPLE_SERVER)
 		fputs("  --listen HOST:PORT    address to serve on, e.g. 127.0.0.1:9000 or [::]:9000\n"
+		      "  --listen-tcp HOST:PORT  also serve wiresocket over TCP there (same key and sessions)\n"
 		      "  --key FILE            private key file (create one: ringwire-key genkey > server.key)\n"
 		      "  --reactors N          reactor threads (default: one per CPU)\n"
 		      "  --allow FILE          only these client keys (one wpub1... a line); SIGHUP reloads it\n",
@@ -236,9 +313,13 @@ void sample_usage_common(const struct sample *sm, FILE *f)
 	else
 		fputs("  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
 		      "  --timeout MS          time limit of connecting (default 5000)\n"
+		      "  --transport T         udp (default), tcp, or auto: UDP, then TCP after 1000 ms unanswered\n"
 		      "  --key FILE            a fixed client key (default: a fresh key per session)\n"
 		      "  --reactors N          reactor threads (default 1)\n",
 		      f);
+	fputs("  --pad N               pad every packet to a multiple of N bytes (0: to the full packet size)\n"
+	      "  --pad-fixed SIZE[,MS] pad every packet to exactly SIZE bytes (0: 1232); with MS, a cover\n"
+	      "                        packet after MS milliseconds without a send\n", f);
 	fputs("  --metrics HOST:PORT   serve Prometheus metrics at http://HOST:PORT/metrics (port 0: any free)\n"
 	      "  --log-format FORMAT   logfmt (default) or json\n"
 	      "  --log-level LEVEL     debug, info (default), warn, error or off\n"
@@ -295,6 +376,10 @@ int sample_server_create(struct sample *sm, struct rw_server_config *cfg, struct
 		return 1;
 	}
 	cfg->listen = sm->listen;
+	if (sm->padding.policy)
+		cfg->padding = sm->padding;
+	if (sm->listen_tcp)
+		cfg->listen_tcp = sm->listen_tcp;
 	if (sm->reactors)
 		cfg->reactors = sm->reactors;
 	if (sm->quiet)
@@ -344,6 +429,9 @@ static void print_uris(const struct rw_server *server)
 		fputs(buf, stdout);
 	else if (buf && rw_server_uri(server, buf, RW_URI_MAX) > 0)
 		printf("%s\n", buf);
+	/* after the UDP lines (scripts read the first): the TCP listener's, when there is one */
+	if (buf && rw_server_uri_tcp(server, buf, RW_URI_MAX) > 0)
+		printf("%s\n", buf);
 	fflush(stdout);
 	free(buf);
 }
@@ -371,6 +459,10 @@ int sample_client_create(struct sample *sm, struct rw_client_config *cfg, struct
 	}
 	if (sm->bind)
 		cfg->bind = sm->bind;
+	if (sm->padding.policy)
+		cfg->padding = sm->padding;
+	if (sm->transport)
+		cfg->transport = sm->transport;
 	if (sm->reactors)
 		cfg->reactors = sm->reactors;
 	if (sm->quiet)

@@ -5,9 +5,10 @@
  * logs, the run loop and its signals, the counters at exit, and the one-line
  * error style (PROG: what is wrong; how to fix it).
  *
- * Servers take  -l/--listen HOST:PORT  -k/--key FILE  -r/--reactors N  -q/--quiet
+ * Servers take  -l/--listen HOST:PORT  --listen-tcp HOST:PORT  -k/--key FILE  -r/--reactors N  -q/--quiet
  *               --allow FILE  --metrics HOST:PORT  --log-format logfmt|json  --log-level LEVEL
- * Clients take  -b/--bind HOST:PORT  -t/--timeout MS  -k/--key FILE (a fixed client key)
+ *               --pad N  --pad-fixed SIZE[,COVER_MS]  (padding, both roles)
+ * Clients take  -b/--bind HOST:PORT  -t/--timeout MS  --transport udp|tcp|auto  -k/--key FILE (a fixed client key)
  *               -r/--reactors N  -q/--quiet  --metrics HOST:PORT  --log-format  --log-level
  * and both -h/--help (the sample's usage function, then exit 0).
  *
@@ -57,7 +58,9 @@ struct sample {
 
 	/* the standard options, as given (NULL / 0: not given) */
 	const char *listen;		/* server */
+	const char *listen_tcp;		/* server: --listen-tcp, wiresocket over TCP beside UDP */
 	const char *bind;		/* client */
+	enum rw_transport_kind transport;	/* client: --transport udp|tcp|auto (default udp) */
 	const char *key;		/* server: required; client: a fixed key instead of a fresh one */
 	const char *allow;		/* server */
 	const char *metrics;
@@ -66,6 +69,7 @@ struct sample {
 	int quiet;
 	enum rw_log_format log_format;
 	enum rw_log_level log_level;
+	struct rw_padding padding;	/* --pad, --pad-fixed */
 
 	/* getopt's merged tables */
 	char shortopts[96];
@@ -93,6 +97,8 @@ int sample_no_args(struct sample *sm, int argc, char **argv);
 int sample_number(struct sample *sm, const char *opt, const char *s, unsigned long lo, unsigned long hi,
 		  unsigned long *out);
 
+/* --transport's value (udp, tcp, auto); a message and exit_code 2 if it is none of them. */
+int sample_transport(struct sample *sm, const char *arg, enum rw_transport_kind *out);
 /* A "host:port" address for flag (--listen, --bind, --metrics); a message and 0 (exit_code 2) if not. */
 int sample_addr_ok(struct sample *sm, const char *flag, const char *s);
 

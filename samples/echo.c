@@ -11,7 +11,9 @@
  * One-way measurements (ringwire-load --mode oneway): an event of type 253
  * is counted, not echoed; an event of type 252 is answered with type 252 and
  * 16 bytes, the little-endian count and byte total of the type-253 events
- * this session sent. Any server can implement that to be measured one-way.
+ * this session sent, followed by the query's own payload (up to 16 bytes):
+ * ringwire-load tags the probes it paces itself by. Any server can
+ * implement that to be measured one-way.
  *
  * The first line on stdout is a wire:// URI a client on this machine can
  * dial (for a wildcard --listen, 0.0.0.0 or [::], the loopback address);
@@ -139,7 +141,7 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		     void *user)
 {
 	struct sink *k = rw_session_user(s);
-	uint8_t report[16];
+	uint8_t report[32];
 
 	(void)user;
 	if (type == EV_SINK && k) {
@@ -148,10 +150,14 @@ static void on_event(struct rw_session *s, uint8_t channel, uint8_t type, const 
 		return;
 	}
 	if (type == EV_REPORT && k) {
+		size_t tag = len < 16 ? len : 16;
+
 		put_le64(report, k->events);
 		put_le64(report + 8, k->bytes);
+		if (tag)
+			memcpy(report + 16, payload, tag);
 		payload = report;
-		len = sizeof(report);
+		len = 16 + tag;
 	}
 	echo(s, k, channel, type, payload, len);
 }

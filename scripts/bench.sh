@@ -10,8 +10,13 @@
 #      EVP at 0, 64, 1024, 1200, 8192 and 65475 bytes);
 #   2. ringwire one-way: 64 B, 1 KiB and 64 KiB events, unreliable and reliable,
 #      10 sessions (ringwire-echo --reactors 1 <- ringwire-load --reactors 1);
+#      then the cost of padding (docs/protocol.md §13.7): 64 B one-way with every
+#      datagram padded to 256 B and to full packets (--pad-fixed 256, --pad-fixed 0);
+#   2b. the same over TCP (ringwire-echo --listen-tcp <- ringwire-load
+#      --transport tcp, a wire+tcp:// URI): one-way 64 B and 64 KiB events;
 #   3. ringwire echo: the maximum 64-byte echo rate, latency at half of it,
-#      and the unloaded round trip (window 1);
+#      and the unloaded round trip (window 1); 3b. the maximum echo rate and
+#      the unloaded round trip over TCP;
 #   4. ringwire connect rate (2000 sessions as fast as possible) and the
 #      unloaded handshake latency;
 #   5. the same workloads on ZeroMQ CURVE (bench-zmq, tcp://127.0.0.1);
@@ -192,6 +197,11 @@ echo "\$ $B/ringwire-key genkey > $key" | tee -a "$cmdlog"
 (umask 077 && "$B/ringwire-key" genkey >"$key") || die "ringwire-key genkey failed"
 chmod 600 "$key"
 
+# a free TCP port on 127.0.0.1 for --listen-tcp (bound and released: a small race)
+free_tcp_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 start_server() { # section name [extra ringwire-echo flags]; pinning from PIN_S
 	section=$1
 	shift
@@ -230,11 +240,31 @@ server_alive() {
 	kill -0 "$server_pid" 2>/dev/null || die "ringwire-echo died during the run: $(tail -n 5 "$tmp/server.err")"
 }
 
+# with_tcp: the next start_server also listens on TCP; TURI is its wire+tcp:// URI once started
+TPORT=
+with_tcp() {
+	TPORT=$(free_tcp_port)
+	TCP_FLAGS=(--listen-tcp "127.0.0.1:$TPORT")
+}
+tcp_uri() {
+	local pub=${URI#wire://}
+	TURI="wire+tcp://${pub%@*}@127.0.0.1:$TPORT"
+	echo "   server TCP URI: $TURI"
+}
+
 load() { # name args... : one ringwire-load run, JSON in $tmp/NAME.json
 	local name=$1
 	shift
 	run "$tmp/$name.json" "${PIN_C[@]}" "$B/ringwire-load" "$URI" --reactors 1 --quiet --json "$@"
 	need_json "$tmp/$name.json" "ringwire-load ($name)"
+	server_alive
+}
+
+tload() { # name args... : the same over TCP (the server started after with_tcp)
+	local name=$1
+	shift
+	run "$tmp/$name.json" "${PIN_C[@]}" "$B/ringwire-load" "$TURI" --transport tcp --reactors 1 --quiet --json "$@"
+	need_json "$tmp/$name.json" "ringwire-load ($name, TCP)"
 	server_alive
 }
 
@@ -267,10 +297,20 @@ need_json "$tmp/aead.json" "bench-aead"
 echo
 echo "== 2. ringwire one-way, 10 sessions"
 PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}")
-start_server oneway
+with_tcp
+start_server oneway "${TCP_FLAGS[@]}"
+tcp_uri
 for s in 64 1k 64k; do
 	load "ow-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM"
 	load "owr-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM" --reliable
+done
+# padding's cost: every datagram 256 bytes, then every one a full packet (max_packet, 1232)
+load owpad-256 --mode oneway --sessions 10 --size 64 --duration "$DUR" --warmup "$WARM" --pad-fixed 256
+load owpad-full --mode oneway --sessions 10 --size 64 --duration "$DUR" --warmup "$WARM" --pad-fixed 0
+echo
+echo "== 2b. ringwire one-way over TCP, 10 sessions"
+for s in 64 64k; do
+	tload "ow-tcp-$s" --mode oneway --sessions 10 --size "$s" --duration "$DUR" --warmup "$WARM"
 done
 
 echo
@@ -279,7 +319,9 @@ stop_server
 echo
 echo "== 3. ringwire echo, 64 B, 1 session"
 if ((RW_ECHO_PIN)); then PIN_S=("${PINNED_S[@]}") PIN_C=("${PINNED_C[@]}"); else PIN_S=() PIN_C=(); fi
-start_server echo
+with_tcp
+start_server echo "${TCP_FLAGS[@]}"
+tcp_uri
 load echo-max --mode echo --sessions 1 --size 64 --window 32 --duration "$DUR" --warmup "$WARM"
 max=$(jget "$tmp/echo-max.json" events_per_s)
 [ "$max" != null ] || die "ringwire echo measured no rate"
@@ -289,6 +331,11 @@ load echo-half --mode echo --sessions 1 --size 64 --window 32 --rate "$half" --d
 	--histogram "$tmp/echo-half.hgrm"
 load echo-w1 --mode echo --sessions 1 --size 64 --window 1 --duration "$DUR" --warmup "$WARM" \
 	--histogram "$tmp/echo-w1.hgrm"
+echo
+echo "== 3b. ringwire echo over TCP, 64 B, 1 session"
+tload echo-tcp-max --mode echo --sessions 1 --size 64 --window 32 --duration "$DUR" --warmup "$WARM"
+tload echo-tcp-w1 --mode echo --sessions 1 --size 64 --window 1 --duration "$DUR" --warmup "$WARM" \
+	--histogram "$tmp/echo-tcp-w1.hgrm"
 
 echo
 stop_server
@@ -452,8 +499,18 @@ for s, lab, zs in (("64", "64 B", "64"), ("1k", "1 KiB", "1024"), ("64k", "64 Ki
             row(f"one-way {lab}, {tag}", "events/s", d["events_per_s"], u64[0], z["events_per_s"])
         else:
             row(f"one-way {lab}, {tag}", "Gbit/s", d["payload_gbit_s"], bulk_ceil[1], z["payload_gbit_s"])
+    if s in ("64", "64k"):
+        d = J(f"ow-tcp-{s}")
+        if s == "64":
+            row(f"one-way {lab}, over TCP", "events/s", d["events_per_s"], None, z["events_per_s"])
+        else:
+            row(f"one-way {lab}, over TCP", "Gbit/s", d["payload_gbit_s"], None, z["payload_gbit_s"])
+for name, lab in (("owpad-256", "256 B"), ("owpad-full", "full packets (1232 B)")):
+    d = J(name)
+    row(f"one-way 64 B, unreliable, padded to {lab}", "events/s", d["events_per_s"], u64[0], None)
 em, zm = J("echo-max"), J("zmq-echo-max")
 row("echo 64 B, max rate (window 32)", "echoes/s", em["events_per_s"], None, zm["events_per_s"])
+row("echo 64 B over TCP, max rate (window 32)", "echoes/s", J("echo-tcp-max")["events_per_s"], None, zm["events_per_s"])
 eh, zh = J("echo-half"), J("zmq-echo-half")
 for p, lab in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
     row(f"echo at half max rate, {lab}", "us", get(eh, "latency_us." + p), None, get(zh, "latency_us." + p))
@@ -461,6 +518,9 @@ e1, z1 = J("echo-w1"), J("zmq-echo-w1")
 for p, lab in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
     row(f"echo window 1 (unloaded), {lab}", "us", get(e1, "latency_us." + p), None, get(z1, "latency_us." + p))
 row("echo window 1, rate", "echoes/s", e1["events_per_s"], None, z1["events_per_s"])
+et = J("echo-tcp-w1")
+for p, lab in (("p50", "p50"), ("p99", "p99")):
+    row(f"echo window 1 over TCP, {lab}", "us", get(et, "latency_us." + p), None, get(z1, "latency_us." + p))
 c, zc = J("connect"), J("zmq-connect")
 row("connect, 2000 new sessions", "conn/s", c["handshakes_per_s"], None, zc["handshakes_per_s"])
 c1, zc1 = J("connect-1"), J("zmq-connect-1")
@@ -504,6 +564,9 @@ print(f"- ZeroMQ: {zsess} PUSH->PULL connections one-way (TCP: always reliable, 
 print(f"  echo over DEALER->ROUTER, one connection; connect = new CURVE socket + connect + one 64 B request/echo +")
 print(f"  close, {zwin} in flight (one at a time for the unloaded rows): its latency is connect() to echo, so")
 print(f"  it includes a round trip ringwire's (dial to on_open) does not.")
+print("- over TCP: ringwire-echo --listen-tcp <- ringwire-load --transport tcp (wire+tcp://, each wiresocket")
+print("  packet behind a 2-byte length; the client's sessions share one TCP connection per reactor); no raw")
+print("  ceiling; the ZeroMQ column repeats its TCP figures for the same workload.")
 print("- latency rows: lower is better, so ringwire/ZeroMQ < 1 favours ringwire; elsewhere higher is better.")
 print("- each side's echo latency at half load is at half of ITS OWN maximum rate.")
 print("- connect: ringwire dials all 2000 at once (--connect-rate 0), so its handshake latency in the details")
@@ -552,17 +615,21 @@ print(f"  memory: ringwire-echo at rest {mem_rest} KiB (--max-sessions {maxs}; {
 if hN[0] < idle_n:
     odd.append(f"memory: only {hN[0]} of the {idle_n} idle sessions came up (no progress for 10 s); per-session figures"
                f" use {hN[0]}")
-for name in ("ow-64", "owr-64", "ow-1k", "owr-1k", "ow-64k", "owr-64k", "echo-max", "echo-half", "echo-w1"):
+for name in ("ow-64", "owr-64", "owpad-256", "owpad-full", "ow-1k", "owr-1k", "ow-64k", "owr-64k", "ow-tcp-64",
+             "ow-tcp-64k", "echo-max", "echo-half", "echo-w1", "echo-tcp-max", "echo-tcp-w1"):
     d = J(name)
     sent, lost = d.get("sent") or 0, d.get("lost") or 0
     pct = 100.0 * lost / sent if sent else 0.0
     lat = d.get("latency_us") or {}
     ls = "" if lat.get("p50") is None else f", latency p50/p99/p99.9/max {lat['p50']:.0f}/{lat['p99']:.0f}/{lat['p999']:.0f}/{lat['max']:.0f} us"
     print(f"  {name:10s} {d['events_per_s']:>12,.0f} ev/s {d['payload_gbit_s']:7.3f} Gbit/s {d['packets_per_s']:>10,.0f} dgram/s"
-          f"  lost {lost} of {sent} ({pct:.3f}%), retransmits {d.get('retransmits')}, cpu {d['cpu_s']:.2f} s{ls}")
+          f"  lost {lost} of {sent} ({pct:.3f}%), retransmits {d.get('retransmits')}, cpu {d['cpu_s']:.2f} s{ls}"
+          + (f", padding {d['padding_bytes']:,} bytes sent" if d.get("padding_bytes") else ""))
     if d.get("reliable") and lost:
         odd.append(f"{name}: {lost} events lost on a RELIABLE channel")
-    if not d.get("reliable") and pct > 1.0:
+    if "tcp" in name and lost:
+        odd.append(f"{name}: {lost} events lost over TCP (a stream loses nothing: the engine dropped them)")
+    elif not d.get("reliable") and pct > 1.0:
         odd.append(f"{name}: {pct:.2f}% of the unreliable events lost (the server's socket or reactor could not keep up)")
     if d.get("sessions_connected") != d.get("sessions"):
         odd.append(f"{name}: {d.get('sessions_connected')} of {d.get('sessions')} sessions connected")

@@ -49,6 +49,12 @@ ringwire-netem | --listen 127.0.0.1 --upstream 127.0.0.1:9 | 2 | --listen 127.0.
 ringwire-netem | --upstream 127.0.0.1:9 | 2 | missing --listen HOST:PORT
 ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --loss 150% | 2 | is not a percentage
 ringwire-netem | --quiet=1 | 2 | --quiet takes no value
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --segment 1 | 2 | --segment cuts a byte stream: it needs --tcp; see --help
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --loss 1 | 2 | --loss has no meaning with --tcp
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --segment 0 | 2 | --segment: "0" is not a whole number from 1 to 1048576
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --segment rand | 2 | --segment: "rand" is not N or random[:MAX] (e.g. 1, 512 or random:64)
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --coalesce -1 | 2 | --coalesce: "-1" is not a time in milliseconds
+ringwire-netem | --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --tcp --buffer 1 | 2 | --buffer: "1" is not a size from 1024 to 64M bytes
 ringwire-minimal | --bogus | 2 | expected KEYFILE [HOST:PORT]; see --help
 ringwire-minimal | | 2 | expected KEYFILE [HOST:PORT]; see --help
 ringwire-minimal | "$PUB" | 1 | this is a public key (wpub1...); a server needs its private key
@@ -61,6 +67,8 @@ ringwire-load | "$URI" --duration | 2 | --duration needs a value; see --help
 ringwire-load | "$URI" --json=1 | 2 | --json takes no value; see --help
 ringwire-load | "$URI" --bind 127.0.0.1 | 2 | --bind 127.0.0.1: the address needs a port, e.g. --bind 127.0.0.1:0
 ringwire-load | "$URI" --bind ::1 | 2 | write an IPv6 address in brackets
+ringwire-load | "$URI" --transport quic | 2 | --transport: "quic" is not a transport; use udp, tcp or auto
+ringwire-load | "$URI" --transport | 2 | --transport needs a value; see --help
 ringwire-load | "$URI" --metrics nohost | 2 | --metrics nohost: the address needs a port, e.g. --metrics nohost:9100
 ringwire-load | "$URI" --histogram | 2 | --histogram needs a value; see --help
 ringwire-load | "$URI" --timeout 0 | 2 | --timeout: "0" is not a number from 1 to 3600000
@@ -68,6 +76,9 @@ ringwire-load | wire://nokey@127.0.0.1:9 | 2 | key must start with wpub1
 ringwire-load | "$URI" --sessions 0 | 2 | --sessions: "0" is not a number from 1 to 100000
 ringwire-load | "$URI" --size 1 --window 300 | 2 | --window: 300 is too large for --size 1: a 1-byte event carries only
 ringwire-load | "$URI" --size 0 --window 2 | 2 | so at most 1 may be in flight; use --window 1 or less, or a larger --size
+ringwire-load | "$URI" --pad 8 | 2 | --pad: "8" is not a multiple from 16 to 65000 bytes (0: full packets)
+ringwire-load | "$URI" --pad-fixed 100 | 2 | --pad-fixed: "100" is not a size from 128 to 65000 bytes (0: 1232)
+ringwire-load | "$URI" --pad-fixed 256,0 | 2 | --pad-fixed: "0" is not a number from 1 to 3600000
 ringwire-telemetry-device | --server "$URI" --duration abc | 2 | --duration: "abc" is not a number of seconds
 ringwire-telemetry-device | | 2 | missing --server URI
 ringwire-telemetry-device | --server wire://x | 2 | --server:
@@ -120,6 +131,12 @@ $p | --listen 127.0.0.1:0 --key "\$KEY" --allow "\$OPEN" | 1 | fix with: chmod 6
 $p | --listen 127.0.0.1:0 --key "\$KEY" --log-format xml | 2 | --log-format: "xml" is not a log format; use logfmt or json
 $p | --listen 127.0.0.1:0 --key "\$KEY" --log-level loud | 2 | --log-level: "loud" is not a level; use debug, info, warn, error or off
 $p | --listen 127.0.0.1:0 --key "\$KEY" --reactors 0 | 2 | --reactors: "0" is not a number from 1 to 64
+$p | --listen 127.0.0.1:0 --key "\$KEY" --pad 8 | 2 | --pad: a multiple of 8 bytes hides nothing; give 16..65000 (0: full packets)
+$p | --listen 127.0.0.1:0 --key "\$KEY" --pad-fixed 64 | 2 | --pad-fixed: 64 bytes is below 128; give 128..65000 (0: max_packet)
+$p | --listen 127.0.0.1:0 --key "\$KEY" --pad-fixed 256, | 2 | --pad-fixed: "256," is not SIZE or SIZE,COVER_MS, e.g. --pad-fixed 1232,50
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp 127.0.0.1 | 2 | --listen-tcp 127.0.0.1: a listen address needs a port, e.g. --listen-tcp 127.0.0.1:9000
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp ::1:9000 | 2 | --listen-tcp ::1:9000: write an IPv6 address in brackets
+$p | --listen 127.0.0.1:0 --key "\$KEY" --listen-tcp | 2 | --listen-tcp needs a value; see --help
 EOF
 	done
 	for p in $COMMON_CLIENTS; do
@@ -133,6 +150,9 @@ $p | $u --log-format xml | 2 | --log-format: "xml" is not a log format; use logf
 $p | $u --log-level loud | 2 | --log-level: "loud" is not a level
 $p | $u --key "\$OPEN" | 1 | fix with: chmod 600
 $p | $u --key "\$tmp/none.key" | 1 | no such file
+$p | $u --pad x | 2 | --pad: "x" is not a number from 0 to 65000
+$p | $u --pad-fixed 256,0 | 2 | --pad-fixed: "0" is not a number from 1 to 3600000
+$p | $u --transport quic | 2 | --transport: "quic" is not a transport; use udp, tcp or auto
 EOF
 	done
 	for p in $CLIENTS; do

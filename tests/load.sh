@@ -211,6 +211,16 @@ check "oneway: the server counted the events" \
 	json_ok "$tmp/oneway.out" 'j["mode"] == "oneway" and j["received"] > 0 and j["received"] <= j["sent"] and j["events_per_s"] > 0'
 check "oneway: the received count comes from the server" grep -q "counted by the server" "$tmp/oneway.out"
 
+# ---- oneway without --rate: each session finds its rate by probing the sink's count ----
+load oneway_free --mode oneway --size 1k --sessions 2 --reactors 1 --duration 2 --warmup 0.5 --json
+check "oneway, no --rate: exits 0" test "$rc" -eq 0
+check "oneway, no --rate: paced by rate probes the sink answered, the server counted the events" \
+	json_ok "$tmp/oneway_free.out" 'j["rate_control"] == "probe" and j["rate_probes"] >= 20 and j["received"] > 0 and j["received"] <= j["sent"]'
+check "oneway, no --rate: the report says how the rate was found" grep -q "found by probing the sink" "$tmp/oneway_free.out"
+load oneway_free_rel --mode oneway --size 1k --reliable --sessions 2 --reactors 1 --duration 2 --warmup 0.5 --json
+check "oneway, no --rate, reliable: paced by the window alone, every event sent in the measured interval counted" \
+	json_ok "$tmp/oneway_free_rel.out" 'j["rate_control"] == "window" and j["sent"] > 0 and j["received"] == j["sent"] and j["lost"] == 0'
+
 # ---- connect: 200 handshakes ----
 load connect --mode connect --sessions 200 --reactors 1 --connect-rate 0 --duration 20 --json
 check "connect: exits 0" test "$rc" -eq 0

@@ -10,6 +10,9 @@ fail=0
 tmp=$(mktemp -d /tmp/rw-port-XXXXXX) || exit 1
 pids=()
 cleanup() {
+	# TERM first: a `timeout` among them passes it on to its server (KILL would orphan it)
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	sleep 0.3
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	rm -rf "$tmp"
 }

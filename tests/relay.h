@@ -39,6 +39,9 @@ struct relay {
 	atomic_uint drop_down[8];	/* server->client packets of each type still to drop */
 	atomic_uint max_len;		/* 0, or datagrams above it vanish, both ways */
 	atomic_uint_fast64_t dropped_big;
+	/* optional: sees every datagram it forwards (up: client -> server), on the relay thread */
+	void (*observe)(void *ctx, const uint8_t *buf, size_t n, bool up);
+	void *observe_ctx;
 };
 
 /* A datagram the path is too narrow for: dropped, counted. */
@@ -104,6 +107,8 @@ static inline void *relay_main(void *arg)
 				}
 				pthread_mutex_unlock(&r->lock);
 				if (!atomic_load(&r->silent) && !relay_too_big(r, n)) {
+					if (r->observe)
+						r->observe(r->observe_ctx, buf, (size_t)n, true);
 					sendto(up, buf, (size_t)n, 0, (struct sockaddr *)&r->server, sizeof(r->server));
 					atomic_fetch_add(&r->up_packets, 1);
 					if (buf[0] < 8)
@@ -121,6 +126,8 @@ static inline void *relay_main(void *arg)
 				continue;
 			}
 			if (n > 0 && r->have_client && !atomic_load(&r->silent) && !relay_too_big(r, n)) {
+				if (r->observe)
+					r->observe(r->observe_ctx, buf, (size_t)n, false);
 				sendto(r->front, buf, (size_t)n, 0, (struct sockaddr *)&r->client, sizeof(r->client));
 				atomic_fetch_add(&r->down_packets, 1);
 				if (buf[0] < 8)
@@ -131,9 +138,13 @@ static inline void *relay_main(void *arg)
 	return NULL;
 }
 
-static inline int relay_start(struct relay *r, uint16_t server_port)
+/* A relay whose observe(ctx, ...) sees every datagram it forwards (set before its thread starts). */
+static inline int relay_start_observed(struct relay *r, uint16_t server_port,
+				       void (*observe)(void *ctx, const uint8_t *buf, size_t n, bool up), void *ctx)
 {
 	memset(r, 0, sizeof(*r));
+	r->observe = observe;
+	r->observe_ctx = ctx;
 	r->old_up = -1;
 	r->front = relay_udp(0);
 	atomic_store(&r->up, relay_udp(0));
@@ -144,6 +155,11 @@ static inline int relay_start(struct relay *r, uint16_t server_port)
 	r->server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	pthread_mutex_init(&r->lock, NULL);
 	return pthread_create(&r->thread, NULL, relay_main, r);
+}
+
+static inline int relay_start(struct relay *r, uint16_t server_port)
+{
+	return relay_start_observed(r, server_port, NULL, NULL);
 }
 
 /* New upstream socket: from now on the server sees another source port. */

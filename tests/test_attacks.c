@@ -55,6 +55,7 @@
 #include "wire.h"
 
 #include "relay.h"
+#include "wait.h"
 
 /*
  * Under AddressSanitizer freed memory sits in a quarantine (256 MiB by
@@ -101,14 +102,6 @@ static void count_free(void *p, const char *file, int line)
 
 /* ---- time, randomness, hex ------------------------------------------------------ */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(unsigned ms)
 {
 	usleep(ms * 1000u);
@@ -136,18 +129,6 @@ static void ts_at(uint8_t ts[RW_TAI64N_LEN], int64_t offset_s)
 
 	clock_gettime(CLOCK_REALTIME, &t);
 	rw__tai64n_encode(ts, (uint64_t)((int64_t)t.tv_sec + offset_s), (uint32_t)t.tv_nsec);
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
 }
 
 /* ---- the application on both sides ---------------------------------------------- */
@@ -579,9 +560,13 @@ static unsigned amp_probe(struct server *s, const uint8_t *pkt, size_t len, unsi
 	int fd = udp_open("127.0.0.1");
 	uint8_t buf[2048];
 	struct rw_stats st;
+	struct sockaddr_in srv = { .sin_family = AF_INET, .sin_port = htons(s->port),
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	va_list ap;
 
 	assert_true(namp <= AMP_MAX);
+	/* connected: only the server's answers count, not a stray datagram to a reused port */
+	assert_int_equal(connect(fd, (struct sockaddr *)&srv, sizeof(srv)), 0);
 	va_start(ap, fmt);
 	vsnprintf(r->what, sizeof(r->what), fmt, ap);
 	va_end(ap);
@@ -1586,7 +1571,9 @@ static const struct attack catalogue[] = {
 	FRAME("frame: good event, then a zero-length one", RW_DROP_BAD_FRAME, 0x01, 0x0a, 0x02, 0x01, 'a', 0x0a, 0x00),
 	FRAME("frame: unknown tag (field 0)", RW_DROP_BAD_FRAME, 0x01, 0x00),
 	FRAME("frame: unknown tag (field 6)", RW_DROP_BAD_FRAME, 0x01, 0x32, 0x01, 'a'),
-	FRAME("frame: unknown tag (field 15)", RW_DROP_BAD_FRAME, 0x01, 0x7a, 0x00),
+	FRAME("frame: unknown tag (field 14)", RW_DROP_BAD_FRAME, 0x01, 0x72, 0x00),
+	FRAME("frame: padding (field 15) as varint (wire type)", RW_DROP_BAD_FRAME, 0x01, 0x78, 0x00),
+	FRAME("frame: padding past the end", RW_DROP_BAD_FRAME, 0x01, 0x7a, 0x05, 0x00),
 	FRAME("frame: unknown tag (field 2^28)", RW_DROP_BAD_FRAME, 0x01, 0x82, 0x80, 0x80, 0x80, 0x08, 0x00),
 	FRAME("frame: event as varint (wire type)", RW_DROP_BAD_FRAME, 0x01, 0x08, 0x01),
 	FRAME("frame: Seq as LEN (wire type)", RW_DROP_BAD_FRAME, 0x01, 0x12, 0x01, 0x00),
@@ -1598,6 +1585,8 @@ static const struct attack catalogue[] = {
 	HARMLESS("frame: channel-close, unknown channel 77", check_no_event, 0x4d, 0x0a, 0x01, 0xff),
 	HARMLESS("frame: channel-close twice, channel 78", check_no_event, 0x4e, 0x0a, 0x01, 0xff, 0x0a, 0x01, 0xff),
 	HARMLESS("frame: internal channel, unknown type", check_no_event, 0xff, 0x0a, 0x02, 0x7f, 0x00),
+	HARMLESS("frame: padding only (docs/protocol.md §13.7)", check_no_event, 0x01, 0x7a, 0x00),
+	HARMLESS("frame: cover packet, channel 255 and padding", check_no_event, 0xff, 0x7a, 0x03, 0x00, 0x00, 0x00),
 	HARMLESS("frame: close reason, no Disconnect", check_no_event, 0xff, 0x0a, 0x04, 0x01, 0x02, 'h', 'i'),
 	HARMLESS("reliable: Seq 10^9 ahead", check_no_event, 0x05, 0x0a, 0x02, 0x01, 'x', 0x10, 0x80, 0x94, 0xeb,
 		 0xdc, 0x03),

@@ -23,6 +23,7 @@
 #include <ringwire.h>
 
 #include "relay.h"
+#include "wait.h"
 
 /* ---- shared test state ------------------------------------------------------------ */
 
@@ -101,27 +102,7 @@ static void record_event(struct rw_session *s, uint8_t ch, uint8_t type, const u
 	atomic_fetch_add(&r->events, 1);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Wait until *v >= want, at most timeout_ms. */
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
-}
-
 /* ---- fixtures ---------------------------------------------------------------------- */
 
 struct fixture {

@@ -33,20 +33,13 @@
 #include "engine.h"
 #include "reactor.h"
 #include "shard.h"
+#include "wait.h"
 
 enum { EV_GO = 1, EV_DATA = 2, SMALL_EVENTS = 3000, SMALL_LEN = 100 };
 
 static const size_t sizes[] = { 0, 1, 64, 1000, 1200, 1232, 2000, 5000, 20000, 65536, 200000, 1 << 20 };
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 #define TOTAL (NSIZES + SMALL_EVENTS)
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static size_t len_of(unsigned seq)
 {
@@ -141,18 +134,6 @@ static void cli_writable(struct rw_session *s, uint8_t ch, void *u)
 {
 	(void)ch, (void)u;
 	pump(s, &g.up);
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
 }
 
 static void reactor_sum(struct rw_engine *e, struct rw_reactor_stats *sum)

@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include <ringwire.h>
+#include "wait.h"
 
 enum { RW_LOG_LINE_MAX_TEST = 1024 };
 
@@ -38,26 +39,6 @@ struct rec {
 	atomic_int reason, by_peer;
 	char message[128];		/* written before closed moves */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(2000);
-	}
-	return true;
-}
 
 static void on_open(struct rw_session *s, void *user)
 {

@@ -27,26 +27,7 @@
 
 #include "engine.h"
 #include "relay.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
-}
+#include "wait.h"
 
 static struct rw_server *server_up(struct rw_server_config *sc, const struct rw_handler *h, uint8_t key[RW_KEY_SIZE])
 {

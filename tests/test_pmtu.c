@@ -72,6 +72,32 @@ static void test_grows_to_cap(void **state)
 	assert_int_equal(p.probes_acked, p.probes_sent);
 }
 
+/* Over a stream (TCP): one base probe, then the peer's maximum at once, and nothing more. */
+static void test_stream(void **state)
+{
+	struct path path = { .mtu = 65535, .peer_max = 40000, .rtt = 1 };
+	struct rw_pmtu p;
+	uint64_t now = 1000;
+
+	(void)state;
+	rw__pmtu_init(&p, &cfg, now);
+	rw__pmtu_set_stream(&p, true);
+	assert_int_equal(run(&p, &path, &now, now + 3600 * 1000), 1);
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	assert_int_equal(p.size, 40000);
+	assert_int_equal(p.due, UINT64_MAX);
+	/* a retransmission above base is no black hole on a stream */
+	rw__pmtu_on_loss(&p, now);
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	assert_int_equal(p.size, 40000);
+	/* a peer that takes more than our cap: the cap */
+	path.peer_max = 65535;
+	rw__pmtu_init(&p, &cfg, now);
+	rw__pmtu_set_stream(&p, true);
+	assert_int_equal(run(&p, &path, &now, now + 3600 * 1000), 1);
+	assert_int_equal(p.size, 65000);
+}
+
 /* Each row: a path, and where the search must end. */
 static void test_table(void **state)
 {
@@ -126,6 +152,48 @@ static void test_v1_peer_stays_at_base(void **state)
 	sent += run(&p, &path, &now, 3600000);
 	assert_true(sent <= 4 * RW_PMTU_MAX_PROBES);
 	assert_int_equal(p.size, 1232);
+}
+
+/*
+ * Congestion, not a black hole: the probes of the grown size are lost (a full
+ * receive buffer drops the largest datagrams first) while reliable data in
+ * datagrams of that size is ACKed. The ACKs confirm the size.
+ */
+static void test_delivered_confirms(void **state)
+{
+	struct path path = { .mtu = 65535, .peer_max = 65000, .rtt = 1 };
+	struct rw_pmtu p;
+	uint64_t now = 0;
+	uint32_t size, id;
+
+	(void)state;
+	rw__pmtu_init(&p, &cfg, now);
+	run(&p, &path, &now, 1000);
+	assert_int_equal(p.size, 65000);
+	rw__pmtu_sent(&p, 65000);
+	rw__pmtu_on_loss(&p, now);
+	assert_int_equal(p.state, RW_PMTU_CONFIRM);
+	/* every probe lost, but data of the full size gets through between them */
+	for (int i = 0; i < 10; i++) {
+		now = p.due > now ? p.due : now;
+		rw__pmtu_on_delivered(&p, 65000, now);
+		if (p.state != RW_PMTU_CONFIRM)
+			break;
+		(void)rw__pmtu_poll(&p, now, &size, &id);
+	}
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	assert_int_equal(p.black_holes, 0);
+	assert_int_equal(p.size, 65000);
+	/* smaller datagrams say nothing about the size */
+	rw__pmtu_on_loss(&p, now);
+	rw__pmtu_on_delivered(&p, 1232, now);
+	assert_int_equal(p.state, RW_PMTU_CONFIRM);
+	/* in DONE, delivered data pushes the next confirmation back */
+	rw__pmtu_on_delivered(&p, 65000, now);
+	assert_int_equal(p.state, RW_PMTU_DONE);
+	rw__pmtu_sent(&p, 65000);
+	rw__pmtu_on_delivered(&p, 65000, now + cfg.confirm_ms - 1);
+	assert_int_equal(p.due, now + cfg.confirm_ms - 1 + cfg.confirm_ms);
 }
 
 static void test_black_hole(void **state)
@@ -300,6 +368,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_to_cap),
+		cmocka_unit_test(test_delivered_confirms),
+		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_v1_peer_stays_at_base),
 		cmocka_unit_test(test_black_hole),

@@ -30,26 +30,7 @@
 
 #include "engine.h"
 #include "relay.h"
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
-}
+#include "wait.h"
 
 enum { EV_DATA = 2, BIG = 65536, XFER_EVENTS = 120, HOLE_AT = 3000 };
 

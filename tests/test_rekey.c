@@ -26,6 +26,7 @@
 #include <ringwire.h>
 
 #include "relay.h"
+#include "wait.h"
 
 static atomic_uint srv_opened, cli_opened, cli_closed, cli_events;
 static atomic_int close_reason;
@@ -42,14 +43,6 @@ static int reset(void **state)
 	atomic_store(&close_reason, 0);
 	close_message[0] = 0;
 	return 0;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void srv_open(struct rw_session *s, void *user)
@@ -141,18 +134,6 @@ static void down(struct fixture *f)
 		rw_server_destroy(f->srv);
 	}
 	memset(f, 0, sizeof(*f));
-}
-
-static bool wait_for(atomic_uint *v, unsigned want, unsigned timeout_ms)
-{
-	uint64_t end = now_ms() + timeout_ms;
-
-	while (atomic_load(v) < want) {
-		if (now_ms() > end)
-			return false;
-		usleep(1000);
-	}
-	return true;
 }
 
 /* The wire:// URI of the server, with the port of the relay in front of it. */

@@ -191,18 +191,68 @@ static void test_rx_ack_fields(void **state)
 	assert_int_equal(rx_feed(&rx, 1, &l, 1000), DEL);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
 	assert_int_equal(due, 1000 + RW_REL_ACK_QUIET_MS);	/* if nothing follows */
-	assert_int_equal(rx_feed(&rx, 3, &l, 1001), BUF);
+	assert_int_equal(rx_feed(&rx, 2, &l, 1001), DEL);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
-	assert_int_equal(due, 1001 + RW_REL_ACK_QUIET_MS);	/* a frame pushes it back */
-	assert_int_equal(rx_feed(&rx, 5, &l, 1011), BUF);
-	assert_int_equal(rx_feed(&rx, 66, &l, 1012), BUF);	/* 2 + 64 */
-	assert_int_equal(rx_feed(&rx, 67, &l, 1019), FAR);
+	assert_int_equal(due, 1001 + RW_REL_ACK_QUIET_MS);	/* an in-order frame pushes it back */
+	assert_int_equal(rx_feed(&rx, 3, &l, 1003), DEL);
+	assert_int_equal(due, 1001 + RW_REL_ACK_QUIET_MS);	/* (read again below) */
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1003 + RW_REL_ACK_QUIET_MS);
+	for (uint32_t q = 4; q < 30; q++)
+		assert_int_equal(rx_feed(&rx, q, &l, 1000 + q), DEL);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
 	assert_int_equal(due, 1000 + RW_DEFAULT_ACK_DELAY_MS);	/* but no later than the ACK delay */
 	rx.ack_quiet_ms = 0;	/* off: the ACK delay alone */
-	assert_int_equal(rx_feed(&rx, 67, &l, 1013), FAR);
+	assert_int_equal(rx_feed(&rx, 30, &l, 1030), DEL);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
 	assert_int_equal(due, 1000 + RW_DEFAULT_ACK_DELAY_MS);
+	/* out of order: at once (RFC 9000 §13.2.1), whatever the delays */
+	assert_int_equal(rx_feed(&rx, 32, &l, 1031), BUF);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1031);
+	rx.ack_quiet_ms = RW_REL_ACK_QUIET_MS;
+	rw__rel_rx_ack(&rx, &a);
+	assert_int_equal(a.ack_seq, 31);
+	assert_int_equal(a.ack_bitmap, UINT64_C(1) << 0);	/* 32 */
+	assert_false(rw__rel_rx_ack_pending(&rx, NULL));
+	/* while a hole is open, every frame is ACKed at once, in order or not */
+	assert_int_equal(rx_feed(&rx, 34, &l, 1040), BUF);
+	assert_int_equal(rw__rel_rx_ack_pending(&rx, &due), true);
+	assert_int_equal(due, 1040);
+	rw__rel_rx_ack(&rx, &a);
+	/* the frame that fills the hole: at once too */
+	assert_int_equal(rx_feed(&rx, 31, &l, 1050), DEL);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1050);
+	rw__rel_rx_ack(&rx, &a);
+	assert_int_equal(a.ack_seq, 33);
+	assert_int_equal(a.ack_bitmap, UINT64_C(1) << 0);	/* 34 */
+	/* 33 fills the last hole (34 is buffered): at once */
+	assert_int_equal(rx_feed(&rx, 33, &l, 1060), DEL);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1060);
+	rw__rel_rx_ack(&rx, &a);
+	assert_int_equal(a.ack_seq, 35);
+	assert_int_equal(a.ack_bitmap, 0);
+	/* and back in order with no hole: the quiet delay again */
+	assert_int_equal(rx_feed(&rx, 35, &l, 1065), DEL);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1065 + RW_REL_ACK_QUIET_MS);
+	rw__rel_rx_ack(&rx, &a);
+	assert_int_equal(rx_feed(&rx, 3, &l, 1070), DUP);
+	assert_true(rw__rel_rx_ack_pending(&rx, &due));
+	assert_int_equal(due, 1070);	/* a duplicate: at once */
+	rw__rel_rx_ack(&rx, &a);
+	assert_int_equal(a.window, 300);
+	assert_false(rw__rel_rx_ack_pending(&rx, NULL));
+	rw__rel_rx_destroy(&rx);
+	assert_int_equal(rw__rel_rx_init(&rx, 300, 0), 0);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(rx_feed(&rx, 1, &l, 1000), DEL);
+	assert_int_equal(rx_feed(&rx, 3, &l, 1001), BUF);
+	assert_int_equal(rx_feed(&rx, 5, &l, 1011), BUF);
+	assert_int_equal(rx_feed(&rx, 66, &l, 1012), BUF);	/* 2 + 64 */
+	assert_int_equal(rx_feed(&rx, 67, &l, 1019), FAR);
 	rx.ack_quiet_ms = RW_REL_ACK_QUIET_MS;
 	rw__rel_rx_ack(&rx, &a);
 	assert_int_equal(a.ack_seq, 2);
@@ -210,12 +260,12 @@ static void test_rx_ack_fields(void **state)
 	assert_int_equal(a.window, 300);
 	assert_false(rw__rel_rx_ack_pending(&rx, NULL));
 
-	/* a duplicate asks for an ACK too, from its own arrival */
+	/* a duplicate asks for an ACK too, at once */
 	rx.ack_delay_ms = 5;
 	rx.ack_quiet_ms = 0;
 	assert_int_equal(rx_feed(&rx, 1, &l, 2000), DUP);
 	assert_true(rw__rel_rx_ack_pending(&rx, &due));
-	assert_int_equal(due, 2005);
+	assert_int_equal(due, 2000);
 	rw__rel_rx_ack(&rx, &a);
 	/* so does a frame too far ahead (the sender learns where we are) */
 	assert_int_equal(rx_feed(&rx, 1000, &l, 3000), FAR);
@@ -958,7 +1008,68 @@ static void test_tx_ack_delay(void **state)
 	tx.learn_ack_delay = false;
 	tx.ack_delay_us = 0;
 	assert_true(rw__rel_tx_pto(&tx) >= 20 + 5);	/* off: max_ack_delay as is */
+	/*
+	 * A SACK past the oldest pending frame: the receiver holds a hole the
+	 * oldest fills, and ACKs that at once (RFC 9000 §13.2.1), so the PTO
+	 * waits for no ACK delay.
+	 */
+	seq = tx_put(&tx, 10, now);
+	tx_put(&tx, 10, now);
+	assert_int_equal(tx_ack(&tx, seq, 1u << 0, 0, now + 1), 1);
+	{
+		uint64_t us = tx.srtt_us + (4 * tx.rttvar_us > 2000 ? 4 * tx.rttvar_us : 2000);
+		uint64_t want = (us + 999) / 1000;
+
+		assert_int_equal(rw__rel_tx_pto(&tx), want < RW_REL_MIN_RTO_SLACK_MS ? RW_REL_MIN_RTO_SLACK_MS : want);
+	}
+	/* the hole filled, nothing SACKed beyond: the ACK delay counts again */
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 2), 0, 0, now + 2), 1);
+	seq = tx_put(&tx, 10, now + 2);
+	assert_true(rw__rel_tx_pto(&tx) >= 20 + 5);
 	rw__rel_tx_destroy(&tx);
+}
+
+/*
+ * A stall on a path without a standing queue (random loss) probes flat
+ * until it is base_rto_ms old; with a queue (a busy receiver), or with the
+ * filter off, the timer doubles from the 5th expiry (RW_REL_FLAT_PROBES).
+ */
+static void test_tx_flat_probes(void **state)
+{
+	(void)state;
+	for (int queue = 0; queue < 3; queue++) {
+		struct rw_rel_tx tx;
+		struct emitlog e = { 0 };
+		uint64_t now = 0, start;
+		uint32_t pto, flat = 0;
+
+		assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 100, 0), 0);
+		for (int i = 0; i < 40; i++)
+			now = tx_prime(&tx, 2, now + 1);
+		if (queue == 1)
+			tx.srtt_us = tx.min_rtt_us + 20000;	/* a standing queue */
+		if (queue == 2)
+			tx.queue_filter = false;
+		pto = rw__rel_tx_pto(&tx);
+		assert_true(pto < 100);
+		tx_put(&tx, 10, now);
+		start = now;
+		while (now - start < 400) {
+			now = rw__rel_tx_deadline(&tx);
+			assert_true(rw__rel_tx_timeout(&tx, now, log_emit, &e) > 0);
+			if (tx.rto_ms != pto)
+				break;
+			flat++;
+		}
+		if (queue == 0) {
+			/* flat while the stall is under 200 ms: 200 / pto expiries or so */
+			assert_true(flat >= 200 / pto - 1);
+			assert_true(now - start >= 200 - pto);
+		} else {
+			assert_int_equal(flat, RW_REL_FLAT_PROBES);
+		}
+		rw__rel_tx_destroy(&tx);
+	}
 }
 
 /* RFC 9002 §6.1: packet threshold 3, time threshold 9/8 RTT, the loss timer. */
@@ -1810,6 +1921,7 @@ int main(void)
 		cmocka_unit_test(test_tx_retransmit_timing),
 		cmocka_unit_test(test_tx_rtt),
 		cmocka_unit_test(test_tx_ack_delay),
+		cmocka_unit_test(test_tx_flat_probes),
 		cmocka_unit_test(test_tx_karn),
 		cmocka_unit_test(test_tx_loss_detection),
 		cmocka_unit_test(test_tx_spurious),

@@ -80,7 +80,9 @@ enum {
 	EXPIRE_MS = 1000,	/* echo: an unreliable event unanswered this long leaves the window */
 	QUERY_RETRY_MS = 100,	/* oneway: re-ask for the sink count (the query may be dropped) */
 	MIN_DRAIN_MS = 50,	/* a reactor mid-send when sending stops has finished by then */
-	QUERY_AFTER_MS = 200,	/* oneway: let events in flight land before the final count */
+	QUERY_AFTER_MS = 200,
+	PROBE_MS = 20,		/* oneway, unlimited: how often each session asks for the sink's count */
+	PROBE_LOST_MS = 200,	/* a probe unanswered this long counts as loss */	/* oneway: let events in flight land before the final count */
 	DRAIN_MAX_MS = 3000,	/* whatever is not back by then is lost */
 	SOAK_SESSIONS = 2000,
 	SOAK_DURATION = 60,
@@ -113,9 +115,11 @@ static struct {
 	long server_pid;
 	unsigned rekey_ms, timeout_ms;
 	const char *bind;
+	enum rw_transport_kind transport;	/* --transport: udp (default), tcp, auto */
 	const char *metrics;		/* --metrics HOST:PORT */
 	const char *histogram;		/* --histogram FILE (.hgrm) */
 	unsigned max_packet_size;	/* path MTU discovery's cap, 0: the library's default */
+	struct rw_padding padding;	/* --pad, --pad-fixed */
 	bool reliable, json, quiet, soak, keep;
 	uint64_t seed;
 } o;
@@ -153,6 +157,21 @@ static bool driven;
 /* driven: events per ns for each session up, set when dialling ends (the main thread writes it once) */
 static _Atomic double drive_per_ns;
 static double tok_per_ns, tok_cap;
+/*
+ * Unlimited one-way: no fixed budget can be right (a 64-byte event and a
+ * 64 KiB one, GSO or not, a grown path MTU or not, a sink on a busy core),
+ * and unreliable channels have no feedback of their own. So every session
+ * finds its rate as TCP does: it asks the sink for its count every PROBE_MS
+ * (a tagged type-252 query), grows its rate while nothing is lost (x1.5
+ * until the first loss, then +3 % a probe) and cuts it by 30 % when more
+ * than 0.1 % of what it sent in the last interval did not arrive (or a probe
+ * goes unanswered). Reliable channels are paced by the engine's window
+ * and congestion control alone. A sink that answers without the tag (an
+ * older one) gets the fixed budget of 256 KiB per millisecond per reactor.
+ */
+static bool adaptive;
+static atomic_bool untagged_sink;
+static double rate_min, rate_max, burst_cap;
 static uint64_t t_start;
 static char dial_uri[512];
 static char peer[RW_HOST_MAX + 16];	/* the server's host:port, for messages */
@@ -358,7 +377,7 @@ enum ctr {
 	C_INFLIGHT,
 	C_OPENED, C_OPENED_INIT, C_FAILED, C_ABORTED, C_CLOSED, C_UNEXPECTED, C_DELIBERATE,
 	C_NEED_REPORT,			/* oneway: open sessions whose final count is still to come */
-	C_REPORTED, C_UNREPORTED, C_REP_EVENTS, C_REP_BYTES, C_REP_SENT, C_BAD_REPORT,
+	C_REPORTED, C_UNREPORTED, C_REP_EVENTS, C_REP_BYTES, C_REP_SENT, C_BAD_REPORT, C_PROBES, C_RATE_CUTS,
 	C_SINK_ECHOED,			/* the server echoed a type-253 event: no sink convention */
 	C_SEND_ERR,
 	C__COUNT
@@ -466,6 +485,11 @@ struct slot {
 	uint64_t dial_ns, last_ns;
 	double tokens;
 	uint64_t c_warm, b_warm;	/* oneway: the sink's count when the measured interval began */
+	/* adaptive: events per ns, and the probe under way */
+	double rate;
+	uint64_t pr_tag, pr_sent, pr_prev_sent, pr_prev_n;
+	uint32_t pr_ms;
+	bool pr_out, pr_have, pr_grown;
 	uint64_t blocked[4];		/* reliable channels waiting for on_writable */
 	uint64_t *rx_last;		/* reliable: per channel, the last sequence number echoed + 1 */
 	uint32_t own_idx;		/* driven: where it is in its worker's own[] */
@@ -605,6 +629,52 @@ static bool query(struct slot *sl, uint64_t now)
 	return true;
 }
 
+/* adaptive: a rate probe, tagged so its answer is told from the warm-up and end queries' */
+static void probe(struct slot *sl, uint64_t now)
+{
+	uint8_t tag[8];
+
+	put64(tag, sl->pr_tag + 1);
+	if (rw_session_send(sl->s, 1, EV_REPORT, tag, sizeof(tag)))
+		return;
+	sl->pr_tag++;
+	sl->pr_out = true;
+	sl->pr_ms = ms_of(now);
+	sl->pr_sent = sl->t[0].next;
+}
+
+static void rate_cut(struct slot *sl)
+{
+	add(me(), C_RATE_CUTS, 1);
+	sl->rate *= 0.7;
+	if (sl->rate < rate_min)
+		sl->rate = rate_min;
+	sl->pr_grown = true;
+}
+
+/* adaptive: the sink had n events when the probe sent after pr_sent of ours arrived */
+static void probe_answer(struct slot *sl, uint64_t n)
+{
+	sl->pr_out = false;
+	add(me(), C_PROBES, 1);
+	if (sl->pr_have && sl->pr_sent > sl->pr_prev_sent) {
+		uint64_t ds = sl->pr_sent - sl->pr_prev_sent;
+		uint64_t dn = n > sl->pr_prev_n ? n - sl->pr_prev_n : 0;
+		uint64_t lost = ds > dn ? ds - dn : 0;
+
+		if (lost * 1000 > ds) {
+			rate_cut(sl);
+		} else {
+			sl->rate *= sl->pr_grown ? 1.03 : 1.5;
+			if (sl->rate > rate_max)
+				sl->rate = rate_max;
+		}
+	}
+	sl->pr_prev_sent = sl->pr_sent;
+	sl->pr_prev_n = n;
+	sl->pr_have = true;
+}
+
 /*
  * Send what this session may send now: up to the echo window, the token
  * bucket (--rate) or the per-tick budget (unlimited oneway), and until every
@@ -619,6 +689,8 @@ static void pump(struct slot *sl, uint64_t now)
 	if (ph >= P_DRAIN || ph == P_DIAL || o.mode == M_CONNECT)
 		return;
 	if (o.mode == M_ONEWAY && meas && sl->q == Q_NONE) {
+		if (sl->pr_out)
+			return;	/* a rate probe's answer first: one query open at a time */
 		/*
 		 * The measured interval begins: ask for the sink's count and
 		 * pause until it comes, so it covers exactly the events sent
@@ -891,6 +963,7 @@ static void on_open(struct rw_session *s, void *user)
 	}
 	sl->last_ns = now;
 	sl->tokens = tok_cap < 1.0 ? tok_cap : 1.0;	/* start at once rather than a tick later */
+	sl->rate = tok_per_ns;
 	rw_session_set_tick(s, tick_ms);
 	pump(sl, now);
 }
@@ -973,6 +1046,18 @@ static void on_report(struct slot *sl, struct worker *w, const uint8_t *p, size_
 	}
 	n = get64(p);
 	b = get64(p + 8);
+	if (len >= 24 && get64(p + 16)) {
+		/* a rate probe's answer: the sink echoes the query's tag */
+		if (sl->pr_out && get64(p + 16) == sl->pr_tag)
+			probe_answer(sl, n);
+		return;
+	}
+	if (sl->pr_out && sl->q == Q_NONE) {
+		/* only a probe is open, and its answer has no tag: a sink that predates tags */
+		sl->pr_out = false;
+		atomic_store_explicit(&untagged_sink, true, memory_order_relaxed);
+		return;
+	}
 	if (sl->q == Q_WARM) {
 		sl->c_warm = n;
 		sl->b_warm = b;
@@ -1144,7 +1229,16 @@ static void on_tick(struct rw_session *s, void *user)
 		rw_session_close(s, RW_CLOSE_LOCAL, "ringwire-load: soak reconnect");
 		return;
 	}
-	if (paced) {
+	if (paced && adaptive && !atomic_load_explicit(&untagged_sink, memory_order_relaxed)) {
+		double cap = sl->rate * 1e6 * tick_ms;
+
+		if (cap > burst_cap)
+			cap = burst_cap;	/* a tick's burst stays within the engine's send buffers */
+
+		sl->tokens += sl->rate * (double)(now - sl->last_ns);
+		if (sl->tokens > (cap > 1.0 ? cap : 1.0))
+			sl->tokens = cap > 1.0 ? cap : 1.0;
+	} else if (paced) {
 		sl->tokens += tok_per_ns * (double)(now - sl->last_ns);
 		if (sl->tokens > tok_cap)
 			sl->tokens = tok_cap;
@@ -1157,6 +1251,16 @@ static void on_tick(struct rw_session *s, void *user)
 
 		if (sl->q == Q_WARM && ph == P_MEASURE && ms - sl->q_ms >= QUERY_RETRY_MS)
 			query(sl, now);	/* lost in the flood; the sender is paused now */
+		if (adaptive && sl->pr_out && ms - sl->pr_ms >= PROBE_LOST_MS) {
+			/* lost in the flood: as good a sign of too much as any (once the sink has answered at all) */
+			sl->pr_out = false;
+			if (sl->pr_have)
+				rate_cut(sl);
+		}
+		if (adaptive && !sl->pr_out && (sl->q == Q_NONE || sl->q == Q_WARM_DONE) &&
+		    (ph == P_WARMUP || ph == P_MEASURE) && ms - sl->pr_ms >= PROBE_MS &&
+		    !atomic_load_explicit(&untagged_sink, memory_order_relaxed))
+			probe(sl, now);
 		if (ph == P_QUERY) {
 			if (sl->q == Q_NONE || sl->q == Q_WARM) {
 				/* nothing measured, or the start count never came: nothing to report */
@@ -1173,6 +1277,19 @@ static void on_tick(struct rw_session *s, void *user)
 		}
 	}
 	pump(sl, now);
+}
+
+/* The report's line on how an unlimited one-way run paced itself. */
+static const char *rate_control(const uint64_t *c)
+{
+	static char line[160];
+
+	if (atomic_load(&untagged_sink) || !c[C_PROBES])
+		snprintf(line, sizeof(line), "fixed, 256 KiB per millisecond per reactor (the sink answered no rate probe)");
+	else
+		snprintf(line, sizeof(line), "found by probing the sink's count every %d ms: %" PRIu64 " probes, %" PRIu64
+			 " cuts", PROBE_MS, c[C_PROBES], c[C_RATE_CUTS]);
+	return line;
 }
 
 /* ---- flags -------------------------------------------------------------------------- */
@@ -1253,8 +1370,14 @@ static void usage(FILE *f)
 		"  --timeout MS          give up a dial without an answer after MS ms, 1 to\n"
 		"                        3600000 (default: the engine's retries, about a minute)\n"
 		"  --bind HOST:PORT      local address (default [::]:0, which reaches IPv4 and IPv6)\n"
+		"  --transport T         udp (default), tcp (wiresocket over TCP to the URI's host and\n"
+		"                        port; a wire+tcp:// URI is TCP anyway), or auto (UDP, then TCP)\n"
 		"  --max-packet-size N   largest datagram path MTU discovery may grow to, 1232 to 65000\n"
 		"                        (1232: off; default: the library's, 65000 or what its buffers hold)\n"
+		"  --pad N               pad every packet to a multiple of N bytes, 16 to 65000\n"
+		"                        (0: to the full packet size)\n"
+		"  --pad-fixed SIZE[,MS] pad every packet to exactly SIZE bytes, 128 to 65000 (0:\n"
+		"                        1232); with MS, a cover packet after MS ms without a send\n"
 		"  --json                also print one JSON line at the end (the last line)\n"
 		"  --histogram FILE      echo mode: write the send-to-echo latency distribution to FILE\n"
 		"                        in HdrHistogram's .hgrm text (values in ms, as wrk2's), and\n"
@@ -1381,8 +1504,8 @@ static double parse_secs(const char *flag, const char *s, bool zero_ok)
 
 enum {
 	O_MODE = 256, O_SESSIONS, O_CRATE, O_REACTORS, O_CHANNELS, O_SIZE, O_RATE, O_DURATION, O_WARMUP,
-	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND,
-	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE, O_METRICS, O_HISTOGRAM,
+	O_RELIABLE, O_WINDOW, O_JSON, O_QUIET, O_HELP, O_SOAK, O_SEED, O_KEEP, O_REKEY, O_TIMEOUT, O_BIND, O_TRANSPORT,
+	O_DIAL_TIMEOUT, O_SERVER_PID, O_MAX_PACKET_SIZE, O_METRICS, O_HISTOGRAM, O_PAD, O_PAD_FIXED,
 };
 
 /*
@@ -1432,11 +1555,14 @@ static void parse_args(int argc, char **argv)
 		{ "rekey", required_argument, NULL, O_REKEY },
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "bind", required_argument, NULL, O_BIND },
+		{ "transport", required_argument, NULL, O_TRANSPORT },
 		{ "max-packet-size", required_argument, NULL, O_MAX_PACKET_SIZE },
 		{ "dial-timeout", required_argument, NULL, O_DIAL_TIMEOUT },
 		{ "server-pid", required_argument, NULL, O_SERVER_PID },
 		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "histogram", required_argument, NULL, O_HISTOGRAM },
+		{ "pad", required_argument, NULL, O_PAD },
+		{ "pad-fixed", required_argument, NULL, O_PAD_FIXED },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool set_sessions = false, set_duration = false, set_rate = false, set_channels = false, set_mode = false;
@@ -1533,6 +1659,16 @@ static void parse_args(int argc, char **argv)
 			check_addr("--bind", optarg);
 			o.bind = optarg;
 			break;
+		case O_TRANSPORT:
+			if (!strcmp(optarg, "udp"))
+				o.transport = RW_TRANSPORT_UDP;
+			else if (!strcmp(optarg, "tcp"))
+				o.transport = RW_TRANSPORT_TCP;
+			else if (!strcmp(optarg, "auto"))
+				o.transport = RW_TRANSPORT_AUTO;
+			else
+				bad_flag("--transport", optarg, "a transport; use udp, tcp or auto");
+			break;
 		case O_METRICS:
 			check_addr("--metrics", optarg);
 			o.metrics = optarg;
@@ -1545,6 +1681,29 @@ static void parse_args(int argc, char **argv)
 		case O_MAX_PACKET_SIZE:
 			o.max_packet_size = parse_uint("--max-packet-size", optarg, 1232, 65000);
 			break;
+		case O_PAD:
+			o.padding = (struct rw_padding){ .policy = RW_PAD_MULTIPLE,
+							 .size = parse_uint("--pad", optarg, 0, 65000) };
+			if (o.padding.size && o.padding.size < 16)
+				bad_flag("--pad", optarg, "a multiple from 16 to 65000 bytes (0: full packets)");
+			break;
+		case O_PAD_FIXED: {
+			char size[16];
+			const char *comma = strchr(optarg, ',');
+			size_t n = comma ? (size_t)(comma - optarg) : strlen(optarg);
+
+			if (n >= sizeof(size))
+				bad_flag("--pad-fixed", optarg, "SIZE or SIZE,COVER_MS (e.g. 1232,50)");
+			memcpy(size, optarg, n);
+			size[n] = 0;
+			o.padding = (struct rw_padding){ .policy = RW_PAD_FIXED,
+							 .size = parse_uint("--pad-fixed", size, 0, 65000) };
+			if (o.padding.size && o.padding.size < 128)
+				bad_flag("--pad-fixed", optarg, "a size from 128 to 65000 bytes (0: 1232)");
+			if (comma)
+				o.padding.cover_interval_ms = parse_uint("--pad-fixed", comma + 1, 1, 3600000);
+			break;
+		}
 		case O_DIAL_TIMEOUT:
 			o.dial_timeout = parse_secs("--dial-timeout", optarg, false);
 			break;
@@ -1986,9 +2145,10 @@ int main(int argc, char **argv)
 			tok_cap = 2;
 	} else if (o.mode == M_ONEWAY) {
 		/*
-		 * Unlimited one-way has no feedback on unreliable channels: send
-		 * 256 KiB per reactor per millisecond (2 GB/s, more than one
-		 * core seals), at most one tick's worth at a time, which the
+		 * Unlimited one-way: each session starts at 256 KiB per reactor
+		 * per millisecond and finds its rate from there (adaptive, at
+		 * the top of the file); against a sink that cannot tell it, it
+		 * stays there, at most one tick's worth at a time, which the
 		 * engine's 2048 send buffers hold.
 		 */
 		uint64_t bytes = (uint64_t)256 * 1024 * tick_ms;
@@ -1999,6 +2159,27 @@ int main(int argc, char **argv)
 		paced = true;
 		tok_cap = bytes ? (double)bytes : 1.0;
 		tok_per_ns = tok_cap / (tick_ms * 1e6);
+		rate_min = 1.0 / (tick_ms * 1e6);
+		/* 4 GB/s per reactor: more than a core seals */
+		rate_max = (double)(4ull << 30) / ((double)spr * (o.size + 32)) / 1e9;
+		/* a tick's burst: what the engine's send buffers hold */
+		burst_cap = (double)(1536 * 1024) / ((double)spr * (o.size + 32));
+		if (burst_cap < 1.0)
+			burst_cap = 1.0;
+		if (rate_max < rate_min)
+			rate_max = rate_min;
+		if (o.reliable) {
+			/*
+			 * Reliable channels pace themselves: the engine's window
+			 * and congestion control say -EAGAIN and on_writable.
+			 * Probes would take events in flight or being repaired
+			 * for lost ones and cut the rate for nothing.
+			 */
+			tok_per_ns = rate_max;
+			tok_cap = burst_cap;
+		} else {
+			adaptive = true;
+		}
 	}
 
 	slots = calloc(o.sessions, sizeof(*slots));
@@ -2011,12 +2192,14 @@ int main(int argc, char **argv)
 	cfg.reactors = o.reactors;
 	cfg.quiet = o.quiet;
 	cfg.max_packet_size = o.max_packet_size;
+	cfg.padding = o.padding;
 	/* room for every session, and the soak's replacements while the old ones close */
 	cfg.max_sessions = o.sessions + o.sessions / 4 + 1024;
 	/* the server's timers are its own: this only makes our side rekey sooner */
 	cfg.timers.rekey_after_ms = o.rekey_ms;
 	cfg.handshake_timeout_ms = o.timeout_ms;
 	cfg.bind = o.bind;
+	cfg.transport = o.transport;
 	ret = rw_client_create(&cli, &cfg, err, sizeof(err));
 	if (ret) {
 		create_failed(ret, cfg.bind, err);
@@ -2322,6 +2505,10 @@ int main(int argc, char **argv)
 		if (o.rate > 0)
 			printf(", target %.0f/s", o.rate);
 		printf("\n");
+		if (adaptive)
+			printf("  %-18s%s\n", "rate", rate_control(c));
+		else if (o.mode == M_ONEWAY && o.rate <= 0)
+			printf("  %-18s%s\n", "rate", "the reliable channel's window and congestion control");
 		printf("  %-18s%.2f s (after %.2f s warm-up)\n", "measured", r->interval_s, o.warmup);
 		printf("  %-18s%.0f\n", "events/s", (double)recv / iv);
 		printf("  %-18s%.3f Gbit/s\n", "payload", (double)bytes * 8 / iv / 1e9);
@@ -2396,12 +2583,21 @@ int main(int argc, char **argv)
 		printf("  %-18s%s\n", "soak", failed ? "FAILED" : "passed");
 	}
 	if (o.json) {
-		printf("{\"mode\":\"%s\",\"sessions\":%u,\"sessions_connected\":%" PRIu64 ",\"reactors\":%u,"
-		       "\"size\":%zu,\"channels\":%u,\"reliable\":%s,\"soak\":%s,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
+		printf("{\"mode\":\"%s\",\"transport\":\"%s\",\"sessions\":%u,\"sessions_connected\":%" PRIu64
+		       ",\"reactors\":%u,\"size\":%zu,\"channels\":%u,\"reliable\":%s,\"soak\":%s,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
 		       "\"rate_target\":%.0f,",
-		       mode_name[o.mode], o.sessions, c[C_OPENED_INIT], o.reactors, o.size, o.channels,
+		       mode_name[o.mode],
+		       !strncasecmp(o.uri, "wire+tcp://", 11) || o.transport == RW_TRANSPORT_TCP ? "tcp"
+		       : o.transport == RW_TRANSPORT_AUTO					  ? "auto"
+											  : "udp",
+		       o.sessions, c[C_OPENED_INIT], o.reactors, o.size, o.channels,
 		       o.reliable || o.soak ? "true" : "false", o.soak ? "true" : "false", r->interval_s, o.warmup,
 		       o.rate);
+		if (adaptive)
+			printf("\"rate_control\":\"%s\",\"rate_probes\":%" PRIu64 ",\"rate_cuts\":%" PRIu64 ",",
+			       atomic_load(&untagged_sink) || !c[C_PROBES] ? "fixed" : "probe", c[C_PROBES], c[C_RATE_CUTS]);
+		else if (o.mode == M_ONEWAY && o.rate <= 0)
+			printf("\"rate_control\":\"window\",\"rate_probes\":0,\"rate_cuts\":0,");
 		json_num("events_per_s", (double)recv / iv, o.mode != M_CONNECT, true);
 		json_num("payload_gbit_s", (double)bytes * 8 / iv / 1e9, o.mode != M_CONNECT, true);
 		json_num("packets_per_s", pkts, true, true);
@@ -2439,8 +2635,10 @@ int main(int argc, char **argv)
 		json_num("p99", hist_pct(&r->hs, 99), hs_valid, true);
 		json_num("max", (double)r->hs.max_ns / 1000, hs_valid, false);
 		printf("},\"dials_failed\":%" PRIu64 ",\"closed_unexpectedly\":%" PRIu64 ",\"retransmits\":%" PRIu64
-		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",",
-		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys);
+		       ",\"drops\":%" PRIu64 ",\"rekeys\":%" PRIu64 ",\"padding_bytes\":%" PRIu64
+		       ",\"cover_packets\":%" PRIu64 ",",
+		       c[C_FAILED], c[C_UNEXPECTED], r->st_end.retransmits, drops_of(&r->st_end), r->st_end.rekeys,
+		       r->st_end.tx_padding_bytes, r->st_end.cover_packets);
 		json_num("cpu_s", r->cpu_total, true, true);
 		json_num("server_cpu_measured_s", r->srv_cpu1 - r->srv_cpu0, srv_cpu_valid, true);
 		json_num("cpu_measured_s", r->cpu_meas, true, o.soak);

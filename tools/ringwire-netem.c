@@ -20,6 +20,13 @@
  * lazily and never shrink, so the steady state makes no allocations; a
  * packet that goes straight through is sent from the receive buffer.
  *
+ * With --tcp it is a stream proxy instead, for wiresocket over TCP: each
+ * accepted connection gets its own connection to --upstream, and the bytes
+ * pass both ways in order but re-cut: --segment (N or random bytes per
+ * write), --coalesce (hold and merge), --delay. Each direction of a
+ * connection has a byte ring of --buffer bytes; a full ring stops reading its
+ * source (backpressure), so memory stays bounded whatever the peers do.
+ *
  * Only libc. Exit status: 0 at --duration or SIGINT/SIGTERM, 1 runtime
  * error, 2 usage error (one line on stderr).
  */
@@ -28,6 +35,7 @@
 #include <inttypes.h>
 #include <math.h>	/* isfinite() only, a macro: no libm */
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -41,6 +49,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +75,14 @@ enum {
 	GAP_MAX = 100000,
 	FLOWS_MAX = 1 << 20,
 	QUEUE_MAX = 1 << 22,
+	/* --tcp */
+	TBUF_DEFAULT = 256 << 10,
+	TBUF_MIN = 1024,
+	TBUF_MAX = 64 << 20,
+	SEG_MAX = 1 << 20,
+	SEG_RANDOM_DEFAULT = 256,	/* splits inside and across wiresocket packets alike */
+	MARKS = 1024,			/* delayed reads in flight per direction; full stops reading */
+	WRITE_BUDGET = 4096,		/* writes per direction per wake-up, so --segment 1 starves no one */
 };
 
 /* A held packet leaves after GAP later packets, or after this if traffic stops. */
@@ -77,9 +94,12 @@ enum {
 enum { UP, DOWN };
 static const char *const dir_name[2] = { "up", "down" };
 
-enum { K_LOSS, K_BURST, K_REORDER, K_DUP, K_DELAY, K_CORRUPT, K_BLACKHOLE, K_RATE, NKNOB };
+/* The UDP knobs first: their PRNG stream numbers (and so a --seed's replay) predate the TCP ones. */
+enum { K_LOSS, K_BURST, K_REORDER, K_DUP, K_DELAY, K_CORRUPT, K_BLACKHOLE, K_RATE, NUDP,
+       K_SEGMENT = NUDP, K_COALESCE, NKNOB };
 static const char *const knob_name[NKNOB] = {
 	"loss", "burst-loss", "reorder", "duplicate", "delay", "corrupt", "blackhole", "rate",
+	"segment", "coalesce",
 };
 
 struct knobs {
@@ -92,12 +112,17 @@ struct knobs {
 	double corrupt;
 	uint64_t bh_on, bh_period;	/* ns */
 	uint64_t rate;			/* bytes per second, 0 = no cap */
+	uint32_t seg;			/* --tcp: bytes per write (the maximum if random), 0 = any */
+	bool seg_random;
+	uint64_t coalesce;		/* --tcp: ns */
 };
 
 struct stats {
 	uint64_t in, fwd;
 	uint64_t loss, burst, blackhole, rate, queue, noflow, err;	/* drops */
 	uint64_t dup, reorder, corrupt, delay;				/* packets affected */
+	/* --tcp: bytes and syscalls; largest is the biggest single write */
+	uint64_t bytes_in, bytes_fwd, reads, writes, largest;
 };
 
 /* xoshiro256**, seeded through splitmix64 as its authors recommend. */
@@ -174,6 +199,11 @@ static struct {
 	uint64_t t0, end, stats_every, next_stats, armed;
 	uint64_t seed;
 	bool seeded, quiet, quit;
+	/* --tcp */
+	bool tcp;
+	size_t tbuf;
+	struct conn *conns, *dead;
+	uint64_t nconns, accepted, refused, resets, full;
 	unsigned char rx[DGRAM_MAX];
 } g = { .lfd = -1, .ep = -1, .tfd = -1, .sfd = -1 };
 
@@ -205,9 +235,10 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: " PROG " --listen ADDR --upstream ADDR [options]\n"
 		"\n"
-		"A userspace UDP impairment proxy. Clients send to --listen; each client\n"
-		"gets its own socket towards --upstream (the server sees one source port\n"
-		"per client, as behind a NAT) and replies go back to that client.\n"
+		"A userspace UDP impairment proxy (a TCP one with --tcp). Clients send to\n"
+		"--listen; each client gets its own socket towards --upstream (the server\n"
+		"sees one source port per client, as behind a NAT) and replies go back to\n"
+		"that client.\n"
 		"Impairments apply to each direction on its own: \"up\" is client->server,\n"
 		"\"down\" is server->client.\n"
 		"\n"
@@ -243,6 +274,25 @@ static void usage(FILE *f)
 		"Order: blackhole, burst-loss, loss, corrupt, duplicate, delay, reorder,\n"
 		"rate. Burst and rate state is per direction, shared by all clients.\n"
 		"\n"
+		"TCP (a stream proxy, e.g. for wire+tcp:// clients):\n"
+		"  --tcp                  accept TCP connections on --listen; each gets its\n"
+		"                         own connection to --upstream, and the bytes pass\n"
+		"                         both ways in order but re-cut by the knobs below\n"
+		"                         (also as -up and -down forms). Of the knobs\n"
+		"                         above only --delay applies: TCP loses nothing\n"
+		"  --segment N|random[:MAX]\n"
+		"                         write at most N bytes per write (1: one byte per\n"
+		"                         write), or a size drawn for each write from 1 to\n"
+		"                         MAX (default %d) with --seed\n"
+		"  --coalesce MS          hold what arrives and write it out together, MS ms\n"
+		"                         after the first byte held (at once if the buffer\n"
+		"                         fills)\n"
+		"  --delay MS[:JITTER]    each read is written MS ms plus 0..JITTER ms after\n"
+		"                         it arrived, never before an earlier one\n"
+		"  --buffer BYTES         bytes held per direction of a connection (default\n"
+		"                         256k, suffix k = 1024, M = 1048576); a full buffer\n"
+		"                         stops reading that side until the other drains\n"
+		"\n"
 		"Run:\n"
 		"  --seed N               PRNG seed (default: from the clock); always\n"
 		"                         printed, so a run can be replayed exactly\n"
@@ -250,7 +300,8 @@ static void usage(FILE *f)
 		"  --stats-interval S     print the counters to stderr every S seconds\n"
 		"  --flow-timeout S       forget a client idle for S seconds (default 60)\n"
 		"  --max-flows N          clients at once (default 4096); a new client\n"
-		"                         beyond is dropped (counted as noflow)\n"
+		"                         beyond is dropped (counted as noflow; with --tcp,\n"
+		"                         closed at once and counted as full)\n"
 		"  --queue-limit N        packets waiting at once in delay, reorder and\n"
 		"                         rate queues (default 65536); tail drop beyond\n"
 		"  --quiet                print nothing but errors\n"
@@ -259,6 +310,9 @@ static void usage(FILE *f)
 		"Counters, per direction, on stderr at exit and every --stats-interval:\n"
 		"  in fwd (sent, copies included); drops: loss burst blackhole rate queue\n"
 		"  noflow err (send failed); packets affected: dup reorder corrupt delay\n"
+		"With --tcp: bytes-in bytes-fwd reads writes largest-write, then for the\n"
+		"connections: conns (accepted) open refused (upstream did not answer)\n"
+		"resets (a side failed) full (beyond --max-flows)\n"
 		"\n"
 		"Examples:\n"
 		"  " PROG " --listen 127.0.0.1:9100 --upstream 127.0.0.1:9000 \\\n"
@@ -269,10 +323,12 @@ static void usage(FILE *f)
 		"      --burst-loss 1%%:8 --loss 5%% --loss-down 0 --duration 30\n"
 		"  " PROG " --listen 0.0.0.0:9100 --upstream 192.0.2.7:9000 \\\n"
 		"      --blackhole 2000:5000 --rate-up 125k\n"
+		"  " PROG " --tcp --listen 127.0.0.1:9101 --upstream 127.0.0.1:9001 \\\n"
+		"      --segment random:64 --coalesce 2 --seed 7\n"
 		"\n"
 		"Exit status: 0 at --duration or on SIGINT/SIGTERM, 1 runtime error,\n"
 		"2 usage error.\n",
-		GAP_DEFAULT);
+		GAP_DEFAULT, SEG_RANDOM_DEFAULT);
 }
 
 /* ---- PRNG ----------------------------------------------------------------- */
@@ -461,7 +517,35 @@ static void parse_knob(int id, const char *opt, const char *s, struct knobs *k)
 			usage_err("%s: \"%s\" is not a rate in bytes per second (e.g. 125000 or 125k)", opt, s);
 		k->rate = (uint64_t)(v + 0.5);
 		break;
+	case K_SEGMENT:
+		k->seg_random = !strncmp(s, "random", n) && n == 6;
+		if (k->seg_random)
+			k->seg = t ? (uint32_t)count(opt, t, 1, SEG_MAX) : SEG_RANDOM_DEFAULT;
+		else if (!(*s >= '0' && *s <= '9'))
+			usage_err("%s: \"%s\" is not N or random[:MAX] (e.g. 1, 512 or random:64)", opt, s);
+		else
+			k->seg = (uint32_t)count(opt, s, 1, SEG_MAX);
+		break;
+	case K_COALESCE:
+		k->coalesce = ms_n(opt, s, strlen(s));
+		break;
 	}
+}
+
+/* A byte count with an optional k (1024) or M (1048576). */
+static size_t bytes(const char *opt, const char *s, size_t lo, size_t hi)
+{
+	double v;
+	const char *e = num(s, &v);
+
+	if (e && (*e == 'k' || *e == 'K'))
+		v *= 1024, e++;
+	else if (e && *e == 'M')
+		v *= 1024 * 1024, e++;
+	if (!e || *e || v < (double)lo || v > (double)hi)
+		usage_err("%s: \"%s\" is not a size from %zu to %zuM bytes (e.g. 65536 or 64k)", opt, s, lo,
+			  hi >> 20);
+	return (size_t)v;
 }
 
 static void parse_addr(const char *opt, const char *s, struct sockaddr_storage *ss, socklen_t *len,
@@ -521,14 +605,15 @@ struct kopt {
 static void parse_args(int argc, char **argv)
 {
 	enum { G_LISTEN, G_UPSTREAM, G_SEED, G_DURATION, G_STATS, G_TIMEOUT, G_FLOWS, G_QUEUE,
-	       G_QUIET, G_HELP, NGEN };
+	       G_QUIET, G_HELP, G_TCP, G_BUFFER, NGEN };
 	static const char *const general[NGEN] = {
 		"listen", "upstream", "seed", "duration", "stats-interval",
-		"flow-timeout", "max-flows", "queue-limit", "quiet", "help",
+		"flow-timeout", "max-flows", "queue-limit", "quiet", "help", "tcp", "buffer",
 	};
+	static const char *const dir_suffix[2] = { "-up", "-down" };
 	struct kopt kv[256];
 	size_t nk = 0;
-	bool have_listen = false, have_up = false;
+	bool have_listen = false, have_up = false, given[NGEN] = { false };
 
 	g.flow_timeout = 60 * NS_PER_S;
 	g.max_flows = 4096;
@@ -567,14 +652,19 @@ static void parse_args(int argc, char **argv)
 		}
 		if (gen < 0 && id < 0)
 			usage_err("unknown flag %s; see --help", name);
-		if (gen == G_QUIET || gen == G_HELP) {
+		if (gen >= 0)
+			given[gen] = true;
+		if (gen == G_QUIET || gen == G_HELP || gen == G_TCP) {
 			if (eq)
 				usage_err("%s takes no value; see --help", name);
 			if (gen == G_HELP) {
 				usage(stdout);
 				exit(fflush(stdout) || ferror(stdout) ? 1 : 0);
 			}
-			g.quiet = true;
+			if (gen == G_TCP)
+				g.tcp = true;
+			else
+				g.quiet = true;
 			continue;
 		}
 		if (eq)
@@ -611,6 +701,9 @@ static void parse_args(int argc, char **argv)
 		case G_QUEUE:
 			g.qlimit = count(name, val, 1, QUEUE_MAX);
 			break;
+		case G_BUFFER:
+			g.tbuf = bytes(name, val, TBUF_MIN, TBUF_MAX);
+			break;
 		default:
 			if (nk == sizeof(kv) / sizeof(kv[0]))
 				usage_err("too many options");
@@ -624,6 +717,27 @@ static void parse_args(int argc, char **argv)
 	if (!have_up)
 		usage_err("missing --upstream HOST:PORT (the server's address), e.g. --upstream 127.0.0.1:9000; "
 			  "see --help");
+
+	/* Checked after the loop, so --tcp may come anywhere on the line. */
+	for (size_t j = 0; j < nk; j++) {
+		int id = kv[j].id;
+		bool tcp_knob = id == K_SEGMENT || id == K_COALESCE;
+
+		if (g.tcp && !tcp_knob && id != K_DELAY)
+			usage_err("--%s%s has no meaning with --tcp (a TCP stream loses, duplicates and "
+				  "reorders nothing); of the UDP impairments only --delay applies, see --help",
+				  knob_name[id], kv[j].dir < 0 ? "" : dir_suffix[kv[j].dir]);
+		if (!g.tcp && tcp_knob)
+			usage_err("--%s%s cuts a byte stream: it needs --tcp; see --help", knob_name[id],
+				  kv[j].dir < 0 ? "" : dir_suffix[kv[j].dir]);
+	}
+	if (g.tcp && (given[G_TIMEOUT] || given[G_QUEUE]))
+		usage_err("--%s is for UDP flows: leave it out with --tcp; see --help",
+			  general[given[G_TIMEOUT] ? G_TIMEOUT : G_QUEUE]);
+	if (!g.tcp && given[G_BUFFER])
+		usage_err("--buffer sizes the --tcp byte buffers: it needs --tcp; see --help");
+	if (!g.tbuf)
+		g.tbuf = TBUF_DEFAULT;
 
 	/* Plain forms first, then directional ones, so the latter win in any order. */
 	memset(&g.dir[UP].k, 0, sizeof(g.dir[UP].k));
@@ -1099,6 +1213,422 @@ static void rx_flow(struct flow *f)
 	}
 }
 
+/* ---- --tcp: the stream proxy ------------------------------------------------- */
+
+/*
+ * A connection is two sockets, side[0] the client's and side[1] the one to
+ * --upstream, and two directions: dir[UP] reads side[0] and writes side[1],
+ * dir[DOWN] the other way round. Each direction is a ring of --buffer bytes
+ * addressed by stream offsets: head (written) <= ready (due, past --delay)
+ * <= tail (read in). A delayed read leaves a mark (its end offset and due
+ * time); marks are released in order, so a stream is never reordered.
+ */
+struct mark {
+	uint64_t end, due;
+};
+
+struct tdir {
+	unsigned char *buf;
+	struct mark *mark;		/* MARKS of them, only with --delay */
+	uint64_t head, ready, tail;
+	uint64_t mhead, mtail;
+	uint64_t last_due;		/* the latest mark's due time: later reads wait at least as long */
+	uint64_t flush_at;		/* --coalesce: when what is ready goes out */
+	bool eof;			/* the source said EOF */
+	bool shut;			/* ... and it was passed on (shutdown SHUT_WR) */
+	bool blocked;			/* the destination was full: wait for EPOLLOUT */
+};
+
+struct conn;
+
+struct tside {
+	struct conn *c;
+	int fd;
+	uint32_t ev;			/* events registered with epoll; GONE: left the set */
+};
+
+/* A side nothing more will be read from or written to leaves epoll, or its HUP would spin the loop. */
+#define GONE UINT32_MAX
+
+struct conn {
+	struct conn *prev, *next;	/* g.conns; next alone on g.dead */
+	struct tside side[2];
+	struct tdir dir[2];
+	bool connecting, dead;
+};
+
+static void conn_kill(struct conn *c, bool reset)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	if (reset)
+		g.resets++;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g.conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	g.nconns--;
+	for (int s = 0; s < 2; s++) {
+		if (c->side[s].fd < 0)
+			continue;
+		if (reset) {
+			/* Close with a RST, so the peer sees the failure rather than a clean end. */
+			struct linger l = { 1, 0 };
+
+			(void)setsockopt(c->side[s].fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+		}
+		close(c->side[s].fd);
+		c->side[s].fd = -1;
+	}
+	/* Freed after the current batch of events, some of which may still point here. */
+	c->next = g.dead;
+	g.dead = c;
+}
+
+static void conn_free(struct conn *c)
+{
+	for (int d = 0; d < 2; d++) {
+		free(c->dir[d].buf);
+		free(c->dir[d].mark);
+	}
+	free(c);
+}
+
+static bool delayed(int d)
+{
+	return g.dir[d].k.delay || g.dir[d].k.jitter;
+}
+
+/* Bytes up to upto became due at time at. */
+static void tcp_due(int d, struct tdir *t, uint64_t upto, uint64_t at)
+{
+	/* The first byte held starts the --coalesce clock; later ones join it. */
+	if (t->head == t->ready)
+		t->flush_at = at + g.dir[d].k.coalesce;
+	t->ready = upto;
+}
+
+static void tcp_arrived(int d, struct tdir *t, size_t n, uint64_t now)
+{
+	const struct knobs *k = &g.dir[d].k;
+	uint64_t due = now + k->delay;
+
+	t->tail += n;
+	g.dir[d].st.bytes_in += n;
+	g.dir[d].st.reads++;
+	if (!delayed(d)) {
+		tcp_due(d, t, t->tail, now);
+		return;
+	}
+	if (k->jitter)
+		due += (uint64_t)(unif(&g.dir[d].rng[K_DELAY]) * (double)k->jitter);
+	if (due < t->last_due)
+		due = t->last_due;
+	t->last_due = due;
+	t->mark[t->mtail++ % MARKS] = (struct mark){ t->tail, due };
+	g.dir[d].st.delay++;
+}
+
+static void tcp_release(int d, struct tdir *t, uint64_t now)
+{
+	while (t->mhead != t->mtail && t->mark[t->mhead % MARKS].due <= now) {
+		const struct mark *m = &t->mark[t->mhead++ % MARKS];
+
+		tcp_due(d, t, m->end, m->due);
+	}
+}
+
+/* The size of the next write; the caller caps it at what is ready. */
+static size_t tcp_seg(int d)
+{
+	struct dirst *ds = &g.dir[d];
+
+	if (ds->k.seg_random)
+		return 1 + (size_t)(((rnd(&ds->rng[K_SEGMENT]) >> 32) * ds->k.seg) >> 32);
+	return ds->k.seg ? ds->k.seg : SIZE_MAX;
+}
+
+/* Read what the source has, as far as the ring and the marks allow. */
+static void tcp_read(struct conn *c, int d, uint64_t now)
+{
+	struct tdir *t = &c->dir[d];
+	int fd = c->side[d].fd;
+
+	while (!t->eof && t->tail - t->head < g.tbuf && t->mtail - t->mhead < MARKS) {
+		size_t off = t->tail % g.tbuf, room = g.tbuf - (t->tail - t->head);
+		ssize_t n;
+
+		if (room > g.tbuf - off)
+			room = g.tbuf - off;
+		n = recv(fd, t->buf + off, room, 0);
+		if (n > 0) {
+			tcp_arrived(d, t, (size_t)n, now);
+		} else if (n == 0) {
+			t->eof = true;
+		} else {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				conn_kill(c, true);
+			return;
+		}
+	}
+}
+
+/* Write what is due, cut by --segment, once --coalesce's time has come. */
+static void tcp_write(struct conn *c, int d, uint64_t now)
+{
+	struct dirst *ds = &g.dir[d];
+	struct tdir *t = &c->dir[d];
+	int fd = c->side[!d].fd;
+	bool full = t->tail - t->head == g.tbuf;
+
+	tcp_release(d, t, now);
+	if (t->blocked || t->head == t->ready || (now < t->flush_at && !full))
+		goto eof;
+	for (int i = 0; i < WRITE_BUDGET && t->head < t->ready; i++) {
+		size_t want = tcp_seg(d), off = t->head % g.tbuf, n1, n2;
+		struct iovec iov[2];
+		struct msghdr mh = { .msg_iov = iov };
+		ssize_t n;
+
+		if (want > t->ready - t->head)
+			want = (size_t)(t->ready - t->head);
+		/* Two pieces where the ring wraps: one write, so --segment decides every cut. */
+		n1 = g.tbuf - off < want ? g.tbuf - off : want;
+		n2 = want - n1;
+		iov[0] = (struct iovec){ t->buf + off, n1 };
+		iov[1] = (struct iovec){ t->buf, n2 };
+		mh.msg_iovlen = n2 ? 2 : 1;
+		n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				t->blocked = true;
+				return;
+			}
+			if (errno == EINTR)
+				continue;
+			ds->st.err++;
+			conn_kill(c, true);
+			return;
+		}
+		t->head += (uint64_t)n;
+		ds->st.bytes_fwd += (uint64_t)n;
+		ds->st.writes++;
+		if ((uint64_t)n > ds->st.largest)
+			ds->st.largest = (uint64_t)n;
+	}
+	if (t->head < t->ready) {
+		/* Out of budget: the socket is writable, so EPOLLOUT brings us back at once. */
+		t->blocked = true;
+		return;
+	}
+eof:
+	if (t->eof && !t->shut && t->head == t->tail) {
+		t->shut = true;
+		if (shutdown(fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+			conn_kill(c, true);
+			return;
+		}
+	}
+}
+
+static void tcp_interest(struct conn *c)
+{
+	for (int s = 0; s < 2 && !c->dead; s++) {
+		struct tside *sd = &c->side[s];
+		const struct tdir *in = &c->dir[s], *out = &c->dir[!s];
+		uint32_t ev = 0;
+		struct epoll_event e;
+
+		if (sd->ev == GONE)
+			continue;
+		if (s == 1 && c->connecting) {
+			ev = EPOLLOUT;
+		} else if (in->eof && out->shut) {
+			if (epoll_ctl(g.ep, EPOLL_CTL_DEL, sd->fd, NULL) < 0)
+				die("epoll_ctl");
+			sd->ev = GONE;
+			continue;
+		} else {
+			if (!in->eof && in->tail - in->head < g.tbuf && in->mtail - in->mhead < MARKS)
+				ev |= EPOLLIN;
+			if (out->blocked)
+				ev |= EPOLLOUT;
+		}
+		if (ev == sd->ev)
+			continue;
+		e.events = ev;
+		e.data.ptr = sd;
+		if (epoll_ctl(g.ep, EPOLL_CTL_MOD, sd->fd, &e) < 0)
+			die("epoll_ctl");
+		sd->ev = ev;
+	}
+}
+
+static void tcp_pump(struct conn *c, uint64_t now)
+{
+	for (int d = 0; d < 2 && !c->dead; d++) {
+		if (d == DOWN && c->connecting)
+			break;
+		tcp_read(c, d, now);
+		if (!c->dead && !c->connecting)
+			tcp_write(c, d, now);
+	}
+	if (!c->dead && c->dir[UP].shut && c->dir[DOWN].shut) {
+		conn_kill(c, false);
+		return;
+	}
+	tcp_interest(c);
+}
+
+static void tcp_event(struct tside *sd, uint32_t ev)
+{
+	struct conn *c = sd->c;
+	int s = (int)(sd - c->side);
+
+	if (c->dead)
+		return;
+	if (s == 1 && c->connecting) {
+		int err = 0;
+		socklen_t l = sizeof(err);
+
+		if (getsockopt(sd->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
+			g.refused++;
+			conn_kill(c, true);
+			return;
+		}
+		c->connecting = false;
+	} else {
+		if (ev & EPOLLERR) {
+			int err = 0;
+			socklen_t l = sizeof(err);
+
+			if (getsockopt(sd->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0 || err) {
+				conn_kill(c, true);
+				return;
+			}
+		}
+		/* The write (or the error it will meet) can go ahead. */
+		if (ev & (EPOLLOUT | EPOLLHUP))
+			c->dir[!s].blocked = false;
+	}
+	tcp_pump(c, mono());
+}
+
+static int tcp_socket(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+
+	/* Every write its own segment: Nagle would merge the cuts this proxy makes. */
+	if (fd >= 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+static void tcp_accept(void)
+{
+	for (;;) {
+		int fd = accept4(g.lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct conn *c;
+		bool ok = true;
+
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				g.full++;
+				return;
+			}
+			continue;	/* ECONNABORTED and the like: that client gave up */
+		}
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		g.accepted++;
+		if (g.nconns >= g.max_flows || !(c = calloc(1, sizeof(*c)))) {
+			g.full++;
+			close(fd);
+			continue;
+		}
+		c->side[0] = (struct tside){ c, fd, 0 };
+		c->side[1] = (struct tside){ c, tcp_socket(g.usa.ss_family), 0 };
+		for (int d = 0; d < 2; d++) {
+			c->dir[d].buf = malloc(g.tbuf);
+			if (delayed(d))
+				c->dir[d].mark = malloc(MARKS * sizeof(struct mark));
+			if (!c->dir[d].buf || (delayed(d) && !c->dir[d].mark))
+				ok = false;
+		}
+		c->next = g.conns;
+		if (g.conns)
+			g.conns->prev = c;
+		g.conns = c;
+		g.nconns++;
+		if (!ok || c->side[1].fd < 0) {
+			g.full++;
+			conn_kill(c, true);
+			continue;
+		}
+		c->connecting = true;
+		if (connect(c->side[1].fd, (const struct sockaddr *)&g.usa, g.ulen) < 0 && errno != EINPROGRESS) {
+			g.refused++;
+			conn_kill(c, true);
+			continue;
+		}
+		for (int s = 0; s < 2; s++) {
+			struct epoll_event e = { .events = 0, .data.ptr = &c->side[s] };
+
+			if (epoll_ctl(g.ep, EPOLL_CTL_ADD, c->side[s].fd, &e) < 0)
+				die("epoll_ctl");
+		}
+		tcp_interest(c);
+	}
+}
+
+/* The earliest time a connection has something to do without an event. */
+static uint64_t tcp_deadline(uint64_t t)
+{
+	for (const struct conn *c = g.conns; c; c = c->next) {
+		/* Its upstream's answer comes as an event; until then nothing is written. */
+		if (c->connecting)
+			continue;
+		for (int d = 0; d < 2; d++) {
+			const struct tdir *x = &c->dir[d];
+
+			if (x->mhead != x->mtail && x->mark[x->mhead % MARKS].due < t)
+				t = x->mark[x->mhead % MARKS].due;
+			if (x->head < x->ready && !x->blocked && x->flush_at < t)
+				t = x->flush_at;
+		}
+	}
+	return t;
+}
+
+static void tcp_service(uint64_t now)
+{
+	struct conn *c, *nx;
+
+	for (c = g.conns; c; c = nx) {
+		bool due = false;
+
+		nx = c->next;
+		for (int d = 0; d < 2; d++) {
+			const struct tdir *x = &c->dir[d];
+
+			if ((x->mhead != x->mtail && x->mark[x->mhead % MARKS].due <= now) ||
+			    (x->head < x->ready && !x->blocked && x->flush_at <= now))
+				due = true;
+		}
+		if (due && !c->connecting)
+			tcp_pump(c, now);
+	}
+	while (g.dead) {
+		c = g.dead;
+		g.dead = c->next;
+		conn_free(c);
+	}
+}
+
 /* ---- reporting ----------------------------------------------------------------- */
 
 static void fmt_addr(const struct sockaddr_storage *sa, char *out, size_t n)
@@ -1122,6 +1652,16 @@ static void print_stats(const char *tag)
 {
 	for (int d = 0; d < 2; d++) {
 		const struct stats *s = &g.dir[d].st;
+
+		if (g.tcp) {
+			fprintf(stderr,
+				PROG ": %s %-4s bytes-in=%" PRIu64 " bytes-fwd=%" PRIu64 " reads=%" PRIu64
+				" writes=%" PRIu64 " largest-write=%" PRIu64 " err=%" PRIu64 " conns=%" PRIu64
+				" open=%" PRIu64 " refused=%" PRIu64 " resets=%" PRIu64 " full=%" PRIu64 "\n",
+				tag, dir_name[d], s->bytes_in, s->bytes_fwd, s->reads, s->writes, s->largest,
+				s->err, g.accepted, g.nconns, g.refused, g.resets, g.full);
+			continue;
+		}
 
 		fprintf(stderr,
 			PROG ": %s %-4s in=%" PRIu64 " fwd=%" PRIu64 " loss=%" PRIu64 " burst=%" PRIu64
@@ -1156,6 +1696,12 @@ static void print_knobs(int d)
 		ADD(" reorder %g%%:%u", k->reorder * 100, k->gap);
 	if (k->rate)
 		ADD(" rate %" PRIu64 " B/s", k->rate);
+	if (k->seg_random)
+		ADD(" segment random:%" PRIu32, k->seg);
+	else if (k->seg)
+		ADD(" segment %" PRIu32, k->seg);
+	if (k->coalesce)
+		ADD(" coalesce %g ms", (double)k->coalesce / NS_PER_MS);
 #undef ADD
 	fprintf(stderr, PROG ": %-4s%s\n", dir_name[d], n ? b : " clean");
 }
@@ -1183,6 +1729,8 @@ static uint64_t next_deadline(void)
 	if (g.end)
 		MIN(g.end);
 #undef MIN
+	if (g.tcp)
+		t = tcp_deadline(t);
 	return t;
 }
 
@@ -1206,6 +1754,8 @@ static void arm(void)
 
 static void service(uint64_t now)
 {
+	if (g.tcp)
+		tcp_service(now);
 	while (g.nheap && g.heap[0]->when <= now) {
 		struct pkt *p = heap_pop();
 
@@ -1257,9 +1807,11 @@ static void setup(void)
 	sigset_t ss;
 	char la[80], ua[80];
 
-	/* One fd per client: lift the soft limit as far as the table may need. */
-	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < g.max_flows + 64 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = g.max_flows + 64 < rl.rlim_max ? g.max_flows + 64 : rl.rlim_max;
+	/* One fd per client (two with --tcp): lift the soft limit as far as the table may need. */
+	size_t fds = g.max_flows * (g.tcp ? 2 : 1) + 64;
+
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < fds && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = fds < rl.rlim_max ? fds : rl.rlim_max;
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	pool_init(&g.small, SMALL_SLOT - offsetof(struct pkt, data), SMALL_GROW, g.qlimit);
@@ -1271,12 +1823,19 @@ static void setup(void)
 	if (!g.bucket || !g.heap)
 		die("malloc");
 
-	g.lfd = socket(g.lsa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	g.lfd = socket(g.lsa.ss_family, (g.tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (g.lfd < 0)
 		die("socket");
-	sock_bufs(g.lfd);
+	if (g.tcp) {
+		int one = 1;
+
+		/* A test restarting on the same port must not wait out TIME_WAIT. */
+		(void)setsockopt(g.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	} else {
+		sock_bufs(g.lfd);
+	}
 	fmt_addr(&g.lsa, la, sizeof(la));
-	if (bind(g.lfd, (const struct sockaddr *)&g.lsa, g.llen) < 0) {
+	if (bind(g.lfd, (const struct sockaddr *)&g.lsa, g.llen) < 0 || (g.tcp && listen(g.lfd, 512) < 0)) {
 		char m[128];
 
 		snprintf(m, sizeof(m), "cannot listen on %s", la);
@@ -1318,7 +1877,8 @@ static void setup(void)
 		struct dirst *ds = &g.dir[d];
 
 		for (unsigned k = 0; k < NKNOB; k++)
-			rng_seed(&ds->rng[k], g.seed, (unsigned)d * NKNOB + k);
+			rng_seed(&ds->rng[k], g.seed,
+				 k < NUDP ? (unsigned)d * NUDP + k : 2 * NUDP + (unsigned)d * (NKNOB - NUDP) + (k - NUDP));
 		if (ds->k.rate) {
 			ds->depth = (double)ds->k.rate * BUCKET_NS / NS_PER_S;
 			ds->tokens = ds->depth;
@@ -1346,7 +1906,7 @@ static void setup(void)
 		fprintf(stderr, PROG ": seed %" PRIu64 " (replay with --seed %" PRIu64 ")\n", g.seed, g.seed);
 		print_knobs(UP);
 		print_knobs(DOWN);
-		fprintf(stderr, PROG ": listening on %s, upstream %s\n", la, ua);
+		fprintf(stderr, PROG ": listening on %s, upstream %s%s\n", la, ua, g.tcp ? " (tcp)" : "");
 	}
 }
 
@@ -1362,6 +1922,14 @@ static void teardown(void)
 	}
 	while (g.oldest)
 		flow_free(g.oldest);
+	while (g.conns)
+		conn_kill(g.conns, false);
+	while (g.dead) {
+		struct conn *c = g.dead;
+
+		g.dead = c->next;
+		conn_free(c);
+	}
 	pool_fini(&g.small);
 	pool_fini(&g.big);
 	free(g.bucket);
@@ -1389,7 +1957,10 @@ int main(int argc, char **argv)
 			void *t = ev[i].data.ptr;
 
 			if (t == &tag_listen) {
-				rx_listen();
+				if (g.tcp)
+					tcp_accept();
+				else
+					rx_listen();
 			} else if (t == &tag_timer) {
 				uint64_t x;
 
@@ -1400,6 +1971,8 @@ int main(int argc, char **argv)
 
 				if (read(g.sfd, &si, sizeof(si)) == sizeof(si))
 					g.quit = true;
+			} else if (g.tcp) {
+				tcp_event(t, ev[i].events);
 			} else {
 				rx_flow(t);
 			}

@@ -45,6 +45,7 @@ all=(
 	keyfile:1100
 	bech32:256
 	uri:512
+	stream:4096
 )
 if [ -n "${RW_FUZZ_ONLY:-}" ]; then
 	sel=()
