@@ -128,6 +128,7 @@ static void on_stop(struct rw_reactor *r)
 
 	rw__timer_cancel(sh->wheel, &sh->t_housekeeping);
 	rw__handshake_queue_free(sh);
+	rw__session_rekey_queue_free(sh);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
 	rw__shard_batch_end(sh);
 	rw__tcp_stop(&sh->tcp);
@@ -177,7 +178,19 @@ static void on_batch_end(struct rw_reactor *r)
 
 	rw__shard_batch_end(sh);
 	rw__transport_flush(&sh->tcp.t);	/* one write per TCP connection for what the batch queued */
-	rw__handshake_batch_end(sh);	/* the next batch gets its own Noise budget */
+	/*
+	 * Handshakes after the data (a responder's inits, an initiator's
+	 * rekeys): the batch's sends go to the kernel first, so no echo waits
+	 * behind the Noise work of a rekey wave; what the handshakes sent
+	 * leaves with the next enter.
+	 */
+	if (rw__handshake_pending(sh) || rw__session_rekeys_pending(sh)) {
+		rw__reactor_submit(r);
+		rw__handshake_run(sh);
+		rw__session_rekeys_run(sh);
+		rw__shard_batch_end(sh);
+		rw__transport_flush(&sh->tcp.t);
+	}
 	if (sh->batch_dgrams) {
 		RW_STAT_INC(sh->ops.rx_batches);
 		RW_STAT_ADD(sh->ops.rx_batch_datagrams, sh->batch_dgrams);

@@ -191,6 +191,12 @@ out:
 int rw__noise_init_consume(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_INIT],
 			   const struct rw_noise_identity *local)
 {
+	return rw__noise_init_consume_cached(hs, msg, local, NULL, NULL);
+}
+
+int rw__noise_init_consume_cached(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_INIT],
+				  const struct rw_noise_identity *local, rw_noise_ss_get_fn get, void *user)
+{
 	uint8_t k[RW_KEY_LEN];
 	int ret;
 
@@ -213,7 +219,10 @@ int rw__noise_init_consume(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HA
 			       hs->remote_static);		/* s */
 	if (ret)
 		goto out;
-	ret = mix_dh(hs->ck, k, local->priv, hs->remote_static); /* ss */
+	if (!get || !get(user, hs->remote_static, hs->ss))	/* ss */
+		ret = rw__x25519(hs->ss, local->priv, hs->remote_static);
+	if (!ret)
+		ret = mix_precomputed(hs->ck, k, hs->ss);
 	if (ret)
 		goto out;
 	ret = decrypt_and_hash(hs->h, k, msg + RW_INIT_OFF_TIMESTAMP, RW_TAI64N_LEN + RW_TAG_LEN,

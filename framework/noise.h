@@ -46,6 +46,7 @@ struct rw_handshake {
 	uint8_t remote_e[RW_KEY_LEN];
 	uint8_t timestamp[RW_TAI64N_LEN];	/* the initiator's, as received */
 	uint8_t mac1[RW_MAC_LEN];		/* MAC1 of the last message we sent */
+	uint8_t ss[RW_KEY_LEN];			/* responder: the static-static DH, for its cache */
 	uint32_t local_index;
 	uint32_t remote_index;
 };
@@ -77,6 +78,17 @@ int rw__noise_init_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE
  */
 int rw__noise_init_consume(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_INIT],
 			   const struct rw_noise_identity *local) RW_MUST_CHECK;
+/*
+ * The same, with a cache of static-static DH results by initiator key: a
+ * rekey of a key we know repeats that DH with the same two static keys, so
+ * it is looked up (get copies it into ss and returns true) instead of
+ * computed. Either way hs->ss holds it afterwards, for the caller to cache
+ * (rw__noise_handshake_clear wipes it with the rest).
+ */
+typedef bool (*rw_noise_ss_get_fn)(void *user, const uint8_t key[RW_KEY_LEN], uint8_t ss[RW_KEY_LEN]);
+int rw__noise_init_consume_cached(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_INIT],
+				  const struct rw_noise_identity *local, rw_noise_ss_get_fn get,
+				  void *user) RW_MUST_CHECK;
 /* Responder: write the HandshakeResp (MAC1 for the initiator, MAC2 zero). */
 int rw__noise_resp_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP],
 			  uint32_t sender_index, const uint8_t *eph_priv) RW_MUST_CHECK;

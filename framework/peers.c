@@ -84,7 +84,7 @@ enum rw_peer_verdict rw__peers_admit(struct rw_peers *p, const uint8_t key[RW_KE
 
 int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id,
 		       const uint8_t ts[RW_TAI64N_LEN], uint64_t now_unix_s, const uint8_t mac1[RW_MAC_LEN],
-		       const uint8_t resp[RW_SIZE_HANDSHAKE_RESP])
+		       const uint8_t resp[RW_SIZE_HANDSHAKE_RESP], const uint8_t *ss)
 {
 	struct rw_peer_entry *e;
 	int64_t old = 0;
@@ -117,8 +117,28 @@ int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64
 	memcpy(e->last_mac1, mac1, RW_MAC_LEN);
 	memcpy(e->resp, resp, RW_SIZE_HANDSHAKE_RESP);
 	e->has_resp = true;
+	if (ss) {
+		memcpy(e->ss, ss, RW_KEY_LEN);
+		e->has_ss = true;
+	}
 	pthread_mutex_unlock(&p->lock);
 	return old;
+}
+
+bool rw__peers_ss(void *peers, const uint8_t key[RW_KEY_LEN], uint8_t ss[RW_KEY_LEN])
+{
+	struct rw_peers *p = peers;
+	struct rw_peer_entry *e;
+	bool hit = false;
+
+	pthread_mutex_lock(&p->lock);
+	e = find(p, key);
+	if (e && e->has_ss) {
+		memcpy(ss, e->ss, RW_KEY_LEN);
+		hit = true;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return hit;
 }
 
 int rw__peers_note_ts(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
@@ -143,7 +163,7 @@ void rw__peers_unbind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_
 		goto out;
 	/* Backward-shift deletion keeps linear probing tombstone-free. */
 	i = (uint32_t)(e - p->slots);
-	memset(e, 0, sizeof(*e));
+	rw__memzero(e, sizeof(*e));	/* its cached DH is a secret */
 	p->count--;
 	for (j = (i + 1) & p->mask; p->slots[j].used; j = (j + 1) & p->mask) {
 		uint32_t home = rw_le32(p->slots[j].key) & p->mask;
@@ -151,7 +171,7 @@ void rw__peers_unbind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_
 		/* move j back to i if i lies cyclically within [home, j) */
 		if (((j - home) & p->mask) >= ((j - i) & p->mask)) {
 			p->slots[i] = p->slots[j];
-			memset(&p->slots[j], 0, sizeof(p->slots[j]));
+			rw__memzero(&p->slots[j], sizeof(p->slots[j]));
 			i = j;
 		}
 	}

@@ -4,7 +4,9 @@
  * a peer's static key belongs to; the newest handshake timestamp accepted
  * from each key (tai64n.h); and the last HandshakeResp we sent it, so that a
  * retransmitted HandshakeInit is answered with the same response instead of
- * opening a second session (docs/protocol.md §15.1).
+ * opening a second session (docs/protocol.md §15.1); and the static-static
+ * DH with each bound key, which every rekey of that key repeats (wiped when
+ * the key is unbound).
  *
  * It is touched only by handshakes, behind one mutex; data packets never
  * see it. Memory is bounded by the session limit.
@@ -24,7 +26,8 @@ struct rw_peer_entry {
 	uint64_t session_id;
 	uint8_t last_mac1[RW_MAC_LEN];
 	uint8_t resp[RW_SIZE_HANDSHAKE_RESP];
-	bool used, has_resp;
+	uint8_t ss[RW_KEY_LEN];		/* DH(our static, this key): a secret */
+	bool used, has_resp, has_ss;
 };
 
 struct rw_peers {
@@ -54,11 +57,15 @@ enum rw_peer_verdict rw__peers_admit(struct rw_peers *p, const uint8_t key[RW_KE
  * whose MAC1 and timestamp are given; only now is the timestamp recorded (an
  * init that got no answer stays fresh for its retransmission). Returns the
  * id of a different session the key had (to be closed as superseded), or 0.
+ * ss (NULL: none) is the handshake's static-static DH, kept for the key's
+ * next rekey (rw__peers_ss).
  * -ENOSPC when full, -EALREADY when another init of the key got there first.
  */
 int64_t rw__peers_bind(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], uint64_t session_id,
 		       const uint8_t ts[RW_TAI64N_LEN], uint64_t now_unix_s, const uint8_t mac1[RW_MAC_LEN],
-		       const uint8_t resp[RW_SIZE_HANDSHAKE_RESP]);
+		       const uint8_t resp[RW_SIZE_HANDSHAKE_RESP], const uint8_t *ss);
+/* The cached static-static DH of a bound key, copied into ss: false when none (rw_noise_ss_get_fn). */
+bool rw__peers_ss(void *peers, const uint8_t key[RW_KEY_LEN], uint8_t ss[RW_KEY_LEN]);
 /* Record a timestamp for a key that gets no session (refused): -EALREADY if not newer. */
 int rw__peers_note_ts(struct rw_peers *p, const uint8_t key[RW_KEY_LEN], const uint8_t ts[RW_TAI64N_LEN],
 		      uint64_t now_unix_s);

@@ -2147,6 +2147,11 @@ uint64_t rw__reactor_now_ms(const struct rw_reactor *r)
 	return r->now_ms;
 }
 
+bool rw__reactor_unread(const struct rw_reactor *r)
+{
+	return io_uring_cq_ready(&r->ring) != 0;
+}
+
 struct rw_timer_wheel *rw__reactor_timers(struct rw_reactor *r)
 {
 	return &r->wheel;

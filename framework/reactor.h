@@ -227,6 +227,11 @@ void rw__reactor_set_ctx(struct rw_reactor *r, void *ctx);
 void *rw__reactor_get_ctx(const struct rw_reactor *r);
 /** CLOCK_MONOTONIC in ms, read once per batch. */
 uint64_t rw__reactor_now_ms(const struct rw_reactor *r);
+/*
+ * Completions this batch has not dispatched yet: true while the timers at a
+ * batch's start run and datagrams that arrived meanwhile wait behind them.
+ */
+bool rw__reactor_unread(const struct rw_reactor *r);
 /**
  * The reactor's timer wheel (owner thread, or before start). Due timers fire
  * at the start of each batch; the wheel's current time is rw__reactor_now_ms,

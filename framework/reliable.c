@@ -30,6 +30,7 @@ struct rw_reliable {
 	struct rw_rel_tx tx;
 	struct rw_rel_rx rx;
 	struct rw_timer t_rto, t_ack;
+	uint64_t deferred;	/* the retransmit deadline whose expiry already waited for the reads */
 };
 
 static struct rw_timer_wheel *wheel(struct rw_reliable *r)
@@ -131,7 +132,22 @@ static bool notify_writable(struct rw_reliable *r)
 static void on_rto(struct rw_timer *t, uint64_t now_ms)
 {
 	struct rw_reliable *r = rw_container_of(t, struct rw_reliable, t_rto);
+	uint64_t d = rw__rel_tx_deadline(&r->tx);
 
+	/*
+	 * A batch's timers fire before its datagrams are read. After a stall
+	 * (a preempted reactor, a burst of handshakes) every session's timer
+	 * is due at once while the ACKs that answer them wait unread: firing
+	 * now would retransmit whole windows the peer has, and a loaded
+	 * machine then drowns in them. So an expiry with reads waiting looks
+	 * again just after them, once per deadline: a real loss costs a
+	 * millisecond more, however busy the socket stays.
+	 */
+	if (d && now_ms >= d && d != r->deferred && r->env.unread && r->env.unread(r->env.clock_ctx)) {
+		r->deferred = d;
+		rw__timer_add(wheel(r), &r->t_rto, now(r) + 1);
+		return;
+	}
 	if (rw__rel_tx_timeout(&r->tx, now_ms, emit, r) == -ETIMEDOUT) {
 		char msg[64];
 

@@ -50,6 +50,13 @@ struct rw_reliable_env {
 	/* the owner's clock in ms (its reactor's batch time), clock(clock_ctx) */
 	uint64_t (*clock)(const void *clock_ctx);
 	const void *clock_ctx;
+	/*
+	 * true while datagrams the owner received are still to be read (its
+	 * timers run first), unread(clock_ctx); NULL: never. An expired
+	 * retransmit timer then looks again after them, once per deadline:
+	 * after a stall the ACK that makes it spurious is likely among them.
+	 */
+	bool (*unread)(const void *clock_ctx);
 	struct rw_block_pool *pool;
 	uint32_t ack_delay_ms;
 	uint64_t *spurious;	/* counter for retransmissions shown unnecessary (relaxed atomic), or NULL */

@@ -187,6 +187,11 @@ static uint64_t shard_clock(const void *sh)
 	return rw__now_ms(sh);
 }
 
+static bool shard_unread(const void *sh)
+{
+	return rw__reactor_unread(((const struct rw_shard *)sh)->r);
+}
+
 static int reliable_enable(struct rw_session *s, uint8_t channel, const struct rw_handler *h)
 {
 	struct rw_reliable_env env = {
@@ -195,6 +200,7 @@ static int reliable_enable(struct rw_session *s, uint8_t channel, const struct r
 		.wheel = s->sh->wheel,
 		.clock = shard_clock,
 		.clock_ctx = s->sh,
+		.unread = shard_unread,
 		.pool = &s->sh->pool,
 		.ack_delay_ms = s->e->t.ack_delay_ms,
 		.spurious = &s->sh->st.spurious_retransmits,
@@ -1176,6 +1182,93 @@ int rw__session_handshake_start(struct rw_session *s)
 	s->hs_started_ns = rw__now_ns();
 	arm(s, &s->t_handshake, hs_due(s, s->hs_started_ms + s->e->t.handshake_retry_ms + retry_jitter(s)));
 	return send_init(s);
+}
+
+enum {
+	RW_NOISE_QUEUE = 4096,		/* sessions waiting per shard; past it their work runs at once */
+	RW_NOISE_BUDGET_US = 100,	/* Noise work per batch: one or two (~70 us each) once they queue */
+};
+
+static bool rekey_wanted(const struct rw_session *s)
+{
+	return s->initiator && s->state == RW_SS_ESTABLISHED && !s->hs_kp && !s->resolving;
+}
+
+/* Only keeps the reactor from sleeping: the queue runs at the batch end. */
+static void on_noiseq(struct rw_timer *t, uint64_t now)
+{
+	(void)t;
+	(void)now;
+}
+
+bool rw__session_noise_later(struct rw_session *s)
+{
+	struct rw_shard *sh = s->sh;
+
+	if (!sh->rekeyq) {
+		sh->rekeyq = malloc(RW_NOISE_QUEUE * sizeof(*sh->rekeyq));
+		rw__timer_init(&sh->t_rekeyq, on_noiseq);
+	}
+	if (!sh->rekeyq || sh->rekeyq_len == RW_NOISE_QUEUE)
+		return false;
+	sh->rekeyq[(sh->rekeyq_head + sh->rekeyq_len++) % RW_NOISE_QUEUE] = s->id;
+	return true;
+}
+
+void rw__session_rekey_due(struct rw_session *s)
+{
+	if (!rekey_wanted(s) || s->rekey_queued)
+		return;
+	s->rekey_queued = true;
+	if (!rw__session_noise_later(s)) {
+		s->rekey_queued = false;
+		rw__session_handshake_start(s);
+	}
+}
+
+bool rw__session_rekeys_pending(const struct rw_shard *sh)
+{
+	return sh->rekeyq_len != 0;
+}
+
+void rw__session_rekeys_run(struct rw_shard *sh)
+{
+	uint64_t t0 = rw__now_ns();
+
+	while (sh->rekeyq_len) {
+		/* closed meanwhile, or its work done by another path: nothing to do */
+		struct rw_session *s = rw__session_by_id(sh, sh->rekeyq[sh->rekeyq_head]);
+
+		sh->rekeyq_head = (sh->rekeyq_head + 1) % RW_NOISE_QUEUE;
+		sh->rekeyq_len--;
+		if (!s)
+			continue;
+		if (s->hs_resp_queued) {
+			rw__handshake_resp_run(s);
+		} else if (s->rekey_queued) {
+			s->rekey_queued = false;
+			if (!rekey_wanted(s))
+				continue;
+			rw__session_handshake_start(s);
+		} else {
+			continue;	/* done already (a response consumed on demand) */
+		}
+		if (rw__now_ns() - t0 >= (uint64_t)RW_NOISE_BUDGET_US * 1000)
+			break;
+	}
+	/* due at once: the reactor polls its socket and comes back without sleeping */
+	if (sh->rekeyq_len && !rw__timer_pending(&sh->t_rekeyq))
+		rw__timer_add(sh->wheel, &sh->t_rekeyq, rw__now_ms(sh));
+}
+
+void rw__session_rekey_queue_free(struct rw_shard *sh)
+{
+	if (!sh->rekeyq)
+		return;
+	rw__timer_cancel(sh->wheel, &sh->t_rekeyq);
+	free(sh->rekeyq);
+	sh->rekeyq = NULL;
+	sh->rekeyq_head = sh->rekeyq_len = 0;
 }
 
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now)

@@ -51,13 +51,15 @@ struct rw_session {
 	bool resolving;		/* reconnect: waiting for the resolver */
 	bool tcp_auto;		/* initiator, RW_TRANSPORT_AUTO: UDP unanswered -> TCP (§17.4) */
 	uint8_t via;		/* initiator: the transport its peer is reached over (RW_VIA_*) */
+	/* responder: half-open until the initiator's first packet under our keys */
+	bool half_open;
 
-	uint8_t peer_key[RW_KEY_SIZE];
-	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */
-	struct rw_noise_identity *local;	/* our static key for this session */
-	struct rw_noise_identity own_local;	/* when the client draws a key per session */
-	struct rw_peer_addr peer;
-
+	/*
+	 * What every datagram touches comes first, together: with 10,000s of
+	 * sessions a packet finds its session cold in the cache, and each
+	 * line of it read is a miss (receive: keys, peer, last_rx_ms, stats;
+	 * send: the block below).
+	 */
 	struct rw_keypair *cur, *prev, *next;
 	/*
 	 * Responder: the next keys a newer HandshakeInit (a retry) superseded
@@ -66,27 +68,12 @@ struct rw_session {
 	 * that is used first is confirmed, the other freed.
 	 */
 	struct rw_keypair *next_old;
-
-	/* initiator handshake */
-	struct rw_handshake hs;
-	struct rw_keypair *hs_kp;		/* holds the index the response comes back to */
-	uint8_t hs_msg[RW_SIZE_HANDSHAKE_INIT];
-	uint8_t cookie[RW_COOKIE_LEN];
-	uint64_t cookie_ms;
-	bool has_cookie;
-	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
-	uint32_t hs_attempt;
-	uint64_t hs_started_ms;
-	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
-
-	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
-	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
-	struct rw_timer t_cover;	/* padding's cover traffic (padding.h), only with cover_interval_ms */
+	struct rw_peer_addr peer;
 	uint32_t tick_ms;
-	uint64_t last_rx_ms, last_tx_ms;
+	uint64_t last_rx_ms, last_tx_ms;	/* the lazy timers re-arm from these */
 	uint32_t aead_failures;
-
-	struct rw_reasm reasm;
+	void *user;
+	struct rw_session_stats st;
 
 	/* send pipeline state (send.c owns every field of this block) */
 	struct {
@@ -108,12 +95,39 @@ struct rw_session {
 
 	struct rw_reliable *rel[RW_MAX_CHANNELS];	/* reliable channel state, lazily */
 
+	uint8_t peer_key[RW_KEY_SIZE];
+	struct rw_noise_remote remote;		/* initiator: the server, with the cached ss */
+	struct rw_noise_identity *local;	/* our static key for this session */
+	struct rw_noise_identity own_local;	/* when the client draws a key per session */
+
+	/* initiator handshake */
+	struct rw_handshake hs;
+	struct rw_keypair *hs_kp;		/* holds the index the response comes back to */
+	uint8_t hs_msg[RW_SIZE_HANDSHAKE_INIT];
+	uint8_t cookie[RW_COOKIE_LEN];
+	uint64_t cookie_ms;
+	bool has_cookie;
+	bool cookie_retried;	/* this attempt already answered a CookieReply at once */
+	uint32_t hs_attempt;
+	uint64_t hs_started_ms;
+	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
+	/* a HandshakeResp that passed MAC1, consumed at the batch end (handshake_resp.c) */
+	uint8_t hs_resp[RW_SIZE_HANDSHAKE_RESP];
+	struct rw_peer_addr hs_resp_from;
+	uint32_t hs_resp_index;		/* the local index of the keypair it answers */
+	bool hs_resp_queued;
+	bool rekey_queued;		/* a due rekey waits for the batch end */
+
+	/* timers (timers.c; lazy: re-armed from last_rx/last_tx when they fire) */
+	struct rw_timer t_keepalive, t_timeout, t_rekey, t_handshake, t_drain, t_frag, t_tick, t_pace, t_pmtu;
+	struct rw_timer t_cover;	/* padding's cover traffic (padding.h), only with cover_interval_ms */
+
+	struct rw_reasm reasm;
+
 	/* path MTU discovery (pmtu.h): pmtu.size is the largest datagram send.c builds */
 	struct rw_pmtu pmtu;
 
 	uint64_t subs[4];	/* broadcast subscriptions, a bit per channel */
-	void *user;
-	struct rw_session_stats st;
 
 	/* closing */
 	enum rw_close_reason peer_reason;
@@ -127,8 +141,7 @@ struct rw_session {
 	struct rw_endpoint_addr *hints;		/* NULL for one address */
 	uint8_t nhints, hint, hints_tried;
 
-	/* responder: half-open until the initiator's first packet under our keys */
-	bool half_open;
+	/* responder, half-open (half_open above) */
 	uint8_t source[16];		/* the address it came from, as the limiter groups it */
 	uint64_t born_ms;
 	struct rw_session *ho_next, *ho_prev;	/* the shard's half-open FIFO, oldest first */
@@ -216,6 +229,18 @@ void rw__session_opened(struct rw_session *s);
 void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
+/*
+ * An initiator's Noise work waits for the batch end, after the batch's data,
+ * within a budget per batch (a wave of rekeys due in one millisecond would
+ * otherwise hold every echo behind their DH work): a rekey that is due
+ * (timers.c), a HandshakeResp to consume (handshake_resp.c).
+ * rw__session_noise_later queues s (false: no room, do it now).
+ */
+bool rw__session_noise_later(struct rw_session *s);
+void rw__session_rekey_due(struct rw_session *s);
+bool rw__session_rekeys_pending(const struct rw_shard *sh);
+void rw__session_rekeys_run(struct rw_shard *sh);
+void rw__session_rekey_queue_free(struct rw_shard *sh);
 /* A close reason as one word for logs and metric labels ("timeout", "rejected"): the enum's own name. */
 const char *rw__close_reason_token(enum rw_close_reason r);
 void rw__session_handshake_retry(struct rw_session *s, uint64_t now);

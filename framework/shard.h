@@ -212,11 +212,14 @@ struct rw_shard {
 	struct rw_cookie_checker cookies;
 	uint64_t cookie_epoch;
 	struct rw_ratelimit limiter;
-	/* inits waiting for their Noise work, and what this batch spent on it (handshake_init.c) */
+	/* inits waiting for their Noise work at the batch end (handshake_init.c) */
 	struct rw_hs_pending *hsq;
 	uint32_t hsq_head, hsq_len;
-	uint64_t hs_spent_us;
 	struct rw_timer t_hsq;
+	/* initiator: sessions with Noise work for the batch end (session.c), by id */
+	uint64_t *rekeyq;
+	uint32_t rekeyq_head, rekeyq_len;
+	struct rw_timer t_rekeyq;
 
 	/* blocks for reliable frames kept for retransmission */
 	struct rw_block_pool pool;

@@ -8,7 +8,8 @@
  *   on_keepalive        nothing sent for keepalive_ms: a Keepalive
  *   on_timeout          nothing received for session_timeout_ms: reconnect
  *                       (initiator) or close
- *   on_rekey            keys older than rekey_after_ms: a new handshake
+ *   on_rekey            keys older than rekey_after_ms: a new handshake, at
+ *                       the batch end
  *   on_drain            the previous keys stop decrypting
  *   on_frag             incomplete reassemblies expire
  *   on_tick             the application's on_tick
@@ -92,8 +93,8 @@ static void on_rekey(struct rw_timer *t, uint64_t now)
 {
 	struct rw_session *s = rw_container_of(t, struct rw_session, t_rekey);
 
-	if (s->initiator && s->state == RW_SS_ESTABLISHED && !s->hs_kp && !s->resolving)
-		rw__session_handshake_start(s);
+	/* at the batch end, after the data (rw__session_rekeys_run) */
+	rw__session_rekey_due(s);
 	(void)now;
 }
 

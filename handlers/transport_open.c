@@ -53,6 +53,13 @@ int rw__transport_open(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, 
 	if (rw_unlikely(rw__route_elsewhere(sh, p, data, from)))
 		return -1;
 	kp = rw__index_lookup(sh, p->receiver_index);
+	/*
+	 * Keys whose HandshakeResp waits for the batch end (handshake_resp.c),
+	 * and a packet under them already behind it (a refusal's reason):
+	 * the response is consumed now, in arrival order.
+	 */
+	if (rw_unlikely(kp && !kp->ready && kp->s->hs_resp_queued && kp->s->hs_kp == kp))
+		rw__handshake_resp_run(kp->s);
 	if (rw_unlikely(!kp || !kp->ready)) {
 		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from);
 		return -1;

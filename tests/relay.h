@@ -35,6 +35,7 @@ struct relay {
 	uint8_t last[8][2048];		/* last client->server packet per type */
 	size_t last_len[8];
 	atomic_uint_fast64_t up_packets, down_packets;
+	atomic_uint_fast64_t up_type[8], down_type[8];	/* packets relayed, by type */
 	atomic_uint drop_down[8];	/* server->client packets of each type still to drop */
 	atomic_uint max_len;		/* 0, or datagrams above it vanish, both ways */
 	atomic_uint_fast64_t dropped_big;
@@ -110,6 +111,8 @@ static inline void *relay_main(void *arg)
 						r->observe(r->observe_ctx, buf, (size_t)n, true);
 					sendto(up, buf, (size_t)n, 0, (struct sockaddr *)&r->server, sizeof(r->server));
 					atomic_fetch_add(&r->up_packets, 1);
+					if (buf[0] < 8)
+						atomic_fetch_add(&r->up_type[buf[0]], 1);
 				}
 			}
 		}
@@ -127,6 +130,8 @@ static inline void *relay_main(void *arg)
 					r->observe(r->observe_ctx, buf, (size_t)n, false);
 				sendto(r->front, buf, (size_t)n, 0, (struct sockaddr *)&r->client, sizeof(r->client));
 				atomic_fetch_add(&r->down_packets, 1);
+				if (buf[0] < 8)
+					atomic_fetch_add(&r->down_type[buf[0]], 1);
 			}
 		}
 	}

@@ -317,6 +317,58 @@ static void test_keepalive_and_timeout(void **state)
 }
 
 /* Send n events, keeping at most `window` unanswered, until all echoes are back. */
+static unsigned pump(struct fixture *f, unsigned n, unsigned window, unsigned timeout_ms, void (*during)(unsigned));
+
+/*
+ * docs/protocol.md §7.3: a Keepalive only after keepalive_ms with nothing
+ * sent. A session that carries traffic both ways sends none; an idle one
+ * still does, each side its own.
+ */
+static void test_keepalive_only_when_idle(void **state)
+{
+	enum { KEEPALIVE = 6 };	/* the packet type, docs/protocol.md §4.6 */
+	struct fixture f = { 0 };
+	struct rw_server_config sc;
+	struct rw_client_config cc;
+	struct relay r;
+	char uri[256];
+	uint64_t up0, down0, up1, down1, end;
+
+	(void)state;
+	rw_server_config_init(&sc);
+	sc.timers.keepalive_ms = 300;
+	server_up(&f, &sc);
+	rw_client_config_init(&cc);
+	cc.timers.keepalive_ms = 300;
+	client_up(&f, &cc);
+	assert_int_equal(relay_start(&r, rw_server_port(f.srv)), 0);
+	snprintf(uri, sizeof(uri), "%.*s127.0.0.1:%u", (int)(strrchr(f.uri, '@') - f.uri + 1), f.uri,
+		 relay_front_port(&r));
+	dial(&f, uri);
+	assert_true(wait_for(&cli_rec.opened, 1, 5000));
+	assert_int_equal(pump(&f, 1, 1, 3000, NULL), 1);	/* the key-confirming keepalive is behind us */
+	up0 = atomic_load(&r.up_type[KEEPALIVE]);
+	down0 = atomic_load(&r.down_type[KEEPALIVE]);
+	/* busy: an event and its echo every 20 ms for 1.5 s, five keepalive intervals */
+	end = now_ms() + 1500;
+	while (now_ms() < end) {
+		assert_int_equal(pump(&f, 1, 1, 3000, NULL), 1);
+		usleep(20 * 1000);
+	}
+	up1 = atomic_load(&r.up_type[KEEPALIVE]);
+	down1 = atomic_load(&r.down_type[KEEPALIVE]);
+	/* none, or one if this thread stalled past an interval on a loaded machine; not five */
+	assert_true(up1 - up0 <= 1);
+	assert_true(down1 - down0 <= 1);
+	/* idle for 1.5 s: each side sends its own, about every 300 ms */
+	usleep(1500 * 1000);
+	assert_true(atomic_load(&r.up_type[KEEPALIVE]) - up1 >= 3);
+	assert_true(atomic_load(&r.down_type[KEEPALIVE]) - down1 >= 3);
+	relay_stop(&r);
+	down(&f);
+}
+
+/* Send n events, keeping at most `window` unanswered, until all echoes are back. */
 static unsigned pump(struct fixture *f, unsigned n, unsigned window, unsigned timeout_ms, void (*during)(unsigned))
 {
 	unsigned base = atomic_load(&cli_rec.events), sent = 0;
@@ -1134,6 +1186,7 @@ int main(void)
 		cmocka_unit_test_setup(test_many_sessions, reset),
 		cmocka_unit_test_setup(test_event_sizes, reset),
 		cmocka_unit_test_setup(test_keepalive_and_timeout, reset),
+		cmocka_unit_test_setup(test_keepalive_only_when_idle, reset),
 		cmocka_unit_test_setup(test_rekey_under_traffic, reset),
 		cmocka_unit_test_setup(test_roaming_and_handoff, reset),
 		cmocka_unit_test_setup(test_cookie_path, reset),
