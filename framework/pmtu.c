@@ -144,9 +144,25 @@ static void failed(struct rw_pmtu *p, uint64_t now)
 		p->quiet_rounds++;
 		p->due = now + ((uint64_t)p->cfg.raise_ms << shift);
 		break;
-	case RW_PMTU_SEARCH:
+	case RW_PMTU_SEARCH: {
+		/*
+		 * Lost probes are no proof the size is too large: on a busy
+		 * path (a flood filling the peer's socket buffer, which drops
+		 * the largest datagrams first) they are lost with the data.
+		 * Search again after 1, 2, 4... s, up to the raise timer,
+		 * rather than hold a small size for ten minutes.
+		 */
+		unsigned k = p->search_fails < 16 ? p->search_fails : 16;
+		uint64_t again = (uint64_t)RW_PMTU_RESEARCH_MS << k;
+
+		p->search_fails++;
 		done(p, now);
+		if (p->state == RW_PMTU_DONE && p->raise_at && again < p->cfg.raise_ms) {
+			p->raise_at = now + again;
+			set_due_done(p);
+		}
 		break;
+	}
 	case RW_PMTU_CONFIRM:
 		/* the size in use no longer gets through: a black hole */
 		p->black_holes++;
@@ -246,8 +262,11 @@ bool rw__pmtu_on_ack(struct rw_pmtu *p, uint32_t id, uint32_t size, uint32_t pee
 
 		p->srtt_ms = p->srtt_ms ? (7 * p->srtt_ms + rtt) / 8 : (rtt ? rtt : 1);
 	}
-	if (size > p->size)
+	if (size > p->size) {
 		p->size = size;	/* also a late ack of a size given up on: the path does carry it */
+		if (p->size >= eff_cap(p))
+			p->search_fails = 0;	/* reached the top: a later failure starts the backoff over */
+	}
 	if (p->stream) {
 		p->quiet_rounds = 0;
 		p->size = eff_cap(p);

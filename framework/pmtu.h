@@ -61,6 +61,7 @@ struct rw_pmtu {
 	uint64_t due;		/* poll at or after this (UINT64_MAX: nothing to do) */
 	uint64_t raise_at, confirm_at;	/* DONE's two timers (0: off) */
 	unsigned quiet_rounds;
+	unsigned search_fails;	/* searches in a row that stopped on lost probes */
 	bool large_sent;	/* a packet above base left since the last confirmation */
 	bool stream;		/* a stream transport (TCP): nothing is lost, no search needed */
 	bool suspect;		/* loss above base was reported: confirm the size */

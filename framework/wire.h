@@ -148,6 +148,7 @@ enum {
 	RW_PMTU_PROBE_TIMEOUT_MIN_MS = 100,
 	RW_PMTU_PROBE_TIMEOUT_INIT_MS = 500,	/* before a probe RTT is known */
 	RW_PMTU_RAISE_MS = 600000,	/* RFC 8899 PMTU_RAISE_TIMER */
+	RW_PMTU_RESEARCH_MS = 1000,	/* a search that stopped on lost probes resumes after 1, 2, 4... s */
 	RW_PMTU_CONFIRM_MS = 10000,	/* a grown size carrying data is confirmed this often */
 };
 _Static_assert(RW_INTERNAL_PMTU_PROBE == RW_INTERNAL_CLOSE_REASON + 1, "next free internal event");

@@ -398,7 +398,8 @@ struct rw_server_config {
 	size_t max_frame_bytes;		/* 0: 16 MiB largest reassembled frame */
 	struct rw_timers timers;
 	/* Handshakes per second per reactor above which the server is "under
-	 * load" and demands cookies (MAC2). 0: 2000. */
+	 * load" and demands cookies (MAC2). 0: 4000 (two thirds of what one
+	 * core computes). */
 	unsigned load_handshakes_per_s;
 	int force_cookies;		/* always under load (testing the cookie path) */
 	/*

@@ -2242,7 +2242,7 @@ static void test_fresh_key_flood(void **state)
 	rw_server_stats(s.srv, &st0);
 
 	for (int phase = 0; phase < 2; phase++) {
-		/* 1,800/s: under the 2,000/s per reactor at which the rate detector engages */
+		/* 1,800/s: under the 4,000/s per reactor at which the rate detector engages */
 		struct kf_flood f = { .srv = &s, .inits = inits + (size_t)phase * KF_INITS, .n = KF_INITS,
 				      .rate = phase == 0 ? 1800 : 0 };
 		pthread_t ft;

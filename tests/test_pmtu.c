@@ -129,8 +129,13 @@ static void test_table(void **state)
 			      (unsigned long long)p.probes_lost);
 		assert_int_equal(p.size, rows[i].want);
 		assert_int_equal(p.state, RW_PMTU_DONE);
-		/* a failed size costs exactly MAX_PROBES lost probes */
-		assert_true(p.probes_lost == 0 || p.probes_lost == RW_PMTU_MAX_PROBES);
+		/*
+		 * a failed size costs MAX_PROBES lost probes per search, and a
+		 * search that failed is tried again after 1, 2, 4... s: within
+		 * 60 s at most 6 of them
+		 */
+		assert_true(p.probes_lost % RW_PMTU_MAX_PROBES == 0);
+		assert_true(p.probes_lost <= 6 * RW_PMTU_MAX_PROBES);
 	}
 }
 
@@ -266,11 +271,24 @@ static void test_raise_timer_searches_again(void **state)
 	rw__pmtu_init(&p, &cfg, now);
 	run(&p, &path, &now, 10000);
 	assert_int_equal(p.size, 1452);
+	/* the path carries more now: found by the next search, at most 2^6 s after the last */
 	path.mtu = 9000;
-	run(&p, &path, &now, 500000);
-	assert_int_equal(p.size, 1452);	/* not before PMTU_RAISE_TIMER */
-	run(&p, &path, &now, 700000);
+	run(&p, &path, &now, 10000 + 70000);
 	assert_int_equal(p.size, 8952);
+	/* searches that keep failing back off, up to PMTU_RAISE_TIMER: 1, 2, 4 ... 512 s, then 600 s */
+	path.mtu = 1452;
+	rw__pmtu_init(&p, &cfg, now = 0);
+	run(&p, &path, &now, 600000);
+	assert_int_equal(p.size, 1452);
+	print_message("lost probes in 600 s on a path stuck at 1452: %llu\n", (unsigned long long)p.probes_lost);
+	assert_true(p.probes_lost <= 11 * RW_PMTU_MAX_PROBES);
+	{
+		unsigned long long before = p.probes_lost;
+
+		run(&p, &path, &now, 600000 + 1200000);
+		/* from then on once per raise timer */
+		assert_true(p.probes_lost - before <= 3 * RW_PMTU_MAX_PROBES);
+	}
 }
 
 static void test_stale_and_bogus_acks(void **state)

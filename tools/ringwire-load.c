@@ -1331,7 +1331,7 @@ static void usage(FILE *f)
 		"  --mode echo|oneway|connect  what to measure (default echo)\n"
 		"  --sessions N          sessions, 1 to 100000 (default 1; soak 2000)\n"
 		"  --connect-rate R      dials per second, 0 = as fast as possible (default %d: a\n"
-		"                        default server demands cookies above 2000/s per reactor);\n"
+		"                        default server demands cookies above 4000/s per reactor);\n"
 		"                        dialling pauses while more than R/20 + 16 dials are\n"
 		"                        unanswered (a slow server gets no more than it answers)\n"
 		"  --dial-timeout S      measure with what is up after S seconds of dialling even\n"
