@@ -360,6 +360,7 @@ int rw__engine_init(struct rw_engine *e, const struct rw_engine_config *cfg, cha
 	e->quiet = cfg->quiet;
 	e->stop_fd = -1;
 	e->timer_fns = &rw__session_timer_fns;
+	e->hs_resp_run = rw__handshake_resp_run;
 	resolve_timers(&e->t, cfg->timers);
 	e->max_packet = cfg->max_packet ? cfg->max_packet : RW_DEFAULT_MAX_PACKET;
 	if (e->max_packet < 128 || e->max_packet > 9000)

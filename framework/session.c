@@ -1244,7 +1244,7 @@ void rw__session_rekeys_run(struct rw_shard *sh)
 		if (!s)
 			continue;
 		if (s->hs_resp_queued) {
-			rw__handshake_resp_run(s);
+			s->e->hs_resp_run(s);
 		} else if (s->rekey_queued) {
 			s->rekey_queued = false;
 			if (!rekey_wanted(s))

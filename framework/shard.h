@@ -250,6 +250,13 @@ struct rw_engine {
 	unsigned shard_bits;
 	struct rw_shard shards[RW_MAX_REACTORS];
 	const struct rw_session_timer_fns *timer_fns;
+	/*
+	 * Consume a HandshakeResp that waited for the batch end
+	 * (handlers/handshake_resp.c), wired by engine.c: the session's Noise
+	 * queue and the transport path run it without naming the handler that
+	 * owns it (no call circle between session.c and the handlers).
+	 */
+	void (*hs_resp_run)(struct rw_session *s);
 	struct rw_resolver resolver;
 
 	struct rw_noise_identity id;	/* server key, or the client's fixed key */

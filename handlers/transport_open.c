@@ -59,7 +59,7 @@ int rw__transport_open(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, 
 	 * the response is consumed now, in arrival order.
 	 */
 	if (rw_unlikely(kp && !kp->ready && kp->s->hs_resp_queued && kp->s->hs_kp == kp))
-		rw__handshake_resp_run(kp->s);
+		sh->e->hs_resp_run(kp->s);
 	if (rw_unlikely(!kp || !kp->ready)) {
 		rw__drop(sh, RW_DROP_UNKNOWN_INDEX, from);
 		return -1;
