@@ -544,6 +544,23 @@ void sample_host_port(char *out, size_t n, const char *host, unsigned port)
 		snprintf(out, n, "%s:%u", host, port);
 }
 
+void sample_failover_uri(char *uri, size_t n, const struct rw_endpoint *ep, unsigned first, char *peer,
+			 size_t peern)
+{
+	char wpub[RW_WPUB_LEN + 1];
+	size_t len;
+
+	rw_pubkey_to_wpub(wpub, ep->pubkey);
+	len = (size_t)snprintf(uri, n, "wire://%s@", wpub);
+	for (unsigned i = 0; i < ep->naddrs && len < n; i++) {
+		const struct rw_endpoint_addr *a = &ep->addrs[(first + i) % ep->naddrs];
+
+		len += (size_t)snprintf(uri + len, n - len, strchr(a->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
+					i ? "," : "", a->host, (unsigned)a->port);
+	}
+	sample_host_port(peer, peern, ep->addrs[first].host, ep->addrs[first].port);
+}
+
 void sample_dial_failure(char *out, size_t n, const char *peer, const char *what, unsigned timeout_ms,
 			 const struct rw_close_info *why)
 {

@@ -132,6 +132,13 @@ void sample_print_stats(const struct rw_stats *st);
 /* "host:port" as a user writes it: an IPv6 host in brackets. */
 void sample_host_port(char *out, size_t n, const char *host, unsigned port);
 /*
+ * Failing over: the endpoint's URI with its addresses rotated so that
+ * addrs[first] is tried first, into uri; peer gets that address as
+ * host:port (for messages).
+ */
+void sample_failover_uri(char *uri, size_t n, const struct rw_endpoint *ep, unsigned first, char *peer,
+			 size_t peern);
+/*
  * Why a dial to peer came to nothing, in one line: no answer (a wrong key in
  * the URI looks exactly like no server: the server drops what it cannot
  * decrypt), refused by the `what` ("server", "broker": its reason), or a

@@ -325,8 +325,7 @@ static void usage(FILE *f)
  */
 static int redial(struct rw_client *cli)
 {
-	char wpub[RW_WPUB_LEN + 1], uri[RW_URI_MAX * RW_ENDPOINT_ADDRS_MAX], err[RW_ERRBUF_SIZE];
-	size_t n;
+	char uri[RW_URI_MAX * RW_ENDPOINT_ADDRS_MAX], err[RW_ERRBUF_SIZE];
 
 	lost = 0;
 	opened = 0;
@@ -338,15 +337,7 @@ static int redial(struct rw_client *cli)
 		next = confirmed;	/* again from the last confirmed: the stream keeps one of each */
 	/* a plain publisher goes on from where it was: at most once, as plain topics are */
 	cur_addr = (cur_addr + 1) % ep.naddrs;
-	rw_pubkey_to_wpub(wpub, ep.pubkey);
-	n = (size_t)snprintf(uri, sizeof(uri), "wire://%s@", wpub);
-	for (unsigned i = 0; i < ep.naddrs; i++) {
-		const struct rw_endpoint_addr *a = &ep.addrs[(cur_addr + i) % ep.naddrs];
-
-		n += (size_t)snprintf(uri + n, sizeof(uri) - n, strchr(a->host, ':') ? "%s[%s]:%u" : "%s%s:%u",
-				      i ? "," : "", a->host, (unsigned)a->port);
-	}
-	sample_host_port(peer, sizeof(peer), ep.addrs[cur_addr].host, ep.addrs[cur_addr].port);
+	sample_failover_uri(uri, sizeof(uri), &ep, cur_addr, peer, sizeof(peer));
 	fprintf(stderr, PROG ": lost the broker; failing over, trying %s first\n", peer);
 	progress_ms = now_ms();
 	if (rw_client_dial(cli, uri, NULL, NULL, err, sizeof(err))) {
