@@ -18,6 +18,7 @@
 #include "engine.h"
 #include "errmsg.h"
 #include "index.h"
+#include "noise_worker.h"
 #include "portclaim.h"
 #include "recv.h"
 #include "send.h"
@@ -127,7 +128,9 @@ static void on_stop(struct rw_reactor *r)
 	struct rw_shard *sh = shard_of(r);
 
 	rw__timer_cancel(sh->wheel, &sh->t_housekeeping);
-	rw__handshake_queue_free(sh);
+	/* its completions still to come find the pool (freed with the engine) but no thread */
+	if (sh->nw)
+		rw__nw_stop(sh->nw);
 	rw__session_rekey_queue_free(sh);
 	rw__shard_close_all(sh, RW_CLOSE_SHUTDOWN, sh->e->server ? "server shutting down" : "client shutting down");
 	rw__shard_batch_end(sh);
@@ -179,14 +182,12 @@ static void on_batch_end(struct rw_reactor *r)
 	rw__shard_batch_end(sh);
 	rw__transport_flush(&sh->tcp.t);	/* one write per TCP connection for what the batch queued */
 	/*
-	 * Handshakes after the data (a responder's inits, an initiator's
-	 * rekeys): the batch's sends go to the kernel first, so no echo waits
-	 * behind the Noise work of a rekey wave; what the handshakes sent
-	 * leaves with the next enter.
+	 * An initiator's due rekeys after the data: the batch's sends go to
+	 * the kernel first; what the rekeys send leaves with the next enter.
+	 * (Their DH work, and a responder's, runs on the Noise worker.)
 	 */
-	if (rw__handshake_pending(sh) || rw__session_rekeys_pending(sh)) {
+	if (rw__session_rekeys_pending(sh)) {
 		rw__reactor_submit(r);
-		rw__handshake_run(sh);
 		rw__session_rekeys_run(sh);
 		rw__shard_batch_end(sh);
 		rw__transport_flush(&sh->tcp.t);
@@ -620,8 +621,11 @@ int rw__engine_wait(struct rw_engine *e)
 
 void rw__engine_destroy(struct rw_engine *e)
 {
-	/* first: its thread may still post to a reactor */
+	/* first: their threads may still post to a reactor */
 	rw__resolver_destroy(&e->resolver);
+	for (unsigned i = 0; i < e->nshards; i++)
+		if (e->shards[i].nw)
+			rw__nw_stop(e->shards[i].nw);
 	if (e->group) {
 		rw__reactor_group_destroy(e->group);
 		e->group = NULL;
@@ -645,6 +649,11 @@ void rw__engine_destroy(struct rw_engine *e)
 		rw__index_free(sh);
 		rw__ratelimit_destroy(&sh->limiter);
 		rw__send_shard_free(sh);
+		if (sh->nw) {
+			rw__nw_free(sh->nw);
+			free(sh->nw);
+			sh->nw = NULL;
+		}
 	}
 	rw__peers_destroy(&e->peers);
 	free(e->allowed);
@@ -662,6 +671,7 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 	for (unsigned i = 0; i < e->nshards; i++) {
 		const struct rw_shard *sh = &e->shards[i];
 		struct rw_reactor_stats rs;
+		struct rw_noise_worker *nw;
 
 		rw__reactor_stats(sh->r, &rs);
 		st->rx_packets += rs.rx_packets;
@@ -672,6 +682,9 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->handoffs += rs.handoffs_out;
 		st->handshakes_completed += RW_STAT_GET(sh->st.handshakes_completed);
 		st->handshakes_initiated += RW_STAT_GET(sh->st.handshakes_initiated);
+		nw = __atomic_load_n(&sh->nw, __ATOMIC_ACQUIRE);
+		if (nw)
+			st->handshakes_queued += RW_STAT_GET(nw->out);
 		st->cookies_sent += RW_STAT_GET(sh->st.cookies_sent);
 		st->rekeys += RW_STAT_GET(sh->st.rekeys);
 		st->sessions_open += RW_STAT_GET(sh->st.sessions_open);

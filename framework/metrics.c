@@ -141,6 +141,8 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	       "Handshakes completed (sessions established or rekeyed), either role.", st->handshakes_completed);
 	metric(&o, "ringwire_handshakes_initiated_total", "counter", "Handshakes this side initiated.",
 	       st->handshakes_initiated);
+	metric(&o, "ringwire_handshakes_queued", "gauge",
+	       "Handshakes whose X25519 work waits for or runs on a Noise worker now.", st->handshakes_queued);
 	metric(&o, "ringwire_cookies_sent_total", "counter", "CookieReply messages sent (under load).",
 	       st->cookies_sent);
 	metric(&o, "ringwire_rekeys_total", "counter", "Sessions rekeyed.", st->rekeys);

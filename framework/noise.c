@@ -234,16 +234,13 @@ out:
 	return ret;
 }
 
-int rw__noise_resp_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP], uint32_t sender_index,
-			  const uint8_t *eph_priv)
+int rw__noise_resp_prepare(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP], const uint8_t *eph_priv)
 {
-	uint8_t k[RW_KEY_LEN], mac1_key[RW_HASH_LEN];
+	uint8_t k[RW_KEY_LEN];
 	int ret;
 
-	hs->local_index = sender_index;
 	memset(msg, 0, RW_SIZE_HANDSHAKE_RESP);
 	msg[0] = RW_MSG_HANDSHAKE_RESP;
-	rw_put_le32(msg + RW_RESP_OFF_SENDER, sender_index);
 	rw_put_le32(msg + RW_RESP_OFF_RECEIVER, hs->remote_index);
 
 	ret = new_ephemeral(hs, eph_priv);			/* <- e */
@@ -260,19 +257,37 @@ int rw__noise_resp_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE
 	if (ret)
 		goto out;
 	ret = encrypt_and_hash(hs->h, k, NULL, 0, msg + RW_RESP_OFF_EMPTY); /* {} */
-	if (ret)
-		goto out;
-	ret = rw__noise_mac1_key(mac1_key, hs->remote_static);
-	if (ret)
-		goto out;
-	ret = rw__noise_mac1_put(msg, RW_RESP_OFF_MAC1, mac1_key);
-	if (!ret)
-		memcpy(hs->mac1, msg + RW_RESP_OFF_MAC1, RW_MAC_LEN);
 out:
 	rw__memzero(k, sizeof(k));
 	if (ret)
 		rw__noise_handshake_clear(hs);
 	return ret;
+}
+
+int rw__noise_resp_finish(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP], uint32_t sender_index)
+{
+	uint8_t mac1_key[RW_HASH_LEN];
+	int ret;
+
+	/* the sender index is outside the transcript hash: only MAC1 covers it */
+	hs->local_index = sender_index;
+	rw_put_le32(msg + RW_RESP_OFF_SENDER, sender_index);
+	ret = rw__noise_mac1_key(mac1_key, hs->remote_static);
+	if (!ret)
+		ret = rw__noise_mac1_put(msg, RW_RESP_OFF_MAC1, mac1_key);
+	if (!ret)
+		memcpy(hs->mac1, msg + RW_RESP_OFF_MAC1, RW_MAC_LEN);
+	else
+		rw__noise_handshake_clear(hs);
+	return ret;
+}
+
+int rw__noise_resp_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP], uint32_t sender_index,
+			  const uint8_t *eph_priv)
+{
+	int ret = rw__noise_resp_prepare(hs, msg, eph_priv);
+
+	return ret ? ret : rw__noise_resp_finish(hs, msg, sender_index);
 }
 
 int rw__noise_resp_consume(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_RESP],

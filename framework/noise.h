@@ -92,6 +92,16 @@ int rw__noise_init_consume_cached(struct rw_handshake *hs, const uint8_t msg[RW_
 /* Responder: write the HandshakeResp (MAC1 for the initiator, MAC2 zero). */
 int rw__noise_resp_create(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP],
 			  uint32_t sender_index, const uint8_t *eph_priv) RW_MUST_CHECK;
+/*
+ * The same in two steps: prepare does the Noise work (an ephemeral, two
+ * X25519) and needs no state of the session, so it can run before the
+ * session's index is drawn (and off the reactor thread); finish writes the
+ * sender index, which the transcript hash does not cover, and MAC1.
+ */
+int rw__noise_resp_prepare(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP],
+			   const uint8_t *eph_priv) RW_MUST_CHECK;
+int rw__noise_resp_finish(struct rw_handshake *hs, uint8_t msg[RW_SIZE_HANDSHAKE_RESP],
+			  uint32_t sender_index) RW_MUST_CHECK;
 /* Initiator: consume a HandshakeResp whose MAC1 the caller verified. */
 int rw__noise_resp_consume(struct rw_handshake *hs, const uint8_t msg[RW_SIZE_HANDSHAKE_RESP],
 			   const struct rw_noise_identity *local) RW_MUST_CHECK;

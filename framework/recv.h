@@ -24,14 +24,6 @@ typedef void (*rw_packet_handler)(struct rw_shard *sh, struct rw_packet *p, uint
 				  const struct rw_peer_addr *from);
 void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t *data,
 			       const struct rw_peer_addr *from);
-/*
- * End of a reactor batch, once its data was handed to the kernel: the
- * waiting inits' Noise work, within a budget (handshake_init.c).
- */
-bool rw__handshake_pending(const struct rw_shard *sh);
-void rw__handshake_run(struct rw_shard *sh);
-/* Drop the inits still waiting for their Noise work (the shard stops). */
-void rw__handshake_queue_free(struct rw_shard *sh);
 void rw__handle_handshake_resp(struct rw_shard *sh, struct rw_packet *p, uint8_t *data,
 			       const struct rw_peer_addr *from);
 /* The queued HandshakeResp of s, at the batch end (rw__session_noise_later). */

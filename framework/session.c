@@ -18,6 +18,7 @@
 
 #include "ratelimit.h"
 #include "index.h"
+#include "noise_worker.h"
 #include "recv.h"
 #include "reliable.h"
 #include "send.h"
@@ -1016,6 +1017,67 @@ void rw__shard_close_all(struct rw_shard *sh, enum rw_close_reason reason, const
 
 /* ---- initiator handshakes ---------------------------------------------------------- */
 
+/* The init in hs_msg goes out, with MAC2 when we hold a cookie. */
+static int init_send(struct rw_session *s)
+{
+	int ret;
+
+	/* a cookie still fresh (WireGuard: 120 s minus latency) goes in MAC2 */
+	if (s->has_cookie && rw__now_ms(s->sh) - s->cookie_ms < 115000) {
+		ret = rw__cookie_mac2_put(s->hs_msg, s->cookie);
+		if (ret)
+			return ret;
+	}
+	RW_STAT_INC(s->sh->st.handshakes_initiated);
+	return rw__send_raw(s->sh, s->hs_msg, sizeof(s->hs_msg), &s->peer);
+}
+
+static void init_work(struct rw_nw_job *j)
+{
+	j->ret = rw__noise_init_create(&j->hs, j->out, &j->id, &j->remote, j->index, j->ts, NULL);
+}
+
+/* A rekey's init back from the worker: still the attempt we wait on? Then it goes out. */
+static void init_done(struct rw_shard *sh, struct rw_cmd *cmd)
+{
+	struct rw_nw_job *j = rw_container_of(cmd, struct rw_nw_job, c);
+	struct rw_session *s = rw__session_by_id(sh, j->session_id);
+
+	if (s && !j->ret && s->hs_gen == j->gen && s->hs_kp && s->hs_kp->local_index == j->index &&
+	    s->state == RW_SS_ESTABLISHED) {
+		rw__noise_handshake_clear(&s->hs);
+		s->hs = j->hs;
+		memcpy(s->hs_msg, j->out, sizeof(s->hs_msg));
+		(void)init_send(s);	/* a send that fails is retried with the attempt */
+	}
+	rw__nw_put(sh->nw, j);
+}
+
+/*
+ * A rekey's init is made on the Noise worker (an ephemeral and two X25519):
+ * the session keeps sending on its keys meanwhile. 0 when it went there.
+ */
+static int init_offload(struct rw_session *s, const uint8_t ts[RW_TAI64N_LEN])
+{
+	struct rw_noise_worker *nw = rw__nw_of(s->sh);
+	struct rw_nw_job *j = nw ? rw__nw_get(nw) : NULL;
+
+	if (!j)
+		return -ENOBUFS;
+	j->session_id = s->id;
+	j->gen = s->hs_gen;
+	j->index = s->hs_kp->local_index;
+	j->id = *s->local;
+	j->remote = s->remote;
+	memcpy(j->ts, ts, RW_TAI64N_LEN);
+	j->work = init_work;
+	j->c.run = init_done;
+	if (rw__nw_submit(nw, j) == 0)
+		return 0;
+	rw__nw_put(nw, j);
+	return -EAGAIN;
+}
+
 static int send_init(struct rw_session *s)
 {
 	uint8_t ts[RW_TAI64N_LEN];
@@ -1028,17 +1090,13 @@ static int send_init(struct rw_session *s)
 	}
 	rw__tai64n_now(ts);
 	s->cookie_retried = false;
+	s->hs_gen++;	/* an init still on the worker for an earlier attempt is not sent */
+	if (s->state == RW_SS_ESTABLISHED && init_offload(s, ts) == 0)
+		return 0;
 	ret = rw__noise_init_create(&s->hs, s->hs_msg, s->local, &s->remote, s->hs_kp->local_index, ts, NULL);
 	if (ret)
 		return ret;
-	/* a cookie still fresh (WireGuard: 120 s minus latency) goes in MAC2 */
-	if (s->has_cookie && rw__now_ms(s->sh) - s->cookie_ms < 115000) {
-		ret = rw__cookie_mac2_put(s->hs_msg, s->cookie);
-		if (ret)
-			return ret;
-	}
-	RW_STAT_INC(s->sh->st.handshakes_initiated);
-	return rw__send_raw(s->sh, s->hs_msg, sizeof(s->hs_msg), &s->peer);
+	return init_send(s);
 }
 
 /* Still waiting for a first answer over UDP in AUTO mode: TCP is tried at hs_started_ms + tcp_fallback_ms. */

@@ -111,7 +111,9 @@ struct rw_session {
 	uint32_t hs_attempt;
 	uint64_t hs_started_ms;
 	uint64_t hs_started_ns;		/* the handshake-time histogram's start */
-	/* a HandshakeResp that passed MAC1, consumed at the batch end (handshake_resp.c) */
+	uint32_t hs_gen;		/* attempts made: an init back from the Noise worker for an older one is not sent */
+	uint8_t hs_resp_jobs;		/* responses on the Noise worker (handshake_resp.c) */
+	/* a first HandshakeResp that passed MAC1, consumed at the batch end (handshake_resp.c) */
 	uint8_t hs_resp[RW_SIZE_HANDSHAKE_RESP];
 	struct rw_peer_addr hs_resp_from;
 	uint32_t hs_resp_index;		/* the local index of the keypair it answers */

@@ -65,6 +65,7 @@ enum {
 
 struct rw_session;
 struct rw_shard;
+struct rw_noise_worker;
 struct rw_parked;
 
 /* ---- the shard bits of receiver indices and session ids: here and nowhere else ---- */
@@ -214,10 +215,8 @@ struct rw_shard {
 	struct rw_cookie_checker cookies;
 	uint64_t cookie_epoch;
 	struct rw_ratelimit limiter;
-	/* inits waiting for their Noise work at the batch end (handshake_init.c) */
-	struct rw_hs_pending *hsq;
-	uint32_t hsq_head, hsq_len;
-	struct rw_timer t_hsq;
+	/* the thread that does this shard's X25519 (noise_worker.c), made on first use */
+	struct rw_noise_worker *nw;
 	/* initiator: sessions with Noise work for the batch end (session.c), by id */
 	uint64_t *rekeyq;
 	uint32_t rekeyq_head, rekeyq_len;

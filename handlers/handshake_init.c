@@ -11,63 +11,36 @@
  * any of them.
  *
  * The Noise work (five X25519, four with the static-static DH of a known
- * key cached, ~0.2 ms, several times that on a busy machine) never runs
- * in the middle of a batch: inits that pass the cheap checks wait in a
- * bounded FIFO per shard, and the engine's batch end runs it after the
- * batch's data went to the kernel (rw__handshake_run), for at most
- * RW_HS_BUDGET_US per batch. An echo that arrived beside a rekey therefore
- * leaves before the rekey's DH work, and data arriving during that work
- * waits for one handshake at most, not for a wave of them: a batch that
- * computed a few dozen handshakes in a row left the data behind them to
- * overflow the socket's receive buffer, and one that computed them before
- * its data (1 ms of them per batch) put that millisecond into the p99 of
- * every session beside a rekey wave. WireGuard likewise moves handshakes
- * off the data path, into a queue of their own.
+ * key cached, ~0.2 ms, several times that on a busy machine) never runs on
+ * the reactor thread: an init that passes the cheap checks is copied into a
+ * job for the shard's Noise worker (noise_worker.h), which consumes it and
+ * prepares the response (the responder's ephemeral and its two DH), and
+ * the rest (the clock, the key policy, the replay rule, the session, the
+ * index and MAC1 of the response) runs when the job comes back to the
+ * shard. Data never waits behind a handshake: a wave of rekeys computed on
+ * the reactor, even one per batch after the batch's data, held each echo
+ * beside it for that handshake, and on a machine shared with other work
+ * put the p99 4-5x up. WireGuard likewise runs handshakes in a queue of
+ * their own, off the data path. The worker's queue is bounded (RW_NW_JOBS):
+ * past it an init is dropped as no_buffer.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "noise_worker.h"
 #include "recv.h"
 #include "send.h"
 #include "session.h"
 #include "tai64n.h"
-
-enum {
-	/*
-	 * Noise work per batch: past it the rest waits for the next batch
-	 * (the reactor polls, it does not sleep). Under one handshake (a
-	 * responder's is ~0.17 ms of X25519 on a 2020s x86 core, ~0.2 ms
-	 * without the cached static-static DH): once they queue, one per
-	 * batch, and what arrives meanwhile waits for that one only.
-	 */
-	RW_HS_BUDGET_US = 100,
-	/* inits waiting per shard, more are dropped (no_buffer): WireGuard queues
-	 * 4096 too; a client that dials 2000 sessions at once fits (~0.8 MB,
-	 * taken on the first init that waits) */
-	RW_HS_QUEUE = 4096,
-};
-
-/* An init that passed the cheap checks, waiting for its Noise work. */
-struct rw_hs_pending {
-	uint8_t msg[RW_SIZE_HANDSHAKE_INIT];
-	struct rw_peer_addr from;
-};
-
-static uint64_t clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* A consumed HandshakeInit travelling to the shard that owns the peer's session. */
 struct rw_hs_cmd {
 	struct rw_cmd c;
 	uint64_t session_id;
 	struct rw_handshake hs;
+	uint8_t resp[RW_SIZE_HANDSHAKE_RESP];	/* prepared: index and MAC1 to come */
 	uint8_t mac1[RW_MAC_LEN];
 	struct rw_peer_addr from;
 };
@@ -112,18 +85,19 @@ static bool allowed(const struct rw_engine *e, const uint8_t key[RW_KEY_LEN])
 }
 
 /* Complete the handshake only to tell a rejected client why, then forget it. */
-static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, const struct rw_peer_addr *from)
+static void reject_with_reason(struct rw_shard *sh, struct rw_handshake *hs, uint8_t resp[RW_SIZE_HANDSHAKE_RESP],
+			       const struct rw_peer_addr *from)
 {
 	static const char msg[] = "key not allowed by this server";
-	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], frame[64], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	uint8_t frame[64], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
 	struct rw_frame_builder b;
 	uint8_t ev[1 + sizeof(msg) - 1];
 	uint32_t remote_index = hs->remote_index;	/* split wipes hs */
 	int n;
 
-	if (rw__noise_resp_create(hs, resp, 0, NULL) || rw__noise_split(hs, false, tx, rx))
+	if (rw__noise_resp_finish(hs, resp, 0) || rw__noise_split(hs, false, tx, rx))
 		goto out;
-	rw__send_raw(sh, resp, sizeof(resp), from);
+	rw__send_raw(sh, resp, RW_SIZE_HANDSHAKE_RESP, from);
 	ev[0] = RW_CLOSE_REJECTED;
 	memcpy(ev + 1, msg, sizeof(msg) - 1);
 	if (rw__frame_begin(&b, frame, sizeof(frame), RW_CHANNEL_INTERNAL, 0) ||
@@ -142,11 +116,11 @@ out:
  * Finish on the owning shard: respond, install the keys as next (or as the
  * first keys of a new session), remember the response for retransmits.
  */
-static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshake *hs, const uint8_t mac1[RW_MAC_LEN],
-		   const struct rw_peer_addr *from)
+static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshake *hs, uint8_t resp[RW_SIZE_HANDSHAKE_RESP],
+		   const uint8_t mac1[RW_MAC_LEN], const struct rw_peer_addr *from)
 {
 	struct rw_engine *e = sh->e;
-	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], tx[RW_KEY_LEN], rx[RW_KEY_LEN];
+	uint8_t tx[RW_KEY_LEN], rx[RW_KEY_LEN];
 	struct rw_keypair *kp = NULL;
 	bool fresh = false;
 	uint32_t remote_index = hs->remote_index;
@@ -169,7 +143,7 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 	kp = rw__keypair_new(s, false);
 	if (!kp)
 		goto fail;
-	if (rw__noise_resp_create(hs, resp, kp->local_index, NULL) || rw__noise_split(hs, false, tx, rx) ||
+	if (rw__noise_resp_finish(hs, resp, kp->local_index) || rw__noise_split(hs, false, tx, rx) ||
 	    rw__keypair_install(kp, tx, rx, remote_index))
 		goto fail;
 	old = rw__peers_bind(&e->peers, s->peer_key, s->id, ts, (uint64_t)time(NULL), mac1, resp, ss);
@@ -191,7 +165,7 @@ static void finish(struct rw_shard *sh, struct rw_session *s, struct rw_handshak
 		rw__session_close_id(e, (uint64_t)old, RW_CLOSE_LOCAL, "superseded by a new session of the same key");
 	/* a handshake is proof of the address: the session follows it */
 	rw__session_set_peer(s, from);
-	rw__send_raw(sh, resp, sizeof(resp), from);
+	rw__send_raw(sh, resp, RW_SIZE_HANDSHAKE_RESP, from);
 	rw__session_keys_established(s, kp);
 	if (fresh)
 		rw__session_opened(s);
@@ -214,30 +188,45 @@ static void run_finish(struct rw_shard *sh, struct rw_cmd *cmd)
 	struct rw_session *s = rw__session_by_id(sh, c->session_id);
 
 	/* the session may have closed meanwhile: then this starts a new one */
-	finish(sh, s, &c->hs, c->mac1, &c->from);
+	finish(sh, s, &c->hs, c->resp, c->mac1, &c->from);
 	rw__memzero(c, sizeof(*c));
 	free(c);
 }
 
-/* The Noise work and what follows it, for an init that passed the cheap checks. */
-static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_peer_addr *from)
+/*
+ * On the worker: the Noise work of an init and of the response to it,
+ * prepared before the checks that need the engine's state (the response
+ * is wasted on an init those refuse; a refused key is told why with it).
+ */
+static void respond_work(struct rw_nw_job *j)
 {
+	/* a rekey of a key we hold: its static-static DH is the one computed before */
+	j->ret = rw__noise_init_consume_cached(&j->hs, j->in, &j->id, rw__peers_ss, j->peers);
+	if (!j->ret)
+		j->ret = rw__noise_resp_prepare(&j->hs, j->out, NULL);
+}
+
+/* Back on the shard: what follows the Noise work of an init. */
+static void respond_done(struct rw_shard *sh, struct rw_cmd *cmd)
+{
+	struct rw_nw_job *j = rw_container_of(cmd, struct rw_nw_job, c);
 	struct rw_engine *e = sh->e;
+	struct rw_handshake *hs = &j->hs;
+	const struct rw_peer_addr *from = &j->from;
+	const uint8_t *data = j->in;
 	uint8_t resp[RW_SIZE_HANDSHAKE_RESP], mac1[RW_MAC_LEN];
-	struct rw_handshake hs;
 	uint64_t sid = 0;
 	struct rw_session *s = NULL;
 
-	/* a rekey of a key we hold: its static-static DH is the one computed before */
-	if (rw__noise_init_consume_cached(&hs, data, &e->id, rw__peers_ss, &e->peers)) {
+	if (j->ret) {
 		rw__drop(sh, RW_DROP_HANDSHAKE, from);
-		return;
+		goto out;
 	}
-	if (rw__tai64n_check_skew(hs.timestamp, (uint64_t)time(NULL), RW_MAX_TIMESTAMP_SKEW_S)) {
+	if (rw__tai64n_check_skew(hs->timestamp, (uint64_t)time(NULL), RW_MAX_TIMESTAMP_SKEW_S)) {
 		rw__drop(sh, RW_DROP_STALE_TIMESTAMP, from);
 		goto out;
 	}
-	if (!allowed(e, hs.remote_static)) {
+	if (!allowed(e, hs->remote_static)) {
 		char addr[RW_ADDR_STR_MAX];
 
 		rw__drop(sh, RW_DROP_REJECTED_KEY, from);
@@ -245,7 +234,7 @@ static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_pe
 		if (rw__log_on(e, RW_LOG_DEBUG)) {
 			char wpub[RW_WPUB_LEN + 1], a[RW_ADDR_STR_MAX] = "?";
 
-			rw_pubkey_to_wpub(wpub, hs.remote_static);
+			rw_pubkey_to_wpub(wpub, hs->remote_static);
 			rw__peer_to_string(a, from);
 			rw__log(e, RW_LOG_DEBUG, "handshake rejected", 3, "peer", wpub, "addr", a, "reason", "not_allowed");
 		}
@@ -259,12 +248,12 @@ static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_pe
 		 */
 		if (!rw__cookie_mac2_ok(&sh->cookies, data, addr, rw__now_ms(sh)))
 			send_cookie(sh, data, addr, from);
-		else if (rw__peers_note_ts(&e->peers, hs.remote_static, hs.timestamp, (uint64_t)time(NULL)) == 0)
-			reject_with_reason(sh, &hs, from);
+		else if (rw__peers_note_ts(&e->peers, hs->remote_static, hs->timestamp, (uint64_t)time(NULL)) == 0)
+			reject_with_reason(sh, hs, j->out, from);
 		goto out;
 	}
 	memcpy(mac1, data + RW_INIT_OFF_MAC1, RW_MAC_LEN);
-	switch (rw__peers_admit(&e->peers, hs.remote_static, hs.timestamp, mac1, (uint64_t)time(NULL), &sid, resp)) {
+	switch (rw__peers_admit(&e->peers, hs->remote_static, hs->timestamp, mac1, (uint64_t)time(NULL), &sid, resp)) {
 	case RW_PEER_RETRANSMIT:
 		/* our response was lost: the same answer again, no second session */
 		rw__send_raw(sh, resp, sizeof(resp), from);
@@ -292,7 +281,8 @@ static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_pe
 				goto out;
 			}
 			c->session_id = sid;
-			c->hs = hs;
+			c->hs = *hs;
+			memcpy(c->resp, j->out, RW_SIZE_HANDSHAKE_RESP);
 			memcpy(c->mac1, mac1, RW_MAC_LEN);
 			c->from = *from;
 			c->c.run = run_finish;
@@ -307,62 +297,16 @@ static void consume(struct rw_shard *sh, const uint8_t *data, const struct rw_pe
 	case RW_PEER_NEW:
 		break;
 	}
-	finish(sh, s, &hs, mac1, from);
+	finish(sh, s, hs, j->out, mac1, from);
 out:
-	rw__noise_handshake_clear(&hs);
-}
-
-/*
- * The end of a batch, after its data left: consume waiting inits in arrival
- * order while this batch's budget lasts.
- */
-void rw__handshake_run(struct rw_shard *sh)
-{
-	uint64_t t0 = clock_us(), spent;
-
-	while (sh->hsq_len) {
-		struct rw_hs_pending *q = &sh->hsq[sh->hsq_head];
-
-		consume(sh, q->msg, &q->from);
-		rw__memzero(q, sizeof(*q));
-		sh->hsq_head = (sh->hsq_head + 1) % RW_HS_QUEUE;
-		sh->hsq_len--;
-		spent = clock_us() - t0;
-		if (spent >= RW_HS_BUDGET_US)
-			break;
-	}
-	/* due at once: the reactor polls its socket and comes back without sleeping */
-	if (sh->hsq_len && !rw__timer_pending(&sh->t_hsq))
-		rw__timer_add(sh->wheel, &sh->t_hsq, rw__now_ms(sh));
-}
-
-bool rw__handshake_pending(const struct rw_shard *sh)
-{
-	return sh->hsq_len != 0;
-}
-
-/* Only keeps the reactor from sleeping: the queue runs at the batch end, after the data. */
-static void on_queue(struct rw_timer *t, uint64_t now)
-{
-	(void)t;
-	(void)now;
-}
-
-void rw__handshake_queue_free(struct rw_shard *sh)
-{
-	if (!sh->hsq)
-		return;
-	rw__timer_cancel(sh->wheel, &sh->t_hsq);
-	rw__memzero(sh->hsq, RW_HS_QUEUE * sizeof(*sh->hsq));
-	free(sh->hsq);
-	sh->hsq = NULL;
-	sh->hsq_len = sh->hsq_head = 0;
+	rw__nw_put(sh->nw, j);	/* wipes the handshake with the job */
 }
 
 void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t *data, const struct rw_peer_addr *from)
 {
 	struct rw_engine *e = sh->e;
-	struct rw_hs_pending *q;
+	struct rw_noise_worker *nw;
+	struct rw_nw_job *j;
 
 	(void)p;
 	if (!e->server) {
@@ -408,19 +352,17 @@ void rw__handle_handshake_init(struct rw_shard *sh, struct rw_packet *p, uint8_t
 			}
 		}
 	}
-	if (!sh->hsq) {
-		sh->hsq = calloc(RW_HS_QUEUE, sizeof(*sh->hsq));
-		if (!sh->hsq) {
-			rw__drop(sh, RW_DROP_NO_BUFFER, from);
-			return;
-		}
-		rw__timer_init(&sh->t_hsq, on_queue);
-	}
-	if (sh->hsq_len == RW_HS_QUEUE) {
+	nw = rw__nw_of(sh);
+	j = nw ? rw__nw_get(nw) : NULL;
+	if (!j) {
 		rw__drop(sh, RW_DROP_NO_BUFFER, from);
 		return;
 	}
-	q = &sh->hsq[(sh->hsq_head + sh->hsq_len++) % RW_HS_QUEUE];
-	memcpy(q->msg, data, sizeof(q->msg));
-	q->from = *from;
+	memcpy(j->in, data, RW_SIZE_HANDSHAKE_INIT);
+	j->from = *from;
+	j->id = e->id;
+	j->peers = &e->peers;
+	j->work = respond_work;
+	j->c.run = respond_done;
+	rw__nw_run(sh, nw, j);
 }

@@ -348,6 +348,9 @@ struct rw_stats {
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, tx_errors;
 	uint64_t handshakes_completed;	/* sessions established or rekeyed, either role */
 	uint64_t handshakes_initiated;
+	/* now: handshakes whose X25519 work waits for or runs on a reactor's Noise
+	 * worker thread (at most 4096 per reactor; more inits are dropped, no_buffer) */
+	uint64_t handshakes_queued;
 	uint64_t cookies_sent;
 	uint64_t rekeys;
 	uint64_t sessions_open;		/* now */

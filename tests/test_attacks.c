@@ -1654,11 +1654,25 @@ static void stats_delta(struct rw_stats *d, const struct rw_stats *a, const stru
 	d->cookies_sent = a->cookies_sent - b->cookies_sent;
 }
 
-/* The marker: an empty datagram after the row; its drop says the row was handled. */
+/*
+ * The marker: an empty datagram after the row; its drop says the row was
+ * read. A HandshakeInit's Noise work runs on the Noise worker and comes
+ * back later: the row is handled once no handshake is queued there either.
+ */
 static bool cat_sync(struct cat *c, uint64_t empty_target)
 {
+	struct rw_stats st;
+
 	udp_to(c->fd, c->srv->port, "", 0);
-	return wait_drop(c->srv, RW_DROP_EMPTY, empty_target, 3000);
+	if (!wait_drop(c->srv, RW_DROP_EMPTY, empty_target, 3000))
+		return false;
+	for (int i = 0; i < 3000; i++) {
+		rw_server_stats(c->srv->srv, &st);
+		if (!st.handshakes_queued)
+			return true;
+		sleep_ms(1);
+	}
+	return false;
 }
 
 static void cat_prep_sync(struct cat *c)

@@ -233,6 +233,43 @@ static bool ss_get(void *user, const uint8_t key[RW_KEY_LEN], uint8_t ss[RW_KEY_
 	return c->have;
 }
 
+/* The response in two steps (prepare off the reactor, then index and MAC1) is the one-step response. */
+static void test_resp_in_two_steps(void **state)
+{
+	struct pair p;
+	struct rw_handshake two, other;
+	uint8_t eph[32], one_msg[RW_SIZE_HANDSHAKE_RESP], two_msg[RW_SIZE_HANDSHAKE_RESP],
+		other_msg[RW_SIZE_HANDSHAKE_RESP];
+
+	(void)state;
+	make_init(&p, false);
+	assert_int_equal(rw__noise_init_consume(&p.rsp, p.init, &p.b), 0);
+	two = p.rsp;
+	other = p.rsp;
+	memset(eph, 0x5a, sizeof(eph));
+	assert_int_equal(rw__noise_resp_create(&p.rsp, one_msg, 77, eph), 0);
+	assert_int_equal(rw__noise_resp_prepare(&two, two_msg, eph), 0);
+	assert_int_equal(rw__noise_resp_finish(&two, two_msg, 77), 0);
+	assert_memory_equal(one_msg, two_msg, sizeof(one_msg));
+	assert_memory_equal(p.rsp.ck, two.ck, RW_HASH_LEN);
+	assert_memory_equal(p.rsp.h, two.h, RW_HASH_LEN);
+	assert_int_equal(two.local_index, 77);
+	/* another index: only the sender field and MAC1 differ, and the initiator takes it */
+	assert_int_equal(rw__noise_resp_prepare(&other, other_msg, eph), 0);
+	assert_int_equal(rw__noise_resp_finish(&other, other_msg, 78), 0);
+	assert_memory_equal(other_msg + RW_RESP_OFF_RECEIVER, one_msg + RW_RESP_OFF_RECEIVER,
+			    RW_RESP_OFF_MAC1 - RW_RESP_OFF_RECEIVER);
+	assert_memory_not_equal(other_msg + RW_RESP_OFF_SENDER, one_msg + RW_RESP_OFF_SENDER, 4);
+	assert_memory_not_equal(other_msg + RW_RESP_OFF_MAC1, one_msg + RW_RESP_OFF_MAC1, RW_MAC_LEN);
+	assert_true(rw__noise_mac1_ok(other_msg, RW_RESP_OFF_MAC1, p.a.mac1_key));
+	assert_int_equal(rw__noise_resp_consume(&p.ini, other_msg, &p.a), 0);
+	assert_int_equal(p.ini.remote_index, 78);
+	rw__noise_handshake_clear(&p.ini);
+	rw__noise_handshake_clear(&p.rsp);
+	rw__noise_handshake_clear(&two);
+	rw__noise_handshake_clear(&other);
+}
+
 static void test_responder_ss_cache(void **state)
 {
 	struct pair p;
@@ -268,6 +305,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_resp_in_two_steps),
 		cmocka_unit_test(test_responder_ss_cache),
 		cmocka_unit_test(test_fresh_ephemerals),
 		cmocka_unit_test(test_init_tamper_each_byte),
