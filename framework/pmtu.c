@@ -46,6 +46,28 @@ static uint32_t candidate(const struct rw_pmtu *p)
 	return c > p->size ? c : 0;
 }
 
+/*
+ * The next size a search probes: first the largest allowed (the cap, or
+ * what the peer receives), where a path carries it (loopback, a LAN of
+ * jumbo frames) one round trip instead of a probe per rung of the ladder,
+ * each of which may be lost in a transfer already under way; then the
+ * ladder. 0 when there is nothing above p->size.
+ */
+static uint32_t search_next(struct rw_pmtu *p)
+{
+	if (p->top_first) {
+		uint32_t top = rw__pmtu_reachable(eff_cap(p));
+
+		p->top_first = false;
+		if (top > p->size) {
+			p->top_probe = true;
+			return top;
+		}
+	}
+	p->top_probe = false;
+	return candidate(p);
+}
+
 static uint64_t probe_timeout(const struct rw_pmtu *p)
 {
 	uint64_t t = p->srtt_ms ? 3 * (uint64_t)p->srtt_ms : RW_PMTU_PROBE_TIMEOUT_INIT_MS;
@@ -104,6 +126,7 @@ static void to_base(struct rw_pmtu *p, uint64_t now)
 	p->max_probed = 0;
 	p->suspect = false;
 	p->large_sent = false;
+	p->top_first = true;
 	probe(p, RW_PMTU_BASE, p->cfg.base, now);
 }
 
@@ -187,8 +210,10 @@ bool rw__pmtu_poll(struct rw_pmtu *p, uint64_t now, uint32_t *size, uint32_t *id
 		break;
 	case RW_PMTU_DONE:
 		if (p->raise_at && now >= p->raise_at) {
-			uint32_t c = candidate(p);
+			uint32_t c;
 
+			p->top_first = true;
+			c = search_next(p);
 			p->raise_at = 0;
 			if (c) {
 				probe(p, RW_PMTU_SEARCH, c, now);
@@ -215,6 +240,16 @@ bool rw__pmtu_poll(struct rw_pmtu *p, uint64_t now, uint32_t *size, uint32_t *id
 	if (p->tries) {
 		/* the last probe timed out */
 		p->probes_lost++;
+		if (p->state == RW_PMTU_SEARCH && p->top_probe) {
+			/* the top was a guess, one try: up the ladder from the size in use */
+			uint32_t c = candidate(p);
+
+			p->top_probe = false;
+			if (c)
+				probe(p, RW_PMTU_SEARCH, c, now);
+			else
+				p->tries = RW_PMTU_MAX_PROBES;
+		}
 		if (p->tries >= RW_PMTU_MAX_PROBES) {
 			failed(p, now);
 			return rw__pmtu_poll(p, now, size, id);
@@ -282,7 +317,7 @@ bool rw__pmtu_on_ack(struct rw_pmtu *p, uint32_t id, uint32_t size, uint32_t pee
 		p->quiet_rounds = 0;
 		if (p->state == RW_PMTU_SEARCH && size < p->probing)
 			break;	/* an older, smaller probe: the current one is still out */
-		c = candidate(p);
+		c = search_next(p);
 		if (c)
 			probe(p, RW_PMTU_SEARCH, c, now);
 		else

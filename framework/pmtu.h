@@ -7,7 +7,9 @@
  *
  *   BASE     probe at the base size (the configured max_packet, 1232): an ack
  *            says the peer speaks this and how large a datagram it receives
- *   SEARCH   probe the next candidate size; an ack raises the size in use, a
+ *   SEARCH   probe the largest size allowed once (loopback, a jumbo-frame
+ *            LAN: one round trip to the top), then up the ladder of
+ *            candidate sizes; an ack raises the size in use, a ladder
  *            size lost MAX_PROBES times ends the search below it
  *   DONE     the size holds; search again after raise_ms if below the cap;
  *            while packets above base are sent, confirm the size every
@@ -62,6 +64,8 @@ struct rw_pmtu {
 	uint64_t raise_at, confirm_at;	/* DONE's two timers (0: off) */
 	unsigned quiet_rounds;
 	unsigned search_fails;	/* searches in a row that stopped on lost probes */
+	bool top_first;		/* the search's first probe is the largest size allowed */
+	bool top_probe;		/* the probe out is that one: a single try, then the ladder */
 	bool large_sent;	/* a packet above base left since the last confirmation */
 	bool stream;		/* a stream transport (TCP): nothing is lost, no search needed */
 	bool suspect;		/* loss above base was reported: confirm the size */

@@ -70,6 +70,42 @@ static void test_grows_to_cap(void **state)
 	assert_int_equal(p.size, 65000);
 	assert_int_equal(p.probes_lost, 0);
 	assert_int_equal(p.probes_acked, p.probes_sent);
+	/* the top first: the base probe and one at the cap, one round trip each */
+	assert_int_equal(p.probes_sent, 2);
+}
+
+/* The top first, and when the path does not carry it, one try there and up the ladder. */
+static void test_top_first_then_ladder(void **state)
+{
+	struct path path = { .mtu = 9000, .peer_max = 65000, .rtt = 1 };
+	struct rw_pmtu p;
+	uint64_t now = 1000;
+	uint32_t size, id;
+
+	(void)state;
+	rw__pmtu_init(&p, &cfg, now);
+	assert_true(rw__pmtu_poll(&p, now, &size, &id));
+	assert_int_equal(size, 1232);
+	rw__pmtu_on_ack(&p, id, size, path.peer_max, ++now);
+	assert_true(rw__pmtu_poll(&p, now, &size, &id));
+	assert_int_equal(size, 65000);		/* the top: lost on this path */
+	now = p.due;
+	assert_true(rw__pmtu_poll(&p, now, &size, &id));
+	assert_int_equal(size, 1452);		/* no second try: the first rung */
+	assert_int_equal(p.probes_lost, 1);
+	run(&p, &path, &now, now + 60000);
+	assert_int_equal(p.size, 8952);
+	/* a late ack of the top still raises the size: the path did carry it */
+	rw__pmtu_init(&p, &cfg, now = 0);
+	assert_true(rw__pmtu_poll(&p, now, &size, &id));
+	rw__pmtu_on_ack(&p, id, size, 65000, ++now);
+	assert_true(rw__pmtu_poll(&p, now, &size, &id));
+	assert_int_equal(size, 65000);
+	now = p.due;
+	assert_true(rw__pmtu_poll(&p, now, &size, &id));	/* 1452 goes out */
+	rw__pmtu_on_ack(&p, id - 1, 65000, 65000, ++now);
+	assert_int_equal(p.size, 65000);
+	assert_int_equal(p.state, RW_PMTU_DONE);
 }
 
 /* Over a stream (TCP): one base probe, then the peer's maximum at once, and nothing more. */
@@ -130,12 +166,12 @@ static void test_table(void **state)
 		assert_int_equal(p.size, rows[i].want);
 		assert_int_equal(p.state, RW_PMTU_DONE);
 		/*
-		 * a failed size costs MAX_PROBES lost probes per search, and a
-		 * search that failed is tried again after 1, 2, 4... s: within
-		 * 60 s at most 6 of them
+		 * a search below the top costs one lost probe at the top and
+		 * MAX_PROBES at the size that fails, and a search that failed
+		 * is tried again after 1, 2, 4... s: within 60 s at most 6 of them
 		 */
-		assert_true(p.probes_lost % RW_PMTU_MAX_PROBES == 0);
-		assert_true(p.probes_lost <= 6 * RW_PMTU_MAX_PROBES);
+		assert_true(p.probes_lost % (RW_PMTU_MAX_PROBES + 1) == 0);
+		assert_true(p.probes_lost <= 6 * (RW_PMTU_MAX_PROBES + 1));
 	}
 }
 
@@ -281,13 +317,13 @@ static void test_raise_timer_searches_again(void **state)
 	run(&p, &path, &now, 600000);
 	assert_int_equal(p.size, 1452);
 	print_message("lost probes in 600 s on a path stuck at 1452: %llu\n", (unsigned long long)p.probes_lost);
-	assert_true(p.probes_lost <= 11 * RW_PMTU_MAX_PROBES);
+	assert_true(p.probes_lost <= 11 * (RW_PMTU_MAX_PROBES + 1));
 	{
 		unsigned long long before = p.probes_lost;
 
 		run(&p, &path, &now, 600000 + 1200000);
 		/* from then on once per raise timer */
-		assert_true(p.probes_lost - before <= 3 * RW_PMTU_MAX_PROBES);
+		assert_true(p.probes_lost - before <= 3 * (RW_PMTU_MAX_PROBES + 1));
 	}
 }
 
@@ -386,6 +422,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grows_to_cap),
+		cmocka_unit_test(test_top_first_then_ladder),
 		cmocka_unit_test(test_delivered_confirms),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_table),
