@@ -897,7 +897,7 @@ static int apply_defaults(struct rw_reactor_config *c)
 	if (!c->big_rx_count)
 		c->big_rx_count = 128;
 	if (!c->big_send_count)
-		c->big_send_count = 64;
+		c->big_send_count = 256;
 	/* Test switches, so a whole program can run without GSO / GRO / with zero-copy GSO. */
 	if (getenv("RW_TEST_NO_GSO") && atoi(getenv("RW_TEST_NO_GSO")))
 		c->no_gso = true;

@@ -129,7 +129,14 @@ struct rw_reactor_config {
 	 */
 	unsigned max_datagram;
 	unsigned big_rx_count;		/* large receive buffers, default 128 (8 MiB, committed), rounded to 2^n */
-	unsigned big_send_count;	/* large send buffers, default 64 */
+	/*
+	 * Large send buffers, default 256 (16 MiB of address space, resident
+	 * only as far as bursts have used them): one ACK may release a
+	 * reliable window of 64 KiB frames in one batch, and what finds no
+	 * buffer is parked in a heap copy (64: 10 % of a bulk sender in
+	 * memmove; 64 KiB one-way reliable 10.2 Gbit/s, 128: 11.0, 256: 11.7).
+	 */
+	unsigned big_send_count;
 	bool no_gso;			/* never coalesce sends (env RW_TEST_NO_GSO=1 too) */
 	bool no_gro;			/* no UDP_GRO on receive (env RW_TEST_NO_GRO=1 too) */
 	bool gso_zc;			/* GSO sends as IORING_OP_SENDMSG_ZC (env RW_TEST_GSO_ZC=1); see reactor.c */
