@@ -113,6 +113,18 @@ static void fill(struct rw_nw_job *j, unsigned i)
 	j->work = init_work;
 }
 
+/* Jobs 0..n-1 (ids modulo the pool) to the worker. */
+static void submit_n(struct rw_noise_worker *w, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		struct rw_nw_job *j = rw__nw_get(w);
+
+		assert_non_null(j);
+		fill(j, i % RW_NW_JOBS);
+		assert_int_equal(rw__nw_submit(w, j), 0);
+	}
+}
+
 static void test_jobs_run_off_thread_in_order(void **state)
 {
 	enum { N = 300 };
@@ -121,13 +133,7 @@ static void test_jobs_run_off_thread_in_order(void **state)
 	(void)state;
 	back_reset();
 	rw__nw_init(&w, deliver, NULL);
-	for (unsigned i = 0; i < N; i++) {
-		struct rw_nw_job *j = rw__nw_get(&w);
-
-		assert_non_null(j);
-		fill(j, i);
-		assert_int_equal(rw__nw_submit(&w, j), 0);
-	}
+	submit_n(&w, N);
 	assert_true(wait_back(N, 10000));
 	for (unsigned i = 0; i < N; i++) {
 		struct rw_nw_job *j = back.got[i], want;
@@ -210,13 +216,7 @@ static void test_stop_with_jobs_queued(void **state)
 	(void)state;
 	back_reset();
 	rw__nw_init(&w, deliver, NULL);
-	for (unsigned i = 0; i < N; i++) {
-		struct rw_nw_job *j = rw__nw_get(&w);
-
-		assert_non_null(j);
-		fill(j, i % RW_NW_JOBS);
-		assert_int_equal(rw__nw_submit(&w, j), 0);
-	}
+	submit_n(&w, N);
 	rw__nw_stop(&w);
 	got = back_count();
 	assert_true(got < N);	/* 2000 inits take ~0.1 s: the stop came first */
@@ -237,12 +237,7 @@ static void test_delivery_refused(void **state)
 	back_reset();
 	back.refuse = true;
 	rw__nw_init(&w, deliver, NULL);
-	for (unsigned i = 0; i < 10; i++) {
-		struct rw_nw_job *j = rw__nw_get(&w);
-
-		fill(j, i);
-		assert_int_equal(rw__nw_submit(&w, j), 0);
-	}
+	submit_n(&w, 10);
 	sleep_ms(50);
 	assert_int_equal(back_count(), 0);
 	rw__nw_free(&w);
