@@ -18,7 +18,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 
 #include "crypto.h"
 
@@ -110,6 +109,7 @@ static struct rw_nw_job *pop(struct rw_noise_worker *w)
 static void *worker_thread(void *arg)
 {
 	struct rw_noise_worker *w = arg;
+	int nice_now;
 
 	/*
 	 * Below the reactors: a reactor that wakes for data takes the CPU
@@ -117,14 +117,13 @@ static void *worker_thread(void *arg)
 	 * wave of handshakes waits rather than the data (busy machine, 250
 	 * rekeys/s: p99 1.4 ms at the same priority, 0.7 ms at +10). Still
 	 * a tenth of a core beside one CPU-bound neighbour: ~500 handshakes/s.
-	 * Raising one's own nice value needs no privilege.
+	 * Raising one's own nice value needs no privilege; on Linux it is
+	 * the calling thread's (who = 0), not the process's.
 	 */
 	errno = 0;
-	int nice_now = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
-
+	nice_now = getpriority(PRIO_PROCESS, 0);
 	if (errno == 0)
-		(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid),
-				  nice_now + RW_NW_NICE > 19 ? 19 : nice_now + RW_NW_NICE);
+		(void)setpriority(PRIO_PROCESS, 0, nice_now + RW_NW_NICE > 19 ? 19 : nice_now + RW_NW_NICE);
 
 	while (!atomic_load(&w->stop)) {
 		struct rw_nw_job *j = pop(w);

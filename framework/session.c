@@ -1244,7 +1244,9 @@ int rw__session_handshake_start(struct rw_session *s)
 
 enum {
 	RW_NOISE_QUEUE = 4096,		/* sessions waiting per shard; past it their work runs at once */
-	RW_NOISE_BUDGET_US = 100,	/* Noise work per batch: one or two (~70 us each) once they queue */
+	/* work per batch: a first session's HandshakeResp (~70 us of DH) or, once they queue, a
+	 * rekey's start (its DH goes to the Noise worker; inline only without one) */
+	RW_NOISE_BUDGET_US = 100,
 };
 
 static bool rekey_wanted(const struct rw_session *s)

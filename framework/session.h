@@ -232,10 +232,10 @@ void rw__session_pmtu_run(struct rw_session *s, uint64_t now);
 /* Initiator: start (or restart) a handshake / retry it (timers.c). */
 int rw__session_handshake_start(struct rw_session *s);
 /*
- * An initiator's Noise work waits for the batch end, after the batch's data,
- * within a budget per batch (a wave of rekeys due in one millisecond would
- * otherwise hold every echo behind their DH work): a rekey that is due
- * (timers.c), a HandshakeResp to consume (handshake_resp.c).
+ * An initiator's handshake work waits for the batch end, after the batch's
+ * data, within a budget per batch: a rekey that is due (timers.c; its DH
+ * then runs on the Noise worker), a first session's HandshakeResp to
+ * consume (handshake_resp.c; a rekey's goes to the worker at once).
  * rw__session_noise_later queues s (false: no room, do it now).
  */
 bool rw__session_noise_later(struct rw_session *s);

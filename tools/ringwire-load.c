@@ -126,6 +126,12 @@ static struct {
 
 /* ---- derived settings, fixed before the client starts ------------------------ */
 
+/* Sessions over TCP: --transport tcp, or a wire+tcp:// URI. */
+static bool over_tcp(void)
+{
+	return o.transport == RW_TRANSPORT_TCP || !strncasecmp(o.uri, "wire+tcp://", 11);
+}
+
 static unsigned ncls;		/* 2 in the soak (reliable + unreliable), else 1 */
 static uint32_t ring, ring_mask;	/* echo: sequence window per class (bits, send times) */
 /*
@@ -2171,9 +2177,7 @@ int main(int argc, char **argv)
 		 * Over TCP a connection's bounded send queue takes 1.5 MiB
 		 * (3 MiB: 10.2 -> 6.9 Gbit/s).
 		 */
-		bool tcp = o.transport == RW_TRANSPORT_TCP || !strncasecmp(o.uri, "wire+tcp://", 11);
-
-		burst_cap = (double)(o.size >= 8192 && !tcp ? 3072 * 1024 : 1536 * 1024) /
+		burst_cap = (double)(o.size >= 8192 && !over_tcp() ? 3072 * 1024 : 1536 * 1024) /
 			    ((double)spr * (o.size + 32));
 		if (burst_cap < 1.0)
 			burst_cap = 1.0;
@@ -2598,7 +2602,7 @@ int main(int argc, char **argv)
 		       ",\"reactors\":%u,\"size\":%zu,\"channels\":%u,\"reliable\":%s,\"soak\":%s,\"duration_s\":%.3f,\"warmup_s\":%.3f,"
 		       "\"rate_target\":%.0f,",
 		       mode_name[o.mode],
-		       !strncasecmp(o.uri, "wire+tcp://", 11) || o.transport == RW_TRANSPORT_TCP ? "tcp"
+		       over_tcp() ? "tcp"
 		       : o.transport == RW_TRANSPORT_AUTO					  ? "auto"
 											  : "udp",
 		       o.sessions, c[C_OPENED_INIT], o.reactors, o.size, o.channels,
