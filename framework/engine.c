@@ -683,8 +683,10 @@ void rw__engine_stats(const struct rw_engine *e, struct rw_stats *st)
 		st->handshakes_completed += RW_STAT_GET(sh->st.handshakes_completed);
 		st->handshakes_initiated += RW_STAT_GET(sh->st.handshakes_initiated);
 		nw = __atomic_load_n(&sh->nw, __ATOMIC_ACQUIRE);
-		if (nw)
+		if (nw) {
 			st->handshakes_queued += RW_STAT_GET(nw->out);
+			st->handshakes_inline += RW_STAT_GET(nw->behind);
+		}
 		st->cookies_sent += RW_STAT_GET(sh->st.cookies_sent);
 		st->rekeys += RW_STAT_GET(sh->st.rekeys);
 		st->sessions_open += RW_STAT_GET(sh->st.sessions_open);

@@ -143,6 +143,8 @@ int rw__metrics_format(const struct rw_stats *st, const struct rw__metrics_info 
 	       st->handshakes_initiated);
 	metric(&o, "ringwire_handshakes_queued", "gauge",
 	       "Handshakes whose X25519 work waits for or runs on a Noise worker now.", st->handshakes_queued);
+	metric(&o, "ringwire_handshakes_inline_total", "counter",
+	       "Handshakes computed on a reactor because its Noise worker fell behind.", st->handshakes_inline);
 	metric(&o, "ringwire_cookies_sent_total", "counter", "CookieReply messages sent (under load).",
 	       st->cookies_sent);
 	metric(&o, "ringwire_rekeys_total", "counter", "Sessions rekeyed.", st->rekeys);

@@ -8,6 +8,20 @@
  * publishes a job, then looks at the flag. With both orders sequentially
  * consistent one of them sees the other, so no job waits for a wake-up
  * that never comes.
+ *
+ * The worker runs below its process's priority, so on a machine where
+ * every core is taken by other work it may get too little CPU to keep up
+ * (ASan build, three CPU-bound processes on two cores, 250 rekeys/s: the
+ * queue grew for seconds, every retried init added a job, the answers came
+ * after the initiators had moved on; 948 rekeys of ~2,500 and 401,466
+ * retransmits; beside four, the keys expired and all 500 sessions stopped). So submit looks at the oldest job still queued: one
+ * that waited more than max_lag_ns means the worker is starved, and the
+ * reactor, at its process's priority, computes new handshakes itself until
+ * the queue moves again. Not sooner: at 50 ms the reactors took over
+ * whenever a rekey wave met a busy moment (two CPU-bound processes), and
+ * their data waited again (retransmits 3-7x those at 500 ms). Beside one
+ * CPU-bound process the worker keeps up and nothing runs inline. The head is the worker's; the submit times are
+ * the reactor's, and a slot's time is only rewritten by a later submit.
  */
 #include "noise_worker.h"
 
@@ -27,6 +41,7 @@ void rw__nw_init(struct rw_noise_worker *w, rw_nw_deliver_fn deliver, void *targ
 	w->deliver = deliver;
 	w->target = target;
 	w->efd = -1;
+	w->max_lag_ns = (uint64_t)RW_NW_MAX_LAG_MS * 1000000;
 	/* test hook: the path a machine that cannot start the thread takes */
 	w->failed = getenv("RW_TEST_NOISE_INLINE") && !strcmp(getenv("RW_TEST_NOISE_INLINE"), "1");
 }
@@ -65,11 +80,14 @@ struct rw_nw_job *rw__nw_get(struct rw_noise_worker *w)
 		/* zeroed pages, resident only once a job on them is used */
 		w->jobs = calloc(RW_NW_JOBS, sizeof(*w->jobs));
 		w->ring = calloc(RW_NW_JOBS, sizeof(*w->ring));
-		if (!w->jobs || !w->ring) {
+		w->queued_ns = calloc(RW_NW_JOBS, sizeof(*w->queued_ns));
+		if (!w->jobs || !w->ring || !w->queued_ns) {
 			free(w->jobs);
 			free(w->ring);
+			free(w->queued_ns);
 			w->jobs = NULL;
 			w->ring = NULL;
+			w->queued_ns = NULL;
 			return NULL;
 		}
 	}
@@ -174,8 +192,17 @@ static int start(struct rw_noise_worker *w)
 	return 0;
 }
 
+/* The oldest job queued and not started waited too long: the worker is starved. */
+static bool behind(const struct rw_noise_worker *w, uint32_t tail, uint64_t now)
+{
+	uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
+
+	return w->max_lag_ns && h != tail && now - w->queued_ns[h % RW_NW_JOBS] > w->max_lag_ns;
+}
+
 int rw__nw_submit(struct rw_noise_worker *w, struct rw_nw_job *j)
 {
+	uint64_t now;
 	uint32_t t;
 
 	if (w->failed || atomic_load_explicit(&w->stop, memory_order_relaxed))
@@ -185,6 +212,12 @@ int rw__nw_submit(struct rw_noise_worker *w, struct rw_nw_job *j)
 		return -EAGAIN;
 	}
 	t = atomic_load_explicit(&w->tail, memory_order_relaxed);
+	now = rw__now_ns();
+	if (behind(w, t, now)) {
+		RW_STAT_INC(w->behind);
+		return -EAGAIN;
+	}
+	w->queued_ns[t % RW_NW_JOBS] = now;
 	w->ring[t % RW_NW_JOBS] = j;
 	atomic_store(&w->tail, t + 1);
 	if (atomic_exchange(&w->sleeping, 0)) {
@@ -221,8 +254,10 @@ void rw__nw_free(struct rw_noise_worker *w)
 		free(w->jobs);
 	}
 	free(w->ring);
+	free(w->queued_ns);
 	w->jobs = NULL;
 	w->ring = NULL;
+	w->queued_ns = NULL;
 	w->free = NULL;
 	w->fresh = w->out = 0;
 }

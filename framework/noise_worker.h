@@ -42,6 +42,15 @@ enum {
 	RW_NW_JOBS = 4096,
 	/* the worker's nice value above its process's (noise_worker.c says why) */
 	RW_NW_NICE = 10,
+	/*
+	 * A job queued this long and not yet started: the worker is starved
+	 * (its nice value yields to every other process on a saturated
+	 * machine), and submit refuses, so the reactor computes handshakes
+	 * itself until the queue moves again (noise_worker.c says why). Under
+	 * the first handshake retry (1 s), so no rekey retries only because
+	 * its own side's worker was slow.
+	 */
+	RW_NW_MAX_LAG_MS = 500,
 };
 
 struct rw_nw_job;
@@ -82,6 +91,9 @@ struct rw_noise_worker {
 	uint32_t fresh;				/* jobs never used yet start here */
 	uint32_t out;				/* taken and not yet put back */
 	struct rw_nw_job **ring;		/* reactor -> worker, RW_NW_JOBS slots */
+	uint64_t *queued_ns;			/* when each ring slot was filled (reactor only) */
+	uint64_t max_lag_ns;			/* RW_NW_MAX_LAG_MS; 0: never behind (tests) */
+	uint64_t behind;			/* submits refused as behind (reactor; read by rw_stats) */
 	_Atomic uint32_t head;			/* next for the worker (worker writes) */
 	_Atomic uint32_t tail;			/* next free slot (reactor writes) */
 	_Atomic int sleeping;
@@ -107,7 +119,8 @@ struct rw_nw_job *rw__nw_get(struct rw_noise_worker *w);
 void rw__nw_put(struct rw_noise_worker *w, struct rw_nw_job *j);
 /*
  * Hand j (work and c.run set) to the worker. -EAGAIN when no worker thread
- * can run (it could not start): the caller runs j->work itself then.
+ * can run (it could not start), or when the oldest job queued waited more
+ * than max_lag_ns (counted in behind): the caller runs j->work itself then.
  */
 int rw__nw_submit(struct rw_noise_worker *w, struct rw_nw_job *j) RW_MUST_CHECK;
 /*

@@ -351,6 +351,9 @@ struct rw_stats {
 	/* now: handshakes whose X25519 work waits for or runs on a reactor's Noise
 	 * worker thread (at most 4096 per reactor; more inits are dropped, no_buffer) */
 	uint64_t handshakes_queued;
+	/* handshakes whose X25519 work ran on a reactor instead, because its Noise
+	 * worker fell behind (a job queued over 500 ms: other processes take the CPU) */
+	uint64_t handshakes_inline;
 	uint64_t cookies_sent;
 	uint64_t rekeys;
 	uint64_t sessions_open;		/* now */

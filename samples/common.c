@@ -513,6 +513,9 @@ void sample_print_stats(const struct rw_stats *st)
 	       st->sessions_closed, st->retransmits);
 	/* datagrams the kernel dropped for a full receive buffer (SO_RXQ_OVFL): the engine never saw them */
 	printf("kernel drops %" PRIu64 "\n", st->kernel_drops);
+	/* the Noise workers fell behind (other processes took the CPU): the reactors did their work */
+	if (st->handshakes_inline)
+		printf("handshakes computed on the reactors %" PRIu64 "\n", st->handshakes_inline);
 	for (int r = 1; r < RW_DROP__COUNT; r++)
 		if (st->drops[r])
 			printf("dropped %s: %" PRIu64 "\n", rw_drop_reason_name((enum rw_drop_reason)r), st->drops[r]);

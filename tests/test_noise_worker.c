@@ -10,6 +10,8 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -133,6 +135,7 @@ static void test_jobs_run_off_thread_in_order(void **state)
 	(void)state;
 	back_reset();
 	rw__nw_init(&w, deliver, NULL);
+	w.max_lag_ns = 0;	/* filling 300 jobs takes longer than the lag the worker is allowed */
 	submit_n(&w, N);
 	assert_true(wait_back(N, 10000));
 	for (unsigned i = 0; i < N; i++) {
@@ -216,6 +219,7 @@ static void test_stop_with_jobs_queued(void **state)
 	(void)state;
 	back_reset();
 	rw__nw_init(&w, deliver, NULL);
+	w.max_lag_ns = 0;
 	submit_n(&w, N);
 	rw__nw_stop(&w);
 	got = back_count();
@@ -237,9 +241,72 @@ static void test_delivery_refused(void **state)
 	back_reset();
 	back.refuse = true;
 	rw__nw_init(&w, deliver, NULL);
+	w.max_lag_ns = 0;
 	submit_n(&w, 10);
 	sleep_ms(50);
 	assert_int_equal(back_count(), 0);
+	rw__nw_free(&w);
+}
+
+/* A job that holds the worker until the test lets it go: a worker that gets no CPU. */
+static atomic_bool gate_open, gate_entered;
+
+static void held_work(struct rw_nw_job *j)
+{
+	atomic_store(&gate_entered, true);
+	while (!atomic_load(&gate_open))
+		sleep_ms(1);
+	j->ret = 0;
+}
+
+/*
+ * A starved worker: once the oldest job queued waited more than
+ * max_lag_ns, submit refuses (the reactor computes the handshake itself,
+ * counted in behind); once the queue moves, jobs go to the worker again.
+ */
+static void test_behind_refuses(void **state)
+{
+	struct rw_noise_worker w;
+	struct rw_nw_job *held, *queued, *j;
+
+	(void)state;
+	back_reset();
+	atomic_store(&gate_open, false);
+	atomic_store(&gate_entered, false);
+	rw__nw_init(&w, deliver, NULL);
+	w.max_lag_ns = 200 * 1000000ULL;
+	held = rw__nw_get(&w);
+	held->work = held_work;
+	assert_int_equal(rw__nw_submit(&w, held), 0);
+	for (int i = 0; i < 5000 && !atomic_load(&gate_entered); i++)
+		sleep_ms(1);
+	assert_true(atomic_load(&gate_entered));
+	/* a job running, however long, is not a lag: nothing waits behind it yet */
+	sleep_ms(40);
+	queued = rw__nw_get(&w);
+	fill(queued, 1);
+	j = rw__nw_get(&w);
+	fill(j, 2);
+	assert_int_equal(rw__nw_submit(&w, queued), 0);
+	/* the oldest queued is younger than the bound: queued too */
+	assert_int_equal(rw__nw_submit(&w, j), 0);
+	assert_int_equal(w.behind, 0);
+	sleep_ms(250);
+	/* the oldest queued waited 250 ms > 200: refused, the caller runs it */
+	j = rw__nw_get(&w);
+	fill(j, 3);
+	assert_int_equal(rw__nw_submit(&w, j), -EAGAIN);
+	assert_int_equal(rw__nw_submit(&w, j), -EAGAIN);
+	assert_int_equal(w.behind, 2);
+	atomic_store(&gate_open, true);
+	assert_true(wait_back(3, 10000));
+	/* the queue moved: the worker takes jobs again */
+	assert_int_equal(rw__nw_submit(&w, j), 0);
+	assert_true(wait_back(4, 10000));
+	assert_int_equal(w.behind, 2);
+	for (unsigned i = 0; i < 4; i++)
+		rw__nw_put(&w, back.got[i]);
+	assert_int_equal(w.out, 0);
 	rw__nw_free(&w);
 }
 
@@ -284,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_pool_bounds),
 		cmocka_unit_test(test_stop_with_jobs_queued),
 		cmocka_unit_test(test_delivery_refused),
+		cmocka_unit_test(test_behind_refuses),
 		cmocka_unit_test(test_inline_without_thread),
 	};
 
