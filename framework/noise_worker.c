@@ -14,14 +14,16 @@
  * (ASan build, three CPU-bound processes on two cores, 250 rekeys/s: the
  * queue grew for seconds, every retried init added a job, the answers came
  * after the initiators had moved on; 948 rekeys of ~2,500 and 401,466
- * retransmits; beside four, the keys expired and all 500 sessions stopped). So submit looks at the oldest job still queued: one
- * that waited more than max_lag_ns means the worker is starved, and the
+ * retransmits; beside four, the keys expired and all 500 sessions
+ * stopped). So submit looks at the oldest job still queued: one that
+ * waited more than max_lag_ns means the worker is starved, and the
  * reactor, at its process's priority, computes new handshakes itself until
  * the queue moves again. Not sooner: at 50 ms the reactors took over
  * whenever a rekey wave met a busy moment (two CPU-bound processes), and
  * their data waited again (retransmits 3-7x those at 500 ms). Beside one
- * CPU-bound process the worker keeps up and nothing runs inline. The head is the worker's; the submit times are
- * the reactor's, and a slot's time is only rewritten by a later submit.
+ * CPU-bound process the worker keeps up and nothing runs inline. The job
+ * at the head carries its submit time, which only the reactor writes; the
+ * worker never touches that field, and only the reactor puts a job back.
  */
 #include "noise_worker.h"
 
@@ -80,14 +82,11 @@ struct rw_nw_job *rw__nw_get(struct rw_noise_worker *w)
 		/* zeroed pages, resident only once a job on them is used */
 		w->jobs = calloc(RW_NW_JOBS, sizeof(*w->jobs));
 		w->ring = calloc(RW_NW_JOBS, sizeof(*w->ring));
-		w->queued_ns = calloc(RW_NW_JOBS, sizeof(*w->queued_ns));
-		if (!w->jobs || !w->ring || !w->queued_ns) {
+		if (!w->jobs || !w->ring) {
 			free(w->jobs);
 			free(w->ring);
-			free(w->queued_ns);
 			w->jobs = NULL;
 			w->ring = NULL;
-			w->queued_ns = NULL;
 			return NULL;
 		}
 	}
@@ -197,7 +196,7 @@ static bool behind(const struct rw_noise_worker *w, uint32_t tail, uint64_t now)
 {
 	uint32_t h = atomic_load_explicit(&w->head, memory_order_acquire);
 
-	return w->max_lag_ns && h != tail && now - w->queued_ns[h % RW_NW_JOBS] > w->max_lag_ns;
+	return w->max_lag_ns && h != tail && now - w->ring[h % RW_NW_JOBS]->queued_ns > w->max_lag_ns;
 }
 
 int rw__nw_submit(struct rw_noise_worker *w, struct rw_nw_job *j)
@@ -217,7 +216,7 @@ int rw__nw_submit(struct rw_noise_worker *w, struct rw_nw_job *j)
 		RW_STAT_INC(w->behind);
 		return -EAGAIN;
 	}
-	w->queued_ns[t % RW_NW_JOBS] = now;
+	j->queued_ns = now;
 	w->ring[t % RW_NW_JOBS] = j;
 	atomic_store(&w->tail, t + 1);
 	if (atomic_exchange(&w->sleeping, 0)) {
@@ -254,10 +253,8 @@ void rw__nw_free(struct rw_noise_worker *w)
 		free(w->jobs);
 	}
 	free(w->ring);
-	free(w->queued_ns);
 	w->jobs = NULL;
 	w->ring = NULL;
-	w->queued_ns = NULL;
 	w->free = NULL;
 	w->fresh = w->out = 0;
 }

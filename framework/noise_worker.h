@@ -62,6 +62,7 @@ struct rw_nw_job {
 	struct rw_nw_job *next_free;
 	rw_nw_work_fn work;			/* runs on the worker thread */
 	int ret;				/* what the work returned */
+	uint64_t queued_ns;			/* when submitted (the reactor's; the worker never reads it) */
 	uint64_t session_id;
 	uint32_t gen;				/* the session's handshake attempt it belongs to */
 	uint32_t index;				/* our receiver index it is for */
@@ -91,7 +92,6 @@ struct rw_noise_worker {
 	uint32_t fresh;				/* jobs never used yet start here */
 	uint32_t out;				/* taken and not yet put back */
 	struct rw_nw_job **ring;		/* reactor -> worker, RW_NW_JOBS slots */
-	uint64_t *queued_ns;			/* when each ring slot was filled (reactor only) */
 	uint64_t max_lag_ns;			/* RW_NW_MAX_LAG_MS; 0: never behind (tests) */
 	uint64_t behind;			/* submits refused as behind (reactor; read by rw_stats) */
 	_Atomic uint32_t head;			/* next for the worker (worker writes) */

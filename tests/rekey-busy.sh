@@ -102,7 +102,11 @@ server_stop() {
 # srv_kdrops NAME: what the server counted in rw_stats.kernel_drops (SO_RXQ_OVFL on its sockets)
 srv_kdrops() { sed -n 's/^kernel drops \([0-9]*\)$/\1/p' "$tmp/$1.srv" | tail -n 1; }
 # srv_inline NAME: handshakes the server's reactor computed because its Noise worker fell behind
-srv_inline() { local n; n=$(sed -n 's/^handshakes computed on the reactors \([0-9]*\)$/\1/p' "$tmp/$1.srv" | tail -n 1); echo "${n:-0}"; }
+srv_inline() {
+	local n
+	n=$(sed -n 's/^handshakes computed on the reactors \([0-9]*\)$/\1/p' "$tmp/$1.srv" | tail -n 1)
+	echo "${n:-0}"
+}
 
 # ---- 1. rekey waves beside a CPU-bound process ----------------------------------------
 sh -c 'while :; do :; done' &

@@ -773,7 +773,7 @@ static bool capture(struct relay *r, uint8_t type, struct captured *c, unsigned 
 /* Echo one event through a client and wait for it. */
 static bool client_echo(struct rw_client *cli, uint64_t id, struct record *rec, size_t len)
 {
-	static uint8_t buf[80000];
+	static uint8_t buf[4096];
 	unsigned before = atomic_load(&rec->events);
 
 	memset(buf, 0x42, sizeof(buf));
