@@ -358,6 +358,7 @@ static void tx_start(struct rw_rel_tx *tx, uint32_t seq)
 	tx->recovery_xmit = 0;
 	tx->undo_cwnd = tx->undo_ssthresh = 0;
 	tx->probe_xmit = tx->probe_ms = tx->random_xmit = 0;
+	tx->heard_ms = tx->expiry_ms = 0;
 	tx->pkt_threshold = RW_REL_PACKET_THRESHOLD;
 	tx->pace_tokens = 0;
 	tx->pace_ms = 0;
@@ -795,6 +796,7 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 
 	if (rw_unlikely(!tx->slot))
 		return 0;
+	tx->heard_ms = now_ms;
 	if (!ack->ack_seq) {
 		/* no ACK here (SACK bits relative to nothing are meaningless) */
 		if (ack->window)
@@ -844,6 +846,18 @@ int rw__rel_tx_on_ack(struct rw_rel_tx *tx, const struct rw_frame_rel *ack, uint
 				tx->ack_delay_us = tx->max_ack_delay_ms * 1000;
 			tx->ack_delay_us = pd > tx->ack_delay_us ? pd : tx->ack_delay_us - (tx->ack_delay_us - pd) / 8;
 		}
+	} else if (a.top_xmit && tx->has_rtt && (now_ms - a.top_sent_ms) * 1000 > tx->srtt_us) {
+		/*
+		 * The newest is a retransmission: whichever copy this answers,
+		 * the RTT is at least the time since the latest send (QUIC's
+		 * sample, its retransmissions numbered apart). Taken when it
+		 * raises the estimate: behind a receiver stalled or backed up
+		 * past the PTO every frame goes twice, and with no samples
+		 * at all the PTO and the loss delay stayed at the quiet
+		 * path's while the queue grew from their own retransmissions
+		 * (a 500 ms stall of the receiver: 1.1 M retransmits in 10 s).
+		 */
+		tx_rtt(tx, now_ms - a.top_sent_ms);
 	}
 	/* out of the reach's recovery, every frame ACKed widens it (up to window) */
 	if (freed && tx->una >= tx->recover) {
@@ -1017,14 +1031,20 @@ int rw__rel_tx_timeout(struct rw_rel_tx *tx, uint64_t now_ms, rw_rel_emit_fn emi
 		 * missing) keeps probing flat until the stall is base_rto_ms
 		 * old: a fragmented frame through 30 % loss needs ~2.5 PTOs on
 		 * average and doubling from the 5th turned one unlucky frame
-		 * into 300 ms of stall. A queue (a busy receiver) backs off.
+		 * into 300 ms of stall. A queue (a busy receiver) backs off,
+		 * and so does a peer that sent no ACK at all since the last
+		 * expiry: stalled (preempted, stopped) it reads every probe
+		 * later, and 500 sessions probing flat behind one such
+		 * receiver sent ~50 probes each per 500 ms stall.
 		 */
 		if (tx->rto_ms >= tx->base_rto_ms ||
 		    (tx->probe_rounds > RW_REL_FLAT_PROBES &&
-		     !(tx->queue_filter && !queueing(tx) && now_ms - tx->progress_ms < tx->base_rto_ms))) {
+		     !(tx->queue_filter && !queueing(tx) && now_ms - tx->progress_ms < tx->base_rto_ms &&
+		       tx->heard_ms >= tx->expiry_ms))) {
 			t = (uint64_t)tx->rto_ms * 2;
 			tx->rto_ms = t > tx->max_rto_ms ? tx->max_rto_ms : (uint32_t)t;
 		}
+		tx->expiry_ms = now_ms;
 		tx->deadline_ms = now_ms + tx->rto_ms;
 		tx_loss(tx);
 

@@ -68,8 +68,12 @@
  *   blackout, everything then goes again as the window allows, not one
  *   frame per timeout).
  * - RTT (RFC 9002 §5, RFC 6298 §2): a sample from each ACK whose newest
- *   newly ACKed transmission is a first one (Karn); smoothed_rtt, rttvar,
- *   min_rtt and latest_rtt kept in microseconds. The peer's ACK delay is not
+ *   newly ACKed transmission is a first one (Karn); when it is a
+ *   retransmission, the time since its latest send is a lower bound (what
+ *   QUIC would sample), taken only when above srtt: behind a stalled
+ *   receiver every frame is retransmitted, and the estimate must still
+ *   learn the queue. smoothed_rtt, rttvar, min_rtt and latest_rtt kept in
+ *   microseconds. The peer's ACK delay is not
  *   on the wire: as QUIC without the field, the ACK delay is left in the
  *   samples and max_ack_delay (the standalone-ACK delay, 20 ms by default)
  *   is added to the PTO.
@@ -86,8 +90,11 @@
  *   (RFC 9002 §6.2.4: the receiver waits for that one), and doubles the
  *   timer (capped at max_rto), but for the first RW_REL_FLAT_PROBES
  *   expiries while it is below base_rto_ms (and, with no standing queue on
- *   the path, for as long as the stall is younger than base_rto_ms); an ACK that frees a frame
- *   resets it. Only expiries at base_rto_ms or more count as the spec's
+ *   the path, for as long as the stall is younger than base_rto_ms and
+ *   an ACK, of anything, came since the last expiry: the peer is there and
+ *   only this frame's copies go missing; from a silent peer, stalled or
+ *   cut off, every further probe would only add to its backlog); an ACK
+ *   that frees a frame resets it. Only expiries at base_rto_ms or more count as the spec's
  *   retransmissions: after max_retries of them without progress the next
  *   one reports -ETIMEDOUT, so a short PTO gives up no sooner than the
  *   spec's timer would.
@@ -355,6 +362,8 @@ struct rw_rel_tx {
 	uint64_t deadline_ms;	/* retransmit timer (docs/protocol.md §11.6) */
 	uint64_t loss_ms;	/* time-threshold loss timer, 0: none armed */
 	uint64_t progress_ms;	/* last ACK that freed a frame (or first send after idle) */
+	uint64_t heard_ms;	/* last ACK of any kind: the peer is there */
+	uint64_t expiry_ms;	/* last expiry of the retransmit timer */
 	bool persistent;	/* persistent congestion declared in this stall */
 	/* RTT estimate, microseconds; has_rtt false: no sample yet */
 	bool has_rtt;

@@ -1031,28 +1031,32 @@ static void test_tx_ack_delay(void **state)
 
 /*
  * A stall on a path without a standing queue (random loss) probes flat
- * until it is base_rto_ms old; with a queue (a busy receiver), or with the
- * filter off, the timer doubles from the 5th expiry (RW_REL_FLAT_PROBES).
+ * until it is base_rto_ms old, as long as the peer is heard from (ACKs of
+ * other frames: it is there, this frame's copies go missing); a silent peer
+ * (a stalled receiver, a blackout: nothing at all comes back), a queue (a
+ * busy receiver), or the filter off: the timer doubles from the 5th expiry
+ * (RW_REL_FLAT_PROBES).
  */
 static void test_tx_flat_probes(void **state)
 {
 	(void)state;
-	for (int queue = 0; queue < 3; queue++) {
+	for (int c = 0; c < 4; c++) {
+		enum { HEARD, SILENT, QUEUE, NO_FILTER };
 		struct rw_rel_tx tx;
 		struct emitlog e = { 0 };
 		uint64_t now = 0, start;
-		uint32_t pto, flat = 0;
+		uint32_t pto, flat = 0, seq;
 
 		assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 100, 0), 0);
 		for (int i = 0; i < 40; i++)
 			now = tx_prime(&tx, 2, now + 1);
-		if (queue == 1)
+		if (c == QUEUE)
 			tx.srtt_us = tx.min_rtt_us + 20000;	/* a standing queue */
-		if (queue == 2)
+		if (c == NO_FILTER)
 			tx.queue_filter = false;
 		pto = rw__rel_tx_pto(&tx);
 		assert_true(pto < 100);
-		tx_put(&tx, 10, now);
+		seq = tx_put(&tx, 10, now);
 		start = now;
 		while (now - start < 400) {
 			now = rw__rel_tx_deadline(&tx);
@@ -1060,8 +1064,11 @@ static void test_tx_flat_probes(void **state)
 			if (tx.rto_ms != pto)
 				break;
 			flat++;
+			/* an ACK that frees nothing: the peer waits for this frame */
+			if (c != SILENT)
+				assert_int_equal(tx_ack(&tx, seq, 0, 0, now + 1), 0);
 		}
-		if (queue == 0) {
+		if (c == HEARD) {
 			/* flat while the stall is under 200 ms: 200 / pto expiries or so */
 			assert_true(flat >= 200 / pto - 1);
 			assert_true(now - start >= 200 - pto);
@@ -1160,6 +1167,54 @@ static void test_tx_loss_detection(void **state)
 	rw__rel_tx_destroy(&tx);
 }
 
+/*
+ * An ACK of a frame that went more than once: Karn's rule takes no sample,
+ * but the time since the latest send is a lower bound on the RTT (what
+ * QUIC, whose retransmissions have packet numbers of their own, would
+ * sample). It raises the estimate and never lowers it: behind a receiver
+ * stalled or backed up for longer than the PTO, every frame is probed, and
+ * without it the estimate stays at the quiet path's while every frame is
+ * declared lost again (the collapse of docs/protocol.md §11.6).
+ */
+static void test_tx_rtt_lower_bound(void **state)
+{
+	(void)state;
+	struct rw_rel_tx tx;
+	struct emitlog e = { 0 };
+	uint64_t now;
+	uint32_t seq, pto;
+
+	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
+	now = tx_prime(&tx, 2, 0);	/* srtt 2 ms */
+	assert_int_equal(tx.srtt_us, 2000);
+	pto = rw__rel_tx_pto(&tx);
+	seq = tx_put(&tx, 10, now);
+	now = rw__rel_tx_deadline(&tx);
+	assert_int_equal(rw__rel_tx_timeout(&tx, now, log_emit, &e), 1);	/* probed */
+	/* the ACK 100 ms after the probe: at least 100 ms, whichever copy it answers */
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 1), 0, 0, now + 100), 1);
+	assert_int_equal(tx.latest_rtt_us, 100000);
+	assert_int_equal(tx.srtt_us, (7 * 2000 + 100000) / 8);
+	assert_int_equal(tx.min_rtt_us, 2000);
+	assert_true(rw__rel_tx_pto(&tx) > pto + 4 * 20);	/* the variance too */
+	now += 100;
+
+	/* one sooner than srtt says nothing new: no sample */
+	pto = tx.srtt_us;
+	seq = tx_put(&tx, 10, now);
+	now = rw__rel_tx_deadline(&tx);
+	assert_int_equal(rw__rel_tx_timeout(&tx, now, log_emit, &e), 1);
+	assert_int_equal(tx_ack(&tx, rw__rel_seq_add(seq, 1), 0, 0, now + 3), 1);
+	assert_int_equal(tx.srtt_us, pto);
+	assert_int_equal(tx.latest_rtt_us, 100000);
+
+	/* first transmissions bring it down again, as ever */
+	for (int i = 0; i < 40; i++)
+		now = tx_prime(&tx, 2, now + 1);
+	assert_true(tx.srtt_us < 3000);
+	rw__rel_tx_destroy(&tx);
+}
+
 /* RFC 8985 §6.1: an ACK sooner than min_rtt after a retransmission answers the original. */
 static void test_tx_spurious(void **state)
 {
@@ -1214,12 +1269,18 @@ static void test_tx_spurious(void **state)
 		assert_int_equal(tx_ack(&t2, 3, 0, 0, 60), 1);	/* 22 ms later */
 		assert_int_equal(t2.acked_xmit, 2);
 		assert_int_equal(t2.lost_frames, 0);
-		assert_int_equal(rw__rel_tx_deadline(&t2), 60 + RW_DEFAULT_ACK_DELAY_MS);
+		/*
+		 * The ACK, 22 ms after the probe, says the RTT is at least 22
+		 * (latest_rtt): what is left waits 9/8 of that (25 ms), more
+		 * than the ACK delay.
+		 */
+		assert_int_equal(t2.latest_rtt_us, 22000);
+		assert_int_equal(rw__rel_tx_deadline(&t2), 60 + 25);
 		if (!blackout) {
 			assert_int_equal(tx_ack(&t2, 6, 0, 0, 65), 3);	/* the backlog */
 		} else {
 			n0 = e.n;
-			assert_int_equal(rw__rel_tx_timeout(&t2, 80, log_emit, &e), 1);
+			assert_int_equal(rw__rel_tx_timeout(&t2, 85, log_emit, &e), 1);
 			assert_int_equal(t2.lost_frames, 3);	/* 3, 4, 5 */
 			assert_int_equal(e.n - n0, 3);
 			assert_int_equal(e.seq[e.n - 1], 5);
@@ -1924,6 +1985,7 @@ int main(void)
 		cmocka_unit_test(test_tx_flat_probes),
 		cmocka_unit_test(test_tx_karn),
 		cmocka_unit_test(test_tx_loss_detection),
+		cmocka_unit_test(test_tx_rtt_lower_bound),
 		cmocka_unit_test(test_tx_spurious),
 		cmocka_unit_test(test_tx_cwnd),
 		cmocka_unit_test(test_tx_queue_filter),
