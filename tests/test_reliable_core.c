@@ -1178,12 +1178,12 @@ static void test_tx_loss_detection(void **state)
  */
 static void test_tx_rtt_lower_bound(void **state)
 {
-	(void)state;
-	struct rw_rel_tx tx;
 	struct emitlog e = { 0 };
-	uint64_t now;
+	struct rw_rel_tx tx;
 	uint32_t seq, pto;
+	uint64_t now;
 
+	(void)state;
 	assert_int_equal(rw__rel_tx_init(&tx, 64, 200, 30000, 10, 0), 0);
 	now = tx_prime(&tx, 2, 0);	/* srtt 2 ms */
 	assert_int_equal(tx.srtt_us, 2000);
