@@ -243,7 +243,7 @@ timeout 60 "$LOAD" "$uri" --mode echo --reliable --sessions 500 --rate $rate --d
 	>"$tmp/stall.out" 2>"$tmp/stall.err"
 rc=$?
 wait "$stopper"
-kill -CONT "$srv" 2>/dev/null
+stopper=
 srtx=$(server_stop stall)
 if [ $rc -ne 0 ] || ! tail -n 1 "$tmp/stall.out" | grep -q '^{'; then
 	bad "stall: ringwire-load failed (exit $rc): $(tail -n 3 "$tmp/stall.err")"
