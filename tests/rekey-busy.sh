@@ -84,6 +84,12 @@ bad() { fail=$((fail + 1)); echo "FAIL - $1"; }
 rcvbuf_errors() { awk '/^Udp:/ && $2 ~ /^[0-9]/ { print $6 }' /proc/net/snmp; }
 # jget FILE EXPR: a value from the JSON last line of FILE
 jget() { tail -n 1 "$1" | python3 -c 'import json, sys; j = json.loads(sys.stdin.read()); print(eval(sys.argv[1]))' "$2"; }
+# loaded LABEL RC PREFIX: did ringwire-load (exit RC, output PREFIX.out/.err) end with its JSON line? If not, say so
+loaded() {
+	[ "$2" -eq 0 ] && tail -n 1 "$3.out" | grep -q '^{' && return 0
+	bad "$1: ringwire-load failed (exit $2): $(tail -n 3 "$3.err")"
+	return 1
+}
 
 for b in "$KEY" "$ECHO" "$LOAD" "$NETEM"; do
 	if [ ! -x "$b" ]; then
@@ -135,10 +141,7 @@ for run in norekey rekey; do
 	rc=$?
 	k1=$(rcvbuf_errors)
 	srtx=$(server_stop $run)
-	if [ $rc -ne 0 ] || ! tail -n 1 "$tmp/$run.out" | grep -q '^{'; then
-		bad "$run: ringwire-load failed (exit $rc): $(tail -n 3 "$tmp/$run.err")"
-		continue
-	fi
+	loaded $run $rc "$tmp/$run" || continue
 	p99[$run]=$(jget "$tmp/$run.out" 'j["latency_us"]["p99"]')
 	sent[$run]=$(jget "$tmp/$run.out" 'j["sent"]')
 	rtx[$run]=$(($(jget "$tmp/$run.out" 'j["retransmits"]') + ${srtx:-0}))
@@ -206,9 +209,7 @@ kill -TERM "$netem"
 wait "$netem" 2>/dev/null
 netem=
 srtx=$(server_stop blackout)
-if [ $rc -ne 0 ] || ! tail -n 1 "$tmp/bh.out" | grep -q '^{'; then
-	bad "blackouts: ringwire-load failed (exit $rc): $(tail -n 3 "$tmp/bh.err")"
-else
+if loaded blackouts $rc "$tmp/bh"; then
 	lost=$(jget "$tmp/bh.out" 'j["lost"]')
 	total=$(($(jget "$tmp/bh.out" 'j["retransmits"]') + ${srtx:-0}))
 	# every blackout that overlapped the run (the netem clock starts with netem)
@@ -245,9 +246,7 @@ rc=$?
 wait "$stopper"
 stopper=
 srtx=$(server_stop stall)
-if [ $rc -ne 0 ] || ! tail -n 1 "$tmp/stall.out" | grep -q '^{'; then
-	bad "stall: ringwire-load failed (exit $rc): $(tail -n 3 "$tmp/stall.err")"
-else
+if loaded stall $rc "$tmp/stall"; then
 	lost=$(jget "$tmp/stall.out" 'j["lost"]')
 	closed=$(jget "$tmp/stall.out" 'j["closed_unexpectedly"]')
 	total=$(($(jget "$tmp/stall.out" 'j["retransmits"]') + ${srtx:-0}))
